@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * recorder_abi.h: every structure that crosses the kernel/user boundary, defined once.
+ *
+ * Included by the BPF programs (bpf/recorder/*.bpf.c) and by user space (src/datapath,
+ * src/dispatch). Plain C with explicit widths and explicit padding; sizes and offsets are
+ * asserted below so a change on one side cannot silently break the other. Any change to a
+ * struct here must bump RECORDER_ABI_VERSION: the BPF object exports the version it was built
+ * with (rodata `recorder_abi_version`) and the loader refuses an object whose version differs.
+ *
+ * Rule model: user space compiles the include filters of every active recording into at most
+ * RECORDER_MAX_RULES rules. Each rule has a slot (its bit in a rule mask) and belongs to one
+ * recording slot. A packet's rule mask is the set of rules whose filter it matches; the kernel
+ * emits a packet only when the mask is non-zero, and the mask travels with the packet so dispatch
+ * can hand it to every recording that owns one of the matched rules.
+ */
+#ifndef RECORDER_ABI_H
+#define RECORDER_ABI_H
+
+#ifdef __bpf__
+/* BPF side: types come from the UAPI headers the program includes (linux/types.h). */
+#else
+#include <linux/types.h>
+#include <stddef.h>
+#endif
+
+#define RECORDER_ABI_VERSION 1
+
+/* How many rules (filters) can be active at once across all recordings. */
+#define RECORDER_MAX_RULES 256
+/* A rule mask: one bit per rule slot. */
+#define RECORDER_RULE_WORDS (RECORDER_MAX_RULES / 64)
+/* How many recordings can be active at once (each owns at least one rule). */
+#define RECORDER_MAX_RECORDINGS RECORDER_MAX_RULES
+
+/* Packet direction as seen by the hook that captured it. */
+enum recorder_direction {
+	RECORDER_DIR_UNKNOWN = 0,
+	RECORDER_DIR_INGRESS = 1,
+	RECORDER_DIR_EGRESS = 2,
+};
+
+/* Link-layer type of the captured bytes; values are pcap LINKTYPE_* numbers. */
+enum recorder_link_type {
+	RECORDER_LINK_ETHERNET = 1, /* LINKTYPE_ETHERNET: frame starts at the MAC header */
+	RECORDER_LINK_RAW = 101,    /* LINKTYPE_RAW: frame starts at the IPv4/IPv6 header */
+};
+
+struct recorder_rule_mask {
+	__u64 words[RECORDER_RULE_WORDS]; /* bit (slot % 64) of words[slot / 64] */
+};
+
+/*
+ * The header in front of every emitted packet. The packet's first cap_len bytes follow it
+ * directly in the same perf/ring-buffer sample.
+ */
+struct recorder_capture_hdr {
+	__u64 ktime_ns;       /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at capture */
+	__u32 ifindex;        /* skb->ifindex of the device the hook runs on */
+	__u32 orig_len;       /* skb->len: the packet's length on the wire */
+	__u32 cap_len;        /* bytes of packet data following this header */
+	__u8 direction;       /* enum recorder_direction */
+	__u8 pad0;            /* zero */
+	__u16 link_type;      /* enum recorder_link_type */
+	struct recorder_rule_mask rules; /* rules this packet matched (never all zero) */
+};
+
+/*
+ * One rule as user space writes it; the BPF side keeps its own lookup structures built from
+ * these (see recorder.bpf.c). Addresses are in network byte order; an IPv4 address occupies
+ * addr[0..3]. family 0 means "any address, any family".
+ */
+struct recorder_rule {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u8 family;          /* 0 (any), 4 or 6 */
+	__u8 src_prefix_len;  /* 0..32 or 0..128 */
+	__u8 dst_prefix_len;
+	__u8 protocol;        /* IPPROTO_*, 0 = any */
+	__u16 src_port;       /* host byte order, 0 = any */
+	__u16 dst_port;       /* host byte order, 0 = any */
+	__u32 snap_len;       /* capture at most this many bytes for this rule */
+	__u16 recording_slot; /* the recording this rule belongs to */
+	__u16 pad0;
+};
+
+/*
+ * Per-rule kernel counters (a per-CPU array indexed by rule slot). A packet that matches
+ * several rules of the same recording is counted on the lowest matching slot of that
+ * recording only, so summing a recording's rules gives exact per-recording figures.
+ */
+struct recorder_rule_counters {
+	__u64 matched_packets;    /* packets that matched (and were attempted to emit) */
+	__u64 matched_bytes;      /* their orig_len summed */
+	__u64 emit_fail_packets;  /* emission failed: perf/ring buffer full (kernel loss) */
+	__u64 emit_fail_bytes;    /* their orig_len summed */
+};
+
+#ifndef __bpf__
+#ifdef __cplusplus
+#define RECORDER_STATIC_ASSERT static_assert
+#else
+#define RECORDER_STATIC_ASSERT _Static_assert
+#endif
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_mask) == 32, "rule mask size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 56, "capture header size");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, ifindex) == 8, "ifindex offset");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, cap_len) == 16, "cap_len offset");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, direction) == 20, "direction offset");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, link_type) == 22, "link_type offset");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, rules) == 24, "rules offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule) == 48, "rule size");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, family) == 32, "rule family offset");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, snap_len) == 40, "rule snap_len offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
+#endif
+
+#endif /* RECORDER_ABI_H */

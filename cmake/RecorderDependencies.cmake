@@ -1,0 +1,29 @@
+# Finds every third-party dependency once, as imported targets. All come from Debian packages
+# that scripts/setup.sh installs.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(Boost 1.74 REQUIRED)  # header-only: Boost.Lockfree
+pkg_check_modules(LIBPCAP REQUIRED IMPORTED_TARGET libpcap)
+pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing)
+
+if(RECORDER_BUILD_DATAPATH)
+  pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf)
+endif()
+
+if(RECORDER_BUILD_SERVICE)
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(CLI11 CONFIG REQUIRED)
+  find_package(nlohmann_json REQUIRED)
+endif()
+
+if(RECORDER_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+  include(GoogleTest)
+endif()
+
+if(RECORDER_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

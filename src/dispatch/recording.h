@@ -1,0 +1,115 @@
+// Recording: the dispatch-side state of one active recording: its filters, snap length, stop
+// conditions, counters, and the Sink it feeds.
+//
+// The hot path (offer) runs on the dispatch thread only; counters are relaxed atomics that the
+// control side reads at any time. A recording stops when the control side (RecordingManager)
+// sees a reason (limit reached, time elapsed, sink failed, request), removes it from the routing
+// table and then calls finish(), which drains the queue and closes the file.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "dispatch/filter.h"
+#include "dispatch/packet.h"
+#include "sink/sink.h"
+
+namespace recorder {
+
+// 0 (or zero duration) disables a condition; the first that hits stops the recording.
+struct StopConditions {
+  uint64_t packets = 0;  // stop after exactly this many packets are captured
+  uint64_t bytes = 0;    // stop once this many captured bytes are reached (the packet that
+                         // reaches it is included, as Hubble counts)
+  std::chrono::nanoseconds duration{0};  // stop this long after the start
+};
+
+enum class StopReason : uint8_t {
+  kNone = 0,
+  kPacketLimit,
+  kByteLimit,
+  kTimeLimit,
+  kRequested,      // explicit stop
+  kClientGone,     // the Record stream's client went away
+  kShutdown,       // the daemon is shutting down
+  kDiskFull,       // ENOSPC (or EDQUOT) while writing
+  kWriteError,     // any other write error
+  kInterfaceGone,  // the interfaces it captured on vanished
+  kSourceEnded,    // the packet source ended (replay file finished) or failed
+};
+
+// Human-readable, stable: "packet limit", "disk full", "daemon shutdown", ...
+std::string_view to_string(StopReason reason);
+
+struct RecordingStats {
+  uint64_t packets_captured = 0;
+  uint64_t bytes_captured = 0;  // captured bytes (after the snap length), as Hubble counts
+  uint64_t packets_lost_kernel = 0;  // perf/ring buffer full in the kernel
+  uint64_t bytes_lost_kernel = 0;    // original lengths
+  uint64_t packets_lost_queue = 0;   // sink queue full
+  uint64_t bytes_lost_queue = 0;
+  uint64_t packets_lost_write = 0;   // write errors
+  uint64_t bytes_lost_write = 0;
+
+  uint64_t packets_lost() const {
+    return packets_lost_kernel + packets_lost_queue + packets_lost_write;
+  }
+  uint64_t bytes_lost() const { return bytes_lost_kernel + bytes_lost_queue + bytes_lost_write; }
+};
+
+struct RecordingSpec {
+  std::vector<Filter> include;  // at least one; a packet matching any of them is recorded
+  uint32_t snap_length = 0;     // 0 = the whole packet (capped by the daemon's limit)
+  StopConditions stop;
+};
+
+class Recording {
+ public:
+  Recording(uint64_t id, RecordingSpec spec, std::unique_ptr<sink::Sink> sink);
+  ~Recording();
+  Recording(const Recording&) = delete;
+  Recording& operator=(const Recording&) = delete;
+
+  uint64_t id() const { return id_; }
+  const RecordingSpec& spec() const { return spec_; }
+
+  // Hot path, dispatch thread only: cuts the packet to the snap length, enforces the packet and
+  // byte limits, appends to the sink and counts the packet as captured or lost.
+  void offer(const CapturedPacket& packet) noexcept;
+
+  // Control side: kernel losses attributed to this recording by the datapath.
+  void add_kernel_loss(uint64_t packets, uint64_t bytes) noexcept;
+
+  // kPacketLimit / kByteLimit once the hot path reached a limit, kDiskFull / kWriteError once
+  // the sink failed, else kNone. The control side polls this.
+  StopReason pending_stop() const noexcept;
+
+  RecordingStats stats() const noexcept;
+
+  // Control side, once the recording is in no published routing table: drains the queue and
+  // closes the file. Returns the file result; stats() include write losses afterwards.
+  Result<sink::SinkResult> finish();
+
+ private:
+  const uint64_t id_;
+  const RecordingSpec spec_;
+  std::unique_ptr<sink::Sink> sink_;
+  // Written by the hot path only (relaxed), read by anyone.
+  std::atomic<uint64_t> packets_captured_{0};
+  std::atomic<uint64_t> bytes_captured_{0};
+  std::atomic<uint64_t> packets_lost_queue_{0};
+  std::atomic<uint64_t> bytes_lost_queue_{0};
+  std::atomic<uint64_t> packets_lost_write_{0};
+  std::atomic<uint64_t> bytes_lost_write_{0};
+  std::atomic<uint64_t> packets_lost_kernel_{0};
+  std::atomic<uint64_t> bytes_lost_kernel_{0};
+  std::atomic<StopReason> limit_reached_{StopReason::kNone};
+  bool finished_ = false;
+};
+
+}  // namespace recorder

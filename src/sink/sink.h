@@ -1,0 +1,89 @@
+// Sink: one recording's file. The dispatch thread encodes packets into the sink's bounded queue
+// (pcap or pcapng records, encoded in place); a WriterPool thread drains the queue into the file
+// with io_uring in large aligned writes. The file is written under a hidden temporary name and
+// renamed to its final name only when complete, so a stopped recording's file is always valid.
+//
+// Ownership: the Recording owns its Sink; the WriterPool outlives every Sink opened on it.
+// Threads: try_append() is for the single producer (dispatch); everything else is control side.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "dispatch/packet.h"
+
+namespace recorder::sink {
+
+enum class FileFormat : uint8_t { kPcap, kPcapng };
+
+std::string_view file_extension(FileFormat format);  // "pcap" / "pcapng"
+
+struct SinkOptions {
+  std::filesystem::path path;  // the final path; the partial file is "<dir>/.<name>.partial"
+  FileFormat format = FileFormat::kPcap;
+  uint32_t snap_length = 262144;       // written in the file header / interface blocks
+  size_t queue_bytes = 16u << 20;      // bound of this sink's queue memory
+};
+
+enum class AppendResult : uint8_t {
+  kAppended,   // queued; it will be in the file unless a later write fails
+  kQueueFull,  // dropped: the writer is behind (count as lost, reason queue full)
+  kFailed,     // dropped: the sink had a write error and takes nothing more
+};
+
+struct SinkResult {
+  std::filesystem::path path;       // absolute final path of the file
+  uint64_t file_bytes = 0;          // size of the finished file
+  uint64_t packets_written = 0;     // packet records in the file
+  uint64_t bytes_written = 0;       // captured packet bytes in the file
+  uint64_t packets_lost_write = 0;  // appended, but lost to a write error
+  uint64_t bytes_lost_write = 0;    // their captured bytes
+  std::optional<Error> write_error; // the first write error, if any (ENOSPC: disk full)
+};
+
+class WriterPool;
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+
+  // Creates the partial file, writes the file header and registers with the pool.
+  // RESOURCE_EXHAUSTED when the pool's total queue memory would be exceeded.
+  static Result<std::unique_ptr<Sink>> open(WriterPool& writers, SinkOptions options);
+
+  // Producer only. Encodes one record (all of packet.data, which the caller has already cut to
+  // the snap length). Never blocks, allocates or throws.
+  virtual AppendResult try_append(const CapturedPacket& packet) noexcept = 0;
+
+  // True once a write has failed; the recording should stop (see SinkResult::write_error).
+  virtual bool failed() const noexcept = 0;
+
+  // Control side, after the producer has stopped appending: writes everything queued, the
+  // trailer (pcapng: an interface statistics block per interface with `dropped_packets`),
+  // fixes the file size, renames the file to its final name. Idempotent.
+  virtual Result<SinkResult> close(uint64_t dropped_packets) = 0;
+};
+
+// The writer threads shared by all sinks; each thread owns one io_uring. Where io_uring cannot
+// be set up (kernel, sysctl, seccomp) or `use_io_uring` is false, plain pwrite()s are used and
+// backend() says why.
+class WriterPool {
+ public:
+  struct Options {
+    unsigned threads = 1;
+    bool use_io_uring = true;
+    bool direct_io = true;               // O_DIRECT where the filesystem allows it
+    size_t total_queue_bytes = 1u << 30; // bound of all sinks' queues together
+  };
+
+  virtual ~WriterPool() = default;
+  static Result<std::unique_ptr<WriterPool>> create(Options options);
+  // "io_uring" or "pwrite (io_uring unavailable: <reason>)".
+  virtual std::string backend() const = 0;
+};
+
+}  // namespace recorder::sink
