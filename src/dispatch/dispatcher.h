@@ -30,6 +30,7 @@ namespace recorder {
 struct RuleEntry {
   uint16_t slot = 0;            // the rule's bit in a RuleMask
   uint16_t recording_slot = 0;  // index of its recording in RoutingTable::recordings
+  uint64_t recording_id = 0;    // Recording::id() of that recording
   Filter filter;
   uint32_t snap_length = 0;
 };
