@@ -116,6 +116,10 @@ TEST_P(SinkBackendTest, PcapRoundTripThroughLibpcapTsharkCapinfos) {
   EXPECT_EQ(r.file_bytes, 24 + 16 * w.frames.size() + w.bytes());
   EXPECT_EQ(std::filesystem::file_size(path), r.file_bytes);
   EXPECT_FALSE(std::filesystem::exists(dir / ".a.pcap.partial"));
+  // Space fallocate()d ahead (64 MiB steps) is given back by the ftruncate at close.
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, r.file_bytes + (1u << 20));
   expect_same_packets(path, w);
   test::expect_wireshark_tools_accept(path);
 }
@@ -337,6 +341,26 @@ TEST(Sink, CloseIsIdempotentAndRefusesExistingFile) {
   auto nodir = Sink::open(*pool, o);
   ASSERT_FALSE(nodir.ok());
   EXPECT_EQ(nodir.error().code(), ErrorCode::kNotFound) << nodir.error().message();
+}
+
+// An idle writer must sleep, not spin: with a sink open and nothing to write, the process uses
+// a small fraction of one CPU (a generous bound: this is about spinning, not speed).
+TEST(WriterPool, IdleWriterDoesNotSpin) {
+  TempDir dir;
+  auto pool = make_pool(true, true, 2);
+  auto sink = open_sink(*pool, dir / "idle.pcap", FileFormat::kPcap);
+  ASSERT_NE(sink, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec +
+           u.ru_stime.tv_usec;
+  };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 200000) << "writer threads busy while idle";
+  ASSERT_TRUE(sink->close(0).ok());
 }
 
 TEST(WriterPool, QueueMemoryBudgetIsEnforced) {
