@@ -324,10 +324,11 @@ TEST(Dispatcher, ConcurrentAddRemoveWhileFeeding) {
   };
   MemorySource source(std::move(packets), {.rounds = UINT64_MAX, .batch_packets = 16});
   std::atomic<bool> stop{false};
-  std::thread feeder([&] { ASSERT_TRUE(source.run(dispatcher, stop).ok()); });
   TestRecording keep(1000, {"any 0 any 0 ANY"});
   keep.state->store_data = false;
   ASSERT_TRUE(router.add(keep.recording).ok());
+  // Started after `keep` is routed, so `keep` sees every packet the dispatcher counts.
+  std::thread feeder([&] { ASSERT_TRUE(source.run(dispatcher, stop).ok()); });
   for (uint64_t id = 1; id <= 200; ++id) {
     auto r = std::make_unique<TestRecording>(
         id, std::vector<std::string>{"any 0 any 80 TCP", "fd00::/8 0 any 0 ANY"});
