@@ -10,12 +10,12 @@
 namespace recorder {
 
 struct PacketInfo {
-  uint8_t ip_version = 0;  // 0: not IP (or too short to tell), 4 or 6
+  uint8_t ip_version = 0;                 // 0: not IP (or too short to tell), 4 or 6
   std::array<uint8_t, 16> source{};       // network byte order; IPv4 in [0..3]
   std::array<uint8_t, 16> destination{};  // network byte order; IPv4 in [0..3]
-  bool has_protocol = false;  // the L4 protocol number is known
-  uint8_t protocol = 0;       // IPPROTO_* of the transport (after IPv6 extension headers)
-  bool has_ports = false;     // TCP/UDP/SCTP ports present (first fragment, not truncated)
+  bool has_protocol = false;              // the L4 protocol number is known
+  uint8_t protocol = 0;           // IPPROTO_* of the transport (after IPv6 extension headers)
+  bool has_ports = false;         // TCP/UDP/SCTP ports present (first fragment, not truncated)
   uint16_t source_port = 0;       // host byte order
   uint16_t destination_port = 0;  // host byte order
 };
