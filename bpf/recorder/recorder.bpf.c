@@ -39,8 +39,10 @@ const volatile __u8 recorder_use_ringbuf = 0;
  * .bss after it has filled the other set completely. */
 __u32 recorder_active_set = 0;
 
-#define MAX_VLAN_TAGS 4
-#define MAX_IPV6_EXT_HEADERS 6
+/* Both bounds are the user-space decoder's too (src/dispatch/packet_info.cpp): kernel and
+ * user space give up on the same packets. */
+#define MAX_VLAN_TAGS 8
+#define MAX_IPV6_EXT_HEADERS 8
 #define SLOT_MASK (RECORDER_MAX_RULES - 1)
 
 #ifndef IPPROTO_SCTP
@@ -48,6 +50,7 @@ __u32 recorder_active_set = 0;
 #endif
 #define ETH_P_8021Q_ 0x8100
 #define ETH_P_8021AD_ 0x88A8
+#define ETH_P_QINQ_OLD_ 0x9100
 #define NEXTHDR_HOP 0
 #define NEXTHDR_ROUTING 43
 #define NEXTHDR_FRAGMENT 44
@@ -175,9 +178,11 @@ static __always_inline int mask_empty(const struct recorder_rule_mask *m)
 	return !(m->words[0] | m->words[1] | m->words[2] | m->words[3]);
 }
 
-/* Parses L3 at byte offset `off` of the packet. Sets ip_version 0 when the header is missing
- * or truncated. */
-static __always_inline void parse_ip(void *data, void *data_end, __u32 off, struct parsed *p)
+/* Parses L3 at byte offset `off` of the packet; `want` is the IP version the EtherType
+ * announced (0: take it from the header, for L3 devices). Leaves ip_version 0 when the header
+ * is missing, truncated or of another version. */
+static __always_inline void parse_ip(void *data, void *data_end, __u32 off, __u8 want,
+				     struct parsed *p)
 {
 	void *l4;
 	__u8 first;
@@ -189,6 +194,8 @@ static __always_inline void parse_ip(void *data, void *data_end, __u32 off, stru
 	if (data + off + 1 > data_end)
 		return;
 	first = *(__u8 *)(data + off) >> 4;
+	if (want && first != want)
+		return;
 	if (first == 4) {
 		struct iphdr *ip = data + off;
 		__u32 ihl;
@@ -196,8 +203,8 @@ static __always_inline void parse_ip(void *data, void *data_end, __u32 off, stru
 		if ((void *)(ip + 1) > data_end)
 			return;
 		ihl = ip->ihl * 4;
-		if (ihl < sizeof(*ip))
-			return;
+		if (ihl < sizeof(*ip) || (void *)ip + ihl > data_end)
+			return; /* options cut: not decodable, as in user space */
 		p->ip_version = 4;
 		__builtin_memcpy(p->src, &ip->saddr, 4);
 		__builtin_memcpy(p->dst, &ip->daddr, 4);
@@ -241,6 +248,8 @@ static __always_inline void parse_ip(void *data, void *data_end, __u32 off, stru
 				len = ((__u32)h[1] + 1) * 8;
 			}
 			nh = h[0];
+			if ((void *)h + len > data_end)
+				return; /* truncated extension header: protocol unknown */
 			/* Verifier: len <= 2048, so the pointer stays far below the 64 KiB
 			 * packet-offset limit after MAX_IPV6_EXT_HEADERS additions. */
 			l4 = (void *)h + (len & 0x7ff);
@@ -269,7 +278,7 @@ static __always_inline void parse_ip(void *data, void *data_end, __u32 off, stru
 
 /* Returns the offset of the L3 header behind Ethernet and up to MAX_VLAN_TAGS VLAN tags, or
  * -1 when the frame is not IPv4/IPv6. */
-static __always_inline int parse_eth(void *data, void *data_end)
+static __always_inline int parse_eth(void *data, void *data_end, __u8 *version)
 {
 	struct ethhdr *eth = data;
 	__be16 proto;
@@ -282,14 +291,19 @@ static __always_inline int parse_eth(void *data, void *data_end)
 	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
 		struct vlan_hdr_ *vh = data + off;
 
-		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_))
+		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_) &&
+		    proto != bpf_htons(ETH_P_QINQ_OLD_))
 			break;
 		if ((void *)(vh + 1) > data_end)
 			return -1;
 		proto = vh->proto;
 		off += sizeof(*vh);
 	}
-	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6))
+	if (proto == bpf_htons(ETH_P_IP))
+		*version = 4;
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		*version = 6;
+	else
 		return -1;
 	return off;
 }
@@ -488,6 +502,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	void *data, *data_end;
 	__u32 nbits, cap_len, len = skb->len;
 	int off, err;
+	__u8 version = 0;
 
 	/* Headers are parsed from the linear area only: locally built and veth/tun packets keep
 	 * their headers there. bpf_skb_pull_data would unclone every cloned (TCP) skb, which
@@ -496,11 +511,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	data_end = (void *)(long)skb->data_end;
 
 	if (l3) {
-		parse_ip(data, data_end, 0, &p);
+		parse_ip(data, data_end, 0, 0, &p);
 	} else {
-		off = parse_eth(data, data_end);
+		off = parse_eth(data, data_end, &version);
 		if (off >= 0)
-			parse_ip(data, data_end, off, &p);
+			parse_ip(data, data_end, off, version, &p);
 	}
 
 	__builtin_memset(&c, 0, sizeof(c));

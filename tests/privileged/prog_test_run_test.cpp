@@ -161,9 +161,9 @@ TEST_P(ProgTestRun, VlanAndQinQ) {
   auto samples = run(spec);
   ASSERT_EQ(samples.size(), 1u);
   EXPECT_EQ(samples[0].data, build_packet(spec));  // tags are kept in the capture
-  spec.vlan_tpids = {0x88a8, 0x8100, 0x8100, 0x8100};
-  EXPECT_EQ(matched(spec), std::vector<unsigned>{9});
-  spec.vlan_tpids = {0x88a8, 0x8100, 0x8100, 0x8100, 0x8100};  // beyond the bound: not IP
+  spec.vlan_tpids = {0x9100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100};
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{9});  // 8 tags: the bound
+  spec.vlan_tpids.push_back(0x8100);                    // beyond the bound: not IP
   EXPECT_TRUE(matched(spec).empty());
 }
 
@@ -181,7 +181,9 @@ TEST_P(ProgTestRun, Ipv6ExtensionHeaders) {
   EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
   spec.v6_ext = {0, 51, 60, 43};
   EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
-  spec.v6_ext = {0, 43, 60, 43, 60, 43, 60};  // more than the parser follows: protocol unknown
+  spec.v6_ext = {0, 43, 60, 43, 60, 43, 60, 60};  // 8: the bound
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
+  spec.v6_ext.push_back(60);  // more than the parser follows: protocol unknown
   EXPECT_TRUE(matched(spec).empty());
   spec.src = ip6("fd00:1::5");
   EXPECT_EQ(matched(spec), std::vector<unsigned>{2});  // protocol-any, port-0 still matches
