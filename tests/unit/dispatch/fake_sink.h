@@ -53,8 +53,7 @@ class FakeSink : public sink::Sink {
 
   bool failed() const noexcept override { return state_->attempts > state_->fail_from; }
 
-  // Mirrors the failure_errno() the Sink contract gains (see recording.cpp); harmless before.
-  int failure_errno() const noexcept { return failed() ? state_->failure_errno : 0; }
+  int failure_errno() const noexcept override { return failed() ? state_->failure_errno : 0; }
 
   Result<sink::SinkResult> close(uint64_t dropped_packets) override {
     ++state_->close_calls;
