@@ -47,8 +47,12 @@ class DatapathImpl final : public Datapath {
   explicit DatapathImpl(Options options) : options_(std::move(options)) {}
 
   ~DatapathImpl() override {
-    std::lock_guard lock(attach_mutex_);
-    attachments_.clear();  // detach before the programs go away with object_
+    {
+      std::lock_guard lock(attach_mutex_);
+      attachments_.clear();  // detach before the programs go away with object_
+    }
+    if (perf_ != nullptr) perf_buffer__free(perf_);
+    if (ring_ != nullptr) ring_buffer__free(ring_);
   }
 
   Status init() {
@@ -64,6 +68,7 @@ class DatapathImpl final : public Datapath {
     if (!object) return std::move(object).error();
     object_ = std::move(object).value();
     table_ = std::make_unique<RuleTable>(*object_);
+    if (auto s = transport == BpfTransport::kPerfBuffer ? open_perf() : open_ring(); !s) return s;
 
     // Subscribe before listing, so no link that appears in between is missed.
     auto watcher = LinkWatcher::open();
@@ -277,7 +282,9 @@ class DatapathImpl final : public Datapath {
     }
   }
 
-  Status run_perf(const std::atomic<bool>& stop) {
+  // The perf buffers are opened at init: the kernel can only emit into a CPU's buffer once its
+  // perf event exists, so packets between open() and run() are kept, not lost.
+  Status open_perf() {
     perf_event_attr attr{};
     attr.type = PERF_TYPE_SOFTWARE;
     attr.config = PERF_COUNT_SW_BPF_OUTPUT;
@@ -288,11 +295,29 @@ class DatapathImpl final : public Datapath {
     attr.watermark = 1;
     attr.wakeup_watermark = static_cast<uint32_t>(
         std::min(kWakeupWatermark, pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4));
-    perf_buffer* pb =
-        perf_buffer__new_raw(object_->events_fd(), pages, &attr, &on_perf_event, this, nullptr);
-    if (pb == nullptr) {
+    perf_ = perf_buffer__new_raw(object_->events_fd(), pages, &attr, &on_perf_event, this, nullptr);
+    if (perf_ == nullptr) {
       return Error::from_errno("open the per-CPU perf buffers", errno, ErrorCode::kUnavailable);
     }
+    return ok_status();
+  }
+
+  Status open_ring() {
+    for (int fd : object_->ring_fds()) {
+      if (ring_ == nullptr) {
+        ring_ = ring_buffer__new(fd, &on_ring_sample, this, nullptr);
+        if (ring_ == nullptr) {
+          return Error::from_errno("open the per-CPU ring buffers", errno, ErrorCode::kUnavailable);
+        }
+      } else if (ring_buffer__add(ring_, fd, &on_ring_sample, this) != 0) {
+        return Error::from_errno("add a per-CPU ring buffer", errno, ErrorCode::kUnavailable);
+      }
+    }
+    return ok_status();
+  }
+
+  Status run_perf(const std::atomic<bool>& stop) {
+    perf_buffer* pb = perf_;
     const int timeout = static_cast<int>(
         std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
     while (!stop.load(std::memory_order_relaxed)) {
@@ -304,24 +329,12 @@ class DatapathImpl final : public Datapath {
     // Whatever the kernel wrote before stop.
     perf_buffer__consume(pb);
     consumer_->on_batch_end();
-    perf_buffer__free(pb);
     log_losses();
     return ok_status();
   }
 
   Status run_ring(const std::atomic<bool>& stop) {
-    ring_buffer* rb = nullptr;
-    for (int fd : object_->ring_fds()) {
-      if (rb == nullptr) {
-        rb = ring_buffer__new(fd, &on_ring_sample, this, nullptr);
-        if (rb == nullptr) {
-          return Error::from_errno("open the per-CPU ring buffers", errno, ErrorCode::kUnavailable);
-        }
-      } else if (ring_buffer__add(rb, fd, &on_ring_sample, this) != 0) {
-        ring_buffer__free(rb);
-        return Error::from_errno("add a per-CPU ring buffer", errno, ErrorCode::kUnavailable);
-      }
-    }
+    ring_buffer* rb = ring_;
     // The programs submit with BPF_RB_NO_WAKEUP: the reader polls, sleeping briefly (in
     // poll() on the control fds) only when a round found nothing.
     auto last_batch_end = Clock::now();
@@ -337,7 +350,6 @@ class DatapathImpl final : public Datapath {
     }
     ring_buffer__consume(rb);
     consumer_->on_batch_end();
-    ring_buffer__free(rb);
     return ok_status();
   }
 
@@ -355,6 +367,8 @@ class DatapathImpl final : public Datapath {
   WallClock clock_;
   Clock::time_point last_resync_ = Clock::now();
   PacketConsumer* consumer_ = nullptr;
+  perf_buffer* perf_ = nullptr;
+  ring_buffer* ring_ = nullptr;
   uint64_t lost_samples_ = 0;
   mutable std::mutex attach_mutex_;
   std::map<int, Attached> attachments_;

@@ -163,7 +163,7 @@ TEST_P(ProgTestRun, VlanAndQinQ) {
   EXPECT_EQ(samples[0].data, build_packet(spec));  // tags are kept in the capture
   spec.vlan_tpids = {0x9100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100, 0x8100};
   EXPECT_EQ(matched(spec), std::vector<unsigned>{9});  // 8 tags: the bound
-  spec.vlan_tpids.push_back(0x8100);                    // beyond the bound: not IP
+  spec.vlan_tpids.push_back(0x8100);                   // beyond the bound: not IP
   EXPECT_TRUE(matched(spec).empty());
 }
 
