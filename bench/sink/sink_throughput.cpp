@@ -24,6 +24,7 @@ namespace {
 
 struct Run {
   double mb_per_s;
+  double mpps;
   uint64_t full_retries;
 };
 
@@ -70,7 +71,8 @@ Run run_once(const std::filesystem::path& dir, bool uring, bool direct, uint64_t
     std::exit(1);
   }
   std::filesystem::remove(path);
-  return {static_cast<double>(res->file_bytes) / secs / 1e6, retries};
+  return {static_cast<double>(res->file_bytes) / secs / 1e6, static_cast<double>(n) / secs / 1e6,
+          retries};
 }
 
 }  // namespace
@@ -90,15 +92,18 @@ int main(int argc, char** argv) {
   std::printf("%s: %llu MiB of %zu-byte packets per run, median of %d\n", dir.c_str(),
               static_cast<unsigned long long>(total >> 20), packet, reps);
   for (const auto& c : configs) {
-    std::vector<double> mbs;
+    std::vector<double> mbs, mpps;
     uint64_t retries = 0;
     for (int i = 0; i < reps; ++i) {
       const Run r = run_once(dir, c.uring, c.direct, total, packet);
       mbs.push_back(r.mb_per_s);
+      mpps.push_back(r.mpps);
       retries += r.full_retries;
     }
     std::sort(mbs.begin(), mbs.end());
-    std::printf("%-22s %8.0f MB/s  (runs:", c.name, mbs[mbs.size() / 2]);
+    std::sort(mpps.begin(), mpps.end());
+    std::printf("%-22s %8.0f MB/s %6.2f Mpkt/s  (MB/s runs:", c.name, mbs[mbs.size() / 2],
+                mpps[mpps.size() / 2]);
     for (double m : mbs) std::printf(" %.0f", m);
     std::printf(")  queue-full retries/run %llu\n",
                 static_cast<unsigned long long>(retries / static_cast<uint64_t>(reps)));
