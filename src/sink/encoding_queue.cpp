@@ -3,7 +3,11 @@
 namespace recorder::sink {
 
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
-    : format_(format), pcap_(snap_length), pcapng_(snap_length), queue_(capacity_bytes) {}
+    : format_(format),
+      snap_length_(snap_length),
+      pcap_(snap_length),
+      pcapng_(snap_length),
+      queue_(capacity_bytes) {}
 
 bool EncodingQueue::push_file_header() {
   uint8_t header[PcapngEncoder::kSectionHeaderSize];
@@ -15,7 +19,11 @@ bool EncodingQueue::push_file_header() {
   return true;
 }
 
-AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
+AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
+  // The caller cuts to the snap length (sink.h); a longer packet is cut here too, because a
+  // record longer than the file's snaplen makes readers reject the file.
+  CapturedPacket packet = in;
+  if (packet.data.size() > snap_length_) packet.data = packet.data.first(snap_length_);
   EncodedRecord record;
   if (format_ == FileFormat::kPcap) {
     pcap_.encode(packet, record);

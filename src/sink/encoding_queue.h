@@ -30,6 +30,7 @@ class EncodingQueue {
   // Pushes the file header (pcap header or pcapng SHB). Call once, before any packet.
   bool push_file_header();
 
+  // Packets longer than the snap length are cut to it (and counted as cut).
   AppendResult try_append(const CapturedPacket& packet) noexcept;
 
   // Consumer side.
@@ -53,6 +54,7 @@ class EncodingQueue {
   }
 
   FileFormat format_;
+  uint32_t snap_length_;
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
   boost::lockfree::spsc_queue<uint8_t> queue_;
