@@ -1,5 +1,7 @@
 #include "sink/encoding_queue.h"
 
+#include <cstring>
+
 namespace recorder::sink {
 
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
@@ -31,15 +33,34 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     pcapng_.encode(packet, record);
   }
   const size_t total = record.size();
-  if (queue_.write_available() < total) {
-    bump(queue_full_, 1);
-    return AppendResult::kQueueFull;
+  // known_free_ is a lower bound of the free space (only the consumer adds space): asking the
+  // queue, which reads the consumer's index from another core's cache, is needed only when
+  // the bound is too small.
+  if (known_free_ < total) {
+    known_free_ = queue_.write_available();
+    if (known_free_ < total) {
+      bump(queue_full_, 1);
+      return AppendResult::kQueueFull;
+    }
   }
-  // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
-  // stream and the whole record is guaranteed to follow (space was checked above).
-  queue_.push(record.prefix, record.prefix_len);
-  if (!record.data.empty()) queue_.push(record.data.data(), record.data.size());
-  if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+  known_free_ -= total;
+  if (total <= kStageBytes) {
+    // Small record: one push (one index handshake with the consumer) from a stack copy beats
+    // three pushes.
+    uint8_t stage[kStageBytes];
+    std::memcpy(stage, record.prefix, record.prefix_len);
+    size_t n = record.prefix_len;
+    if (!record.data.empty()) std::memcpy(stage + n, record.data.data(), record.data.size());
+    n += record.data.size();
+    std::memcpy(stage + n, record.suffix, record.suffix_len);
+    queue_.push(stage, total);
+  } else {
+    // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
+    // stream and the whole record is guaranteed to follow (space was checked above).
+    queue_.push(record.prefix, record.prefix_len);
+    queue_.push(record.data.data(), record.data.size());
+    if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+  }
   if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());

@@ -53,8 +53,11 @@ class EncodingQueue {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
+  static constexpr size_t kStageBytes = 256;
+
   FileFormat format_;
   uint32_t snap_length_;
+  size_t known_free_ = 0;  // producer only
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
   boost::lockfree::spsc_queue<uint8_t> queue_;
