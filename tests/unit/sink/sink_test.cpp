@@ -257,6 +257,57 @@ TEST(Sink, PcapngTwoInterfacesBothDirectionsAndDropsInTshark) {
   EXPECT_EQ(drops, expected_drops);
 }
 
+// A recording over an L2 device and an L3 device: pcapng keeps each packet's own link type
+// (pcap would synthesize Ethernet headers), and Wireshark decodes both as IP.
+TEST(Sink, PcapngMixesEthernetAndRawInterfaces) {
+  TempDir dir;
+  auto pool = make_pool(true);
+  const auto path = dir / "mixed.pcapng";
+  auto sink = open_sink(*pool, path, FileFormat::kPcapng);
+  ASSERT_NE(sink, nullptr);
+  // A minimal IPv4/UDP packet (checksum 0), as raw L3 and inside an Ethernet frame.
+  const std::vector<uint8_t> ip = {0x45, 0, 0,  28, 0, 1, 0, 0,  64, 17, 0, 0, 10, 0,
+                                   0,    1, 10, 0,  0, 2, 0, 53, 0,  53, 0, 8, 0,  0};
+  std::vector<uint8_t> eth = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00};
+  eth.insert(eth.end(), ip.begin(), ip.end());
+  ASSERT_EQ(sink->try_append(packet_of(eth, 1000, 1, Direction::kIngress)),
+            AppendResult::kAppended);
+  ASSERT_EQ(sink->try_append(packet_of(ip, 2000, 999998, Direction::kEgress, LinkType::kRaw)),
+            AppendResult::kAppended);
+  ASSERT_TRUE(sink->close(0).ok());
+  test::expect_wireshark_tools_accept(path);
+  auto fields = test::run_command("tshark -r '" + path.string() +
+                                  "' -T fields -e frame.interface_id -e frame.protocols");
+  ASSERT_EQ(fields.exit_code, 0) << fields.err;
+  EXPECT_EQ(fields.out, "0\teth:ethertype:ip:udp\n1\traw:ip:udp\n");
+}
+
+// The same L3 packet in a pcap file: one link type per file, so it gets a synthesized Ethernet
+// header that Wireshark decodes.
+TEST(Sink, PcapGivesRawPacketsAnEthernetHeader) {
+  TempDir dir;
+  auto pool = make_pool(true);
+  const auto path = dir / "raw.pcap";
+  auto sink = open_sink(*pool, path, FileFormat::kPcap);
+  ASSERT_NE(sink, nullptr);
+  const std::vector<uint8_t> ip = {0x45, 0, 0,  28, 0, 1, 0, 0,  64, 17, 0, 0, 10, 0,
+                                   0,    1, 10, 0,  0, 2, 0, 53, 0,  53, 0, 8, 0,  0};
+  ASSERT_EQ(sink->try_append(packet_of(ip, 2000, 5, Direction::kEgress, LinkType::kRaw)),
+            AppendResult::kAppended);
+  auto r = sink->close(0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes_written, ip.size());  // captured bytes, without the synthesized 14
+  test::expect_wireshark_tools_accept(path);
+  int link = 0;
+  const auto got = test::read_with_libpcap(path, &link);
+  EXPECT_EQ(link, DLT_EN10MB);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data.size(), 14 + ip.size());
+  EXPECT_TRUE(std::equal(ip.begin(), ip.end(), got[0].data.begin() + 14));
+  auto fields = test::run_command("tshark -r '" + path.string() + "' -T fields -e frame.protocols");
+  EXPECT_EQ(fields.out, "eth:ethertype:ip:udp\n");
+}
+
 TEST(Sink, ManySmallPacketsThroughIoUring) {
   TempDir dir;
   auto pool = make_pool(true);
