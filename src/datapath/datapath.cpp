@@ -6,6 +6,7 @@
 // second that catches netlink overruns) and re-syncs the clock, so no extra thread is needed.
 // Attachments are guarded by a mutex (control-side only, never taken per packet).
 #include "datapath/datapath.h"
+#include "datapath/datapath_testing.h"
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -139,6 +140,8 @@ class DatapathImpl final : public Datapath {
     for (const auto& [ifindex, a] : attachments_) out.push_back(a.info);
     return out;
   }
+
+  int program_fd(bool ingress, bool l3) const { return object_->program_fd(ingress, l3); }
 
   std::string transport_name() const override {
     return object_->transport() == BpfTransport::kPerfBuffer ? "perf buffer" : "ring buffer";
@@ -383,3 +386,12 @@ Result<std::unique_ptr<Datapath>> Datapath::open(Options options) {
 }
 
 }  // namespace recorder::datapath
+
+namespace recorder::datapath::testing_access {
+
+int program_fd(Datapath& datapath, bool ingress, bool l3) {
+  auto* impl = dynamic_cast<DatapathImpl*>(&datapath);
+  return impl == nullptr ? -1 : impl->program_fd(ingress, l3);
+}
+
+}  // namespace recorder::datapath::testing_access
