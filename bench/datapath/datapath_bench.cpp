@@ -7,7 +7,8 @@
 //                                           drive the real tc program with BPF_PROG_TEST_RUN on
 //                                           CPU 0 at each rate while the Datapath reads on CPU 1
 //                                           into Router/Dispatcher and a pcap file in `dir`
-//                                           (snap 128); prints captured / lost per rate
+//                                           (snap 128); prints captured / lost per rate.
+//                                           dir "-": into a counting consumer instead
 //
 // Run as root on an otherwise idle machine; quote medians of several runs.
 #include <bpf/bpf.h>
@@ -238,7 +239,7 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     auto pool = sink::WriterPool::create({});
     if (!pool) return 1;
     sink::SinkOptions so;
-    so.path = dir + "/datapath_bench.pcap";
+    so.path = (dir == "-" ? std::string("/tmp") : dir) + "/datapath_bench.pcap";
     so.snap_length = 128;
     so.queue_bytes = 64u << 20;
     auto sink = sink::Sink::open(**pool, so);
@@ -254,10 +255,18 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     Router router(dispatcher, dp->get());
     if (!router.add(recording).ok()) return 1;
 
+    // dir "-": the reader feeds a counting consumer instead (the reader's own ceiling).
+    const bool counting = dir == "-";
+    CountingConsumer counter;
+    if (counting) (void)(*dp)->install_rules(router.current()->rules);
     std::atomic<bool> stop{false};
     std::thread reader([&] {
       pin(1);
-      (void)(*dp)->run(dispatcher, stop);
+      if (counting) {
+        (void)(*dp)->run(counter, stop);
+      } else {
+        (void)(*dp)->run(dispatcher, stop);
+      }
     });
     uint64_t driven = 0;
     const auto start = Clock::now();
@@ -287,7 +296,8 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     uint64_t kernel_lost = 0;
     for (const auto& l : (*dp)->take_kernel_losses()) kernel_lost += l.packets;
     auto result = recording->finish();
-    const RecordingStats st = recording->stats();
+    RecordingStats st = recording->stats();
+    if (counting) st.packets_captured = counter.packets;
     char target[32];
     std::snprintf(target, sizeof(target), mpps > 0 ? "%.1f Mpps" : "unpaced", mpps);
     std::printf("%-12s %-10s %12llu %12.2f %12llu %12llu %12llu %12.1f\n",
