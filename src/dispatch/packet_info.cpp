@@ -22,8 +22,10 @@ constexpr uint8_t kProtoNoNext = 59;
 constexpr uint8_t kProtoDestOpts = 60;
 constexpr uint8_t kProtoSctp = 132;
 
-// The IPv6 extension-header walk stops after this many headers (a packet can chain them without
-// limit; the BPF parser has the same bound, so both sides give up on the same packets).
+// The VLAN-tag and IPv6 extension-header walks stop after this many (a packet can chain them
+// without limit; the BPF parser in bpf/recorder has the same bounds, so both sides give up on
+// the same packets and the kernel rule table agrees with matches()).
+constexpr int kMaxVlanTags = 8;
 constexpr int kMaxExtensionHeaders = 8;
 
 uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
@@ -118,9 +120,12 @@ PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
   size_t offset = 12;
   uint16_t ether_type = load16(bytes.data() + offset);
   offset += 2;
-  // Any number of VLAN tags; the loop ends because every tag consumes 4 bytes.
-  while (ether_type == kEtherTypeVlan || ether_type == kEtherTypeQinQ ||
-         ether_type == kEtherTypeQinQOld) {
+  // Up to kMaxVlanTags tags; behind more the frame counts as not IP.
+  for (int tags = 0; tags < kMaxVlanTags; ++tags) {
+    if (ether_type != kEtherTypeVlan && ether_type != kEtherTypeQinQ &&
+        ether_type != kEtherTypeQinQOld) {
+      break;
+    }
     if (bytes.size() - offset < 4) return info;
     ether_type = load16(bytes.data() + offset + 2);
     offset += 4;

@@ -18,18 +18,6 @@ void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
 
 bool is_disk_full(int err) { return err == ENOSPC || err == EDQUOT; }
 
-// The sink reports the errno of its first write error through failure_errno() (added to the
-// Sink contract for this); until a Sink implementation provides it, every failure is reported
-// as a write error here and finish() still tells ENOSPC apart from the SinkResult.
-template <typename S>
-int sink_failure_errno(const S& sink) noexcept {
-  if constexpr (requires { sink.failure_errno(); }) {
-    return sink.failure_errno();
-  } else {
-    return 0;
-  }
-}
-
 }  // namespace
 
 std::string_view to_string(StopReason reason) {
@@ -109,8 +97,8 @@ StopReason Recording::pending_stop() const noexcept {
   const StopReason limit = limit_reached_.load(kRelaxed);
   if (limit != StopReason::kNone) return limit;
   if (sink_ && sink_->failed()) {
-    int err = sink_failure_errno(*sink_);
-    if (err == 0) err = write_errno_.load(kRelaxed);
+    int err = sink_->failure_errno();
+    if (err == 0) err = write_errno_.load(kRelaxed);  // as close() reported it
     return is_disk_full(err) ? StopReason::kDiskFull : StopReason::kWriteError;
   }
   return StopReason::kNone;

@@ -119,7 +119,7 @@ Status SinkImpl::init() {
   }
   SinkChannel& c = *channel_;
   c.name = options_.path.filename().string();
-  c.buffered_fd = ::open(partial_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  c.buffered_fd = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (c.buffered_fd < 0) {
     const int err = errno;
     return Error::from_errno("create partial file " + partial_.string(), err,

@@ -49,10 +49,11 @@ Cidr random_cidr(std::mt19937_64& rng, const Pools& pools, AddressFamily family)
   const bool v4 = family == AddressFamily::kIPv4;
   const unsigned max = v4 ? 32 : 128;
   // Favour a few typical lengths, sometimes any length.
-  static const unsigned kV4[] = {0, 8, 16, 22, 24, 31, 32};
-  static const unsigned kV6[] = {0, 8, 16, 64, 120, 127, 128};
-  c.prefix_length =
-      static_cast<uint8_t>(rng() % 4 == 0 ? rng() % (max + 1) : (v4 ? kV4 : kV6)[rng() % 7]);
+  static constexpr std::array<unsigned, 7> kV4 = {0, 8, 16, 22, 24, 31, 32};
+  static constexpr std::array<unsigned, 7> kV6 = {0, 8, 16, 64, 120, 127, 128};
+  unsigned length = v4 ? kV4[rng() % 7] : kV6[rng() % 7];
+  if (rng() % 4 == 0) length = static_cast<unsigned>(rng() % (max + 1));
+  c.prefix_length = static_cast<uint8_t>(length);
   const auto& address = v4 ? pick(rng, pools.v4) : pick(rng, pools.v6);
   // Mask to the prefix (the parser would reject host bits).
   for (unsigned i = 0; i < 16; ++i) {

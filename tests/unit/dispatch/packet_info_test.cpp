@@ -188,6 +188,16 @@ TEST(DecodePacket, VlanAndQinQ) {
   }
 }
 
+TEST(DecodePacket, VlanWalkIsBoundedLikeTheKernel) {
+  PacketSpec spec{.protocol = IPPROTO_UDP, .destination_port = 53};
+  spec.vlans.assign(8, test::VlanTag{0x8100, 1});
+  EXPECT_EQ(decode(spec).destination_port, 53);
+  spec.vlans.assign(9, test::VlanTag{0x8100, 1});
+  const PacketInfo info = decode(spec);
+  EXPECT_EQ(info.ip_version, 0);
+  EXPECT_FALSE(info.has_protocol);
+}
+
 TEST(DecodePacket, RawIp) {
   auto v4 = decode({.raw_ip = true, .protocol = IPPROTO_TCP, .destination_port = 22});
   EXPECT_EQ(v4.ip_version, 4);
