@@ -1,11 +1,18 @@
 // Sink and WriterPool through real files: io_uring and the pwrite fallback, O_DIRECT and
 // buffered, read back with libpcap, tshark and capinfos.
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -116,6 +123,10 @@ TEST_P(SinkBackendTest, PcapRoundTripThroughLibpcapTsharkCapinfos) {
   EXPECT_EQ(r.file_bytes, 24 + 16 * w.frames.size() + w.bytes());
   EXPECT_EQ(std::filesystem::file_size(path), r.file_bytes);
   EXPECT_FALSE(std::filesystem::exists(dir / ".a.pcap.partial"));
+  // Space fallocate()d ahead (64 MiB steps) is given back by the ftruncate at close.
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, r.file_bytes + (1u << 20));
   expect_same_packets(path, w);
   test::expect_wireshark_tools_accept(path);
 }
@@ -149,6 +160,51 @@ TEST(Sink, FallbackAndBufferedWritesProduceIdenticalFiles) {
   EXPECT_GT(u.size(), 10u << 20);  // several write buffers' worth
   EXPECT_TRUE(u == test::read_file(dir / "f.pcap"));
   EXPECT_TRUE(u == test::read_file(dir / "b.pcap"));
+}
+
+// io_uring refused by seccomp (as a container runtime may do): the pool must notice at
+// create() and fall back to pwrite, saying why. Runs in a child so the filter stays there.
+TEST(WriterPool, FallsBackToPwriteWhenSeccompRefusesIoUring) {
+  TempDir dir;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) _exit(11);
+    WriterPool::Options po;  // use_io_uring = true
+    auto pool = WriterPool::create(po);
+    if (!pool.ok()) _exit(12);
+    if ((*pool)->backend() !=
+        "pwrite (io_uring unavailable: io_uring_queue_init: Operation not permitted)") {
+      std::fprintf(stderr, "backend: %s\n", (*pool)->backend().c_str());
+      _exit(13);
+    }
+    SinkOptions so;
+    so.path = dir / "seccomp.pcap";
+    auto sink = Sink::open(**pool, so);
+    if (!sink.ok()) _exit(14);
+    const auto f = make_frame(1000, 1);
+    for (int i = 0; i < 5000; ++i) {
+      if (append_blocking(**sink, packet_of(f, static_cast<uint64_t>(i))) !=
+          AppendResult::kAppended) {
+        _exit(15);
+      }
+    }
+    auto r = (*sink)->close(0);
+    _exit(r.ok() && r->packets_written == 5000 ? 0 : 16);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+  EXPECT_EQ(test::read_with_libpcap(dir / "seccomp.pcap").size(), 5000u);
 }
 
 TEST(Sink, PcapngTwoInterfacesBothDirectionsAndDropsInTshark) {
@@ -286,6 +342,36 @@ TEST(Sink, QuietRecordingBecomesVisibleWithoutClose) {
   ASSERT_TRUE(sink->close(0).ok());
 }
 
+// Packets that trickle in over several flush intervals: each flush writes the whole blocks with
+// O_DIRECT and the unaligned tail through the page cache; the next flush rewrites that block
+// directly. The file must come out exact, and grow while recording.
+TEST_P(SinkBackendTest, TricklingPacketsAcrossFlushes) {
+  TempDir dir;
+  auto pool = make_pool(GetParam());
+  const auto path = dir / "trickle.pcap";
+  auto sink = open_sink(*pool, path, FileFormat::kPcap, 64u << 10);
+  ASSERT_NE(sink, nullptr);
+  Workload w(120);
+  uint64_t last_size = 0;
+  int grew = 0;
+  for (size_t i = 0; i < w.frames.size(); ++i) {
+    ASSERT_EQ(append_blocking(*sink, packet_of(w.frames[i], w.ts[i], 1, Direction::kIngress,
+                                               LinkType::kEthernet,
+                                               static_cast<uint32_t>(w.frames[i].size() + 3))),
+              AppendResult::kAppended);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::error_code ec;
+    const uint64_t size = std::filesystem::file_size(dir / ".trickle.pcap.partial", ec);
+    if (size > last_size) ++grew;
+    last_size = std::max(last_size, size);
+  }
+  EXPECT_GE(grew, 3) << "the partial file should grow at each flush";
+  auto r = sink->close(0);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->packets_written, w.frames.size());
+  expect_same_packets(path, w);
+}
+
 TEST(Sink, CloseIsIdempotentAndRefusesExistingFile) {
   TempDir dir;
   auto pool = make_pool(true);
@@ -307,6 +393,52 @@ TEST(Sink, CloseIsIdempotentAndRefusesExistingFile) {
   auto nodir = Sink::open(*pool, o);
   ASSERT_FALSE(nodir.ok());
   EXPECT_EQ(nodir.error().code(), ErrorCode::kNotFound) << nodir.error().message();
+}
+
+// An idle writer must sleep, not spin: with a sink open and nothing to write, the process uses
+// a small fraction of one CPU (a generous bound: this is about spinning, not speed).
+TEST(WriterPool, IdleWriterDoesNotSpin) {
+  TempDir dir;
+  auto pool = make_pool(true, true, 2);
+  auto sink = open_sink(*pool, dir / "idle.pcap", FileFormat::kPcap);
+  ASSERT_NE(sink, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  getrusage(RUSAGE_SELF, &after);
+  auto cpu_us = [](const rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000L + u.ru_utime.tv_usec +
+           u.ru_stime.tv_usec;
+  };
+  EXPECT_LT(cpu_us(after) - cpu_us(before), 200000) << "writer threads busy while idle";
+  ASSERT_TRUE(sink->close(0).ok());
+}
+
+TEST(WriterPool, OpenCloseCyclesLeaveNoFdsOrMemoryReserved) {
+  TempDir dir;
+  auto pool = make_pool(true, true, 1, 64u << 20);
+  auto count_fds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = count_fds();
+  const auto f = make_frame(500, 1);
+  for (int i = 0; i < 50; ++i) {
+    // 16 MiB each against a 64 MiB budget: only works if close gives the memory back.
+    auto sink = open_sink(*pool, dir / ("c" + std::to_string(i) + ".pcapng"), FileFormat::kPcapng);
+    ASSERT_NE(sink, nullptr);
+    for (int j = 0; j < 100; ++j) {
+      ASSERT_EQ(append_blocking(*sink, packet_of(f, j)), AppendResult::kAppended);
+    }
+    if (i % 2 == 0) {
+      ASSERT_TRUE(sink->close(0).ok());
+    }  // the others close in the destructor
+  }
+  EXPECT_EQ(count_fds(), before);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(test::read_with_libpcap(dir / ("c" + std::to_string(i) + ".pcapng")).size(), 100u);
+  }
 }
 
 TEST(WriterPool, QueueMemoryBudgetIsEnforced) {

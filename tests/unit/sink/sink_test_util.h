@@ -43,7 +43,11 @@ class TempDir {
 
 inline std::vector<uint8_t> read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::error_code ec;
+  std::vector<uint8_t> out(std::filesystem::file_size(p, ec));
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
 }
 
 // A deterministic frame of `size` bytes: a byte pattern seeded by `seed`.
