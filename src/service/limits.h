@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "recorder/recorder_abi.h"
 
 namespace recorder::service {
 
