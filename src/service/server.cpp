@@ -103,12 +103,20 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   record_.shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  spdlog::info("gRPC server stopped");
   if (!socket_path_.empty()) {
     std::error_code ec;
     fs::remove(socket_path_, ec);
   }
 }
 
-Server::~Server() { shutdown(std::chrono::milliseconds(2000)); }
+Server::~Server() {
+  shutdown(std::chrono::milliseconds(2000));
+  // grpc::Server's destructor calls grpc_shutdown(), which with gRPC 1.51 (Debian 12) blocks
+  // forever joining its executor thread once the callback API has served a call (seen here:
+  // stuck in Executor::SetThreading). The server is shut down and drained at this point, so its
+  // memory is left to process exit instead.
+  (void)server_.release();
+}
 
 }  // namespace recorder::service
