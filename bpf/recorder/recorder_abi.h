@@ -2,7 +2,7 @@
 /*
  * recorder_abi.h: every structure that crosses the kernel/user boundary, defined once.
  *
- * Included by the BPF programs (bpf/recorder/*.bpf.c) and by user space (src/datapath,
+ * Included by the BPF programs (the .bpf.c files in bpf/recorder) and by user space (src/datapath,
  * src/dispatch). Plain C with explicit widths and explicit padding; sizes and offsets are
  * asserted below so a change on one side cannot silently break the other. Any change to a
  * struct here must bump RECORDER_ABI_VERSION: the BPF object exports the version it was built
@@ -24,7 +24,7 @@
 #include <stddef.h>
 #endif
 
-#define RECORDER_ABI_VERSION 1
+#define RECORDER_ABI_VERSION 2
 
 /* How many rules (filters) can be active at once across all recordings. */
 #define RECORDER_MAX_RULES 256
@@ -85,7 +85,9 @@ struct recorder_rule {
 };
 
 /*
- * Per-rule kernel counters (a per-CPU array indexed by rule slot). A packet that matches
+ * Per-rule kernel counters (a per-CPU array indexed by set * RECORDER_MAX_RULES + rule slot, so
+ * the counts of a rule set stop growing once user space has flipped away from it and can be
+ * folded exactly). A packet that matches
  * several rules of the same recording is counted on the lowest matching slot of that
  * recording only, so summing a recording's rules gives exact per-recording figures.
  */
@@ -94,6 +96,55 @@ struct recorder_rule_counters {
 	__u64 matched_bytes;      /* their orig_len summed */
 	__u64 emit_fail_packets;  /* emission failed: perf/ring buffer full (kernel loss) */
 	__u64 emit_fail_bytes;    /* their orig_len summed */
+};
+
+
+/*
+ * The kernel rule table (ABI 2). User space compiles the rules (src/datapath/rule_compiler.h)
+ * into per-dimension masks; the BPF program ANDs the masks of a packet's protocol, ports and
+ * addresses. The table is double-buffered: every map is keyed by a set (0 or 1) and the BPF
+ * global `recorder_active_set` selects the set a packet is classified with. User space rewrites
+ * the inactive set, then flips the selector, so a packet never sees half of an update.
+ */
+#define RECORDER_TABLE_SETS 2
+/* Distinct ports per dimension and set (each rule contributes at most one). */
+#define RECORDER_MAX_PORT_ENTRIES (RECORDER_TABLE_SETS * RECORDER_MAX_RULES)
+/* Distinct prefixes per LPM trie and set. */
+#define RECORDER_MAX_PREFIX_ENTRIES (RECORDER_TABLE_SETS * RECORDER_MAX_RULES)
+/* The set occupies the first 32 bits of every LPM key, so prefixlen = 32 + address prefix. */
+#define RECORDER_LPM_SET_BITS 32
+
+/* Key of the IPv4 source/destination LPM tries. */
+struct recorder_lpm4_key {
+	__u32 prefixlen; /* RECORDER_LPM_SET_BITS + prefix length of addr */
+	__u32 set;       /* 0 or 1 */
+	__u8 addr[4];    /* network byte order */
+};
+
+/* Key of the IPv6 source/destination LPM tries. */
+struct recorder_lpm6_key {
+	__u32 prefixlen;
+	__u32 set;
+	__u8 addr[16];
+};
+
+/* Key of the port hash maps: (set << 16) | port (host byte order). */
+#define RECORDER_PORT_KEY(set, port) (((__u32)(set) << 16) | (__u32)(port))
+
+/* Masks that do not depend on a looked-up value, one per set. */
+struct recorder_set_masks {
+	struct recorder_rule_mask any_addr;  /* rules of family 0 (any address of any family) */
+	struct recorder_rule_mask any_sport; /* rules with src_port 0 */
+	struct recorder_rule_mask any_dport; /* rules with dst_port 0 */
+	struct recorder_rule_mask portless;  /* rules with both ports 0: packets without ports */
+	struct recorder_rule_mask non_ip;    /* family 0, protocol 0, ports 0: non-IP packets */
+};
+
+/* Per-rule data the program needs after classification, indexed by set * MAX_RULES + slot. */
+struct recorder_rule_info {
+	__u32 snap_len;       /* capture at most this many bytes for this rule */
+	__u16 recording_slot; /* counters are kept once per recording: on its lowest matched rule */
+	__u16 pad0;
 };
 
 #ifndef __bpf__
@@ -113,6 +164,10 @@ RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule) == 48, "rule size");
 RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, family) == 32, "rule family offset");
 RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, snap_len) == 40, "rule snap_len offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm4_key) == 12, "lpm4 key size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm6_key) == 24, "lpm6 key size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 160, "set masks size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_info) == 8, "rule info size");
 #endif
 
 #endif /* RECORDER_ABI_H */

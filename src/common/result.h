@@ -16,13 +16,13 @@ namespace recorder {
 
 // What kind of failure this is; the service maps it onto a gRPC status code.
 enum class ErrorCode {
-  kInvalidArgument,    // the request or input is wrong: the caller must change it
-  kNotFound,           // a named thing (recording, file, interface) does not exist
-  kAlreadyExists,      // a thing that must be unique exists already
-  kResourceExhausted,  // a limit was reached (recordings, rules, memory, disk)
-  kFailedPrecondition, // the system is not in a state that allows this
-  kUnavailable,        // a kernel feature or device is missing (io_uring, BPF, interface)
-  kInternal,           // a system call or library failed unexpectedly
+  kInvalidArgument,     // the request or input is wrong: the caller must change it
+  kNotFound,            // a named thing (recording, file, interface) does not exist
+  kAlreadyExists,       // a thing that must be unique exists already
+  kResourceExhausted,   // a limit was reached (recordings, rules, memory, disk)
+  kFailedPrecondition,  // the system is not in a state that allows this
+  kUnavailable,         // a kernel feature or device is missing (io_uring, BPF, interface)
+  kInternal,            // a system call or library failed unexpectedly
 };
 
 std::string_view to_string(ErrorCode code);
@@ -54,7 +54,7 @@ class Error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }

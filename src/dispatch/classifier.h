@@ -7,6 +7,7 @@
 // Its answer must equal matches() for every rule; tests check that on random packets and rules.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <vector>
 

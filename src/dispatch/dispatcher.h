@@ -37,8 +37,8 @@ struct RuleEntry {
 
 // Immutable once published.
 struct RoutingTable {
-  std::vector<std::shared_ptr<Recording>> recordings;  // by recording slot (null = free)
-  std::vector<RuleEntry> rules;                        // the active rules
+  std::vector<std::shared_ptr<Recording>> recordings;           // by recording slot (null = free)
+  std::vector<RuleEntry> rules;                                 // the active rules
   std::array<int16_t, RECORDER_MAX_RULES> rule_to_recording{};  // slot -> recording slot, -1 free
   Classifier classifier;  // user-space classification of `rules`, for sources without kernel bits
 };

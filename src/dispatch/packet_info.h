@@ -10,19 +10,28 @@
 namespace recorder {
 
 struct PacketInfo {
-  uint8_t ip_version = 0;  // 0: not IP (or too short to tell), 4 or 6
+  uint8_t ip_version = 0;                 // 0: not IP (or too short to tell), 4 or 6
   std::array<uint8_t, 16> source{};       // network byte order; IPv4 in [0..3]
   std::array<uint8_t, 16> destination{};  // network byte order; IPv4 in [0..3]
-  bool has_protocol = false;  // the L4 protocol number is known
-  uint8_t protocol = 0;       // IPPROTO_* of the transport (after IPv6 extension headers)
-  bool has_ports = false;     // TCP/UDP/SCTP ports present (first fragment, not truncated)
+  bool has_protocol = false;              // the L4 protocol number is known
+  uint8_t protocol = 0;           // IPPROTO_* of the transport (after IPv6 extension headers)
+  bool has_ports = false;         // TCP/UDP/SCTP ports present (first fragment, not truncated)
   uint16_t source_port = 0;       // host byte order
   uint16_t destination_port = 0;  // host byte order
 };
 
-// Decodes Ethernet (with any number of 802.1Q/802.1ad tags) or raw IP, IPv4 (fragments: only
+// Decodes Ethernet (with up to 8 802.1Q/802.1ad/0x9100 tags) or raw IP, IPv4 (fragments: only
 // the first has ports), IPv6 with extension headers, and TCP/UDP/SCTP ports. Never reads outside
-// `bytes`; what cannot be decoded is left unset.
+// `bytes`; what cannot be decoded is left unset. The BPF parser (bpf/recorder) follows the same
+// rules, so the kernel and user space classify a packet alike:
+//  - IPv4: the version nibble must be 4 and the IHL 5..15 with the whole header captured, else
+//    the packet is not IP. The protocol is always known; ports only at fragment offset 0.
+//  - IPv6: hop-by-hop (0), routing (43), destination options (60), AH (51) and fragment (44)
+//    headers are walked, at most 8; behind more, or a truncated one, the protocol is unknown.
+//    A fragment header with a non-zero offset gives its next-header value as the protocol and
+//    no ports. Any other next header (TCP, UDP, ESP 50, no-next 59, ...) ends the walk.
+//  - Ports need the first 4 bytes of a TCP, UDP or SCTP header.
+//  - Raw IP (LinkType::kRaw): the version nibble picks IPv4 or IPv6.
 PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type);
 
 }  // namespace recorder

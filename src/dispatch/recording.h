@@ -48,12 +48,12 @@ std::string_view to_string(StopReason reason);
 
 struct RecordingStats {
   uint64_t packets_captured = 0;
-  uint64_t bytes_captured = 0;  // captured bytes (after the snap length), as Hubble counts
+  uint64_t bytes_captured = 0;       // captured bytes (after the snap length), as Hubble counts
   uint64_t packets_lost_kernel = 0;  // perf/ring buffer full in the kernel
   uint64_t bytes_lost_kernel = 0;    // original lengths
   uint64_t packets_lost_queue = 0;   // sink queue full
   uint64_t bytes_lost_queue = 0;
-  uint64_t packets_lost_write = 0;   // write errors
+  uint64_t packets_lost_write = 0;  // write errors
   uint64_t bytes_lost_write = 0;
 
   uint64_t packets_lost() const {
@@ -109,6 +109,7 @@ class Recording {
   std::atomic<uint64_t> packets_lost_kernel_{0};
   std::atomic<uint64_t> bytes_lost_kernel_{0};
   std::atomic<StopReason> limit_reached_{StopReason::kNone};
+  std::atomic<int> write_errno_{0};  // errno of the sink's first write error, known after finish()
   bool finished_ = false;
 };
 

@@ -25,8 +25,8 @@ std::string_view file_extension(FileFormat format);  // "pcap" / "pcapng"
 struct SinkOptions {
   std::filesystem::path path;  // the final path; the partial file is "<dir>/.<name>.partial"
   FileFormat format = FileFormat::kPcap;
-  uint32_t snap_length = 262144;       // written in the file header / interface blocks
-  size_t queue_bytes = 16u << 20;      // bound of this sink's queue memory
+  uint32_t snap_length = 262144;   // written in the file header / interface blocks
+  size_t queue_bytes = 16u << 20;  // bound of this sink's queue memory
 };
 
 enum class AppendResult : uint8_t {
@@ -36,13 +36,13 @@ enum class AppendResult : uint8_t {
 };
 
 struct SinkResult {
-  std::filesystem::path path;       // absolute final path of the file
-  uint64_t file_bytes = 0;          // size of the finished file
-  uint64_t packets_written = 0;     // packet records in the file
-  uint64_t bytes_written = 0;       // captured packet bytes in the file
-  uint64_t packets_lost_write = 0;  // appended, but lost to a write error
-  uint64_t bytes_lost_write = 0;    // their captured bytes
-  std::optional<Error> write_error; // the first write error, if any (ENOSPC: disk full)
+  std::filesystem::path path;        // absolute final path of the file
+  uint64_t file_bytes = 0;           // size of the finished file
+  uint64_t packets_written = 0;      // packet records in the file
+  uint64_t bytes_written = 0;        // captured packet bytes in the file
+  uint64_t packets_lost_write = 0;   // appended, but lost to a write error
+  uint64_t bytes_lost_write = 0;     // their captured bytes
+  std::optional<Error> write_error;  // the first write error, if any (ENOSPC: disk full)
 };
 
 class WriterPool;
@@ -62,6 +62,9 @@ class Sink {
   // True once a write has failed; the recording should stop (see SinkResult::write_error).
   virtual bool failed() const noexcept = 0;
 
+  // 0 while healthy, else the errno of the first failed write (e.g. ENOSPC, EFBIG, EIO).
+  virtual int failure_errno() const noexcept = 0;
+
   // Control side, after the producer has stopped appending: writes everything queued, the
   // trailer (pcapng: an interface statistics block per interface with `dropped_packets`),
   // fixes the file size, renames the file to its final name. Idempotent.
@@ -76,8 +79,8 @@ class WriterPool {
   struct Options {
     unsigned threads = 1;
     bool use_io_uring = true;
-    bool direct_io = true;               // O_DIRECT where the filesystem allows it
-    size_t total_queue_bytes = 1u << 30; // bound of all sinks' queues together
+    bool direct_io = true;                // O_DIRECT where the filesystem allows it
+    size_t total_queue_bytes = 1u << 30;  // bound of all sinks' queues together
   };
 
   virtual ~WriterPool() = default;

@@ -1,0 +1,254 @@
+// pipeline_bench: the user-space recording pipeline under load.
+//
+// Synthetic packets (or a pcap file) are fed as fast as possible (or at --rate) through the
+// real Dispatcher and Router into real Recordings, Sinks and the io_uring WriterPool, writing
+// real files. Reports the offered rate, the end-to-end rate (packets in the files divided by the
+// time until every file is closed), file bandwidth, losses and peak RSS. With --memcpy it
+// measures memcpy bandwidth instead, for comparison in the same run (bench/run_pipeline.sh).
+//
+// Packets for recording r go to 10.<r/256>.<r%256>.0/24, so with --match one every packet
+// matches exactly one recording; with --match all every packet matches every recording.
+#include <sys/resource.h>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dispatch/dispatcher.h"
+#include "dispatch/filter.h"
+#include "dispatch/packet_info.h"
+#include "dispatch/recording.h"
+#include "sink/sink.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace recorder;
+
+struct Options {
+  size_t packet_size = 64;
+  uint64_t packets = 10'000'000;
+  unsigned recordings = 1;
+  std::string match = "one";
+  std::string format = "pcap";
+  uint32_t snap_length = 0;
+  size_t queue_mib = 16;
+  unsigned writer_threads = 1;
+  bool plain_writes = false;
+  bool buffered = false;
+  double rate_pps = 0;
+  bool kernel_bits = false;
+  std::string out_dir = "/tmp/pipeline-bench";
+  bool keep_files = false;
+  bool memcpy_only = false;
+};
+
+// An Ethernet/IPv4/UDP frame of `size` bytes (>= 42) to 10.<hi>.<lo>.<host>.
+std::vector<uint8_t> make_frame(size_t size, unsigned recording, unsigned host) {
+  std::vector<uint8_t> f(std::max<size_t>(size, 42), 0);
+  const uint8_t eth[14] = {0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00};
+  std::memcpy(f.data(), eth, sizeof eth);
+  uint8_t* ip = f.data() + 14;
+  const uint16_t ip_len = static_cast<uint16_t>(f.size() - 14);
+  ip[0] = 0x45;
+  ip[2] = ip_len >> 8;
+  ip[3] = ip_len & 0xff;
+  ip[8] = 64;
+  ip[9] = 17;  // UDP
+  ip[12] = 192, ip[13] = 168, ip[14] = 0, ip[15] = 1;
+  ip[16] = 10, ip[17] = (recording >> 8) & 0xff, ip[18] = recording & 0xff, ip[19] = 1 + host % 250;
+  uint8_t* udp = ip + 20;
+  const uint16_t udp_len = static_cast<uint16_t>(ip_len - 20);
+  udp[0] = 0x9c, udp[1] = 0x40;  // 40000
+  udp[2] = 0x13, udp[3] = 0x88;  // 5000
+  udp[4] = udp_len >> 8, udp[5] = udp_len & 0xff;
+  for (size_t i = 42; i < f.size(); ++i) f[i] = static_cast<uint8_t>(i);
+  return f;
+}
+
+double memcpy_gib_per_s() {
+  const size_t size = 256u << 20;
+  std::vector<uint8_t> a(size, 1), b(size, 2);
+  std::memcpy(b.data(), a.data(), size);  // fault the pages in
+  const int rounds = 8;
+  auto t0 = Clock::now();
+  for (int i = 0; i < rounds; ++i) {
+    std::memcpy(i % 2 ? a.data() : b.data(), i % 2 ? b.data() : a.data(), size);
+  }
+  std::chrono::duration<double> dt = Clock::now() - t0;
+  return rounds * static_cast<double>(size) / dt.count() / (1u << 30);
+}
+
+long peak_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+int run(const Options& o) {
+  namespace fs = std::filesystem;
+  fs::create_directories(o.out_dir);
+
+  sink::WriterPool::Options pool_options;
+  pool_options.threads = o.writer_threads;
+  pool_options.use_io_uring = !o.plain_writes;
+  pool_options.direct_io = !o.buffered;
+  pool_options.total_queue_bytes = static_cast<size_t>(o.recordings) * (o.queue_mib << 20) + 1;
+  auto pool = sink::WriterPool::create(pool_options);
+  if (!pool.ok()) {
+    fmt::print(stderr, "writer pool: {}\n", pool.error().message());
+    return 1;
+  }
+
+  Dispatcher dispatcher;
+  Router router(dispatcher);
+  std::vector<std::shared_ptr<Recording>> recordings;
+  for (unsigned r = 0; r < o.recordings; ++r) {
+    const std::string dst =
+        o.match == "all" ? "10.0.0.0/8" : fmt::format("10.{}.{}.0/24", (r >> 8) & 0xff, r & 0xff);
+    auto filter = parse_filter(fmt::format("0.0.0.0/0 0 {} 0 ANY", dst));
+    if (!filter.ok()) {
+      fmt::print(stderr, "filter: {}\n", filter.error().message());
+      return 1;
+    }
+    sink::SinkOptions sink_options;
+    sink_options.format =
+        o.format == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
+    sink_options.path = fs::path(o.out_dir) /
+                        fmt::format("bench_{}.{}", r, sink::file_extension(sink_options.format));
+    sink_options.snap_length = o.snap_length ? o.snap_length : 262144;
+    sink_options.queue_bytes = o.queue_mib << 20;
+    auto sink = sink::Sink::open(**pool, sink_options);
+    if (!sink.ok()) {
+      fmt::print(stderr, "sink: {}\n", sink.error().message());
+      return 1;
+    }
+    RecordingSpec spec;
+    spec.include.push_back(*filter);
+    spec.snap_length = o.snap_length;
+    auto recording = std::make_shared<Recording>(r + 1, spec, std::move(*sink));
+    if (auto added = router.add(recording); !added.ok()) {
+      fmt::print(stderr, "router: {}\n", added.error().message());
+      return 1;
+    }
+    recordings.push_back(std::move(recording));
+  }
+
+  // A pool of distinct frames, spread over the recordings.
+  const unsigned per_recording = std::max(1u, 4096u / o.recordings);
+  std::vector<std::vector<uint8_t>> frames;
+  for (unsigned r = 0; r < o.recordings; ++r) {
+    for (unsigned h = 0; h < per_recording; ++h) frames.push_back(make_frame(o.packet_size, r, h));
+  }
+  // Interleave so consecutive packets go to different recordings.
+  std::vector<CapturedPacket> packets(frames.size());
+  std::vector<RuleMask> masks(frames.size());
+  auto table = router.current();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const auto& f = frames[(i % o.recordings) * per_recording + (i / o.recordings) % per_recording];
+    packets[i].data = f;
+    packets[i].original_length = static_cast<uint32_t>(f.size());
+    packets[i].ifindex = 1;
+    packets[i].direction = Direction::kIngress;
+    if (o.kernel_bits) {
+      // As the eBPF source delivers them: classified by the kernel, dispatch only routes.
+      masks[i] = table->classifier.classify(decode_packet(f, LinkType::kEthernet));
+      packets[i].kernel_rules = &masks[i];
+    }
+  }
+
+  const auto t0 = Clock::now();
+  const uint64_t wall0 = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  constexpr uint64_t kBatch = 64;
+  for (uint64_t i = 0; i < o.packets; ++i) {
+    CapturedPacket& p = packets[i % packets.size()];
+    p.timestamp_ns = wall0 + i;
+    dispatcher.on_packet(p);
+    if (i % kBatch == kBatch - 1) {
+      dispatcher.on_batch_end();
+      if (o.rate_pps > 0) {
+        const auto due = t0 + std::chrono::duration<double>((i + 1) / o.rate_pps);
+        while (Clock::now() < due) std::this_thread::yield();
+      }
+    }
+  }
+  dispatcher.on_batch_end();
+  const auto t_source = Clock::now();
+
+  // Stop every recording, then finish them concurrently (drain, trailer, fsync, rename), as the
+  // daemon does on shutdown: the end-to-end time includes getting every byte into its file.
+  for (auto& recording : recordings) router.remove(recording->id());
+  std::vector<Result<sink::SinkResult>> results(recordings.size(),
+                                                Error(ErrorCode::kInternal, "not finished"));
+  {
+    std::vector<std::jthread> finishers;
+    for (size_t i = 0; i < recordings.size(); ++i) {
+      finishers.emplace_back([&, i] { results[i] = recordings[i]->finish(); });
+    }
+  }
+  uint64_t captured = 0, lost = 0, file_bytes = 0;
+  for (size_t i = 0; i < recordings.size(); ++i) {
+    if (!results[i].ok()) {
+      fmt::print(stderr, "finish: {}\n", results[i].error().message());
+      return 1;
+    }
+    file_bytes += results[i]->file_bytes;
+    const RecordingStats s = recordings[i]->stats();
+    captured += s.packets_captured;
+    lost += s.packets_lost();
+  }
+  const auto t_done = Clock::now();
+  const double source_s = std::chrono::duration<double>(t_source - t0).count();
+  const double total_s = std::chrono::duration<double>(t_done - t0).count();
+
+  fmt::print(
+      "packet_size={} recordings={} match={} format={} writer={} packets={} "
+      "offered_pps={:.0f} captured_pps={:.0f} file_MBps={:.1f} captured={} lost={} "
+      "loss_pct={:.3f} source_s={:.3f} total_s={:.3f} peak_rss_MiB={:.1f} queue_MiB={}\n",
+      o.packet_size, o.recordings, o.match, o.format, (*pool)->backend(), o.packets,
+      o.packets / source_s, captured / total_s, file_bytes / total_s / 1e6, captured, lost,
+      100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), source_s, total_s,
+      peak_rss_kib() / 1024.0, o.recordings * o.queue_mib);
+  if (!o.keep_files) fs::remove_all(o.out_dir);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"pcap-recorder pipeline benchmark: dispatch -> sink queues -> io_uring -> files"};
+  app.add_option("--packet-size", o.packet_size, "frame size in bytes (>= 42)");
+  app.add_option("--packets", o.packets, "packets to offer");
+  app.add_option("--recordings", o.recordings, "number of recordings (1..256)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--match", o.match, "one: each packet matches one recording; all: every one")
+      ->check(CLI::IsMember({"one", "all"}));
+  app.add_option("--format", o.format, "pcap or pcapng")->check(CLI::IsMember({"pcap", "pcapng"}));
+  app.add_option("--snap-length", o.snap_length, "snap length (0 = whole packet)");
+  app.add_option("--queue-mib", o.queue_mib, "queue memory per recording in MiB");
+  app.add_option("--writer-threads", o.writer_threads, "writer threads");
+  app.add_flag("--plain-writes", o.plain_writes, "use pwrite instead of io_uring");
+  app.add_flag("--buffered", o.buffered, "do not use O_DIRECT");
+  app.add_option("--rate", o.rate_pps, "offer at most this many packets per second (0 = max)");
+  app.add_flag("--kernel-bits", o.kernel_bits,
+               "packets carry pre-computed rule masks, as the eBPF source delivers them");
+  app.add_option("--out-dir", o.out_dir, "where the files go (removed afterwards)");
+  app.add_flag("--keep-files", o.keep_files, "keep the files");
+  app.add_flag("--memcpy", o.memcpy_only, "only measure memcpy bandwidth");
+  CLI11_PARSE(app, argc, argv);
+  if (o.memcpy_only) {
+    fmt::print("memcpy_GiBps={:.2f}\n", memcpy_gib_per_s());
+    return 0;
+  }
+  return run(o);
+}

@@ -1,0 +1,577 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * recorder.bpf.c: the tc programs that classify every packet against the recording rules and
+ * emit the matching ones (header + first cap_len bytes) to user space.
+ *
+ * Four programs share one body: recorder_ingress / recorder_egress for devices with an
+ * Ethernet header, recorder_ingress_l3 / recorder_egress_l3 for devices without one (tun,
+ * wireguard), which the loader picks by the device's ARPHRD type. Every program returns
+ * TC_ACT_UNSPEC: the recorder observes traffic, it never changes a verdict.
+ *
+ * Classification is a bit-vector AND over dimensions (see recorder_abi.h): protocol (array),
+ * source port, destination port (hash + wildcard), source and destination address (LPM tries +
+ * wildcard). The cheapest lookups come first and the walk stops as soon as the mask is zero, so
+ * a non-matching packet costs one or two map lookups whatever the number of rules.
+ *
+ * Emission: perf buffer (bpf_perf_event_output appends the skb bytes without a staging copy) or
+ * one BPF ring buffer per CPU (reserve a size class, bpf_skb_load_bytes into it), chosen by the
+ * rodata knob recorder_use_ringbuf before load.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "recorder/recorder_abi.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The ABI this object was built with; the loader refuses a mismatch. */
+const volatile __u32 recorder_abi_version = RECORDER_ABI_VERSION;
+/* 0: perf buffer, 1: per-CPU ring buffers. Set by the loader before load. */
+const volatile __u8 recorder_use_ringbuf = 0;
+
+/* Which rule set (0/1) packets are classified with; written by user space through the mmaped
+ * .bss after it has filled the other set completely. */
+__u32 recorder_active_set = 0;
+
+/* Both bounds are the user-space decoder's too (src/dispatch/packet_info.cpp): kernel and
+ * user space give up on the same packets. */
+#define MAX_VLAN_TAGS 8
+#define MAX_IPV6_EXT_HEADERS 8
+#define SLOT_MASK (RECORDER_MAX_RULES - 1)
+
+#ifndef IPPROTO_SCTP
+#define IPPROTO_SCTP 132
+#endif
+#define ETH_P_8021Q_ 0x8100
+#define ETH_P_8021AD_ 0x88A8
+#define ETH_P_QINQ_OLD_ 0x9100
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_AUTH 51
+#define NEXTHDR_DEST 60
+#define IPV4_FRAG_OFFSET_MASK 0x1fff
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_TABLE_SETS * 256);
+	__type(key, __u32);
+	__type(value, struct recorder_rule_mask);
+} recorder_proto SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct recorder_rule_mask);
+} recorder_sport SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct recorder_rule_mask);
+} recorder_dport SEC(".maps");
+
+#define LPM_MAP(name, keytype)                                                                     \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                                               \
+		__uint(max_entries, RECORDER_MAX_PREFIX_ENTRIES);                                  \
+		__uint(map_flags, BPF_F_NO_PREALLOC);                                              \
+		__type(key, struct keytype);                                                       \
+		__type(value, struct recorder_rule_mask);                                          \
+	} name SEC(".maps")
+
+LPM_MAP(recorder_src4, recorder_lpm4_key);
+LPM_MAP(recorder_dst4, recorder_lpm4_key);
+LPM_MAP(recorder_src6, recorder_lpm6_key);
+LPM_MAP(recorder_dst6, recorder_lpm6_key);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_TABLE_SETS);
+	__type(key, __u32);
+	__type(value, struct recorder_set_masks);
+} recorder_set_masks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_TABLE_SETS *RECORDER_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct recorder_rule_info);
+} recorder_rule_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RECORDER_TABLE_SETS *RECORDER_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct recorder_rule_counters);
+} recorder_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} recorder_events SEC(".maps");
+
+/* Template of the per-CPU ring buffers; user space creates one per CPU and sets max_entries of
+ * the outer map to the number of CPUs before load. */
+struct recorder_ringbuf_inner {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct recorder_ringbuf_inner);
+} recorder_ringbufs SEC(".maps");
+
+struct vlan_hdr_ {
+	__be16 tci;
+	__be16 proto;
+};
+
+/* What the parser found; mirrors PacketInfo in src/dispatch/packet_info.h. */
+struct parsed {
+	__u8 ip_version; /* 0: not IP */
+	__u8 has_protocol;
+	__u8 has_ports;
+	__u8 protocol;
+	__u16 sport;
+	__u16 dport;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+static __always_inline void mask_and(struct recorder_rule_mask *m,
+				     const struct recorder_rule_mask *o)
+{
+#pragma unroll
+	for (int i = 0; i < RECORDER_RULE_WORDS; i++)
+		m->words[i] &= o->words[i];
+}
+
+/* m &= (a | b), where b may be NULL (no entry for the looked-up value). */
+static __always_inline void mask_and_or(struct recorder_rule_mask *m,
+					const struct recorder_rule_mask *a,
+					const struct recorder_rule_mask *b)
+{
+	if (b) {
+#pragma unroll
+		for (int i = 0; i < RECORDER_RULE_WORDS; i++)
+			m->words[i] &= a->words[i] | b->words[i];
+	} else {
+		mask_and(m, a);
+	}
+}
+
+static __always_inline int mask_empty(const struct recorder_rule_mask *m)
+{
+	return !(m->words[0] | m->words[1] | m->words[2] | m->words[3]);
+}
+
+/* Parses L3 at byte offset `off` of the packet; `want` is the IP version the EtherType
+ * announced (0: take it from the header, for L3 devices). Leaves ip_version 0 when the header
+ * is missing, truncated or of another version. */
+static __always_inline void parse_ip(void *data, void *data_end, __u32 off, __u8 want,
+				     struct parsed *p)
+{
+	void *l4;
+	__u8 first;
+
+	/* Verifier: every packet pointer is compared with data_end before it is dereferenced,
+	 * and each variable offset is bounded first so the pointer's range stays known. */
+	if (off > 64)
+		return;
+	if (data + off + 1 > data_end)
+		return;
+	first = *(__u8 *)(data + off) >> 4;
+	if (want && first != want)
+		return;
+	if (first == 4) {
+		struct iphdr *ip = data + off;
+		__u32 ihl;
+
+		if ((void *)(ip + 1) > data_end)
+			return;
+		ihl = ip->ihl * 4;
+		if (ihl < sizeof(*ip) || (void *)ip + ihl > data_end)
+			return; /* options cut: not decodable, as in user space */
+		p->ip_version = 4;
+		__builtin_memcpy(p->src, &ip->saddr, 4);
+		__builtin_memcpy(p->dst, &ip->daddr, 4);
+		p->protocol = ip->protocol;
+		p->has_protocol = 1;
+		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
+			return; /* non-first fragment: no ports */
+		l4 = (void *)ip + ihl;
+	} else if (first == 6) {
+		struct ipv6hdr *ip6 = data + off;
+		__u8 nh;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return;
+		p->ip_version = 6;
+		__builtin_memcpy(p->src, &ip6->saddr, 16);
+		__builtin_memcpy(p->dst, &ip6->daddr, 16);
+		nh = ip6->nexthdr;
+		l4 = ip6 + 1;
+#pragma unroll
+		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
+			__u8 *h = l4;
+			__u32 len;
+
+			if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
+			    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_AUTH)
+				goto ports;
+			if ((void *)(h + 8) > data_end)
+				return; /* truncated extension header: protocol unknown */
+			if (nh == NEXTHDR_FRAGMENT) {
+				/* offset (13 bits) in the upper bits of bytes 2..3 */
+				if ((((__u16)h[2] << 8) | h[3]) & 0xfff8) {
+					p->protocol = h[0];
+					p->has_protocol = 1;
+					return; /* non-first fragment: no ports */
+				}
+				len = 8;
+			} else if (nh == NEXTHDR_AUTH) {
+				len = ((__u32)h[1] + 2) * 4;
+			} else {
+				len = ((__u32)h[1] + 1) * 8;
+			}
+			nh = h[0];
+			if ((void *)h + len > data_end)
+				return; /* truncated extension header: protocol unknown */
+			/* Verifier: len <= 2048, so the pointer stays far below the 64 KiB
+			 * packet-offset limit after MAX_IPV6_EXT_HEADERS additions. */
+			l4 = (void *)h + (len & 0x7ff);
+		}
+		if (nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
+		    nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH)
+			return; /* too many extension headers: protocol unknown */
+	ports:
+		p->protocol = nh;
+		p->has_protocol = 1;
+	} else {
+		return;
+	}
+	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP ||
+	    p->protocol == IPPROTO_SCTP) {
+		/* TCP, UDP and SCTP all start with source and destination port. */
+		__be16 *ports = l4;
+
+		if ((void *)(ports + 2) > data_end)
+			return;
+		p->sport = bpf_ntohs(ports[0]);
+		p->dport = bpf_ntohs(ports[1]);
+		p->has_ports = 1;
+	}
+}
+
+/* Returns the offset of the L3 header behind Ethernet and up to MAX_VLAN_TAGS VLAN tags, or
+ * -1 when the frame is not IPv4/IPv6. */
+static __always_inline int parse_eth(void *data, void *data_end, __u8 *version)
+{
+	struct ethhdr *eth = data;
+	__be16 proto;
+	int off = sizeof(*eth);
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	proto = eth->h_proto;
+#pragma unroll
+	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+		struct vlan_hdr_ *vh = data + off;
+
+		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_) &&
+		    proto != bpf_htons(ETH_P_QINQ_OLD_))
+			break;
+		if ((void *)(vh + 1) > data_end)
+			return -1;
+		proto = vh->proto;
+		off += sizeof(*vh);
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		*version = 4;
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		*version = 6;
+	else
+		return -1;
+	return off;
+}
+
+/* Classifies `p` against rule set `set`; returns 0 when no rule matches. */
+static __always_inline int classify(const struct parsed *p, __u32 set, struct recorder_rule_mask *m)
+{
+	const struct recorder_set_masks *sm;
+	const struct recorder_rule_mask *v;
+	__u32 key;
+
+	sm = bpf_map_lookup_elem(&recorder_set_masks, &set);
+	if (!sm)
+		return 0;
+	if (!p->ip_version) {
+		*m = sm->non_ip;
+		return !mask_empty(m);
+	}
+	/* Protocol first: an array lookup, and the most selective cheap dimension. Unknown
+	 * protocol uses entry 0, which holds exactly the protocol-any rules. */
+	key = set * 256 + (p->has_protocol ? p->protocol : 0);
+	v = bpf_map_lookup_elem(&recorder_proto, &key);
+	if (!v)
+		return 0;
+	*m = *v;
+	if (mask_empty(m))
+		return 0;
+	if (p->has_ports) {
+		key = RECORDER_PORT_KEY(set, p->dport);
+		mask_and_or(m, &sm->any_dport, bpf_map_lookup_elem(&recorder_dport, &key));
+		if (mask_empty(m))
+			return 0;
+		key = RECORDER_PORT_KEY(set, p->sport);
+		mask_and_or(m, &sm->any_sport, bpf_map_lookup_elem(&recorder_sport, &key));
+	} else {
+		mask_and(m, &sm->portless);
+	}
+	if (mask_empty(m))
+		return 0;
+	if (p->ip_version == 4) {
+		struct recorder_lpm4_key k = {.prefixlen = RECORDER_LPM_SET_BITS + 32, .set = set};
+
+		__builtin_memcpy(k.addr, p->dst, 4);
+		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst4, &k));
+		if (mask_empty(m))
+			return 0;
+		__builtin_memcpy(k.addr, p->src, 4);
+		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src4, &k));
+	} else {
+		struct recorder_lpm6_key k = {.prefixlen = RECORDER_LPM_SET_BITS + 128, .set = set};
+
+		__builtin_memcpy(k.addr, p->dst, 16);
+		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst6, &k));
+		if (mask_empty(m))
+			return 0;
+		__builtin_memcpy(k.addr, p->src, 16);
+		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src6, &k));
+	}
+	return !mask_empty(m);
+}
+
+/* State of the walk over the matched rules (a bpf_loop callback context on the stack). */
+struct walk_ctx {
+	__u64 remaining[RECORDER_RULE_WORDS]; /* matched rules not visited yet */
+	__u64 seen[RECORDER_RULE_WORDS];      /* recording slots already counted */
+	__u64 counted[RECORDER_RULE_WORDS];   /* the lowest matched rule of each recording */
+	__u32 set;
+	__u32 snap;
+	__u64 bytes;
+	__u8 failed;
+};
+
+static __always_inline __u32 popcount64(__u64 x)
+{
+	return __builtin_popcountll(x);
+}
+
+/* Pops the lowest set bit of words[4] and returns its index, or -1. BPF has no ctz
+ * instruction: the index of the lowest bit b is popcount(b - 1). */
+static __always_inline int pop_lowest(__u64 *words)
+{
+	int w;
+
+	if (words[0])
+		w = 0;
+	else if (words[1])
+		w = 1;
+	else if (words[2])
+		w = 2;
+	else if (words[3])
+		w = 3;
+	else
+		return -1;
+	/* Verifier: w is a constant 0..3 on each path, so the stack access is in bounds. */
+	__u64 x = words[w];
+	__u64 low = x & -x;
+
+	words[w] = x & (x - 1);
+	return w * 64 + popcount64(low - 1);
+}
+
+static long walk_matched(__u32 index, void *vctx)
+{
+	struct walk_ctx *c = vctx;
+	struct recorder_rule_info *info;
+	struct recorder_rule_counters *cnt;
+	int slot = pop_lowest(c->remaining);
+	__u32 key, rec;
+	__u64 bit;
+
+	if (slot < 0)
+		return 1;
+	/* Verifier: bound the slot so the map key and bit index are provably in range. */
+	slot &= SLOT_MASK;
+	key = (c->set & 1) * RECORDER_MAX_RULES + slot;
+	info = bpf_map_lookup_elem(&recorder_rule_info, &key);
+	if (!info)
+		return 0;
+	if (info->snap_len > c->snap)
+		c->snap = info->snap_len;
+	rec = info->recording_slot & SLOT_MASK;
+	bit = 1ULL << (rec & 63);
+	if (c->seen[rec >> 6] & bit)
+		return 0;
+	c->seen[rec >> 6] |= bit;
+	c->counted[slot >> 6] |= 1ULL << (slot & 63);
+	key = (c->set & 1) * RECORDER_MAX_RULES + slot;
+	cnt = bpf_map_lookup_elem(&recorder_counters, &key);
+	if (cnt) {
+		/* Per-CPU value and tc runs with migration disabled: plain adds suffice. */
+		cnt->matched_packets++;
+		cnt->matched_bytes += c->bytes;
+	}
+	return 0;
+}
+
+static long count_failure(__u32 index, void *vctx)
+{
+	struct walk_ctx *c = vctx;
+	struct recorder_rule_counters *cnt;
+	int slot = pop_lowest(c->counted);
+	__u32 key;
+
+	if (slot < 0)
+		return 1;
+	key = (c->set & 1) * RECORDER_MAX_RULES + (slot & SLOT_MASK);
+	cnt = bpf_map_lookup_elem(&recorder_counters, &key);
+	if (cnt) {
+		cnt->emit_fail_packets++;
+		cnt->emit_fail_bytes += c->bytes;
+	}
+	return 0;
+}
+
+/* Emits into this CPU's ring buffer using the smallest size class that holds cap_len.
+ * Verifier: bpf_ringbuf_reserve needs a constant size, and bpf_skb_load_bytes a length the
+ * verifier can bound by that size, hence one branch per class. */
+#define RB_CLASS(sz)                                                                               \
+	if (cap_len <= (sz)) {                                                                     \
+		__u8 *s = bpf_ringbuf_reserve(rb, sizeof(*hdr) + (sz), 0);                         \
+		if (!s)                                                                            \
+			return -1;                                                                 \
+		__builtin_memcpy(s, hdr, sizeof(*hdr));                                            \
+		if (cap_len > 0 && bpf_skb_load_bytes(skb, 0, s + sizeof(*hdr), cap_len) < 0) {    \
+			bpf_ringbuf_discard(s, BPF_RB_NO_WAKEUP);                                  \
+			return -1;                                                                 \
+		}                                                                                  \
+		bpf_ringbuf_submit(s, BPF_RB_NO_WAKEUP);                                           \
+		return 0;                                                                          \
+	}
+
+static __always_inline int emit_ringbuf(struct __sk_buff *skb,
+					const struct recorder_capture_hdr *hdr, __u32 cap_len)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *rb = bpf_map_lookup_elem(&recorder_ringbufs, &cpu);
+
+	if (!rb)
+		return -1;
+	RB_CLASS(128)
+	RB_CLASS(256)
+	RB_CLASS(512)
+	RB_CLASS(1024)
+	RB_CLASS(2048)
+	RB_CLASS(4096)
+	RB_CLASS(16384)
+	RB_CLASS(65536)
+	return -1;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
+{
+	struct parsed p = {};
+	struct recorder_capture_hdr hdr;
+	struct walk_ctx c;
+	void *data, *data_end;
+	__u32 nbits, cap_len, len = skb->len;
+	int off, err;
+	__u8 version = 0;
+
+	/* Headers are parsed from the linear area only: locally built and veth/tun packets keep
+	 * their headers there. bpf_skb_pull_data would unclone every cloned (TCP) skb, which
+	 * costs a copy and is not an observer's business. */
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+
+	if (l3) {
+		parse_ip(data, data_end, 0, 0, &p);
+	} else {
+		off = parse_eth(data, data_end, &version);
+		if (off >= 0)
+			parse_ip(data, data_end, off, version, &p);
+	}
+
+	__builtin_memset(&c, 0, sizeof(c));
+	c.set = recorder_active_set & 1;
+	if (!classify(&p, c.set, &hdr.rules))
+		return TC_ACT_UNSPEC;
+
+	__builtin_memcpy(c.remaining, hdr.rules.words, sizeof(c.remaining));
+	c.bytes = len;
+	nbits = popcount64(hdr.rules.words[0]) + popcount64(hdr.rules.words[1]) +
+		popcount64(hdr.rules.words[2]) + popcount64(hdr.rules.words[3]);
+	/* Verifier: bpf_loop checks the callback once instead of unrolling 256 iterations. */
+	bpf_loop(nbits, walk_matched, &c, 0);
+
+	cap_len = c.snap < len ? c.snap : len;
+	hdr.ktime_ns = bpf_ktime_get_ns();
+	hdr.ifindex = skb->ifindex;
+	hdr.orig_len = len;
+	hdr.cap_len = cap_len;
+	hdr.direction = direction;
+	hdr.pad0 = 0;
+	hdr.link_type = l3 ? RECORDER_LINK_RAW : RECORDER_LINK_ETHERNET;
+
+	if (recorder_use_ringbuf) {
+		err = emit_ringbuf(skb, &hdr, cap_len);
+	} else {
+		/* The upper 32 bits of flags ask the helper to append cap_len skb bytes. */
+		err = bpf_perf_event_output(skb, &recorder_events,
+					    BPF_F_CURRENT_CPU | ((__u64)(cap_len & 0xfffff) << 32),
+					    &hdr, sizeof(hdr));
+	}
+	if (err)
+		bpf_loop(RECORDER_MAX_RECORDINGS, count_failure, &c, 0);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int recorder_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, RECORDER_DIR_INGRESS, 0);
+}
+
+SEC("tc")
+int recorder_egress(struct __sk_buff *skb)
+{
+	return handle(skb, RECORDER_DIR_EGRESS, 0);
+}
+
+SEC("tc")
+int recorder_ingress_l3(struct __sk_buff *skb)
+{
+	return handle(skb, RECORDER_DIR_INGRESS, 1);
+}
+
+SEC("tc")
+int recorder_egress_l3(struct __sk_buff *skb)
+{
+	return handle(skb, RECORDER_DIR_EGRESS, 1);
+}

@@ -1,0 +1,385 @@
+// The Datapath implementation: ties the loader, rule table, tc attachments, interface watcher,
+// wall clock and the perf/ring buffer readers together (see datapath.h for the contract).
+//
+// Threads: open() and the RuleListener/status calls run on control threads; run() is the
+// source thread. The reader loop also follows interfaces (netlink events, plus a rescan every
+// second that catches netlink overruns) and re-syncs the clock, so no extra thread is needed.
+// Attachments are guarded by a mutex (control-side only, never taken per packet).
+#include "datapath/datapath.h"
+
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <linux/if.h>
+#include <linux/perf_event.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+
+#include "datapath/interfaces.h"
+#include "datapath/loader.h"
+#include "datapath/rule_table.h"
+#include "datapath/tc_attachment.h"
+#include "datapath/wall_clock.h"
+
+namespace recorder::datapath {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kResyncInterval = std::chrono::seconds(1);
+constexpr int kBatchEndIntervalMs = 100;
+constexpr int kRingIdleSleepMs = 1;
+constexpr size_t kWakeupWatermark = 64 * 1024;
+
+size_t pow2_pages(size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t pages = 1;
+  while (pages * page < bytes) pages <<= 1;
+  return pages;
+}
+
+class DatapathImpl final : public Datapath {
+ public:
+  explicit DatapathImpl(Options options) : options_(std::move(options)) {}
+
+  ~DatapathImpl() override {
+    {
+      std::lock_guard lock(attach_mutex_);
+      attachments_.clear();  // detach before the programs go away with object_
+    }
+    if (perf_ != nullptr) perf_buffer__free(perf_);
+    if (ring_ != nullptr) ring_buffer__free(ring_);
+  }
+
+  Status init() {
+    BpfTransport transport = BpfTransport::kPerfBuffer;
+    if (options_.transport == Transport::kRingBuffer ||
+        (options_.transport == Transport::kAuto && BpfObject::ring_buffer_supported())) {
+      transport = BpfTransport::kRingBuffer;
+    }
+    LoadOptions load;
+    load.transport = transport;
+    load.ring_bytes_per_cpu = options_.buffer_bytes_per_cpu;
+    auto object = BpfObject::load(load);
+    if (!object) return std::move(object).error();
+    object_ = std::move(object).value();
+    table_ = std::make_unique<RuleTable>(*object_);
+    if (auto s = transport == BpfTransport::kPerfBuffer ? open_perf() : open_ring(); !s) return s;
+
+    // Subscribe before listing, so no link that appears in between is missed.
+    auto watcher = LinkWatcher::open();
+    if (!watcher) return std::move(watcher).error();
+    watcher_.emplace(std::move(watcher).value());
+
+    auto links = list_links();
+    if (!links) return std::move(links).error();
+    for (const auto& pattern : options_.interfaces) {
+      if (is_glob(pattern)) continue;
+      bool found = false;
+      for (const auto& l : *links) found = found || l.name == pattern;
+      if (!found) {
+        return Error(ErrorCode::kInvalidArgument,
+                     fmt::format("capture on interface {}: no such interface", pattern));
+      }
+    }
+    for (const auto& l : *links) {
+      if (!selected(l)) continue;
+      auto s = attach(l);
+      if (!s && !is_glob_selected(l)) return s;
+      if (!s) spdlog::warn("{}", s.error().message());
+    }
+    return ok_status();
+  }
+
+  // PacketSource
+  std::string describe() const override {
+    std::string names;
+    for (const auto& a : attached_interfaces()) names += (names.empty() ? "" : ",") + a.name;
+    return fmt::format("eBPF tc on {} ({})", names.empty() ? "no interface yet" : names,
+                       transport_name());
+  }
+
+  Status run(PacketConsumer& consumer, const std::atomic<bool>& stop) override {
+    consumer_ = &consumer;
+    Status s = object_->transport() == BpfTransport::kPerfBuffer ? run_perf(stop) : run_ring(stop);
+    consumer_ = nullptr;
+    return s;
+  }
+
+  // RuleListener
+  Status install_rules(std::span<const RuleEntry> rules) override {
+    std::lock_guard lock(table_mutex_);
+    if (auto s = table_->install(rules); !s) {
+      return Error(s.error().code(), s.error().message()).wrap("install kernel rules");
+    }
+    return ok_status();
+  }
+
+  std::vector<KernelLoss> take_kernel_losses() override {
+    std::map<uint64_t, RuleCounters> losses;
+    {
+      std::lock_guard lock(table_mutex_);
+      losses = table_->take_losses();
+    }
+    std::vector<KernelLoss> out;
+    for (const auto& [id, c] : losses) {
+      if (c.emit_fail_packets == 0) continue;
+      out.push_back({id, c.emit_fail_packets, c.emit_fail_bytes});
+    }
+    return out;
+  }
+
+  std::vector<AttachedInterface> attached_interfaces() const override {
+    std::lock_guard lock(attach_mutex_);
+    std::vector<AttachedInterface> out;
+    for (const auto& [ifindex, a] : attachments_) out.push_back(a.info);
+    return out;
+  }
+
+  std::string transport_name() const override {
+    return object_->transport() == BpfTransport::kPerfBuffer ? "perf buffer" : "ring buffer";
+  }
+
+ private:
+  struct Attached {
+    std::unique_ptr<TcAttachment> tc;
+    AttachedInterface info;
+  };
+
+  bool is_glob_selected(const LinkInfo& l) const {
+    for (const auto& p : options_.interfaces) {
+      if (!is_glob(p) && p == l.name) return false;
+    }
+    return true;
+  }
+
+  bool selected(const LinkInfo& l) const {
+    if (!link_selected(options_.interfaces, l)) return false;
+    // Our own loopback only when named exactly.
+    if ((l.flags & IFF_LOOPBACK) != 0 && is_glob_selected(l)) return false;
+    return true;
+  }
+
+  Status attach(const LinkInfo& l) {
+    std::lock_guard lock(attach_mutex_);
+    if (attachments_.count(l.ifindex) != 0) return ok_status();
+    const auto l3 = link_is_l3(l.type);
+    if (!l3) {
+      return Error(ErrorCode::kUnavailable,
+                   fmt::format("capture on {}: link type {} is not supported", l.name, l.type));
+    }
+    auto tc = TcAttachment::attach(l.ifindex, l.name, object_->program_fd(true, *l3),
+                                   object_->program_fd(false, *l3));
+    if (!tc) return std::move(tc).error();
+    Attached a;
+    a.tc = std::move(tc).value();
+    a.info.ifindex = l.ifindex;
+    a.info.name = l.name;
+    a.info.link_type = *l3 ? LinkType::kRaw : LinkType::kEthernet;
+    spdlog::info("recorder attached to {} (ifindex {}, {})", l.name, l.ifindex,
+                 *l3 ? "L3" : "Ethernet");
+    attachments_.emplace(l.ifindex, std::move(a));
+    return ok_status();
+  }
+
+  void forget(int ifindex) {
+    std::lock_guard lock(attach_mutex_);
+    auto it = attachments_.find(ifindex);
+    if (it == attachments_.end()) return;
+    // Its filters and (our) qdisc died with the device.
+    it->second.tc->forget();
+    spdlog::info("recorder detached from {} (interface deleted)", it->second.info.name);
+    attachments_.erase(it);
+  }
+
+  void handle_link_events() {
+    for (const auto& e : watcher_->read()) {
+      if (e.removed) {
+        forget(e.link.ifindex);
+      } else if (selected(e.link)) {
+        if (auto s = attach(e.link); !s) spdlog::warn("{}", s.error().message());
+      }
+    }
+  }
+
+  // Every second: clock re-sync, and a rescan that catches netlink overruns.
+  void periodic(Clock::time_point now) {
+    if (now - last_resync_ < kResyncInterval) return;
+    last_resync_ = now;
+    clock_.resync();
+    auto links = list_links();
+    if (!links) return;
+    std::map<int, const LinkInfo*> present;
+    for (const auto& l : *links) present[l.ifindex] = &l;
+    std::vector<int> gone;
+    {
+      std::lock_guard lock(attach_mutex_);
+      for (const auto& [ifindex, a] : attachments_) {
+        if (present.count(ifindex) == 0) gone.push_back(ifindex);
+      }
+    }
+    for (int ifindex : gone) forget(ifindex);
+    for (const auto& l : *links) {
+      if (selected(l)) {
+        if (auto s = attach(l); !s) spdlog::debug("{}", s.error().message());
+      }
+    }
+  }
+
+  void deliver(const void* sample, size_t size) noexcept {
+    if (size < sizeof(recorder_capture_hdr)) return;
+    const auto* hdr = static_cast<const recorder_capture_hdr*>(sample);
+    if (size < sizeof(*hdr) + hdr->cap_len) return;
+    CapturedPacket p;
+    p.timestamp_ns = clock_.to_wall_ns(hdr->ktime_ns);
+    p.ifindex = hdr->ifindex;
+    p.original_length = hdr->orig_len;
+    p.direction = static_cast<Direction>(hdr->direction);
+    p.link_type = static_cast<LinkType>(hdr->link_type);
+    p.data = {reinterpret_cast<const uint8_t*>(hdr + 1), hdr->cap_len};
+    p.kernel_rules = &hdr->rules;
+    consumer_->on_packet(p);
+  }
+
+  static enum bpf_perf_event_ret on_perf_event(void* ctx, int, struct perf_event_header* e) {
+    auto* self = static_cast<DatapathImpl*>(ctx);
+    if (e->type == PERF_RECORD_SAMPLE) {
+      struct Sample {
+        perf_event_header header;
+        uint32_t size;
+        char data[];
+      };
+      const auto* s = reinterpret_cast<const Sample*>(e);
+      self->deliver(s->data, s->size);
+    } else if (e->type == PERF_RECORD_LOST) {
+      struct Lost {
+        perf_event_header header;
+        uint64_t id;
+        uint64_t lost;
+      };
+      self->lost_samples_ += reinterpret_cast<const Lost*>(e)->lost;
+    }
+    return LIBBPF_PERF_EVENT_CONT;
+  }
+
+  static int on_ring_sample(void* ctx, void* data, size_t size) {
+    static_cast<DatapathImpl*>(ctx)->deliver(data, size);
+    return 0;
+  }
+
+  // Polls the control fds (netlink, clock step) and `extra_fd` for up to timeout_ms.
+  void wait_and_handle(int extra_fd, int timeout_ms) {
+    pollfd fds[3] = {
+        {watcher_->fd(), POLLIN, 0}, {clock_.step_fd(), POLLIN, 0}, {extra_fd, POLLIN, 0}};
+    const int n = poll(fds, extra_fd >= 0 ? 3 : 2, timeout_ms);
+    if (n > 0) {
+      if (fds[0].revents & POLLIN) handle_link_events();
+      if (fds[1].revents & POLLIN) clock_.check_step();
+    }
+  }
+
+  // The perf buffers are opened at init: the kernel can only emit into a CPU's buffer once its
+  // perf event exists, so packets between open() and run() are kept, not lost.
+  Status open_perf() {
+    perf_event_attr attr{};
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+    attr.sample_type = PERF_SAMPLE_RAW;
+    // Wake the reader only once a CPU's buffer holds kWakeupWatermark bytes; quiet packets
+    // are picked up by the poll timeout instead (max_latency_ms).
+    const size_t pages = pow2_pages(options_.buffer_bytes_per_cpu);
+    attr.watermark = 1;
+    attr.wakeup_watermark = static_cast<uint32_t>(
+        std::min(kWakeupWatermark, pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4));
+    perf_ = perf_buffer__new_raw(object_->events_fd(), pages, &attr, &on_perf_event, this, nullptr);
+    if (perf_ == nullptr) {
+      return Error::from_errno("open the per-CPU perf buffers", errno, ErrorCode::kUnavailable);
+    }
+    return ok_status();
+  }
+
+  Status open_ring() {
+    for (int fd : object_->ring_fds()) {
+      if (ring_ == nullptr) {
+        ring_ = ring_buffer__new(fd, &on_ring_sample, this, nullptr);
+        if (ring_ == nullptr) {
+          return Error::from_errno("open the per-CPU ring buffers", errno, ErrorCode::kUnavailable);
+        }
+      } else if (ring_buffer__add(ring_, fd, &on_ring_sample, this) != 0) {
+        return Error::from_errno("add a per-CPU ring buffer", errno, ErrorCode::kUnavailable);
+      }
+    }
+    return ok_status();
+  }
+
+  Status run_perf(const std::atomic<bool>& stop) {
+    perf_buffer* pb = perf_;
+    const int timeout = static_cast<int>(
+        std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
+    while (!stop.load(std::memory_order_relaxed)) {
+      wait_and_handle(perf_buffer__epoll_fd(pb), timeout);
+      perf_buffer__consume(pb);
+      consumer_->on_batch_end();
+      periodic(Clock::now());
+    }
+    // Whatever the kernel wrote before stop.
+    perf_buffer__consume(pb);
+    consumer_->on_batch_end();
+    log_losses();
+    return ok_status();
+  }
+
+  Status run_ring(const std::atomic<bool>& stop) {
+    ring_buffer* rb = ring_;
+    // The programs submit with BPF_RB_NO_WAKEUP: the reader polls, sleeping briefly (in
+    // poll() on the control fds) only when a round found nothing.
+    auto last_batch_end = Clock::now();
+    while (!stop.load(std::memory_order_relaxed)) {
+      const int n = ring_buffer__consume(rb);
+      const auto now = Clock::now();
+      if (n > 0 || now - last_batch_end >= std::chrono::milliseconds(kBatchEndIntervalMs)) {
+        consumer_->on_batch_end();
+        last_batch_end = now;
+      }
+      if (n <= 0) wait_and_handle(-1, kRingIdleSleepMs);
+      periodic(now);
+    }
+    ring_buffer__consume(rb);
+    consumer_->on_batch_end();
+    return ok_status();
+  }
+
+  void log_losses() {
+    if (lost_samples_ != 0) {
+      spdlog::warn("perf buffer reported {} lost samples", lost_samples_);
+    }
+  }
+
+  Options options_;
+  std::unique_ptr<BpfObject> object_;
+  std::mutex table_mutex_;
+  std::unique_ptr<RuleTable> table_;
+  std::optional<LinkWatcher> watcher_;
+  WallClock clock_;
+  Clock::time_point last_resync_ = Clock::now();
+  PacketConsumer* consumer_ = nullptr;
+  perf_buffer* perf_ = nullptr;
+  ring_buffer* ring_ = nullptr;
+  uint64_t lost_samples_ = 0;
+  mutable std::mutex attach_mutex_;
+  std::map<int, Attached> attachments_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Datapath>> Datapath::open(Options options) {
+  auto impl = std::make_unique<DatapathImpl>(std::move(options));
+  if (auto s = impl->init(); !s) return std::move(s).error().wrap("open the eBPF datapath");
+  return std::unique_ptr<Datapath>(std::move(impl));
+}
+
+}  // namespace recorder::datapath

@@ -1,0 +1,141 @@
+#include "datapath/loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <mutex>
+
+#include "recorder/recorder.skel.h"
+#include "recorder/recorder_abi.h"
+
+namespace recorder::datapath {
+namespace {
+
+// libbpf reports through one process-wide print callback; while a load runs we collect its
+// output (it contains the verifier log of a rejected program) to put into the Error.
+std::mutex g_log_mutex;
+std::string* g_log = nullptr;
+
+int capture_print(enum libbpf_print_level level, const char* format, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buffer[4096];
+  va_list copy;
+  va_copy(copy, args);
+  const int n = vsnprintf(buffer, sizeof(buffer), format, copy);
+  va_end(copy);
+  if (g_log != nullptr && n > 0) g_log->append(buffer, std::min<size_t>(n, sizeof(buffer) - 1));
+  return 0;
+}
+
+// The tail of a verifier log is where the rejection reason is.
+std::string tail(const std::string& log, size_t max = 16384) {
+  return log.size() <= max ? log : "..." + log.substr(log.size() - max);
+}
+
+size_t round_up_pow2(size_t v) {
+  size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  while (p < v) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+BpfObject::~BpfObject() {
+  for (int fd : ring_fds_) close(fd);
+  if (skel_ != nullptr) recorder_bpf__destroy(skel_);
+}
+
+bool BpfObject::ring_buffer_supported() {
+  return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1 &&
+         libbpf_probe_bpf_map_type(BPF_MAP_TYPE_ARRAY_OF_MAPS, nullptr) == 1;
+}
+
+Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
+  std::unique_ptr<BpfObject> obj(new BpfObject());
+  obj->transport_ = options.transport;
+  obj->num_cpus_ = libbpf_num_possible_cpus();
+  if (obj->num_cpus_ <= 0) {
+    return Error::from_errno("count possible CPUs for the BPF buffers", obj->num_cpus_,
+                             ErrorCode::kUnavailable);
+  }
+
+  std::string log;
+  std::lock_guard lock(g_log_mutex);
+  g_log = &log;
+  libbpf_print_fn_t previous = libbpf_set_print(capture_print);
+  struct Restore {
+    libbpf_print_fn_t previous;
+    ~Restore() {
+      libbpf_set_print(previous);
+      g_log = nullptr;
+    }
+  } restore{previous};
+
+  obj->skel_ = recorder_bpf__open();
+  if (obj->skel_ == nullptr) {
+    return Error::from_errno("open the recorder BPF object", errno, ErrorCode::kUnavailable);
+  }
+  recorder_bpf* skel = obj->skel_;
+  // The ABI check: the object states the layout it was compiled against.
+  if (skel->rodata->recorder_abi_version != RECORDER_ABI_VERSION) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 fmt::format("load the recorder BPF object: ABI version {} of the object does "
+                             "not match version {} of this program",
+                             skel->rodata->recorder_abi_version, RECORDER_ABI_VERSION));
+  }
+  const bool ring = options.transport == BpfTransport::kRingBuffer;
+  skel->rodata->recorder_use_ringbuf = ring ? 1 : 0;
+  const size_t ring_bytes = round_up_pow2(std::max<size_t>(options.ring_bytes_per_cpu, 1u << 16));
+  if (ring) {
+    // The per-CPU ring buffers exist before load: the first one also serves as the outer
+    // map's inner-map template. (libbpf 1.1 crashes in bpf_map__set_max_entries on the
+    // BTF-declared inner map, whose obj pointer it leaves unset, so the template from the
+    // object's BTF is replaced by this fd.)
+    for (int cpu = 0; cpu < obj->num_cpus_; ++cpu) {
+      const std::string name = fmt::format("recorder_rb{}", cpu);
+      int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name.c_str(), 0, 0, ring_bytes, nullptr);
+      if (fd < 0) {
+        return Error::from_errno(fmt::format("create the ring buffer of CPU {}", cpu), errno,
+                                 ErrorCode::kResourceExhausted);
+      }
+      obj->ring_fds_.push_back(fd);
+    }
+    int err = bpf_map__set_max_entries(skel->maps.recorder_ringbufs, obj->num_cpus_);
+    if (err == 0) err = bpf_map__set_inner_map_fd(skel->maps.recorder_ringbufs, obj->ring_fds_[0]);
+    if (err != 0) return Error::from_errno("size the ring buffer maps", err);
+  }
+
+  int err = recorder_bpf__load(skel);
+  if (err != 0) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("load the recorder BPF programs: {} (error {}); libbpf and "
+                             "verifier log:\n{}",
+                             strerror(-err), err, tail(log)),
+                 -err);
+  }
+
+  if (ring) {
+    const int outer = bpf_map__fd(skel->maps.recorder_ringbufs);
+    for (int cpu = 0; cpu < obj->num_cpus_; ++cpu) {
+      const uint32_t key = cpu;
+      if (bpf_map_update_elem(outer, &key, &obj->ring_fds_[cpu], BPF_ANY) != 0) {
+        return Error::from_errno(fmt::format("install the ring buffer of CPU {}", cpu), errno);
+      }
+    }
+  }
+  return obj;
+}
+
+int BpfObject::program_fd(bool ingress, bool l3) const {
+  const struct bpf_program* prog =
+      l3 ? (ingress ? skel_->progs.recorder_ingress_l3 : skel_->progs.recorder_egress_l3)
+         : (ingress ? skel_->progs.recorder_ingress : skel_->progs.recorder_egress);
+  return bpf_program__fd(prog);
+}
+
+int BpfObject::events_fd() const { return bpf_map__fd(skel_->maps.recorder_events); }
+
+}  // namespace recorder::datapath

@@ -1,0 +1,66 @@
+#include "datapath/wall_clock.h"
+
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <limits>
+
+namespace recorder::datapath {
+namespace {
+
+int64_t ns(const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; }
+
+}  // namespace
+
+WallClock::WallClock() {
+  timer_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  resync();
+  arm();
+}
+
+WallClock::~WallClock() {
+  if (timer_fd_ >= 0) close(timer_fd_);
+}
+
+void WallClock::resync() {
+  int64_t best_gap = std::numeric_limits<int64_t>::max();
+  int64_t best = offset_ns_;
+  for (int i = 0; i < 5; ++i) {
+    timespec m1, r, m2;
+    clock_gettime(CLOCK_MONOTONIC, &m1);
+    clock_gettime(CLOCK_REALTIME, &r);
+    clock_gettime(CLOCK_MONOTONIC, &m2);
+    const int64_t gap = ns(m2) - ns(m1);
+    if (gap < best_gap) {
+      best_gap = gap;
+      best = ns(r) - (ns(m1) + gap / 2);
+    }
+  }
+  offset_ns_ = best;
+}
+
+void WallClock::arm() {
+  if (timer_fd_ < 0) return;
+  // An absolute expiry far away: the timer never fires, it only gets cancelled by a step.
+  itimerspec spec{};
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  spec.it_value.tv_sec = now.tv_sec + 10 * 365 * 86400;
+  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, nullptr);
+}
+
+bool WallClock::check_step() {
+  if (timer_fd_ < 0) return false;
+  uint64_t expirations;
+  const ssize_t n = read(timer_fd_, &expirations, sizeof(expirations));
+  if (n < 0 && errno == ECANCELED) {
+    resync();
+    arm();
+    return true;
+  }
+  return false;
+}
+
+}  // namespace recorder::datapath

@@ -1,0 +1,197 @@
+#include "dispatch/classifier.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <unordered_map>
+
+#include "dispatch/rule_mask.h"
+
+namespace recorder {
+namespace {
+
+// An address (IPv4 in the first 4 bytes) cut to a prefix, as the key of a prefix table.
+struct AddressKey {
+  uint64_t high = 0;
+  uint64_t low = 0;
+  bool operator==(const AddressKey&) const = default;
+};
+
+struct AddressKeyHash {
+  size_t operator()(const AddressKey& key) const noexcept {
+    // splitmix-style mixing: prefixes differ mostly in a few bits.
+    uint64_t x = key.high * 0x9e3779b97f4a7c15ull ^ (key.low + 0x632be59bd9b4e5a9ull);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 29;
+    return static_cast<size_t>(x);
+  }
+};
+
+AddressKey make_key(const std::array<uint8_t, 16>& address, unsigned prefix_length) {
+  std::array<uint8_t, 16> cut{};
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned bit = i * 8;
+    if (prefix_length >= bit + 8) {
+      cut[i] = address[i];
+    } else if (prefix_length > bit) {
+      cut[i] = address[i] & static_cast<uint8_t>(0xff00u >> (prefix_length - bit));
+    }
+  }
+  AddressKey key;
+  std::memcpy(&key.high, cut.data(), 8);
+  std::memcpy(&key.low, cut.data() + 8, 8);
+  return key;
+}
+
+// Longest-prefix match for one family and one direction. For every distinct prefix length
+// present there is one hash map; the value stored for a prefix is the OR of the masks of every
+// rule whose CIDR contains that prefix (its own and all shorter ones), so the first hit when
+// probing from the longest length down is the complete answer.
+struct PrefixTable {
+  struct Level {
+    unsigned prefix_length;
+    std::unordered_map<AddressKey, RuleMask, AddressKeyHash> prefixes;
+  };
+  std::vector<Level> levels;  // longest prefix first
+
+  void build(const std::vector<std::pair<const Cidr*, uint16_t>>& cidrs) {
+    std::vector<unsigned> lengths;
+    for (const auto& [cidr, slot] : cidrs) lengths.push_back(cidr->prefix_length);
+    std::sort(lengths.begin(), lengths.end(), std::greater<>());
+    lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+    for (unsigned length : lengths) {
+      Level level{length, {}};
+      for (const auto& [cidr, slot] : cidrs) {
+        if (cidr->prefix_length != length) continue;
+        level.prefixes.try_emplace(make_key(cidr->address, length), RuleMask{});
+      }
+      // Every rule with a prefix at most this long that contains the key contributes.
+      for (auto& [key, mask] : level.prefixes) {
+        for (const auto& [cidr, slot] : cidrs) {
+          if (cidr->prefix_length > length) continue;
+          std::array<uint8_t, 16> address{};
+          std::memcpy(address.data(), &key.high, 8);
+          std::memcpy(address.data() + 8, &key.low, 8);
+          if (make_key(address, cidr->prefix_length) ==
+              make_key(cidr->address, cidr->prefix_length)) {
+            set_rule(mask, slot);
+          }
+        }
+      }
+      levels.push_back(std::move(level));
+    }
+  }
+
+  RuleMask lookup(const std::array<uint8_t, 16>& address) const noexcept {
+    for (const Level& level : levels) {
+      const auto it = level.prefixes.find(make_key(address, level.prefix_length));
+      if (it != level.prefixes.end()) return it->second;
+    }
+    return RuleMask{};
+  }
+};
+
+// Exact ports plus the rules that accept any port (port 0).
+struct PortTable {
+  RuleMask wildcard{};
+  std::unordered_map<uint16_t, RuleMask> exact;
+
+  RuleMask lookup(bool has_ports, uint16_t port) const noexcept {
+    RuleMask mask = wildcard;
+    if (has_ports) {
+      const auto it = exact.find(port);
+      if (it != exact.end()) or_rules(mask, it->second);
+    }
+    return mask;
+  }
+};
+
+// Addresses of one direction: rules without a CIDR accept every packet (IP or not).
+struct AddressTable {
+  RuleMask wildcard{};
+  PrefixTable ipv4;
+  PrefixTable ipv6;
+
+  RuleMask lookup(uint8_t ip_version, const std::array<uint8_t, 16>& address) const noexcept {
+    RuleMask mask = wildcard;
+    if (ip_version == 4) or_rules(mask, ipv4.lookup(address));
+    if (ip_version == 6) or_rules(mask, ipv6.lookup(address));
+    return mask;
+  }
+
+  void build(std::span<const ClassifierRule> rules, const Cidr Filter::*which) {
+    std::vector<std::pair<const Cidr*, uint16_t>> v4, v6;
+    for (const ClassifierRule& rule : rules) {
+      const Cidr& cidr = rule.filter.*which;
+      switch (cidr.family) {
+        case AddressFamily::kAny:
+          set_rule(wildcard, rule.slot);
+          break;
+        case AddressFamily::kIPv4:
+          v4.emplace_back(&cidr, rule.slot);
+          break;
+        case AddressFamily::kIPv6:
+          v6.emplace_back(&cidr, rule.slot);
+          break;
+      }
+    }
+    ipv4.build(v4);
+    ipv6.build(v6);
+  }
+};
+
+}  // namespace
+
+struct Classifier::Tables {
+  // protocol[p]: rules accepting a packet whose protocol is p (kAny rules are in every entry).
+  std::array<RuleMask, 256> protocol{};
+  // Rules accepting a packet whose protocol is unknown: only kAny ones.
+  RuleMask protocol_unknown{};
+  AddressTable source;
+  AddressTable destination;
+  PortTable source_port;
+  PortTable destination_port;
+};
+
+Classifier::Classifier(std::span<const ClassifierRule> rules) {
+  auto tables = std::make_shared<Tables>();
+  for (const ClassifierRule& rule : rules) {
+    const Filter& f = rule.filter;
+    if (f.protocol == Protocol::kAny) {
+      set_rule(tables->protocol_unknown, rule.slot);
+      for (RuleMask& mask : tables->protocol) set_rule(mask, rule.slot);
+    } else {
+      set_rule(tables->protocol[static_cast<uint8_t>(f.protocol)], rule.slot);
+    }
+    if (f.source_port == 0) {
+      set_rule(tables->source_port.wildcard, rule.slot);
+    } else {
+      set_rule(tables->source_port.exact[f.source_port], rule.slot);
+    }
+    if (f.destination_port == 0) {
+      set_rule(tables->destination_port.wildcard, rule.slot);
+    } else {
+      set_rule(tables->destination_port.exact[f.destination_port], rule.slot);
+    }
+  }
+  tables->source.build(rules, &Filter::source);
+  tables->destination.build(rules, &Filter::destination);
+  tables_ = std::move(tables);
+}
+
+RuleMask Classifier::classify(const PacketInfo& packet) const noexcept {
+  if (!tables_) return RuleMask{};
+  const Tables& t = *tables_;
+  RuleMask mask = packet.has_protocol ? t.protocol[packet.protocol] : t.protocol_unknown;
+  if (!any_rule(mask)) return mask;
+  and_rules(mask, t.source.lookup(packet.ip_version, packet.source));
+  if (!any_rule(mask)) return mask;
+  and_rules(mask, t.destination.lookup(packet.ip_version, packet.destination));
+  if (!any_rule(mask)) return mask;
+  and_rules(mask, t.source_port.lookup(packet.has_ports, packet.source_port));
+  and_rules(mask, t.destination_port.lookup(packet.has_ports, packet.destination_port));
+  return mask;
+}
+
+}  // namespace recorder

@@ -1,0 +1,143 @@
+#include "dispatch/recording.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+
+namespace recorder {
+namespace {
+
+constexpr auto kRelaxed = std::memory_order_relaxed;
+
+// The hot path is the only writer of its counters, so a relaxed load + store is enough (and
+// cheaper than an atomic read-modify-write).
+void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
+  counter.store(counter.load(kRelaxed) + by, kRelaxed);
+}
+
+bool is_disk_full(int err) { return err == ENOSPC || err == EDQUOT; }
+
+}  // namespace
+
+std::string_view to_string(StopReason reason) {
+  switch (reason) {
+    case StopReason::kNone:
+      return "none";
+    case StopReason::kPacketLimit:
+      return "packet limit";
+    case StopReason::kByteLimit:
+      return "byte limit";
+    case StopReason::kTimeLimit:
+      return "time limit";
+    case StopReason::kRequested:
+      return "stopped by request";
+    case StopReason::kClientGone:
+      return "client gone";
+    case StopReason::kShutdown:
+      return "daemon shutdown";
+    case StopReason::kDiskFull:
+      return "disk full";
+    case StopReason::kWriteError:
+      return "write error";
+    case StopReason::kInterfaceGone:
+      return "interface gone";
+    case StopReason::kSourceEnded:
+      return "source ended";
+  }
+  return "unknown";
+}
+
+Recording::Recording(uint64_t id, RecordingSpec spec, std::unique_ptr<sink::Sink> sink)
+    : id_(id), spec_(std::move(spec)), sink_(std::move(sink)) {}
+
+Recording::~Recording() {
+  // A recording dropped without finish() still leaves a complete file behind.
+  if (!finished_ && sink_) (void)finish();
+}
+
+void Recording::offer(const CapturedPacket& packet) noexcept {
+  if (limit_reached_.load(kRelaxed) != StopReason::kNone) return;
+  CapturedPacket cut = packet;
+  if (spec_.snap_length != 0 && cut.data.size() > spec_.snap_length) {
+    cut.data = cut.data.first(spec_.snap_length);
+  }
+  const uint64_t length = cut.data.size();
+  switch (sink_->try_append(cut)) {
+    case sink::AppendResult::kAppended: {
+      const uint64_t packets = packets_captured_.load(kRelaxed) + 1;
+      const uint64_t bytes = bytes_captured_.load(kRelaxed) + length;
+      packets_captured_.store(packets, kRelaxed);
+      bytes_captured_.store(bytes, kRelaxed);
+      if (spec_.stop.packets != 0 && packets >= spec_.stop.packets) {
+        limit_reached_.store(StopReason::kPacketLimit, kRelaxed);
+      } else if (spec_.stop.bytes != 0 && bytes >= spec_.stop.bytes) {
+        limit_reached_.store(StopReason::kByteLimit, kRelaxed);
+      }
+      break;
+    }
+    case sink::AppendResult::kQueueFull:
+      bump(packets_lost_queue_, 1);
+      bump(bytes_lost_queue_, length);
+      break;
+    case sink::AppendResult::kFailed:
+      bump(packets_lost_write_, 1);
+      bump(bytes_lost_write_, length);
+      break;
+  }
+}
+
+void Recording::add_kernel_loss(uint64_t packets, uint64_t bytes) noexcept {
+  // Control side, possibly several threads: a read-modify-write here.
+  packets_lost_kernel_.fetch_add(packets, kRelaxed);
+  bytes_lost_kernel_.fetch_add(bytes, kRelaxed);
+}
+
+StopReason Recording::pending_stop() const noexcept {
+  const StopReason limit = limit_reached_.load(kRelaxed);
+  if (limit != StopReason::kNone) return limit;
+  if (sink_ && sink_->failed()) {
+    int err = sink_->failure_errno();
+    if (err == 0) err = write_errno_.load(kRelaxed);  // as close() reported it
+    return is_disk_full(err) ? StopReason::kDiskFull : StopReason::kWriteError;
+  }
+  return StopReason::kNone;
+}
+
+RecordingStats Recording::stats() const noexcept {
+  RecordingStats s;
+  s.packets_captured = packets_captured_.load(kRelaxed);
+  s.bytes_captured = bytes_captured_.load(kRelaxed);
+  s.packets_lost_kernel = packets_lost_kernel_.load(kRelaxed);
+  s.bytes_lost_kernel = bytes_lost_kernel_.load(kRelaxed);
+  s.packets_lost_queue = packets_lost_queue_.load(kRelaxed);
+  s.bytes_lost_queue = bytes_lost_queue_.load(kRelaxed);
+  s.packets_lost_write = packets_lost_write_.load(kRelaxed);
+  s.bytes_lost_write = bytes_lost_write_.load(kRelaxed);
+  return s;
+}
+
+Result<sink::SinkResult> Recording::finish() {
+  if (!sink_) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 fmt::format("finish recording {}: it has no sink", id_));
+  }
+  const RecordingStats before = stats();
+  auto result = sink_->close(before.packets_lost());
+  if (!result) return std::move(result).error().wrap(fmt::format("finish recording {}", id_));
+  if (!finished_) {
+    finished_ = true;
+    // Packets the sink accepted but could not write are lost, not captured: move them over so
+    // captured + lost stays exact. close() is idempotent, so this happens once.
+    const uint64_t packets = std::min(result->packets_lost_write, before.packets_captured);
+    const uint64_t bytes = std::min(result->bytes_lost_write, before.bytes_captured);
+    packets_captured_.store(before.packets_captured - packets, kRelaxed);
+    bytes_captured_.store(before.bytes_captured - bytes, kRelaxed);
+    packets_lost_write_.fetch_add(packets, kRelaxed);
+    bytes_lost_write_.fetch_add(bytes, kRelaxed);
+    if (result->write_error) write_errno_.store(result->write_error->sys_errno(), kRelaxed);
+  }
+  return result;
+}
+
+}  // namespace recorder

@@ -1,0 +1,49 @@
+#include "sink/encoding_queue.h"
+
+namespace recorder::sink {
+
+EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
+    : format_(format), pcap_(snap_length), pcapng_(snap_length), queue_(capacity_bytes) {}
+
+bool EncodingQueue::push_file_header() {
+  uint8_t header[PcapngEncoder::kSectionHeaderSize];
+  const size_t n =
+      format_ == FileFormat::kPcap ? pcap_.file_header(header) : pcapng_.file_header(header);
+  if (queue_.write_available() < n) return false;
+  queue_.push(header, n);
+  bump(stream_bytes_, n);
+  return true;
+}
+
+AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
+  EncodedRecord record;
+  if (format_ == FileFormat::kPcap) {
+    pcap_.encode(packet, record);
+  } else {
+    pcapng_.encode(packet, record);
+  }
+  const size_t total = record.size();
+  if (queue_.write_available() < total) {
+    bump(queue_full_, 1);
+    return AppendResult::kQueueFull;
+  }
+  // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
+  // stream and the whole record is guaranteed to follow (space was checked above).
+  queue_.push(record.prefix, record.prefix_len);
+  if (!record.data.empty()) queue_.push(record.data.data(), record.data.size());
+  if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+  if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
+  bump(appended_packets_, 1);
+  bump(appended_bytes_, packet.data.size());
+  if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
+  bump(stream_bytes_, total);
+  return AppendResult::kAppended;
+}
+
+std::vector<uint8_t> EncodingQueue::trailer(uint64_t dropped_packets, uint64_t start_ns,
+                                            uint64_t end_ns) {
+  if (format_ == FileFormat::kPcap) return {};
+  return pcapng_.trailer(dropped_packets, start_ns, end_ns);
+}
+
+}  // namespace recorder::sink

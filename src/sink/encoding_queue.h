@@ -1,0 +1,66 @@
+// EncodingQueue: the producer side of a sink. try_append() encodes one packet as a pcap record
+// or pcapng block straight into a bounded Boost.Lockfree SPSC byte ring; the writer thread pops
+// the ring as a plain byte stream. A record is pushed only when it fits whole (it is never split
+// by a full queue), so what the writer sees is always a prefix of a valid file.
+//
+// Producer (dispatch thread): try_append(), never blocks, allocates, throws or makes a syscall
+// (except if_indextoname() once when a pcapng recording first sees an interface).
+// Consumer (one writer thread): pop(). The counters are written by the producer only and read
+// by the control side after the producer has stopped (or as approximate live statistics).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include "dispatch/packet.h"
+#include "sink/pcap_encoder.h"
+#include "sink/pcapng_encoder.h"
+#include "sink/sink.h"
+
+namespace recorder::sink {
+
+class EncodingQueue {
+ public:
+  EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes);
+
+  // Pushes the file header (pcap header or pcapng SHB). Call once, before any packet.
+  bool push_file_header();
+
+  AppendResult try_append(const CapturedPacket& packet) noexcept;
+
+  // Consumer side.
+  size_t pop(uint8_t* out, size_t max) { return queue_.pop(out, max); }
+  size_t read_available() const { return queue_.read_available(); }
+
+  // The pcapng trailer (IDB if needed, ISBs); empty for pcap. Control side, producer stopped.
+  std::vector<uint8_t> trailer(uint64_t dropped_packets, uint64_t start_ns, uint64_t end_ns);
+
+  FileFormat format() const { return format_; }
+  uint64_t appended_packets() const { return appended_packets_.load(std::memory_order_relaxed); }
+  uint64_t appended_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
+  uint64_t appended_raw_packets() const { return appended_raw_.load(std::memory_order_relaxed); }
+  uint64_t queue_full_packets() const { return queue_full_.load(std::memory_order_relaxed); }
+  uint64_t stream_bytes() const { return stream_bytes_.load(std::memory_order_relaxed); }
+
+ private:
+  static void bump(std::atomic<uint64_t>& counter, uint64_t by) {
+    // Single writer: a plain load/store pair, no locked read-modify-write on the hot path.
+    counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  }
+
+  FileFormat format_;
+  PcapEncoder pcap_;
+  PcapngEncoder pcapng_;
+  boost::lockfree::spsc_queue<uint8_t> queue_;
+  std::atomic<uint64_t> appended_packets_{0};
+  std::atomic<uint64_t> appended_bytes_{0};
+  std::atomic<uint64_t> appended_raw_{0};
+  std::atomic<uint64_t> queue_full_{0};
+  std::atomic<uint64_t> stream_bytes_{0};
+};
+
+}  // namespace recorder::sink

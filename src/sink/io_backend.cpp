@@ -1,0 +1,108 @@
+#include "sink/io_backend.h"
+
+#include <liburing.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+
+namespace recorder::sink {
+namespace {
+
+class IoUringBackend final : public IoBackend {
+ public:
+  IoUringBackend() = default;
+  ~IoUringBackend() override {
+    if (initialized_) io_uring_queue_exit(&ring_);
+  }
+
+  Status init(unsigned entries) {
+    const int ret = io_uring_queue_init(entries, &ring_, 0);
+    if (ret < 0) {
+      return Error::from_errno("io_uring_queue_init", ret, ErrorCode::kUnavailable);
+    }
+    initialized_ = true;
+    return ok_status();
+  }
+
+  void queue_write(int fd, const void* buf, size_t len, uint64_t offset, void* user) override {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    while (sqe == nullptr) {
+      // Submission queue full: hand what is staged to the kernel and take a fresh entry.
+      io_uring_submit(&ring_);
+      sqe = io_uring_get_sqe(&ring_);
+    }
+    io_uring_prep_write(sqe, fd, buf, static_cast<unsigned>(len), offset);
+    io_uring_sqe_set_data(sqe, user);
+  }
+
+  void submit() override { io_uring_submit(&ring_); }
+
+  size_t reap(std::chrono::microseconds wait, IoCompletion* out, size_t max) override {
+    size_t n = 0;
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&ring_, &cqe) != 0 && wait.count() > 0) {
+      __kernel_timespec ts{};
+      ts.tv_sec = wait.count() / 1000000;
+      ts.tv_nsec = (wait.count() % 1000000) * 1000;
+      if (io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) != 0) return 0;
+    }
+    while (n < max && io_uring_peek_cqe(&ring_, &cqe) == 0) {
+      out[n].user = io_uring_cqe_get_data(cqe);
+      out[n].result = cqe->res;
+      ++n;
+      io_uring_cqe_seen(&ring_, cqe);
+    }
+    return n;
+  }
+
+ private:
+  io_uring ring_{};
+  bool initialized_ = false;
+};
+
+class PwriteBackend final : public IoBackend {
+ public:
+  void queue_write(int fd, const void* buf, size_t len, uint64_t offset, void* user) override {
+    const auto* p = static_cast<const uint8_t*>(buf);
+    size_t done = 0;
+    int result = 0;
+    while (done < len) {
+      const ssize_t r = ::pwrite(fd, p + done, len - done, static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        result = -errno;
+        break;
+      }
+      if (r == 0) break;  // reported as a short write, like io_uring would
+      done += static_cast<size_t>(r);
+    }
+    done_.push_back({user, result < 0 && done == 0 ? result : static_cast<int>(done)});
+  }
+
+  void submit() override {}
+
+  size_t reap(std::chrono::microseconds, IoCompletion* out, size_t max) override {
+    size_t n = 0;
+    while (n < max && !done_.empty()) {
+      out[n++] = done_.front();
+      done_.pop_front();
+    }
+    return n;
+  }
+
+ private:
+  std::deque<IoCompletion> done_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<IoBackend>> make_io_uring_backend(unsigned entries) {
+  auto backend = std::make_unique<IoUringBackend>();
+  if (auto st = backend->init(entries); !st.ok()) return std::move(st).error();
+  return std::unique_ptr<IoBackend>(std::move(backend));
+}
+
+std::unique_ptr<IoBackend> make_pwrite_backend() { return std::make_unique<PwriteBackend>(); }
+
+}  // namespace recorder::sink

@@ -1,0 +1,138 @@
+#include "sink/record_scanner.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
+
+#include "sink/encoded_record.h"
+#include "sink/pcap_encoder.h"
+#include "sink/pcapng_encoder.h"
+
+namespace recorder::sink {
+namespace {
+
+// Reads through a 1 MiB window so a walk over a large file costs few syscalls.
+class WindowReader {
+ public:
+  WindowReader(int fd, uint64_t limit) : fd_(fd), limit_(limit), buffer_(1u << 20) {}
+
+  // Points at `n` bytes at `offset` (n <= 64 KiB), or nullptr when beyond the limit/EOF.
+  // Sets error_ on a read failure.
+  const uint8_t* at(uint64_t offset, size_t n) {
+    if (offset + n > limit_) return nullptr;
+    if (offset >= start_ && offset + n <= start_ + filled_)
+      return buffer_.data() + (offset - start_);
+    start_ = offset;
+    filled_ = 0;
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buffer_.size(), limit_ - offset));
+    while (filled_ < want) {
+      const ssize_t r = pread(fd_, buffer_.data() + filled_, want - filled_,
+                              static_cast<off_t>(start_ + filled_));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        error_ = errno;
+        return nullptr;
+      }
+      if (r == 0) break;
+      filled_ += static_cast<size_t>(r);
+    }
+    if (n > filled_) return nullptr;
+    return buffer_.data();
+  }
+  int error() const { return error_; }
+
+ private:
+  int fd_;
+  uint64_t limit_;
+  std::vector<uint8_t> buffer_;
+  uint64_t start_ = 0;
+  size_t filled_ = 0;
+  int error_ = 0;
+};
+
+bool looks_synthesized(const uint8_t* frame) {
+  for (int i = 0; i < 12; ++i) {
+    if (frame[i] != 0) return false;
+  }
+  const unsigned version = frame[14] >> 4;
+  return (frame[12] == 0x08 && frame[13] == 0x00 && version == 4) ||
+         (frame[12] == 0x86 && frame[13] == 0xDD && version == 6);
+}
+
+// Upper bound for one record: far above any snap length we write, small enough to reject junk.
+constexpr uint32_t kMaxRecord = 16u << 20;
+
+}  // namespace
+
+Result<ScanResult> scan_records(int fd, uint64_t limit) {
+  WindowReader reader(fd, limit);
+  ScanResult r;
+  const uint8_t* head = reader.at(0, 12);
+  if (head == nullptr) {
+    if (reader.error() != 0) return Error::from_errno("read file header", reader.error());
+    return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap/pcapng header");
+  }
+  const uint32_t magic = get_u32(head);
+  if (magic == PcapEncoder::kMagicNanoseconds || magic == 0xa1b2c3d4) {
+    r.format = FileFormat::kPcap;
+    if (reader.at(0, PcapEncoder::kFileHeaderSize) == nullptr) {
+      return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap header");
+    }
+    uint64_t off = PcapEncoder::kFileHeaderSize;
+    r.valid_end = off;
+    for (;;) {
+      const uint8_t* h = reader.at(off, PcapEncoder::kRecordHeaderSize);
+      if (h == nullptr) break;
+      const uint32_t incl = get_u32(h + 8);
+      const uint32_t orig = get_u32(h + 12);
+      if (incl > kMaxRecord || orig < incl || get_u32(h + 4) >= 1000000000u) break;
+      const uint64_t end = off + PcapEncoder::kRecordHeaderSize + incl;
+      if (end > limit) break;
+      if (incl >= 15) {
+        const uint8_t* frame = reader.at(off + PcapEncoder::kRecordHeaderSize, 15);
+        if (frame == nullptr) break;
+        if (looks_synthesized(frame)) ++r.synthesized_records;
+      }
+      ++r.packets;
+      r.record_bytes += incl;
+      off = end;
+      r.valid_end = off;
+    }
+  } else if (magic == PcapngEncoder::kBlockSectionHeader && get_u32(head + 8) == 0x1A2B3C4D) {
+    r.format = FileFormat::kPcapng;
+    uint64_t off = 0;
+    for (;;) {
+      const uint8_t* h = reader.at(off, 8);
+      if (h == nullptr) break;
+      const uint32_t type = get_u32(h);
+      const uint32_t len = get_u32(h + 4);
+      if (len < 12 || len % 4 != 0 || len > kMaxRecord) break;
+      if (off == 0 && type != PcapngEncoder::kBlockSectionHeader) break;
+      const uint64_t end = off + len;
+      if (end > limit) break;
+      const uint8_t* t = reader.at(end - 4, 4);
+      if (t == nullptr || get_u32(t) != len) break;
+      if (type == PcapngEncoder::kBlockEnhancedPacket) {
+        if (len < 32) break;
+        const uint8_t* e = reader.at(off + 20, 4);
+        if (e == nullptr) break;
+        const uint32_t cap = get_u32(e);
+        if (cap > len - 32) break;
+        ++r.packets;
+        r.record_bytes += cap;
+      }
+      off = end;
+      r.valid_end = off;
+    }
+    if (r.valid_end == 0) {
+      return Error(ErrorCode::kInvalidArgument, "pcapng section header block is incomplete");
+    }
+  } else {
+    return Error(ErrorCode::kInvalidArgument, "not a pcap or pcapng file (unknown magic)");
+  }
+  if (reader.error() != 0) return Error::from_errno("read records", reader.error());
+  return r;
+}
+
+}  // namespace recorder::sink

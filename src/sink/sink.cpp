@@ -1,0 +1,298 @@
+// Sink::open / SinkImpl: the file lifecycle of one recording (see sink.h).
+//
+// open:  "<dir>/.<name>.partial" created exclusively, opened a second time with O_DIRECT (when
+//        the pool wants direct I/O and the filesystem accepts it), file header queued, channel
+//        handed to a writer thread.
+// close: the writer drains the queue and hands the channel back; then (control thread) the
+//        pcapng trailer is written, the file cut to its exact size (which also frees space
+//        fallocate()d ahead), fsync()ed, renamed to its final name and the directory fsync()ed.
+//        After a write error the file is instead cut back to its last complete record and the
+//        records in it are counted, so the result says exactly what is in the file.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "sink/file_naming.h"
+#include "sink/record_scanner.h"
+#include "sink/sink.h"
+#include "sink/sink_channel.h"
+#include "sink/writer_pool_impl.h"
+
+namespace recorder::sink {
+namespace {
+
+uint64_t wall_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+size_t buffer_size_for(size_t queue_bytes) {
+  // A quarter of the queue per buffer (4 buffers), 64 KiB .. 1 MiB, whole 4 KiB blocks.
+  const size_t quarter =
+      (queue_bytes / 4 + SinkChannel::kBlock - 1) / SinkChannel::kBlock * SinkChannel::kBlock;
+  return std::clamp<size_t>(quarter, 64u << 10, 1u << 20);
+}
+
+class SinkImpl final : public Sink {
+ public:
+  SinkImpl(WriterPoolImpl& pool, SinkOptions options, std::filesystem::path partial)
+      : pool_(pool),
+        options_(std::move(options)),
+        partial_(std::move(partial)),
+        channel_(std::make_unique<SinkChannel>(options_.format, options_.snap_length,
+                                               options_.queue_bytes)) {}
+
+  ~SinkImpl() override {
+    if (!closed_) {
+      // Not closed by the owner: still finish the file properly, it is never left half-valid.
+      auto r = close(0);
+      if (!r.ok())
+        spdlog::error("sink {}: close on destruction: {}", partial_.string(), r.error().message());
+    }
+  }
+
+  Status init();
+
+  AppendResult try_append(const CapturedPacket& packet) noexcept override {
+    if (channel_->failure_errno.load(std::memory_order_relaxed) != 0) {
+      return AppendResult::kFailed;
+    }
+    return channel_->queue.try_append(packet);
+  }
+
+  bool failed() const noexcept override { return failure_errno() != 0; }
+  int failure_errno() const noexcept override {
+    return channel_->failure_errno.load(std::memory_order_relaxed);
+  }
+
+  Result<SinkResult> close(uint64_t dropped_packets) override;
+
+  // After a failed init(): removes what init() created.
+  void abandon() {
+    closed_ = true;
+    close_fds();
+    if (created_) ::unlink(partial_.c_str());
+    if (reserved_) pool_.release(options_.queue_bytes);
+    reserved_ = created_ = false;
+  }
+
+ private:
+  Result<SinkResult> finish(uint64_t dropped_packets);
+  void close_fds();
+
+  WriterPoolImpl& pool_;
+  SinkOptions options_;
+  std::filesystem::path partial_;
+  std::unique_ptr<SinkChannel> channel_;
+  bool attached_ = false;
+  bool reserved_ = false;
+  bool created_ = false;
+  bool closed_ = false;
+  uint64_t start_ns_ = 0;
+  std::optional<Result<SinkResult>> result_;
+};
+
+Status SinkImpl::init() {
+  if (options_.queue_bytes < 4096) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("open sink {}: queue_bytes {} is below the minimum of 4096",
+                             options_.path.string(), options_.queue_bytes));
+  }
+  if (auto st = pool_.reserve(options_.queue_bytes); !st.ok()) {
+    return std::move(st).error().wrap("open sink " + options_.path.string());
+  }
+  reserved_ = true;
+  std::error_code ec;
+  if (std::filesystem::exists(options_.path, ec)) {
+    return Error(ErrorCode::kAlreadyExists,
+                 "open sink: final file " + options_.path.string() + " already exists");
+  }
+  SinkChannel& c = *channel_;
+  c.name = options_.path.filename().string();
+  c.buffered_fd = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (c.buffered_fd < 0) {
+    const int err = errno;
+    return Error::from_errno("create partial file " + partial_.string(), err,
+                             err == EEXIST   ? ErrorCode::kAlreadyExists
+                             : err == ENOENT ? ErrorCode::kNotFound
+                                             : ErrorCode::kInternal);
+  }
+  created_ = true;
+  c.direct_fd = c.buffered_fd;
+  if (pool_.options().direct_io) {
+    const int fd = ::open(partial_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (fd >= 0) {
+      c.direct_fd = fd;
+      c.direct = true;
+    } else {
+      // e.g. EINVAL on a filesystem without direct I/O: buffered writes work everywhere.
+      spdlog::info("sink {}: O_DIRECT refused ({}), writing through the page cache", c.name,
+                   std::strerror(errno));
+    }
+  }
+  c.buffer_size = buffer_size_for(options_.queue_bytes);
+  for (auto& b : c.writer.buffers) {
+    b.data.reset(static_cast<uint8_t*>(std::aligned_alloc(SinkChannel::kBlock, c.buffer_size)));
+    if (!b.data) {
+      return Error(
+          ErrorCode::kResourceExhausted,
+          fmt::format("open sink {}: allocate {} byte write buffer", c.name, c.buffer_size));
+    }
+  }
+  if (!c.queue.push_file_header()) {
+    return Error(ErrorCode::kInternal, "open sink " + c.name + ": queue too small for header");
+  }
+  start_ns_ = wall_ns();
+  pool_.attach(channel_.get());
+  attached_ = true;
+  return ok_status();
+}
+
+void SinkImpl::close_fds() {
+  SinkChannel& c = *channel_;
+  if (c.direct_fd >= 0 && c.direct_fd != c.buffered_fd) ::close(c.direct_fd);
+  if (c.buffered_fd >= 0) ::close(c.buffered_fd);
+  c.direct_fd = c.buffered_fd = -1;
+}
+
+Result<SinkResult> SinkImpl::close(uint64_t dropped_packets) {
+  if (result_) return *result_;
+  closed_ = true;
+  if (attached_) {
+    pool_.detach(channel_.get());
+    attached_ = false;
+  }
+  result_ = finish(dropped_packets);
+  close_fds();
+  channel_->writer = {};  // frees the write buffers now, not with the Sink
+  if (reserved_) {
+    pool_.release(options_.queue_bytes);
+    reserved_ = false;
+  }
+  return *result_;
+}
+
+Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
+  SinkChannel& c = *channel_;
+  EncodingQueue& q = c.queue;
+  const int fd = c.buffered_fd;
+  SinkResult r;
+  r.path = std::filesystem::absolute(options_.path);
+  const std::string what = "close sink " + options_.path.string();
+  uint64_t size = c.stream_end();
+
+  int err = c.failure_errno.load();
+  if (err == 0) {
+    const auto trailer = q.trailer(dropped_packets, start_ns_, wall_ns());
+    size_t done = 0;
+    while (done < trailer.size()) {
+      const ssize_t n = ::pwrite(fd, trailer.data() + done, trailer.size() - done,
+                                 static_cast<off_t>(size + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = n < 0 ? errno : ENOSPC;
+        break;
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (err == 0) {
+      size += trailer.size();
+      r.packets_written = q.appended_packets();
+      r.bytes_written = q.appended_bytes();
+    } else {
+      // The packets are all in; only the statistics blocks did not fit. The file without
+      // them is valid, so cut it back to the end of the packet records.
+      c.failure_errno.store(err);
+      r.packets_written = q.appended_packets();
+      r.bytes_written = q.appended_bytes();
+    }
+  } else {
+    // A write failed: keep the longest run of complete records that were written.
+    const uint64_t limit = std::min(c.writer.failed_at, size);
+    auto scan = scan_records(fd, limit);
+    if (!scan.ok()) {
+      // Not even the file header made it: there is no valid file to keep.
+      ::unlink(partial_.c_str());
+      r.path.clear();
+      r.packets_lost_write = q.appended_packets();
+      r.bytes_lost_write = q.appended_bytes();
+      r.write_error =
+          Error::from_errno(what + ": write file header", err, ErrorCode::kResourceExhausted);
+      return r;
+    }
+    size = scan->valid_end;
+    r.packets_written = scan->packets;
+    uint64_t synthesized = 0;
+    if (q.format() == FileFormat::kPcap && q.appended_raw_packets() > 0) {
+      // Raw (L3) packets carry 14 synthesized bytes in a pcap file; when every packet was raw
+      // that is exact, for a mix it relies on recognizing the synthesized header.
+      synthesized = q.appended_raw_packets() == q.appended_packets() ? scan->packets
+                                                                     : scan->synthesized_records;
+    }
+    r.bytes_written = scan->record_bytes - synthesized * PcapEncoder::kSynthesizedEthernetSize;
+  }
+  if (err != 0) {
+    r.write_error = Error::from_errno(fmt::format("{}: write to {}", what, partial_.string()), err,
+                                      err == ENOSPC || err == EFBIG || err == EDQUOT
+                                          ? ErrorCode::kResourceExhausted
+                                          : ErrorCode::kInternal);
+  }
+  r.packets_lost_write = q.appended_packets() - r.packets_written;
+  r.bytes_lost_write = q.appended_bytes() - r.bytes_written;
+
+  // Exact size: drops a partly written record after an error and frees fallocate()d space.
+  if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    return Error::from_errno(fmt::format("{}: truncate to {} bytes", what, size), errno);
+  }
+  if (::fsync(fd) != 0) {
+    const int e = errno;
+    if (!r.write_error) r.write_error = Error::from_errno(what + ": fsync", e);
+  }
+  r.file_bytes = size;
+  std::error_code ec;
+  std::filesystem::rename(partial_, options_.path, ec);
+  if (ec) {
+    return Error(
+        ErrorCode::kInternal,
+        fmt::format("{}: rename {} to final name: {}", what, partial_.string(), ec.message()),
+        ec.value());
+  }
+  const int dir =
+      ::open(options_.path.parent_path().empty() ? "." : options_.path.parent_path().c_str(),
+             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);  // the rename is durable
+    ::close(dir);
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Sink>> Sink::open(WriterPool& writers, SinkOptions options) {
+  auto& pool = static_cast<WriterPoolImpl&>(writers);
+  if (options.path.filename().empty()) {
+    return Error(ErrorCode::kInvalidArgument, "open sink: path has no file name");
+  }
+  auto partial = options.path.parent_path() / partial_file_name(options.path.filename().string());
+  auto sink = std::make_unique<SinkImpl>(pool, std::move(options), std::move(partial));
+  if (auto st = sink->init(); !st.ok()) {
+    // Undo what init() did: the partial file is removed, nothing is renamed.
+    auto err = std::move(st).error();
+    sink->abandon();
+    return err;
+  }
+  return std::unique_ptr<Sink>(std::move(sink));
+}
+
+}  // namespace recorder::sink

@@ -1,0 +1,329 @@
+#include "sink/writer_pool_impl.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace recorder::sink {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One write in flight: which sink, which buffer it reads from, and where it goes.
+struct WriteOp {
+  SinkChannel* channel;
+  size_t buffer;
+  const uint8_t* data;
+  size_t length;
+  uint64_t offset;
+};
+
+constexpr size_t round_down(size_t n, size_t a) { return n / a * a; }
+
+}  // namespace
+
+class WriterThread {
+ public:
+  WriterThread(std::unique_ptr<IoBackend> io, unsigned index) : io_(std::move(io)) {
+    thread_ = std::thread([this, index] { run(index); });
+  }
+  ~WriterThread() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void attach(SinkChannel* c) {
+    {
+      std::lock_guard lock(mu_);
+      incoming_.push_back(c);
+    }
+    cv_.notify_all();
+  }
+  void kick() { cv_.notify_all(); }
+
+ private:
+  void run(unsigned index);
+  // Moves queued bytes of one sink into its buffers and starts writes; returns bytes popped.
+  size_t service(SinkChannel& c, Clock::time_point now);
+  void submit(SinkChannel& c, size_t from, size_t to);
+  void write_tail(SinkChannel& c, size_t from, size_t to);
+  void fail(SinkChannel& c, int err, uint64_t offset);
+  void complete(const IoCompletion& done);
+  void preallocate(SinkChannel& c, uint64_t end);
+
+  std::unique_ptr<IoBackend> io_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::vector<SinkChannel*> incoming_;  // guarded by mu_
+  std::vector<SinkChannel*> active_;    // writer thread only
+  size_t in_flight_ = 0;
+};
+
+void WriterThread::fail(SinkChannel& c, int err, uint64_t offset) {
+  auto& w = c.writer;
+  w.failed_at = std::min(w.failed_at, offset);
+  int expected = 0;
+  if (c.failure_errno.compare_exchange_strong(expected, err)) {
+    spdlog::error("sink {}: write at offset {} failed: {}; the recording stops taking packets",
+                  c.name, offset, std::strerror(err));
+  }
+}
+
+void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
+  auto& w = c.writer;
+  if (!w.fallocate_ok || end <= w.allocated_end) return;
+  // Reserve space well ahead so the filesystem allocates large extents and block allocation
+  // stays off the write path. KEEP_SIZE: the file size keeps telling how much data is real.
+  const uint64_t target = end + WriterPoolImpl::kFallocateStep;
+  if (::fallocate(c.buffered_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(w.allocated_end),
+                  static_cast<off_t>(target - w.allocated_end)) != 0) {
+    // Not supported, or the disk is nearly full: the writes themselves will tell.
+    w.fallocate_ok = false;
+    return;
+  }
+  w.allocated_end = target;
+}
+
+void WriterThread::submit(SinkChannel& c, size_t from, size_t to) {
+  auto& w = c.writer;
+  if (to <= from) return;
+  auto& buf = w.buffers[w.current];
+  auto* op = new WriteOp{&c, w.current, buf.data.get() + from, to - from, w.buffer_offset + from};
+  preallocate(c, op->offset + op->length);
+  ++buf.in_flight;
+  ++w.in_flight;
+  ++in_flight_;
+  io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+}
+
+void WriterThread::write_tail(SinkChannel& c, size_t from, size_t to) {
+  // The unaligned end of the data: O_DIRECT cannot write it, so it goes through the page cache
+  // now (small, at most once per flush interval) and is rewritten by the direct write of its
+  // block once the block is full. The file size is then always the exact data size.
+  auto& w = c.writer;
+  const uint8_t* p = w.buffers[w.current].data.get();
+  size_t done = from;
+  while (done < to) {
+    const ssize_t r =
+        ::pwrite(c.buffered_fd, p + done, to - done, static_cast<off_t>(w.buffer_offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      fail(c, r < 0 ? errno : ENOSPC, w.buffer_offset + done);
+      return;
+    }
+    done += static_cast<size_t>(r);
+  }
+}
+
+void WriterThread::complete(const IoCompletion& done) {
+  auto* op = static_cast<WriteOp*>(done.user);
+  SinkChannel& c = *op->channel;
+  auto& w = c.writer;
+  --in_flight_;
+  if (done.result < 0) {
+    fail(c, -done.result, op->offset);
+  } else if (static_cast<size_t>(done.result) < op->length) {
+    const auto n = static_cast<size_t>(done.result);
+    if (n == 0) {
+      fail(c, ENOSPC, op->offset);  // a write that makes no progress: the device is full
+    } else if (c.failure_errno.load() == 0) {
+      // Short write: write the rest; the retry reports the real error if there is one.
+      op->data += n;
+      op->length -= n;
+      op->offset += n;
+      ++in_flight_;
+      io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+      return;
+    } else {
+      fail(c, c.failure_errno.load(), op->offset + n);
+    }
+  }
+  --w.buffers[op->buffer].in_flight;
+  --w.in_flight;
+  delete op;
+}
+
+size_t WriterThread::service(SinkChannel& c, Clock::time_point now) {
+  auto& w = c.writer;
+  const bool closing = c.close_requested.load(std::memory_order_acquire);
+  const size_t cap = c.buffer_size;
+  size_t popped = 0;
+  if (c.failure_errno.load(std::memory_order_relaxed) != 0) {
+    // The file takes nothing more: drop what is queued (the close accounting counts it).
+    uint8_t scratch[4096];
+    while (c.queue.pop(scratch, sizeof scratch) > 0) {
+    }
+    return 0;
+  }
+  for (;;) {
+    if (w.fill == cap) {
+      // Current buffer full: its last bytes go out as one direct write, then move on.
+      submit(c, w.submitted, cap);
+      w.submitted = w.visible = cap;
+      const size_t next = (w.current + 1) % SinkChannel::kBuffers;
+      if (w.buffers[next].in_flight > 0) break;  // all buffers busy: wait for completions
+      w.current = next;
+      w.buffer_offset += cap;
+      w.fill = w.submitted = w.visible = 0;
+    }
+    const size_t n = c.queue.pop(w.buffers[w.current].data.get() + w.fill, cap - w.fill);
+    if (n == 0) break;
+    if (w.fill == w.visible) w.pending_since = now;
+    w.fill += n;
+    popped += n;
+  }
+  if (w.fill > w.visible && (closing || now - w.pending_since >= WriterPoolImpl::kFlushAfter)) {
+    const size_t aligned = c.direct ? round_down(w.fill, SinkChannel::kBlock) : w.fill;
+    if (aligned > w.submitted) {
+      submit(c, w.submitted, aligned);
+      w.submitted = aligned;
+    }
+    if (w.fill > aligned) write_tail(c, aligned, w.fill);
+    w.visible = w.fill;
+  }
+  return popped;
+}
+
+void WriterThread::run(unsigned index) {
+  pthread_setname_np(pthread_self(), fmt::format("sink-writer{}", index).c_str());
+  auto sleep = WriterPoolImpl::kMinSleep;
+  IoCompletion done[64];
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      // Sinks are closed before the pool goes (sink.h); only writes in flight must finish,
+      // since they read from buffers the sinks own.
+      if (stop_ && in_flight_ == 0) return;
+      active_.insert(active_.end(), incoming_.begin(), incoming_.end());
+      incoming_.clear();
+    }
+    const auto now = Clock::now();
+    size_t popped = 0;
+    for (SinkChannel* c : active_) popped += service(*c, now);
+    io_->submit();
+    size_t reaped = 0;
+    for (size_t n; (n = io_->reap(std::chrono::microseconds(0), done, 64)) > 0;) {
+      for (size_t i = 0; i < n; ++i) complete(done[i]);
+      reaped += n;
+    }
+    io_->submit();  // short-write retries
+
+    // Hand back closing sinks whose data is all in the file.
+    for (size_t i = 0; i < active_.size();) {
+      SinkChannel* c = active_[i];
+      auto& w = c->writer;
+      const bool failed = c->failure_errno.load() != 0;
+      if (c->close_requested.load(std::memory_order_acquire) && w.in_flight == 0 &&
+          c->queue.read_available() == 0 && (failed || w.fill == w.visible)) {
+        active_[i] = active_.back();
+        active_.pop_back();
+        w.done = true;
+        c->drained.set_value();
+        continue;
+      }
+      ++i;
+    }
+
+    if (popped >= (256u << 10) || reaped > 0) {
+      sleep = WriterPoolImpl::kMinSleep;
+      continue;  // busy: go straight on
+    }
+    if (popped > 0) sleep = WriterPoolImpl::kMinSleep;
+    if (in_flight_ > 0) {
+      // Waiting for the disk: wake on the first completion.
+      const size_t n = io_->reap(sleep, done, 64);
+      for (size_t i = 0; i < n; ++i) complete(done[i]);
+      if (n > 0) continue;
+    } else {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, sleep, [this] { return stop_ || !incoming_.empty(); });
+    }
+    if (popped == 0) sleep = std::min(sleep * 2, WriterPoolImpl::kMaxSleep);
+  }
+}
+
+WriterPoolImpl::WriterPoolImpl(Options options) : options_(options) {}
+
+WriterPoolImpl::~WriterPoolImpl() { threads_.clear(); }
+
+Status WriterPoolImpl::start() {
+  if (options_.threads == 0) {
+    return Error(ErrorCode::kInvalidArgument, "create writer pool: threads must be at least 1");
+  }
+  std::vector<std::unique_ptr<IoBackend>> backends;
+  bool uring = options_.use_io_uring;
+  std::string reason = "disabled by configuration";
+  if (uring) {
+    for (unsigned i = 0; i < options_.threads; ++i) {
+      auto b = make_io_uring_backend(256);
+      if (!b.ok()) {
+        uring = false;
+        reason = b.error().message();
+        backends.clear();
+        break;
+      }
+      backends.push_back(std::move(*b));
+    }
+  }
+  if (uring) {
+    backend_ = "io_uring";
+  } else {
+    backend_ = fmt::format("pwrite (io_uring unavailable: {})", reason);
+    if (options_.use_io_uring) spdlog::warn("sink writers: {}", backend_);
+    for (unsigned i = 0; i < options_.threads; ++i) backends.push_back(make_pwrite_backend());
+  }
+  for (unsigned i = 0; i < options_.threads; ++i) {
+    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), i));
+  }
+  return ok_status();
+}
+
+Status WriterPoolImpl::reserve(size_t bytes) {
+  std::lock_guard lock(budget_mu_);
+  const size_t used = reserved_.load();
+  if (used + bytes > options_.total_queue_bytes) {
+    return Error(ErrorCode::kResourceExhausted,
+                 fmt::format("reserve {} bytes of sink queue memory: {} of {} bytes in use "
+                             "(writer pool total_queue_bytes)",
+                             bytes, used, options_.total_queue_bytes));
+  }
+  reserved_.store(used + bytes);
+  return ok_status();
+}
+
+void WriterPoolImpl::release(size_t bytes) {
+  std::lock_guard lock(budget_mu_);
+  reserved_.store(reserved_.load() - bytes);
+}
+
+void WriterPoolImpl::attach(SinkChannel* channel) {
+  const size_t i = next_thread_.fetch_add(1) % threads_.size();
+  threads_[i]->attach(channel);
+}
+
+void WriterPoolImpl::detach(SinkChannel* channel) {
+  auto drained = channel->drained.get_future();
+  channel->close_requested.store(true, std::memory_order_release);
+  for (auto& t : threads_) t->kick();
+  drained.wait();
+}
+
+Result<std::unique_ptr<WriterPool>> WriterPool::create(Options options) {
+  auto pool = std::make_unique<WriterPoolImpl>(options);
+  if (auto st = pool->start(); !st.ok()) return std::move(st).error();
+  return std::unique_ptr<WriterPool>(std::move(pool));
+}
+
+}  // namespace recorder::sink

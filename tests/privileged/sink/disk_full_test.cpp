@@ -1,0 +1,126 @@
+// A recording on a full disk: a 1 MiB tmpfs mounted for the test. The sink must fail with
+// ENOSPC, stop taking packets, and close to a valid file with exact counts.
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include <gtest/gtest.h>
+
+#include "sink/sink.h"
+#include "sink_test_util.h"
+
+namespace recorder::sink {
+namespace {
+
+using test::make_frame;
+using test::packet_of;
+
+// Root is needed to mount; without it skip, unless RECORDER_REQUIRE_PRIVILEGED=1 (CI).
+#define REQUIRE_ROOT()                                                           \
+  do {                                                                           \
+    if (geteuid() != 0) {                                                        \
+      const char* req = std::getenv("RECORDER_REQUIRE_PRIVILEGED");              \
+      if (req != nullptr && std::string(req) == "1") {                           \
+        FAIL() << "needs root to mount a tmpfs (RECORDER_REQUIRE_PRIVILEGED=1)"; \
+      }                                                                          \
+      GTEST_SKIP() << "needs root to mount a tmpfs";                             \
+    }                                                                            \
+  } while (0)
+
+// A tmpfs of `size` mounted on a fresh directory; unmounted and removed also on failure.
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const char* size) {
+    std::string tmpl = (std::filesystem::temp_directory_path() /
+                        ("prtsink" + std::to_string(getpid()) + ".XXXXXX"))
+                           .string();
+    if (mkdtemp(tmpl.data()) == nullptr) return;
+    path_ = tmpl;
+    const std::string opts = std::string("size=") + size;
+    if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) == 0) {
+      mounted_ = true;
+    } else {
+      error_ = std::strerror(errno);
+    }
+  }
+  ~SmallTmpfs() {
+    if (mounted_ && ::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
+    if (!path_.empty()) ::rmdir(path_.c_str());
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+class DiskFullTest : public ::testing::TestWithParam<std::tuple<bool, FileFormat>> {};
+
+TEST_P(DiskFullTest, SinkFailsWithEnospcAndClosesToValidFile) {
+  REQUIRE_ROOT();
+  const auto [io_uring, format] = GetParam();
+  SmallTmpfs fs("1m");
+  ASSERT_TRUE(fs.mounted()) << "mount tmpfs on " << fs.path() << ": " << fs.error();
+  WriterPool::Options po;
+  po.use_io_uring = io_uring;
+  auto pool = WriterPool::create(po);
+  ASSERT_TRUE(pool.ok()) << pool.error().message();
+  const auto path = fs.path() / (format == FileFormat::kPcap ? "full.pcap" : "full.pcapng");
+  SinkOptions so;
+  so.path = path;
+  so.format = format;
+  so.queue_bytes = 256u << 10;
+  auto sink = Sink::open(**pool, so);
+  ASSERT_TRUE(sink.ok()) << sink.error().message();
+  uint64_t appended = 0, appended_bytes = 0;
+  AppendResult a = AppendResult::kAppended;
+  for (uint32_t i = 0; i < 100000 && a != AppendResult::kFailed; ++i) {
+    const auto f = make_frame(60 + i % 1440, i);
+    do {
+      a = (*sink)->try_append(packet_of(f, i, 1, Direction::kEgress));
+    } while (a == AppendResult::kQueueFull);
+    if (a == AppendResult::kAppended) {
+      ++appended;
+      appended_bytes += f.size();
+    }
+  }
+  ASSERT_EQ(a, AppendResult::kFailed) << "the 1 MiB tmpfs never filled up";
+  EXPECT_EQ((*sink)->failure_errno(), ENOSPC);
+  auto r = (*sink)->close(3);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_TRUE(r->write_error.has_value());
+  EXPECT_EQ(r->write_error->sys_errno(), ENOSPC) << r->write_error->message();
+  EXPECT_EQ(r->write_error->code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(r->packets_written + r->packets_lost_write, appended);
+  EXPECT_EQ(r->bytes_written + r->bytes_lost_write, appended_bytes);
+  EXPECT_GT(r->packets_written, 100u);
+  EXPECT_EQ(std::filesystem::file_size(path), r->file_bytes);
+  EXPECT_FALSE(std::filesystem::exists(fs.path() / ("." + path.filename().string() + ".partial")));
+  const auto got = test::read_with_libpcap(path);
+  ASSERT_EQ(got.size(), r->packets_written);
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].data, make_frame(60 + i % 1440, static_cast<uint32_t>(i))) << i;
+    bytes += got[i].data.size();
+  }
+  EXPECT_EQ(bytes, r->bytes_written);
+  test::expect_wireshark_tools_accept(path);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DiskFullTest,
+                         ::testing::Combine(::testing::Values(true, false),
+                                            ::testing::Values(FileFormat::kPcap,
+                                                              FileFormat::kPcapng)),
+                         [](const auto& p) {
+                           return std::string(std::get<0>(p.param) ? "io_uring" : "pwrite") + "_" +
+                                  (std::get<1>(p.param) == FileFormat::kPcap ? "pcap" : "pcapng");
+                         });
+
+}  // namespace
+}  // namespace recorder::sink

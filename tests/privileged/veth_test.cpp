@@ -1,0 +1,319 @@
+// Veth integration: the real Datapath attached with tc to a veth whose peer lives in a
+// namespace the test creates, real traffic (ping, UDP and TCP over IPv4 and IPv6), a recording
+// through Router/Dispatcher into a real pcap Sink, compared packet for packet with a tcpdump
+// capture of the same run using an equivalent filter expression. Also: interface churn with a
+// glob, exact tc cleanup, and errors for unknown interfaces.
+#include <gtest/gtest.h>
+#include <net/if.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "datapath/datapath.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/filter.h"
+#include "dispatch/recording.h"
+#include "netns.h"
+#include "pcap_file.h"
+#include "privileged.h"
+#include "sink/sink.h"
+#include "tcpdump.h"
+
+namespace recorder {
+namespace {
+
+using datapath::Datapath;
+using datapath::Transport;
+using testing::sh;
+using testing::sh_output;
+using testing::tc_clean;
+using testing::unique_name;
+using testing::VethNamespace;
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/prt_dp_XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() {
+    if (std::getenv("RECORDER_KEEP_TEST_FILES") == nullptr) std::filesystem::remove_all(path);
+  }
+  std::string path;
+};
+
+// Runs a source on its own thread until stop().
+class SourceThread {
+ public:
+  SourceThread(PacketSource& source, PacketConsumer& consumer) {
+    thread_ = std::thread([&] { status_ = source.run(consumer, stop_); });
+  }
+  ~SourceThread() { (void)stop(); }
+  Status stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  Status status_;
+  std::thread thread_;
+};
+
+// Counts packets per ifindex (a consumer without dispatch, for the churn test).
+class CountingConsumer final : public PacketConsumer {
+ public:
+  void on_packet(const CapturedPacket& p) noexcept override {
+    if (p.ifindex < counts_.size()) counts_[p.ifindex].fetch_add(1, std::memory_order_relaxed);
+  }
+  void on_batch_end() noexcept override { batches_.fetch_add(1, std::memory_order_relaxed); }
+  uint64_t count(int ifindex) const { return counts_[ifindex].load(); }
+  uint64_t batches() const { return batches_.load(); }
+
+ private:
+  std::array<std::atomic<uint64_t>, 65536> counts_{};
+  std::atomic<uint64_t> batches_{0};
+};
+
+Filter must_parse(const std::string& text) {
+  auto f = parse_filter(text);
+  EXPECT_TRUE(f.ok()) << text << ": " << (f.ok() ? "" : f.error().message());
+  return f.ok() ? *f : Filter{};
+}
+
+template <typename Pred>
+bool wait_for(Pred pred, int timeout_ms = 3000) {
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return pred();
+}
+
+class VethCapture : public ::testing::TestWithParam<Transport> {};
+
+TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  TempDir dir;
+
+  const std::string b4 = net.peer4(), a4 = net.host4(), b6 = net.peer6(), a6 = net.host6();
+  RecordingSpec spec;
+  spec.include = {
+      must_parse(a4 + " 0 " + b4 + " 5555 UDP"), must_parse(a6 + " 0 " + b6 + " 5555 UDP"),
+      must_parse("any 0 " + b4 + " 0 ICMP"),     must_parse(b4 + " 0 any 0 ICMP"),
+      must_parse("any 0 " + b4 + " 6666 TCP"),   must_parse(b4 + " 6666 any 0 TCP"),
+      must_parse("any 0 " + b6 + " 6667 TCP"),   must_parse(b6 + " 6667 any 0 TCP")};
+  const std::string bpf_filter =
+      "(udp and src host " + a4 + " and dst host " + b4 +
+      " and dst port 5555) or (ip6 and udp "
+      "and src host " +
+      a6 + " and dst host " + b6 + " and dst port 5555) or (icmp and dst host " + b4 +
+      ") or (icmp and src host " + b4 + ") or (tcp and dst host " + b4 +
+      " and dst port 6666) or (tcp and src host " + b4 +
+      " and src port 6666) or (ip6 and tcp "
+      "and dst host " +
+      b6 + " and dst port 6667) or (ip6 and tcp and src host " + b6 + " and src port 6667)";
+
+  testing::Tcpdump tcpdump(net.host(), dir.path + "/tcpdump.pcap", bpf_filter,
+                           dir.path + "/tcpdump.log");
+  ASSERT_TRUE(tcpdump.ready()) << "tcpdump did not start";
+
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  options.buffer_bytes_per_cpu = 4u << 20;
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  ASSERT_EQ((*dp)->attached_interfaces().size(), 1u);
+  EXPECT_FALSE(tc_clean(net.host()));
+
+  auto pool = sink::WriterPool::create({});
+  ASSERT_TRUE(pool.ok()) << pool.error().message();
+  sink::SinkOptions sink_options;
+  sink_options.path = dir.path + "/recording.pcap";
+  auto sink = sink::Sink::open(**pool, sink_options);
+  ASSERT_TRUE(sink.ok()) << sink.error().message();
+  auto recording = std::make_shared<Recording>(1, spec, std::move(sink).value());
+
+  Dispatcher dispatcher;
+  Router router(dispatcher, dp->get());
+  ASSERT_TRUE(router.add(recording).ok());
+  {
+    SourceThread source(**dp, dispatcher);
+    net.send_udp(false, 5555, 300, 200);
+    net.send_udp(true, 5555, 200, 700);
+    net.send_udp(false, 5556, 50, 100);  // not recorded
+    EXPECT_EQ(sh("ping -c 5 -i 0.01 -q " + b4 + " >/dev/null"), 0);
+    EXPECT_TRUE(net.tcp_exchange(false, 6666, 20000));
+    EXPECT_TRUE(net.tcp_exchange(true, 6667, 20000));
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    auto stopped = source.stop();
+    EXPECT_TRUE(stopped.ok()) << stopped.error().message();
+  }
+  tcpdump.stop();
+  router.remove(1);
+  auto result = recording->finish();
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  EXPECT_TRUE((*dp)->take_kernel_losses().empty());
+  const RecordingStats stats = recording->stats();
+  EXPECT_EQ(stats.packets_lost(), 0u);
+
+  auto ours = test::read_pcap(result->path.string());
+  auto theirs = test::read_pcap(dir.path + "/tcpdump.pcap");
+  EXPECT_EQ(ours.link_type, 1);  // DLT_EN10MB
+  ASSERT_GE(theirs.records.size(), 300u + 200u + 10u);
+  // tcpdump is the reference, but it can drop under load; it says how many packets its filter
+  // accepted, and that is the number we must have.
+  const long tcpdump_dropped = tcpdump.summary(" packets dropped by kernel");
+  const long tcpdump_received = tcpdump.summary(" packets received by filter");
+  EXPECT_EQ(static_cast<long>(ours.records.size()), tcpdump_received);
+  if (tcpdump_dropped == 0) {
+    EXPECT_EQ(ours.records.size(), theirs.records.size());
+  }
+  // The same packets: per-CPU buffers may interleave CPUs differently from tcpdump's single
+  // socket, so compare as multisets, and each packet's timestamps must agree closely.
+  std::multimap<std::vector<uint8_t>, uint64_t> reference;
+  for (const auto& r : theirs.records) reference.emplace(r.data, r.timestamp_ns);
+  size_t missing = 0, late = 0;
+  for (const auto& r : ours.records) {
+    auto it = reference.find(r.data);
+    if (it == reference.end()) {
+      ++missing;
+      continue;
+    }
+    const int64_t delta = static_cast<int64_t>(r.timestamp_ns - it->second);
+    if (std::abs(delta) > 20'000'000) ++late;  // 20 ms
+    EXPECT_EQ(r.original_length, r.data.size());
+    reference.erase(it);
+  }
+  if (tcpdump_dropped == 0) {
+    EXPECT_EQ(missing, 0u) << "packets in our file that tcpdump did not capture";
+  }
+  EXPECT_EQ(reference.size(), 0u) << "packets tcpdump captured that we did not";
+  EXPECT_EQ(late, 0u) << "timestamps more than 20 ms away from tcpdump's";
+
+  dp->reset();
+  EXPECT_TRUE(tc_clean(net.host())) << sh_output("tc filter show dev " + net.host() + " ingress");
+}
+
+TEST_P(VethCapture, GlobFollowsInterfacesThatComeAndGo) {
+  RECORDER_REQUIRE_ROOT();
+  // The glob is specific to this process so concurrently running tests of other areas, whose
+  // interfaces also start with "prt", are never touched.
+  const std::string prefix = "prt" + std::to_string(getpid() % 100000) + "c";
+  auto first = std::make_unique<VethNamespace>(prefix + "a");
+  ASSERT_TRUE(first->ok());
+
+  datapath::Options options;
+  options.interfaces = {prefix + "*"};
+  options.transport = GetParam();
+  options.buffer_bytes_per_cpu = 1u << 20;
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  ASSERT_EQ((*dp)->attached_interfaces().size(), 1u);
+  ASSERT_TRUE((*dp)
+                  ->install_rules(std::vector<RuleEntry>{[] {
+                    RuleEntry e;
+                    e.slot = 0;
+                    e.recording_id = 1;
+                    e.filter.protocol = Protocol::kUdp;
+                    return e;
+                  }()})
+                  .ok());
+
+  CountingConsumer consumer;
+  SourceThread source(**dp, consumer);
+  // A matching interface appears mid-recording: attached, its traffic captured.
+  auto second = std::make_unique<VethNamespace>(prefix + "b");
+  ASSERT_TRUE(second->ok());
+  ASSERT_TRUE(wait_for([&] { return (*dp)->attached_interfaces().size() == 2; }))
+      << (*dp)->describe();
+  const int second_index = static_cast<int>(if_nametoindex((prefix + "b").c_str()));
+  second->send_udp(false, 7000, 20, 64);
+  first->send_udp(false, 7000, 10, 64);
+  const int first_index = static_cast<int>(if_nametoindex((prefix + "a").c_str()));
+  EXPECT_TRUE(wait_for([&] { return consumer.count(second_index) >= 20; }));
+  EXPECT_TRUE(wait_for([&] { return consumer.count(first_index) >= 10; }));
+  // ... and goes away: forgotten, the other one still captured.
+  second->delete_link();
+  ASSERT_TRUE(wait_for([&] { return (*dp)->attached_interfaces().size() == 1; }));
+  EXPECT_EQ((*dp)->attached_interfaces()[0].name, prefix + "a");
+  first->send_udp(false, 7000, 10, 64);
+  EXPECT_TRUE(wait_for([&] { return consumer.count(first_index) >= 20; }));
+  // on_batch_end keeps coming while idle (at least every 100 ms).
+  const uint64_t batches = consumer.batches();
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_GE(consumer.batches(), batches + 3);
+  EXPECT_TRUE(source.stop().ok());
+  dp->reset();
+  EXPECT_TRUE(tc_clean(prefix + "a"));
+}
+
+TEST_P(VethCapture, CleanupRemovesOnlyWhatItCreated) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  // Someone else's clsact qdisc and filter are already there.
+  ASSERT_EQ(sh("tc qdisc add dev " + net.host() + " clsact"), 0);
+  ASSERT_EQ(
+      sh("tc filter add dev " + net.host() + " ingress prio 7 protocol all u32 match u32 0 0"), 0);
+  const std::string before = sh_output("tc filter show dev " + net.host() + " ingress");
+  {
+    datapath::Options options;
+    options.interfaces = {net.host()};
+    options.transport = GetParam();
+    auto dp = Datapath::open(options);
+    ASSERT_TRUE(dp.ok()) << dp.error().message();
+    EXPECT_NE(sh_output("tc filter show dev " + net.host() + " ingress"), before);
+    EXPECT_NE(sh_output("tc filter show dev " + net.host() + " egress"), "");
+  }
+  EXPECT_EQ(sh_output("tc filter show dev " + net.host() + " ingress"), before);
+  EXPECT_EQ(sh_output("tc filter show dev " + net.host() + " egress"), "");
+  EXPECT_NE(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
+  // Without a qdisc beforehand the recorder removes the one it created.
+  ASSERT_EQ(sh("tc qdisc del dev " + net.host() + " clsact"), 0);
+  {
+    datapath::Options options;
+    options.interfaces = {net.host()};
+    options.transport = GetParam();
+    auto dp = Datapath::open(options);
+    ASSERT_TRUE(dp.ok()) << dp.error().message();
+    EXPECT_FALSE(tc_clean(net.host()));
+  }
+  EXPECT_TRUE(tc_clean(net.host()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, VethCapture,
+                         ::testing::Values(Transport::kPerfBuffer, Transport::kRingBuffer),
+                         [](const auto& param_info) {
+                           return param_info.param == Transport::kPerfBuffer ? "Perf" : "Ring";
+                         });
+
+TEST(DatapathOpen, UnknownExactInterfaceIsInvalidArgument) {
+  RECORDER_REQUIRE_ROOT();
+  datapath::Options options;
+  options.interfaces = {"prtnosuchif0"};
+  auto dp = Datapath::open(options);
+  ASSERT_FALSE(dp.ok());
+  EXPECT_EQ(dp.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(dp.error().message().find("prtnosuchif0"), std::string::npos);
+}
+
+TEST(DatapathOpen, AutoTransportPicksRingBuffers) {
+  RECORDER_REQUIRE_ROOT();
+  datapath::Options options;
+  options.interfaces = {"prtnone*"};  // a glob that matches nothing is fine
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  EXPECT_EQ((*dp)->transport_name(), "ring buffer");
+  EXPECT_TRUE((*dp)->attached_interfaces().empty());
+}
+
+}  // namespace
+}  // namespace recorder

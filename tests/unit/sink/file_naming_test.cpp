@@ -1,0 +1,44 @@
+#include "sink/file_naming.h"
+
+#include <gtest/gtest.h>
+
+namespace recorder::sink {
+namespace {
+
+TEST(FileNaming, BuildsAndParsesNames) {
+  const auto start = std::chrono::system_clock::from_time_t(1763773323);  // 2025-11-22T01:02:03Z
+  const auto name = recording_file_name("hubble", start, 42, "node-1.example", FileFormat::kPcap);
+  EXPECT_EQ(name, "hubble_20251122T010203Z_42_node-1.example.pcap");
+  auto parsed = parse_recording_file_name(name);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->prefix, "hubble");
+  EXPECT_EQ(parsed->start, start);
+  EXPECT_EQ(parsed->id, 42u);
+  EXPECT_EQ(parsed->node, "node-1.example");
+  EXPECT_EQ(parsed->format, FileFormat::kPcap);
+  EXPECT_EQ(partial_file_name(name), ".hubble_20251122T010203Z_42_node-1.example.pcap.partial");
+}
+
+TEST(FileNaming, SanitizesNodeName) {
+  const auto start = std::chrono::system_clock::from_time_t(0);
+  const auto name = recording_file_name("p", start, 1, "a_b/c d:é", FileFormat::kPcapng);
+  EXPECT_EQ(name, "p_19700101T000000Z_1_a-b-c-d---.pcapng");  // é is two bytes
+  auto parsed = parse_recording_file_name(name);
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(parsed->format, FileFormat::kPcapng);
+  EXPECT_EQ(recording_file_name("p", start, 1, "", FileFormat::kPcap),
+            "p_19700101T000000Z_1_-.pcap");
+}
+
+TEST(FileNaming, RejectsOtherNames) {
+  for (const char* bad :
+       {"", "x.pcap", "a_b_c_d.pcap", "a_20250101T000000Z_1_n.txt", "a_20250101T000000_1_n.pcap",
+        "a_20251301T000000Z_1_n.pcap", "a_20250101T000000Z_x_n.pcap",
+        "a_20250101T000000Z_1_n_m.pcap", ".a_20250101T000000Z_1_n.pcap.partial",
+        "_20250101T000000Z_1_n.pcap", "a_20250101T000000Z_1_n.pcap.corrupt"}) {
+    EXPECT_FALSE(parse_recording_file_name(bad).has_value()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace recorder::sink

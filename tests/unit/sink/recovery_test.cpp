@@ -1,0 +1,111 @@
+// Crash recovery: partial files cut in the middle of a record are repaired and renamed.
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "sink/recovery.h"
+#include "sink/sink.h"
+#include "sink_test_util.h"
+
+namespace recorder::sink {
+namespace {
+
+using test::make_frame;
+using test::packet_of;
+using test::TempDir;
+
+// Records `n` packets of 200 bytes into dir/name and returns the finished file's bytes.
+std::vector<uint8_t> finished_file(const TempDir& dir, const std::string& name, FileFormat format,
+                                   int n) {
+  auto pool = WriterPool::create({});
+  EXPECT_TRUE(pool.ok());
+  SinkOptions o;
+  o.path = dir / name;
+  o.format = format;
+  auto sink = Sink::open(**pool, o);
+  EXPECT_TRUE(sink.ok());
+  for (int i = 0; i < n; ++i) {
+    const auto f = make_frame(200, static_cast<uint32_t>(i));
+    EXPECT_EQ((*sink)->try_append(packet_of(f, static_cast<uint64_t>(i))), AppendResult::kAppended);
+  }
+  EXPECT_TRUE((*sink)->close(0).ok());
+  auto bytes = test::read_file(dir / name);
+  std::filesystem::remove(dir / name);
+  return bytes;
+}
+
+void write_file(const std::filesystem::path& p, const std::vector<uint8_t>& bytes, size_t n) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(n));
+}
+
+TEST(Recovery, TruncatedPcapIsCutToLastRecordAndRenamed) {
+  TempDir dir;
+  const auto bytes = finished_file(dir, "r_20260101T000000Z_1_n.pcap", FileFormat::kPcap, 10);
+  ASSERT_EQ(bytes.size(), 24u + 10 * 216);
+  // A crash after 7 whole records and half of the 8th.
+  const size_t cut = 24 + 7 * 216 + 100;
+  write_file(dir / ".r_20260101T000000Z_1_n.pcap.partial", bytes, cut);
+  auto r = recover_partial_files(dir.path());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->size(), 1u);
+  const RecoveredFile& f = (*r)[0];
+  EXPECT_FALSE(f.corrupt) << f.reason;
+  EXPECT_EQ(f.final_path, dir / "r_20260101T000000Z_1_n.pcap");
+  EXPECT_EQ(f.packets_kept, 7u);
+  EXPECT_EQ(f.bytes_cut, 100u);
+  EXPECT_EQ(f.bytes_kept, 24u + 7 * 216);
+  EXPECT_FALSE(std::filesystem::exists(f.partial_path));
+  const auto got = test::read_with_libpcap(f.final_path);
+  ASSERT_EQ(got.size(), 7u);
+  EXPECT_EQ(got[6].data, make_frame(200, 6));
+  test::expect_wireshark_tools_accept(f.final_path);
+}
+
+TEST(Recovery, TruncatedPcapngIsRepaired) {
+  TempDir dir;
+  const auto bytes = finished_file(dir, "r.pcapng", FileFormat::kPcapng, 10);
+  // SHB 52 + IDB 40 + EPBs of 28+200+12+4 = 244; cut inside the 5th EPB.
+  const size_t cut = 52 + 40 + 4 * 244 + 10;
+  write_file(dir / ".r.pcapng.partial", bytes, cut);
+  // And a zero-length partial file (a crash right after create): unreadable -> .corrupt.
+  write_file(dir / ".empty.pcap.partial", bytes, 0);
+  // Unrelated files are left alone.
+  write_file(dir / "other.partial", bytes, 10);
+  write_file(dir / ".hidden", bytes, 10);
+  auto r = recover_partial_files(dir.path());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->size(), 2u);
+  for (const auto& f : *r) {
+    if (f.partial_path.filename() == ".r.pcapng.partial") {
+      EXPECT_FALSE(f.corrupt);
+      EXPECT_EQ(f.packets_kept, 4u);
+      EXPECT_EQ(f.bytes_cut, 10u);
+      EXPECT_EQ(test::read_with_libpcap(dir / "r.pcapng").size(), 4u);
+      test::expect_wireshark_tools_accept(dir / "r.pcapng");
+    } else {
+      EXPECT_TRUE(f.corrupt);
+      EXPECT_EQ(f.final_path, dir / "empty.pcap.corrupt");
+      EXPECT_FALSE(f.reason.empty());
+      EXPECT_TRUE(std::filesystem::exists(dir / "empty.pcap.corrupt"));
+    }
+  }
+  EXPECT_TRUE(std::filesystem::exists(dir / "other.partial"));
+  EXPECT_TRUE(std::filesystem::exists(dir / ".hidden"));
+}
+
+TEST(Recovery, GarbageIsMarkedCorruptAndMissingDirIsAnError) {
+  TempDir dir;
+  const std::vector<uint8_t> junk(100, 0x42);
+  write_file(dir / ".j.pcap.partial", junk, junk.size());
+  auto r = recover_partial_files(dir.path());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_TRUE((*r)[0].corrupt);
+  EXPECT_NE((*r)[0].reason.find("magic"), std::string::npos) << (*r)[0].reason;
+  EXPECT_TRUE(std::filesystem::exists(dir / "j.pcap.corrupt"));
+  EXPECT_FALSE(recover_partial_files(dir / "nope").ok());
+}
+
+}  // namespace
+}  // namespace recorder::sink

@@ -1,0 +1,163 @@
+// Helpers for the sink tests: a temporary directory, packet builders, reading files back with
+// libpcap, and running tshark/capinfos on a file.
+#pragma once
+
+#include <pcap/pcap.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "dispatch/packet.h"
+
+namespace recorder::sink::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "sinktest.XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::vector<uint8_t> read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::error_code ec;
+  std::vector<uint8_t> out(std::filesystem::file_size(p, ec));
+  in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+// A deterministic frame of `size` bytes: a byte pattern seeded by `seed`.
+inline std::vector<uint8_t> make_frame(size_t size, uint32_t seed) {
+  std::vector<uint8_t> f(size);
+  uint32_t x = seed * 2654435761u + 1;
+  for (auto& b : f) {
+    x = x * 1103515245u + 12345u;
+    b = static_cast<uint8_t>(x >> 16);
+  }
+  return f;
+}
+
+inline CapturedPacket packet_of(const std::vector<uint8_t>& data, uint64_t ts_ns,
+                                uint32_t ifindex = 1, Direction dir = Direction::kIngress,
+                                LinkType link = LinkType::kEthernet, uint32_t orig_len = 0) {
+  CapturedPacket p;
+  p.timestamp_ns = ts_ns;
+  p.ifindex = ifindex;
+  p.original_length = orig_len ? orig_len : static_cast<uint32_t>(data.size());
+  p.direction = dir;
+  p.link_type = link;
+  p.data = data;
+  return p;
+}
+
+struct ReadPacket {
+  uint64_t ts_ns;
+  uint32_t orig_len;
+  std::vector<uint8_t> data;
+};
+
+// Reads every packet with libpcap at nanosecond precision; fails the test on a read error.
+inline std::vector<ReadPacket> read_with_libpcap(const std::filesystem::path& p,
+                                                 int* link_type = nullptr) {
+  std::vector<ReadPacket> out;
+  char err[PCAP_ERRBUF_SIZE] = {};
+  pcap_t* h = pcap_open_offline_with_tstamp_precision(p.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
+  EXPECT_NE(h, nullptr) << "pcap_open_offline " << p << ": " << err;
+  if (h == nullptr) return out;
+  if (link_type) *link_type = pcap_datalink(h);
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  int rc;
+  while ((rc = pcap_next_ex(h, &hdr, &data)) == 1) {
+    out.push_back({static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000u +
+                       static_cast<uint64_t>(hdr->ts.tv_usec),
+                   hdr->len, std::vector<uint8_t>(data, data + hdr->caplen)});
+  }
+  EXPECT_EQ(rc, PCAP_ERROR_BREAK) << "pcap_next_ex on " << p << ": " << pcap_geterr(h);
+  pcap_close(h);
+  return out;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a shell command, capturing stdout and stderr.
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  const std::string err_file =
+      (std::filesystem::temp_directory_path() / ("sinktest_err." + std::to_string(getpid())))
+          .string();
+  FILE* f = popen((cmd + " 2>" + err_file).c_str(), "r");
+  if (f == nullptr) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+  const int status = pclose(f);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err_file);
+  std::string line;
+  while (std::getline(in, line)) {
+    // tshark warns on stderr whenever it runs as root; that is not about the file.
+    if (line.find("Running as user \"root\"") != std::string::npos) continue;
+    r.err += line + "\n";
+  }
+  std::filesystem::remove(err_file);
+  return r;
+}
+
+inline bool have_tool(const std::string& name) {
+  return run_command("command -v " + name + " >/dev/null").exit_code == 0;
+}
+
+// tshark -r and capinfos must read the file cleanly (exit 0, nothing on stderr).
+inline void expect_wireshark_tools_accept(const std::filesystem::path& p) {
+  ASSERT_TRUE(have_tool("tshark")) << "tshark is not installed (apt-get install tshark)";
+  ASSERT_TRUE(have_tool("capinfos"))
+      << "capinfos is not installed (apt-get install wireshark-common)";
+  auto t = run_command("tshark -r '" + p.string() + "' >/dev/null");
+  EXPECT_EQ(t.exit_code, 0) << "tshark -r " << p << ": " << t.err;
+  EXPECT_EQ(t.err, "") << "tshark -r " << p;
+  auto c = run_command("capinfos '" + p.string() + "' >/dev/null");
+  EXPECT_EQ(c.exit_code, 0) << "capinfos " << p << ": " << c.err;
+  EXPECT_EQ(c.err, "") << "capinfos " << p;
+}
+
+// Polls `cond` every 10 ms for up to `limit`.
+template <typename F>
+bool wait_until(F cond, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return cond();
+}
+
+}  // namespace recorder::sink::test
