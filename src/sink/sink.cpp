@@ -132,7 +132,7 @@ Status SinkImpl::init() {
   if (pool_.options().direct_io) {
     const int fd = ::open(partial_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (fd >= 0) {
-      c.direct_fd = fd;
+      c.direct_fd = c.odirect_fd = fd;
       c.direct = true;
     } else {
       // e.g. EINVAL on a filesystem without direct I/O: buffered writes work everywhere.
@@ -160,9 +160,9 @@ Status SinkImpl::init() {
 
 void SinkImpl::close_fds() {
   SinkChannel& c = *channel_;
-  if (c.direct_fd >= 0 && c.direct_fd != c.buffered_fd) ::close(c.direct_fd);
+  if (c.odirect_fd >= 0) ::close(c.odirect_fd);
   if (c.buffered_fd >= 0) ::close(c.buffered_fd);
-  c.direct_fd = c.buffered_fd = -1;
+  c.direct_fd = c.buffered_fd = c.odirect_fd = -1;
 }
 
 Result<SinkResult> SinkImpl::close(uint64_t dropped_packets) {

@@ -33,8 +33,10 @@ struct SinkChannel {
   EncodingQueue queue;
 
   // Set at open, read-only afterwards.
-  int direct_fd = -1;    // O_DIRECT when `direct`, else the same as buffered_fd
+  int direct_fd = -1;    // O_DIRECT when `direct`, else the same as buffered_fd (the writer
+                         // switches to buffered_fd if a direct write is refused)
   int buffered_fd = -1;  // for the unaligned tail of a flush and for the trailer
+  int odirect_fd = -1;   // the O_DIRECT descriptor, if one was opened (closed at close)
   bool direct = false;
   size_t buffer_size = 0;
   std::string name;  // for log lines

@@ -132,6 +132,17 @@ void WriterThread::complete(const IoCompletion& done) {
   SinkChannel& c = *op->channel;
   auto& w = c.writer;
   --in_flight_;
+  if (done.result == -EINVAL && c.direct && c.failure_errno.load() == 0) {
+    // The filesystem accepted O_DIRECT at open but not this write (alignment stricter than
+    // 4 KiB, or no direct I/O after all): go on through the page cache for good.
+    spdlog::warn("sink {}: O_DIRECT write refused (EINVAL), writing through the page cache",
+                 c.name);
+    c.direct = false;
+    c.direct_fd = c.buffered_fd;
+    ++in_flight_;
+    io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+    return;
+  }
   if (done.result < 0) {
     fail(c, -done.result, op->offset);
   } else if (static_cast<size_t>(done.result) < op->length) {

@@ -363,6 +363,32 @@ TEST(WriterPool, IdleWriterDoesNotSpin) {
   ASSERT_TRUE(sink->close(0).ok());
 }
 
+TEST(WriterPool, OpenCloseCyclesLeaveNoFdsOrMemoryReserved) {
+  TempDir dir;
+  auto pool = make_pool(true, true, 1, 64u << 20);
+  auto count_fds = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator{});
+  };
+  const auto before = count_fds();
+  const auto f = make_frame(500, 1);
+  for (int i = 0; i < 50; ++i) {
+    // 16 MiB each against a 64 MiB budget: only works if close gives the memory back.
+    auto sink = open_sink(*pool, dir / ("c" + std::to_string(i) + ".pcapng"), FileFormat::kPcapng);
+    ASSERT_NE(sink, nullptr);
+    for (int j = 0; j < 100; ++j) {
+      ASSERT_EQ(append_blocking(*sink, packet_of(f, j)), AppendResult::kAppended);
+    }
+    if (i % 2 == 0) {
+      ASSERT_TRUE(sink->close(0).ok());
+    }  // the others close in the destructor
+  }
+  EXPECT_EQ(count_fds(), before);
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_EQ(test::read_with_libpcap(dir / ("c" + std::to_string(i) + ".pcapng")).size(), 100u);
+  }
+}
+
 TEST(WriterPool, QueueMemoryBudgetIsEnforced) {
   TempDir dir;
   auto pool = make_pool(true, true, 1, 1u << 20);
