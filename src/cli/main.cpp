@@ -124,10 +124,14 @@ std::string stats_line(const pb::RecordingStatistics& s) {
 
 std::string_view state_name(pb::RecordingState s) {
   switch (s) {
-    case pb::RECORDING_STATE_RUNNING: return "running";
-    case pb::RECORDING_STATE_STOPPING: return "stopping";
-    case pb::RECORDING_STATE_STOPPED: return "stopped";
-    default: return "unknown";
+    case pb::RECORDING_STATE_RUNNING:
+      return "running";
+    case pb::RECORDING_STATE_STOPPING:
+      return "stopping";
+    case pb::RECORDING_STATE_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
   }
 }
 
@@ -283,14 +287,13 @@ int cmd_list(const Global& g) {
     std::cout << to_json(response) << std::endl;
     return 0;
   }
-  std::cout << fmt::format("{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", "ID", "STATE",
-                           "REASON", "PACKETS", "SIZE", "LOST", "FILE");
+  std::cout << fmt::format("{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", "ID", "STATE", "REASON",
+                           "PACKETS", "SIZE", "LOST", "FILE");
   for (const auto& info : response.recordings()) {
-    std::cout << fmt::format("{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", info.id(),
-                             state_name(info.state()), reason_name(info.stop_reason()),
-                             info.stats().packets_captured(),
-                             service::format_size(info.file_size()), info.stats().packets_lost(),
-                             info.file_name());
+    std::cout << fmt::format(
+        "{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", info.id(), state_name(info.state()),
+        reason_name(info.stop_reason()), info.stats().packets_captured(),
+        service::format_size(info.file_size()), info.stats().packets_lost(), info.file_name());
   }
   return 0;
 }
@@ -408,9 +411,10 @@ int cmd_fetch(const Global& g, uint64_t id, std::string output) {
   }
   std::string path = fs::absolute(output).string();
   if (g.json) {
-    std::cout << fmt::format("{{\"id\": {}, \"path\": \"{}\", \"file_size\": {}, "
-                             "\"bytes_received\": {}, \"resumed_from\": {}}}",
-                             id, path, file_size, received, offset)
+    std::cout << fmt::format(
+                     "{{\"id\": {}, \"path\": \"{}\", \"file_size\": {}, "
+                     "\"bytes_received\": {}, \"resumed_from\": {}}}",
+                     id, path, file_size, received, offset)
               << std::endl;
   } else {
     std::cout << fmt::format("fetched recording {} to {} ({} bytes{})", id, path, file_size,
@@ -426,7 +430,8 @@ void add_record_flags(CLI::App* cmd, RecordFlags& f) {
                   "PROTOCOL: ANY, TCP, UDP, SCTP, ICMP, ICMPv6)")
       ->required();
   cmd->add_option("--packet-limit", f.packet_limit, "stop after this many packets (0: none)");
-  cmd->add_option("--bytes-limit", f.bytes_limit, "stop after this many bytes, e.g. 10MB (0: none)");
+  cmd->add_option("--bytes-limit", f.bytes_limit,
+                  "stop after this many bytes, e.g. 10MB (0: none)");
   cmd->add_option("--time-limit", f.time_limit, "stop after this long, e.g. 30s, 5m (0: none)");
   cmd->add_option("--max-capture-len", f.max_capture_len,
                   "bytes captured per packet (0: whole packet)");
@@ -444,8 +449,7 @@ int main(int argc, char** argv) {
   CLI::App app{"recorderctl: control pcap-recorder's recorderd"};
   app.require_subcommand(1);
   Global g;
-  app.add_option("--server", g.client.server,
-                 "unix:///path or host:port of recorderd")
+  app.add_option("--server", g.client.server, "unix:///path or host:port of recorderd")
       ->capture_default_str();
   app.add_option("--tls-ca", g.client.tls_ca, "CA (PEM) to verify a TCP server");
   app.add_option("--tls-cert", g.client.tls_cert, "client certificate (PEM) for mutual TLS");

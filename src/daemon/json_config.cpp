@@ -15,8 +15,7 @@ std::string scalar(const json& value, const std::string& key) {
 }
 }  // namespace
 
-std::string JsonConfig::to_config(const CLI::App* app, bool default_also, bool,
-                                  std::string) const {
+std::string JsonConfig::to_config(const CLI::App* app, bool default_also, bool, std::string) const {
   json j = json::object();
   for (const CLI::Option* opt : app->get_options({})) {
     if (opt->get_lnames().empty() || !opt->get_configurable()) continue;

@@ -168,9 +168,12 @@ int run(const Flags& flags) {
 #ifdef RECORDER_HAVE_DATAPATH
     datapath::Options dp;
     dp.interfaces = flags.interfaces;
-    if (flags.transport == "perf") dp.transport = datapath::Transport::kPerfBuffer;
-    else if (flags.transport == "ring") dp.transport = datapath::Transport::kRingBuffer;
-    else dp.transport = datapath::Transport::kAuto;
+    if (flags.transport == "perf")
+      dp.transport = datapath::Transport::kPerfBuffer;
+    else if (flags.transport == "ring")
+      dp.transport = datapath::Transport::kRingBuffer;
+    else
+      dp.transport = datapath::Transport::kAuto;
     auto opened = datapath::Datapath::open(dp);
     if (!opened) {
       spdlog::error("eBPF datapath: {}", opened.error().message());
@@ -273,8 +276,9 @@ int run(const Flags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"recorderd: records packets to pcap files, controlled over gRPC "
-               "(Hubble recorder API + detached recordings)"};
+  CLI::App app{
+      "recorderd: records packets to pcap files, controlled over gRPC "
+      "(Hubble recorder API + detached recordings)"};
   Flags flags;
   app.config_formatter(std::make_shared<recorder::daemon::JsonConfig>());
   app.set_config("--config", "", "JSON file with the same keys as the long flags");
@@ -287,8 +291,9 @@ int main(int argc, char** argv) {
                  "interfaces to capture on: names or globs, comma-separated (default: every up "
                  "non-loopback interface, also later ones)")
       ->delimiter(',');
-  app.add_option("--node-name", flags.node_name, "node name in responses and file names "
-                                                 "(default: hostname)");
+  app.add_option("--node-name", flags.node_name,
+                 "node name in responses and file names "
+                 "(default: hostname)");
   app.add_option("--listen", flags.listen, "also serve on HOST:PORT over TLS");
   app.add_option("--tls-cert", flags.tls_cert, "server certificate (PEM) for --listen");
   app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");

@@ -4,13 +4,20 @@ namespace recorder::service {
 
 grpc::StatusCode to_grpc_code(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case ErrorCode::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case ErrorCode::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case ErrorCode::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case ErrorCode::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case ErrorCode::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case ErrorCode::kInternal: return grpc::StatusCode::INTERNAL;
+    case ErrorCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case ErrorCode::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case ErrorCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ErrorCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
   }
   return grpc::StatusCode::UNKNOWN;
 }
@@ -21,34 +28,56 @@ grpc::Status to_grpc_status(const Error& error) {
 
 pb::StopReason to_proto(StopReason reason) {
   switch (reason) {
-    case StopReason::kNone: return pb::STOP_REASON_UNSPECIFIED;
-    case StopReason::kPacketLimit: return pb::STOP_REASON_PACKET_LIMIT;
-    case StopReason::kByteLimit: return pb::STOP_REASON_BYTE_LIMIT;
-    case StopReason::kTimeLimit: return pb::STOP_REASON_TIME_LIMIT;
-    case StopReason::kRequested: return pb::STOP_REASON_REQUESTED;
-    case StopReason::kClientGone: return pb::STOP_REASON_CLIENT_GONE;
-    case StopReason::kShutdown: return pb::STOP_REASON_DAEMON_SHUTDOWN;
-    case StopReason::kDiskFull: return pb::STOP_REASON_DISK_FULL;
-    case StopReason::kWriteError: return pb::STOP_REASON_WRITE_ERROR;
-    case StopReason::kInterfaceGone: return pb::STOP_REASON_INTERFACE_GONE;
-    case StopReason::kSourceEnded: return pb::STOP_REASON_SOURCE_ENDED;
+    case StopReason::kNone:
+      return pb::STOP_REASON_UNSPECIFIED;
+    case StopReason::kPacketLimit:
+      return pb::STOP_REASON_PACKET_LIMIT;
+    case StopReason::kByteLimit:
+      return pb::STOP_REASON_BYTE_LIMIT;
+    case StopReason::kTimeLimit:
+      return pb::STOP_REASON_TIME_LIMIT;
+    case StopReason::kRequested:
+      return pb::STOP_REASON_REQUESTED;
+    case StopReason::kClientGone:
+      return pb::STOP_REASON_CLIENT_GONE;
+    case StopReason::kShutdown:
+      return pb::STOP_REASON_DAEMON_SHUTDOWN;
+    case StopReason::kDiskFull:
+      return pb::STOP_REASON_DISK_FULL;
+    case StopReason::kWriteError:
+      return pb::STOP_REASON_WRITE_ERROR;
+    case StopReason::kInterfaceGone:
+      return pb::STOP_REASON_INTERFACE_GONE;
+    case StopReason::kSourceEnded:
+      return pb::STOP_REASON_SOURCE_ENDED;
   }
   return pb::STOP_REASON_UNSPECIFIED;
 }
 
 StopReason from_proto(pb::StopReason reason) {
   switch (reason) {
-    case pb::STOP_REASON_PACKET_LIMIT: return StopReason::kPacketLimit;
-    case pb::STOP_REASON_BYTE_LIMIT: return StopReason::kByteLimit;
-    case pb::STOP_REASON_TIME_LIMIT: return StopReason::kTimeLimit;
-    case pb::STOP_REASON_REQUESTED: return StopReason::kRequested;
-    case pb::STOP_REASON_CLIENT_GONE: return StopReason::kClientGone;
-    case pb::STOP_REASON_DAEMON_SHUTDOWN: return StopReason::kShutdown;
-    case pb::STOP_REASON_DISK_FULL: return StopReason::kDiskFull;
-    case pb::STOP_REASON_WRITE_ERROR: return StopReason::kWriteError;
-    case pb::STOP_REASON_INTERFACE_GONE: return StopReason::kInterfaceGone;
-    case pb::STOP_REASON_SOURCE_ENDED: return StopReason::kSourceEnded;
-    default: return StopReason::kNone;
+    case pb::STOP_REASON_PACKET_LIMIT:
+      return StopReason::kPacketLimit;
+    case pb::STOP_REASON_BYTE_LIMIT:
+      return StopReason::kByteLimit;
+    case pb::STOP_REASON_TIME_LIMIT:
+      return StopReason::kTimeLimit;
+    case pb::STOP_REASON_REQUESTED:
+      return StopReason::kRequested;
+    case pb::STOP_REASON_CLIENT_GONE:
+      return StopReason::kClientGone;
+    case pb::STOP_REASON_DAEMON_SHUTDOWN:
+      return StopReason::kShutdown;
+    case pb::STOP_REASON_DISK_FULL:
+      return StopReason::kDiskFull;
+    case pb::STOP_REASON_WRITE_ERROR:
+      return StopReason::kWriteError;
+    case pb::STOP_REASON_INTERFACE_GONE:
+      return StopReason::kInterfaceGone;
+    case pb::STOP_REASON_SOURCE_ENDED:
+      return StopReason::kSourceEnded;
+    default:
+      return StopReason::kNone;
   }
 }
 
@@ -85,9 +114,15 @@ void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Time
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   out->set_id(info.id);
   switch (info.state) {
-    case RecordingState::kRunning: out->set_state(pb::RECORDING_STATE_RUNNING); break;
-    case RecordingState::kStopping: out->set_state(pb::RECORDING_STATE_STOPPING); break;
-    case RecordingState::kStopped: out->set_state(pb::RECORDING_STATE_STOPPED); break;
+    case RecordingState::kRunning:
+      out->set_state(pb::RECORDING_STATE_RUNNING);
+      break;
+    case RecordingState::kStopping:
+      out->set_state(pb::RECORDING_STATE_STOPPING);
+      break;
+    case RecordingState::kStopped:
+      out->set_state(pb::RECORDING_STATE_STOPPED);
+      break;
   }
   out->set_stop_reason(to_proto(info.stop_reason));
   out->set_stop_message(info.stop_message);

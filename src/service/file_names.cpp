@@ -38,9 +38,9 @@ std::optional<sink::RecordingFileName> parse_recording_file_name(std::string_vie
 Result<fs::path> confine_to_storage(const fs::path& storage, std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
       name.find('\0') != std::string_view::npos) {
-    return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("file name \"{}\" is not a plain name inside the storage directory",
-                             name));
+    return Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("file name \"{}\" is not a plain name inside the storage directory", name));
   }
   fs::path candidate = storage / std::string(name);
   char resolved[PATH_MAX];

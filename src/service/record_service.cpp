@@ -24,9 +24,10 @@ grpc::Status record_end_status(StopReason reason, const std::string& message) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "recording stopped: disk full" + (message.empty() ? "" : ": " + message));
     case StopReason::kWriteError:
-      return grpc::Status(grpc::StatusCode::INTERNAL,
-                          "recording stopped: write error" + (message.empty() ? "" : ": " + message));
-    default: return grpc::Status::OK;
+      return grpc::Status(grpc::StatusCode::INTERNAL, "recording stopped: write error" +
+                                                          (message.empty() ? "" : ": " + message));
+    default:
+      return grpc::Status::OK;
   }
 }
 

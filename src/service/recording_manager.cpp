@@ -20,9 +20,12 @@ using json = nlohmann::json;
 
 std::string_view to_string(RecordingState state) {
   switch (state) {
-    case RecordingState::kRunning: return "running";
-    case RecordingState::kStopping: return "stopping";
-    case RecordingState::kStopped: return "stopped";
+    case RecordingState::kRunning:
+      return "running";
+    case RecordingState::kStopping:
+      return "stopping";
+    case RecordingState::kStopped:
+      return "stopped";
   }
   return "unknown";
 }
@@ -34,7 +37,8 @@ int64_t to_ns(std::chrono::system_clock::time_point t) {
 }
 std::chrono::system_clock::time_point from_ns(int64_t ns) {
   return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(ns)));
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
 }
 
 fs::path metadata_path(const fs::path& storage, const std::string& file_name) {
@@ -96,8 +100,8 @@ bool from_json(const fs::path& path, RecordingInfo& info) {
     info.stop.packets = j.value("stop_packets", uint64_t{0});
     info.stop.bytes = j.value("stop_bytes", uint64_t{0});
     info.stop.duration = std::chrono::nanoseconds(j.value("stop_duration_ns", int64_t{0}));
-    info.format = j.value("format", "pcap") == "pcapng" ? sink::FileFormat::kPcapng
-                                                        : sink::FileFormat::kPcap;
+    info.format =
+        j.value("format", "pcap") == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
     info.start_time = from_ns(j.value("start_time_ns", int64_t{0}));
     info.stop_time = from_ns(j.value("stop_time_ns", int64_t{0}));
     return true;
@@ -110,8 +114,8 @@ bool from_json(const fs::path& path, RecordingInfo& info) {
 // Counts the packets of a finished file found without metadata (what it holds is what it has).
 void count_packets(const fs::path& path, RecordingInfo& info) {
   char errbuf[PCAP_ERRBUF_SIZE];
-  pcap_t* p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO,
-                                                      errbuf);
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
   if (p == nullptr) {
     info.stop_message = std::string("file not readable as pcap: ") + errbuf;
     return;
@@ -145,8 +149,8 @@ Status RecordingManager::init() {
   }
   storage_ = fs::canonical(options_.storage_path, ec);
   if (ec) {
-    return Error(ErrorCode::kUnavailable,
-                 "resolve storage directory " + options_.storage_path.string() + ": " + ec.message());
+    return Error(ErrorCode::kUnavailable, "resolve storage directory " +
+                                              options_.storage_path.string() + ": " + ec.message());
   }
   if (::access(storage_.c_str(), W_OK) != 0) {
     return Error::from_errno("storage directory " + storage_.string() + " is not writable", errno,
@@ -301,10 +305,11 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   changed_.notify_all();
   std::string filters;
   for (const auto& f : info.filters) filters += (filters.empty() ? "" : "; ") + to_string(f);
-  spdlog::info("recording {} started: file {}, filters [{}], snap length {}, stop after "
-               "{} packets / {} bytes / {} ms (0 = no limit)",
-               id, info.file_name, filters, info.snap_length, info.stop.packets, info.stop.bytes,
-               std::chrono::duration_cast<std::chrono::milliseconds>(info.stop.duration).count());
+  spdlog::info(
+      "recording {} started: file {}, filters [{}], snap length {}, stop after "
+      "{} packets / {} bytes / {} ms (0 = no limit)",
+      id, info.file_name, filters, info.snap_length, info.stop.packets, info.stop.bytes,
+      std::chrono::duration_cast<std::chrono::milliseconds>(info.stop.duration).count());
   return info;
 }
 
@@ -371,14 +376,14 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
   }
   if (result) write_metadata(final_info);
   changed_.notify_all();
-  spdlog::info("recording {} stopped ({}{}{}): {} packets / {} bytes captured, {} packets lost "
-               "(kernel {}, queue {}, write {}), file {} ({} bytes)",
-               id, to_string(final_info.stop_reason), final_info.stop_message.empty() ? "" : ": ",
-               final_info.stop_message, final_info.stats.packets_captured,
-               final_info.stats.bytes_captured, final_info.stats.packets_lost(),
-               final_info.stats.packets_lost_kernel, final_info.stats.packets_lost_queue,
-               final_info.stats.packets_lost_write, final_info.file_path.string(),
-               final_info.file_size);
+  spdlog::info(
+      "recording {} stopped ({}{}{}): {} packets / {} bytes captured, {} packets lost "
+      "(kernel {}, queue {}, write {}), file {} ({} bytes)",
+      id, to_string(final_info.stop_reason), final_info.stop_message.empty() ? "" : ": ",
+      final_info.stop_message, final_info.stats.packets_captured, final_info.stats.bytes_captured,
+      final_info.stats.packets_lost(), final_info.stats.packets_lost_kernel,
+      final_info.stats.packets_lost_queue, final_info.stats.packets_lost_write,
+      final_info.file_path.string(), final_info.file_size);
   return final_info;
 }
 
@@ -498,8 +503,8 @@ Status RecordingManager::remove(uint64_t id) {
   }
   std::error_code ec;
   if (!fs::remove(*path, ec) && ec) {
-    return Error(ErrorCode::kInternal,
-                 fmt::format("delete recording {}: remove {}: {}", id, path->string(), ec.message()));
+    return Error(ErrorCode::kInternal, fmt::format("delete recording {}: remove {}: {}", id,
+                                                   path->string(), ec.message()));
   }
   std::string name;
   {

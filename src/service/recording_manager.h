@@ -46,10 +46,10 @@ struct RecordingInfo {
   uint64_t id = 0;
   RecordingState state = RecordingState::kRunning;
   StopReason stop_reason = StopReason::kNone;
-  std::string stop_message;          // details: the write error, a recovery note
+  std::string stop_message;  // details: the write error, a recovery note
   RecordingStats stats;
-  std::filesystem::path file_path;   // absolute; empty until the file is complete
-  std::string file_name;             // name within the storage directory
+  std::filesystem::path file_path;  // absolute; empty until the file is complete
+  std::string file_name;            // name within the storage directory
   uint64_t file_size = 0;
   std::vector<Filter> filters;
   uint32_t snap_length = 0;
@@ -119,8 +119,7 @@ class RecordingManager {
 
   // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
   // Returns false on timeout (or for an unknown id).
-  bool wait_for_change(uint64_t id, uint64_t seen_version,
-                       std::chrono::milliseconds timeout) const;
+  bool wait_for_change(uint64_t id, uint64_t seen_version, std::chrono::milliseconds timeout) const;
 
   // The complete file of a finished recording, checked to be a regular file inside the storage
   // directory (realpath). FAILED_PRECONDITION while it runs, NOT_FOUND when unknown or gone.
@@ -134,8 +133,8 @@ class RecordingManager {
 
  private:
   struct Entry {
-    RecordingInfo info;                      // static fields + final state
-    std::shared_ptr<Recording> recording;    // while running/stopping
+    RecordingInfo info;                    // static fields + final state
+    std::shared_ptr<Recording> recording;  // while running/stopping
     std::chrono::steady_clock::time_point started;
   };
 

@@ -57,8 +57,7 @@ grpc::Status RecordingsService::Stop(grpc::ServerContext*, const pb::StopRequest
   return grpc::Status::OK;
 }
 
-grpc::Status RecordingsService::Watch(grpc::ServerContext* context,
-                                      const pb::WatchRequest* request,
+grpc::Status RecordingsService::Watch(grpc::ServerContext* context, const pb::WatchRequest* request,
                                       grpc::ServerWriter<pb::RecordingInfo>* writer) {
   auto info = manager_.get(request->id());
   if (!info) return to_grpc_status(info.error());

@@ -14,8 +14,9 @@ namespace fs = std::filesystem;
 namespace {
 Result<std::string> read_file(const std::string& path, std::string_view what) {
   std::ifstream in(path);
-  if (!in) return Error::from_errno(fmt::format("read {} {}", what, path), errno,
-                                    ErrorCode::kInvalidArgument);
+  if (!in)
+    return Error::from_errno(fmt::format("read {} {}", what, path), errno,
+                             ErrorCode::kInvalidArgument);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -40,9 +41,9 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
     struct stat st {};
     if (::lstat(options.socket_path.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) {
-        return Error(ErrorCode::kInvalidArgument,
-                     fmt::format("socket path {} exists and is not a socket",
-                                 options.socket_path.string()));
+        return Error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("socket path {} exists and is not a socket", options.socket_path.string()));
       }
       fs::remove(options.socket_path, ec);
     }
@@ -65,11 +66,9 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
       auto ca = read_file(options.tls_client_ca_file, "TLS client CA");
       if (!ca) return ca.error();
       ssl.pem_root_certs = *ca;
-      ssl.client_certificate_request =
-          GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
     }
-    builder.AddListeningPort(options.listen, grpc::SslServerCredentials(ssl),
-                             &server->tcp_port_);
+    builder.AddListeningPort(options.listen, grpc::SslServerCredentials(ssl), &server->tcp_port_);
   }
   builder.RegisterService(&server->record_);
   builder.RegisterService(&server->recordings_);
@@ -77,8 +76,8 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
   if (!server->server_) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("start the gRPC server on {}{}{}: bind failed (see the log above)",
-                             options.socket_path.string(),
-                             options.listen.empty() ? "" : " and ", options.listen));
+                             options.socket_path.string(), options.listen.empty() ? "" : " and ",
+                             options.listen));
   }
   if (!options.listen.empty() && server->tcp_port_ == 0) {
     return Error(ErrorCode::kUnavailable, "listen on " + options.listen + ": bind failed");

@@ -20,7 +20,7 @@ struct ServerOptions {
   std::string listen;                 // "host:port" for TCP; empty: none
   std::string tls_cert_file;          // PEM, required with `listen`
   std::string tls_key_file;
-  std::string tls_client_ca_file;     // PEM: require and verify client certificates
+  std::string tls_client_ca_file;  // PEM: require and verify client certificates
 };
 
 class Server {

@@ -9,7 +9,9 @@
 namespace recorder::service {
 namespace {
 
-Error invalid(std::string message) { return Error(ErrorCode::kInvalidArgument, std::move(message)); }
+Error invalid(std::string message) {
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
 
 // Reads a non-negative decimal number ("12", "1.5", ".5") at `pos`; false when there is none.
 bool read_number(std::string_view text, size_t& pos, double& value) {
@@ -54,17 +56,23 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     while (pos < text.size() && std::isalpha(static_cast<unsigned char>(text[pos]))) ++pos;
     std::string_view unit = text.substr(unit_start, pos - unit_start);
     double scale = 0;
-    if (unit == "ns") scale = 1;
-    else if (unit == "us" || unit == "µs") scale = 1e3;
-    else if (unit == "ms") scale = 1e6;
-    else if (unit == "s") scale = 1e9;
-    else if (unit == "m") scale = 60e9;
-    else if (unit == "h") scale = 3600e9;
+    if (unit == "ns")
+      scale = 1;
+    else if (unit == "us" || unit == "µs")
+      scale = 1e3;
+    else if (unit == "ms")
+      scale = 1e6;
+    else if (unit == "s")
+      scale = 1e9;
+    else if (unit == "m")
+      scale = 60e9;
+    else if (unit == "h")
+      scale = 3600e9;
     else if (unit.empty()) {
       return invalid(fmt::format("duration \"{}\": missing unit (ns, us, ms, s, m, h)", text));
     } else {
-      return invalid(fmt::format("duration \"{}\": unknown unit \"{}\" (ns, us, ms, s, m, h)",
-                                 text, unit));
+      return invalid(
+          fmt::format("duration \"{}\": unknown unit \"{}\" (ns, us, ms, s, m, h)", text, unit));
     }
     total_ns += value * scale;
   }
@@ -81,19 +89,29 @@ Result<uint64_t> parse_size(std::string_view text) {
   std::string unit = lower(text.substr(pos));
   if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
   double scale = 0;
-  if (unit.empty() || unit == "b") scale = 1;
-  else if (unit == "k" || unit == "kb") scale = 1e3;
-  else if (unit == "m" || unit == "mb") scale = 1e6;
-  else if (unit == "g" || unit == "gb") scale = 1e9;
-  else if (unit == "t" || unit == "tb") scale = 1e12;
-  else if (unit == "ki" || unit == "kib") scale = 1024.0;
-  else if (unit == "mi" || unit == "mib") scale = 1024.0 * 1024;
-  else if (unit == "gi" || unit == "gib") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "ti" || unit == "tib") scale = 1024.0 * 1024 * 1024 * 1024;
+  if (unit.empty() || unit == "b")
+    scale = 1;
+  else if (unit == "k" || unit == "kb")
+    scale = 1e3;
+  else if (unit == "m" || unit == "mb")
+    scale = 1e6;
+  else if (unit == "g" || unit == "gb")
+    scale = 1e9;
+  else if (unit == "t" || unit == "tb")
+    scale = 1e12;
+  else if (unit == "ki" || unit == "kib")
+    scale = 1024.0;
+  else if (unit == "mi" || unit == "mib")
+    scale = 1024.0 * 1024;
+  else if (unit == "gi" || unit == "gib")
+    scale = 1024.0 * 1024 * 1024;
+  else if (unit == "ti" || unit == "tib")
+    scale = 1024.0 * 1024 * 1024 * 1024;
   else {
-    return invalid(fmt::format("size \"{}\": unknown unit \"{}\" (B, KB, MB, GB, TB, KiB, MiB, "
-                               "GiB, TiB)",
-                               text, text.substr(pos)));
+    return invalid(
+        fmt::format("size \"{}\": unknown unit \"{}\" (B, KB, MB, GB, TB, KiB, MiB, "
+                    "GiB, TiB)",
+                    text, text.substr(pos)));
   }
   double bytes = value * scale;
   if (bytes > 1.8e19) return invalid(fmt::format("size \"{}\": too large", text));

@@ -11,7 +11,9 @@ namespace {
 
 constexpr size_t kMaxPrefixLength = 40;
 
-Error invalid(std::string message) { return Error(ErrorCode::kInvalidArgument, std::move(message)); }
+Error invalid(std::string message) {
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
 
 }  // namespace
 
@@ -83,14 +85,20 @@ Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceL
     if (d.seconds() > 9'000'000'000LL) {
       return invalid("stop_condition.time_elapsed: too long");
     }
-    spec.recording.stop.duration = std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
+    spec.recording.stop.duration =
+        std::chrono::seconds(d.seconds()) + std::chrono::nanoseconds(d.nanos());
   }
 
   switch (start.format()) {
-    case pb::FILE_FORMAT_PCAP: spec.format = sink::FileFormat::kPcap; break;
-    case pb::FILE_FORMAT_PCAPNG: spec.format = sink::FileFormat::kPcapng; break;
+    case pb::FILE_FORMAT_PCAP:
+      spec.format = sink::FileFormat::kPcap;
+      break;
+    case pb::FILE_FORMAT_PCAPNG:
+      spec.format = sink::FileFormat::kPcapng;
+      break;
     default:
-      return invalid(fmt::format("format: unknown file format {}", static_cast<int>(start.format())));
+      return invalid(
+          fmt::format("format: unknown file format {}", static_cast<int>(start.format())));
   }
   return spec;
 }
