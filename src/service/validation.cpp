@@ -57,6 +57,27 @@ Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceL
   }
   for (int i = 0; i < start.include_size(); ++i) {
     const pb::Filter& f = start.include(i);
+    // Each field is checked on its own first, so the error names the proto field
+    // ("include[1].destination_port"); make_filter() then checks the combination (families).
+    if (f.source_port() > 65535) {
+      return invalid(fmt::format("include[{}].source_port: {} is above 65535", i, f.source_port()));
+    }
+    if (f.destination_port() > 65535) {
+      return invalid(
+          fmt::format("include[{}].destination_port: {} is above 65535", i, f.destination_port()));
+    }
+    if (auto c = parse_cidr(f.source_cidr()); !c) {
+      return c.error().wrap(fmt::format("include[{}].source_cidr", i));
+    }
+    if (auto c = parse_cidr(f.destination_cidr()); !c) {
+      return c.error().wrap(fmt::format("include[{}].destination_cidr", i));
+    }
+    if (!pb::Protocol_IsValid(f.protocol())) {
+      return invalid(
+          fmt::format("include[{}].protocol: unknown protocol {} (ANY=0, ICMP=1, TCP=6, "
+                      "UDP=17, ICMPV6=58, SCTP=132)",
+                      i, static_cast<int>(f.protocol())));
+    }
     auto filter = make_filter(f.source_cidr(), f.source_port(), f.destination_cidr(),
                               f.destination_port(), static_cast<uint32_t>(f.protocol()));
     if (!filter) return filter.error().wrap(fmt::format("include[{}]", i));

@@ -70,9 +70,10 @@ TEST(Confinement, ServesOnlyRegularFilesDirectlyInsideStorage) {
        {"../secret", "sub/nested.pcap", "/etc/passwd", "..", ".", "", "link.pcap", "sub"}) {
     auto r = confine_to_storage(storage.path(), bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok())
+    if (!r.ok()) {
       EXPECT_EQ(r.error().code(), ErrorCode::kInvalidArgument)
           << bad << ": " << r.error().message();
+    }
   }
   auto missing = confine_to_storage(storage.path(), "missing.pcap");
   ASSERT_FALSE(missing.ok());

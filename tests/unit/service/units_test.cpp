@@ -47,7 +47,9 @@ TEST(Units, RejectsBadSizes) {
   for (const char* bad : {"", "MB", "10XB", "-1", "1.5", "10 M B", "1e3"}) {
     auto s = parse_size(bad);
     EXPECT_FALSE(s.ok()) << bad;
-    if (!s.ok()) EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    if (!s.ok()) {
+      EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    }
   }
 }
 
