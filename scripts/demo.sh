@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# pcap-recorder end to end, on a fresh Debian 12 machine as root (the README's run command):
+#   1. installs what is missing (scripts/setup.sh) and builds into build/release;
+#   2. creates two network namespaces joined by a veth pair (unique names);
+#   3. starts recorderd capturing with eBPF on the veth, its socket and storage in a temp dir;
+#   4. records traffic (ping, a UDP flow, a TCP flow) with recorderctl: one Hubble-style
+#      foreground recording with a filter and a packet limit, and one detached recording that is
+#      listed, fetched and deleted;
+#   5. prints a capinfos/tshark summary of the fetched file;
+#   6. removes everything it created (trap), also when a step fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: needs root (eBPF, tc, network namespaces)" >&2
+  exit 1
+fi
+
+bash scripts/setup.sh
+echo "== building (build/release)"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
+cmake --build build/release -j "$(nproc)" --target recorderd recorderctl
+recorderd=$root/build/release/src/daemon/recorderd
+recorderctl=$root/build/release/src/cli/recorderctl
+
+tag="prt$$"
+tag=${tag:0:9}
+ns_a="${tag}a"
+ns_b="${tag}b"
+veth_a="${tag}va"
+veth_b="${tag}vb"
+work=$(mktemp -d /tmp/pcap-recorder-demo.XXXXXX)
+daemon_pid=""
+
+cleanup() {
+  set +e
+  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+    kill -TERM "$daemon_pid"
+    wait "$daemon_pid"
+  fi
+  ip netns del "$ns_a" 2>/dev/null
+  ip netns del "$ns_b" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== namespaces $ns_a <-> $ns_b (veth $veth_a / $veth_b)"
+ip netns add "$ns_a"
+ip netns add "$ns_b"
+ip link add "$veth_a" netns "$ns_a" type veth peer name "$veth_b" netns "$ns_b"
+ip -n "$ns_a" addr add 10.77.0.1/24 dev "$veth_a"
+ip -n "$ns_b" addr add 10.77.0.2/24 dev "$veth_b"
+ip -n "$ns_a" link set "$veth_a" up
+ip -n "$ns_b" link set "$veth_b" up
+ip -n "$ns_a" link set lo up
+ip -n "$ns_b" link set lo up
+
+echo "== starting recorderd on $veth_a (inside $ns_a)"
+sock="$work/recorder.sock"
+# recorderd runs inside namespace A, so it sees (and attaches to) the veth's A end.
+ip netns exec "$ns_a" "$recorderd" --storage-path "$work/storage" --socket "$sock" \
+  --interfaces "$veth_a" --node-name demo --min-free-disk 0 >"$work/recorderd.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+if [ ! -S "$sock" ]; then cat "$work/recorderd.log"; exit 1; fi
+ctl() { "$recorderctl" --server "unix://$sock" "$@"; }
+
+echo "== recording: ICMP between the namespaces, both ways, 10 packets (like hubble record)"
+ctl record "10.77.0.1 0 10.77.0.2 0 ICMP" --bidirectional --packet-limit 10 --file-prefix demo &
+record_pid=$!
+sleep 0.5
+ip netns exec "$ns_a" ping -c 5 -i 0.2 -q 10.77.0.2 >/dev/null
+wait "$record_pid"
+
+echo "== detached recording: UDP and TCP to 10.77.0.2 for 3 seconds"
+id=$(ctl start "any 0 10.77.0.2 0 UDP" "any 0 10.77.0.2 8080 TCP" --bidirectional --time-limit 3s)
+echo "started recording $id"
+# A small UDP flow and a TCP connection to a listener in namespace B.
+ip netns exec "$ns_b" timeout 4 python3 -c '
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.0.2", 8080)); s.listen(1); c, _ = s.accept()
+while c.recv(65536): pass
+' &
+listener_pid=$!
+sleep 0.3
+ip netns exec "$ns_a" python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(20): u.sendto(b"x" * 200, ("10.77.0.2", 5353))
+t = socket.create_connection(("10.77.0.2", 8080)); t.sendall(b"y" * 20000); t.close()
+'
+wait "$listener_pid" || true
+sleep 3
+
+echo "== list"
+ctl list
+echo "== status $id"
+ctl status "$id"
+out="$work/recording-$id.pcap"
+ctl fetch "$id" -o "$out"
+echo "== capinfos"
+capinfos -c -d -u "$out" | sed 's/^/  /'
+echo "== tshark"
+tshark -r "$out" -q -z io,phs 2>/dev/null | sed 's/^/  /'
+tshark -r "$out" 2>/dev/null | head -8 | sed 's/^/  /'
+ctl delete "$id"
+
+echo "== stopping recorderd (SIGTERM): recordings closed, tc programs detached"
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+daemon_pid=""
+tail -3 "$work/recorderd.log" | sed 's/^/  /'
+if ip netns exec "$ns_a" tc filter show dev "$veth_a" ingress | grep -q bpf; then
+  echo "demo: tc filter left on $veth_a" >&2
+  exit 1
+fi
+echo "demo: OK"

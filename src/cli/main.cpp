@@ -1,0 +1,493 @@
+// recorderctl: the runbook's tool for recorderd.
+//
+//   recorderctl record "10.0.0.0/8 0 10.1.2.3 443 TCP" --packet-limit 1000   (like hubble record)
+//   recorderctl start FILTER... [limits]   -> prints the id (detached)
+//   recorderctl list | status ID | stop ID | fetch ID [-o FILE] | delete ID
+//
+// Filters are Hubble's text form "SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTOCOL", one argument
+// each. --json prints the server's messages as JSON for scripts. Exit status 0 only on success;
+// errors from the server are printed as they are.
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/client.h"
+#include "dispatch/filter.h"
+#include "recorder.grpc.pb.h"
+#include "service/units.h"
+
+namespace {
+using namespace recorder;
+namespace fs = std::filesystem;
+
+struct RecordFlags {
+  std::vector<std::string> filters;
+  uint64_t packet_limit = 0;
+  std::string bytes_limit = "0";
+  std::string time_limit = "0";
+  uint32_t max_capture_len = 0;
+  std::string file_prefix = "hubble";
+  std::string format = "pcap";
+  bool bidirectional = false;
+};
+
+struct Global {
+  cli::ClientOptions client;
+  bool json = false;
+};
+
+class Failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string to_json(const google::protobuf::Message& message) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+[[noreturn]] void fail_status(const grpc::Status& status) {
+  throw Failure(status.error_message().empty()
+                    ? "rpc failed with code " + std::to_string(status.error_code())
+                    : status.error_message());
+}
+
+void set_deadline(grpc::ClientContext& context, int seconds = 60) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+pb::StartRecording build_start(const RecordFlags& f) {
+  pb::StartRecording start;
+  start.mutable_filesink()->set_file_prefix(f.file_prefix);
+  if (f.filters.empty()) {
+    throw Failure("at least one filter is required, e.g. \"10.0.0.0/8 0 10.1.2.3 443 TCP\"");
+  }
+  for (const auto& text : f.filters) {
+    auto filter = parse_filter(text);
+    if (!filter) throw Failure("filter \"" + text + "\": " + filter.error().message());
+    std::vector<Filter> all{*filter};
+    if (f.bidirectional) {
+      Filter back = reversed(*filter);
+      if (!(back == *filter)) all.push_back(back);
+    }
+    for (const auto& one : all) {
+      auto* out = start.add_include();
+      if (one.source.family != AddressFamily::kAny) out->set_source_cidr(to_string(one.source));
+      out->set_source_port(one.source_port);
+      if (one.destination.family != AddressFamily::kAny) {
+        out->set_destination_cidr(to_string(one.destination));
+      }
+      out->set_destination_port(one.destination_port);
+      out->set_protocol(static_cast<pb::Protocol>(one.protocol));
+    }
+  }
+  start.set_max_capture_length(f.max_capture_len);
+  auto* stop = start.mutable_stop_condition();
+  stop->set_packets_captured_count(f.packet_limit);
+  auto bytes = service::parse_size(f.bytes_limit);
+  if (!bytes) throw Failure("--bytes-limit: " + bytes.error().message());
+  stop->set_bytes_captured_count(*bytes);
+  auto duration = service::parse_duration(f.time_limit);
+  if (!duration) throw Failure("--time-limit: " + duration.error().message());
+  stop->mutable_time_elapsed()->set_seconds(duration->count() / 1000000000);
+  stop->mutable_time_elapsed()->set_nanos(static_cast<int32_t>(duration->count() % 1000000000));
+  start.set_format(f.format == "pcapng" ? pb::FILE_FORMAT_PCAPNG : pb::FILE_FORMAT_PCAP);
+  return start;
+}
+
+std::string stats_line(const pb::RecordingStatistics& s) {
+  return fmt::format("{} packets ({}) written, {} packets lost", s.packets_captured(),
+                     service::format_size(s.bytes_captured()), s.packets_lost());
+}
+
+std::string_view state_name(pb::RecordingState s) {
+  switch (s) {
+    case pb::RECORDING_STATE_RUNNING:
+      return "running";
+    case pb::RECORDING_STATE_STOPPING:
+      return "stopping";
+    case pb::RECORDING_STATE_STOPPED:
+      return "stopped";
+    default:
+      return "unknown";
+  }
+}
+
+std::string reason_name(pb::StopReason r) {
+  if (r == pb::STOP_REASON_UNSPECIFIED) return "-";
+  std::string name = pb::StopReason_Name(r).substr(std::strlen("STOP_REASON_"));
+  for (char& c : name) c = c == '_' ? ' ' : static_cast<char>(std::tolower(c));
+  return name;
+}
+
+std::shared_ptr<grpc::Channel> channel_for(const Global& g) {
+  auto channel = cli::make_channel(g.client);
+  if (!channel) throw Failure(channel.error().message());
+  return *channel;
+}
+
+// --- record: Hubble's Record stream in the foreground --------------------------------------
+
+int cmd_record(const Global& g, const RecordFlags& f) {
+  pb::RecordRequest request;
+  *request.mutable_start() = build_start(f);
+  auto stub = pb::Recorder::NewStub(channel_for(g));
+
+  // Ctrl-C / SIGTERM send `stop` (a second one cancels); handled on a thread with sigtimedwait.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::ClientContext context;
+  auto stream = stub->Record(&context);
+  std::mutex write_mutex;
+  std::atomic<bool> done{false};
+  {
+    std::lock_guard lock(write_mutex);
+    if (!stream->Write(request)) {
+      fail_status(stream->Finish());
+    }
+  }
+  std::thread signal_thread([&] {
+    int presses = 0;
+    timespec timeout{0, 100 * 1000 * 1000};
+    while (!done.load()) {
+      if (sigtimedwait(&signals, nullptr, &timeout) < 0) continue;
+      if (++presses == 1) {
+        std::fprintf(stderr, "\nstopping...\n");
+        pb::RecordRequest stop;
+        stop.mutable_stop();
+        std::lock_guard lock(write_mutex);
+        stream->Write(stop);
+      } else {
+        context.TryCancel();
+      }
+    }
+  });
+
+  bool tty = ::isatty(STDERR_FILENO) != 0;
+  bool started = false;
+  pb::RecordResponse response;
+  pb::RecordResponse stopped;
+  bool have_stopped = false;
+  while (stream->Read(&response)) {
+    if (response.has_running()) {
+      if (!started) {
+        started = true;
+        if (!g.json) {
+          std::fprintf(stderr, "Started recording %llu on node %s. Press Ctrl-C to stop.\n",
+                       static_cast<unsigned long long>(response.running().recording_id()),
+                       response.node_name().c_str());
+        }
+      }
+      if (tty && !g.json) {
+        std::fprintf(stderr, "\r\033[K%s", stats_line(response.running().stats()).c_str());
+        std::fflush(stderr);
+      }
+    } else if (response.has_stopped()) {
+      stopped = response;
+      have_stopped = true;
+    }
+  }
+  done.store(true);
+  signal_thread.join();
+  grpc::Status status = stream->Finish();
+  if (tty && started && !g.json) std::fprintf(stderr, "\n");
+  if (have_stopped) {
+    const auto& s = stopped.stopped();
+    if (g.json) {
+      std::cout << to_json(stopped) << std::endl;
+    } else {
+      std::cout << "Stopped recording (" << reason_name(s.stop_reason()) << ") after "
+                << stats_line(s.stats()) << ".\n"
+                << "Output written to: " << s.filesink().file_path() << std::endl;
+    }
+  }
+  if (!status.ok()) fail_status(status);
+  if (!have_stopped) throw Failure("the stream ended without a stopped message");
+  return 0;
+}
+
+// --- detached recordings -------------------------------------------------------------------
+
+void print_info(const pb::RecordingInfo& info) {
+  std::cout << "id:           " << info.id() << "\n"
+            << "state:        " << state_name(info.state()) << "\n"
+            << "stop reason:  " << reason_name(info.stop_reason())
+            << (info.stop_message().empty() ? "" : " (" + info.stop_message() + ")") << "\n"
+            << "node:         " << info.node_name() << "\n"
+            << "captured:     " << info.stats().packets_captured() << " packets, "
+            << service::format_size(info.stats().bytes_captured()) << "\n"
+            << "lost:         " << info.stats().packets_lost() << " packets (kernel "
+            << info.stats().loss().kernel_packets() << ", queue "
+            << info.stats().loss().queue_packets() << ", write "
+            << info.stats().loss().write_packets() << ")\n"
+            << "file:         " << (info.file_path().empty() ? "-" : info.file_path()) << " ("
+            << service::format_size(info.file_size()) << ")\n"
+            << "format:       " << (info.format() == pb::FILE_FORMAT_PCAPNG ? "pcapng" : "pcap")
+            << ", snap length " << info.snap_length() << "\n";
+  for (const auto& f : info.include()) {
+    std::cout << "filter:       " << (f.source_cidr().empty() ? "any" : f.source_cidr()) << " "
+              << f.source_port() << " "
+              << (f.destination_cidr().empty() ? "any" : f.destination_cidr()) << " "
+              << f.destination_port() << " "
+              << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
+  }
+}
+
+int cmd_start(const Global& g, const RecordFlags& f) {
+  pb::StartRequest request;
+  *request.mutable_recording() = build_start(f);
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context);
+  pb::StartResponse response;
+  auto status = stub->Start(&context, request, &response);
+  if (!status.ok()) fail_status(status);
+  if (g.json) {
+    std::cout << to_json(response) << std::endl;
+  } else {
+    std::cout << response.id() << std::endl;
+  }
+  return 0;
+}
+
+int cmd_list(const Global& g) {
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context);
+  pb::ListResponse response;
+  auto status = stub->List(&context, pb::ListRequest(), &response);
+  if (!status.ok()) fail_status(status);
+  if (g.json) {
+    std::cout << to_json(response) << std::endl;
+    return 0;
+  }
+  std::cout << fmt::format("{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", "ID", "STATE", "REASON",
+                           "PACKETS", "SIZE", "LOST", "FILE");
+  for (const auto& info : response.recordings()) {
+    std::cout << fmt::format(
+        "{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", info.id(), state_name(info.state()),
+        reason_name(info.stop_reason()), info.stats().packets_captured(),
+        service::format_size(info.file_size()), info.stats().packets_lost(), info.file_name());
+  }
+  return 0;
+}
+
+int cmd_status(const Global& g, uint64_t id) {
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context);
+  pb::GetRequest request;
+  request.set_id(id);
+  pb::RecordingInfo info;
+  auto status = stub->Get(&context, request, &info);
+  if (!status.ok()) fail_status(status);
+  if (g.json) {
+    std::cout << to_json(info) << std::endl;
+  } else {
+    print_info(info);
+  }
+  return 0;
+}
+
+int cmd_stop(const Global& g, uint64_t id) {
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context, 300);
+  pb::StopRequest request;
+  request.set_id(id);
+  pb::RecordingInfo info;
+  auto status = stub->Stop(&context, request, &info);
+  if (!status.ok()) fail_status(status);
+  if (g.json) {
+    std::cout << to_json(info) << std::endl;
+  } else {
+    print_info(info);
+  }
+  return 0;
+}
+
+int cmd_delete(const Global& g, uint64_t id) {
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context);
+  pb::DeleteRequest request;
+  request.set_id(id);
+  pb::DeleteResponse response;
+  auto status = stub->Delete(&context, request, &response);
+  if (!status.ok()) fail_status(status);
+  if (g.json) {
+    std::cout << "{\"id\": " << id << ", \"deleted\": true}" << std::endl;
+  } else {
+    std::cout << "deleted recording " << id << std::endl;
+  }
+  return 0;
+}
+
+int cmd_fetch(const Global& g, uint64_t id, std::string output) {
+  auto channel = channel_for(g);
+  auto stub = pb::Recordings::NewStub(channel);
+  if (output.empty()) {
+    grpc::ClientContext context;
+    set_deadline(context);
+    pb::GetRequest request;
+    request.set_id(id);
+    pb::RecordingInfo info;
+    auto status = stub->Get(&context, request, &info);
+    if (!status.ok()) fail_status(status);
+    output = info.file_name();
+    if (output.empty() || output.find('/') != std::string::npos) {
+      throw Failure(fmt::format("recording {} has no file to fetch", id));
+    }
+  }
+  // Resume: what is already in the output file is not fetched again.
+  uint64_t offset = 0;
+  struct stat st {};
+  if (::stat(output.c_str(), &st) == 0) offset = static_cast<uint64_t>(st.st_size);
+  int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw Failure(fmt::format("open {}: {}", output, std::strerror(errno)));
+
+  grpc::ClientContext context;
+  pb::DownloadRequest request;
+  request.set_id(id);
+  request.set_offset(offset);
+  auto reader = stub->Download(&context, request);
+  pb::DownloadChunk chunk;
+  uint64_t received = 0;
+  uint64_t file_size = 0;
+  while (reader->Read(&chunk)) {
+    file_size = chunk.file_size();
+    if (chunk.offset() != offset + received) {
+      ::close(fd);
+      context.TryCancel();
+      throw Failure(fmt::format("download of recording {}: chunk at offset {}, expected {}", id,
+                                chunk.offset(), offset + received));
+    }
+    const std::string& data = chunk.data();
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n < 0) {
+        int err = errno;
+        ::close(fd);
+        context.TryCancel();
+        throw Failure(fmt::format("write {}: {}", output, std::strerror(err)));
+      }
+      done += static_cast<size_t>(n);
+    }
+    received += data.size();
+  }
+  ::close(fd);
+  auto status = reader->Finish();
+  if (!status.ok()) fail_status(status);
+  if (offset + received != file_size) {
+    throw Failure(fmt::format("download of recording {} incomplete: {} of {} bytes", id,
+                              offset + received, file_size));
+  }
+  std::string path = fs::absolute(output).string();
+  if (g.json) {
+    std::cout << fmt::format(
+                     "{{\"id\": {}, \"path\": \"{}\", \"file_size\": {}, "
+                     "\"bytes_received\": {}, \"resumed_from\": {}}}",
+                     id, path, file_size, received, offset)
+              << std::endl;
+  } else {
+    std::cout << fmt::format("fetched recording {} to {} ({} bytes{})", id, path, file_size,
+                             offset > 0 ? fmt::format(", resumed at {}", offset) : "")
+              << std::endl;
+  }
+  return 0;
+}
+
+void add_record_flags(CLI::App* cmd, RecordFlags& f) {
+  cmd->add_option("filters", f.filters,
+                  "filters: \"SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTOCOL\" (ports 0 = any; "
+                  "PROTOCOL: ANY, TCP, UDP, SCTP, ICMP, ICMPv6)")
+      ->required();
+  cmd->add_option("--packet-limit", f.packet_limit, "stop after this many packets (0: none)");
+  cmd->add_option("--bytes-limit", f.bytes_limit,
+                  "stop after this many bytes, e.g. 10MB (0: none)");
+  cmd->add_option("--time-limit", f.time_limit, "stop after this long, e.g. 30s, 5m (0: none)");
+  cmd->add_option("--max-capture-len", f.max_capture_len,
+                  "bytes captured per packet (0: whole packet)");
+  cmd->add_option("--file-prefix", f.file_prefix, "file name prefix")->capture_default_str();
+  cmd->add_option("--format", f.format, "file format")
+      ->check(CLI::IsMember({"pcap", "pcapng"}))
+      ->capture_default_str();
+  cmd->add_flag("--bidirectional", f.bidirectional,
+                "also record the reverse direction of each filter");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"recorderctl: control pcap-recorder's recorderd"};
+  app.require_subcommand(1);
+  Global g;
+  app.add_option("--server", g.client.server, "unix:///path or host:port of recorderd")
+      ->capture_default_str();
+  app.add_option("--tls-ca", g.client.tls_ca, "CA (PEM) to verify a TCP server");
+  app.add_option("--tls-cert", g.client.tls_cert, "client certificate (PEM) for mutual TLS");
+  app.add_option("--tls-key", g.client.tls_key, "client key (PEM) for mutual TLS");
+  app.add_flag("--json", g.json, "print results as JSON");
+
+  RecordFlags record_flags, start_flags;
+  uint64_t id = 0;
+  std::string output;
+  auto* record = app.add_subcommand("record", "record in the foreground until a limit or Ctrl-C");
+  add_record_flags(record, record_flags);
+  auto* start = app.add_subcommand("start", "start a detached recording and print its id");
+  add_record_flags(start, start_flags);
+  auto* list = app.add_subcommand("list", "list running and finished recordings");
+  auto* status = app.add_subcommand("status", "show one recording");
+  status->add_option("id", id, "recording id")->required();
+  auto* stop = app.add_subcommand("stop", "stop a recording (idempotent)");
+  stop->add_option("id", id, "recording id")->required();
+  auto* fetch = app.add_subcommand("fetch", "download a finished recording's file (resumable)");
+  fetch->add_option("id", id, "recording id")->required();
+  fetch->add_option("-o,--output", output, "output file (default: the recording's file name)");
+  auto* del = app.add_subcommand("delete", "delete a finished recording and its file");
+  del->add_option("id", id, "recording id")->required();
+  // Global flags may also follow the subcommand.
+  for (auto* sub : {record, start, list, status, stop, fetch, del}) sub->fallthrough();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*record) return cmd_record(g, record_flags);
+    if (*start) return cmd_start(g, start_flags);
+    if (*list) return cmd_list(g);
+    if (*status) return cmd_status(g, id);
+    if (*stop) return cmd_stop(g, id);
+    if (*fetch) return cmd_fetch(g, id, output);
+    if (*del) return cmd_delete(g, id);
+  } catch (const Failure& e) {
+    std::cerr << "recorderctl: " << e.what() << std::endl;
+    return 1;
+  }
+  return 1;
+}

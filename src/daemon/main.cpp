@@ -1,0 +1,351 @@
+// recorderd: the pcap-recorder node daemon.
+//
+// Wires the parts together: the packet source (the eBPF Datapath, or a pcap replay with
+// --replay), the RecordingManager (dispatch, sinks, writer pool, storage), and the gRPC server
+// (unix socket, optional TCP+TLS). Signals are handled by sigwait() on the main thread (every
+// thread blocks them), so no work runs in a signal handler. SIGTERM/SIGINT shut down gracefully:
+// every recording is stopped with reason "daemon shutdown" and a complete file, Record streams
+// get their `stopped`, the tc filters are detached (Datapath destructor), exit 0.
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "daemon/json_config.h"
+#include "dispatch/replay_source.h"
+#include "service/recording_manager.h"
+#include "service/server.h"
+#include "service/units.h"
+#include "sink/recovery.h"
+
+#ifdef RECORDER_HAVE_DATAPATH
+#include "datapath/datapath.h"
+#endif
+
+namespace {
+using namespace recorder;
+
+struct Flags {
+  std::string storage_path = "/var/lib/pcap-recorder";
+  std::string socket = "/run/pcap-recorder/recorder.sock";
+  std::vector<std::string> interfaces;
+  std::string node_name;
+  std::string listen;
+  std::string tls_cert, tls_key, tls_client_ca;
+  size_t max_recordings = service::ServiceLimits{}.max_recordings;
+  size_t max_filters = service::ServiceLimits{}.max_filters;
+  uint32_t max_snap_length = service::ServiceLimits{}.max_snap_length;
+  std::string queue_memory = "1GiB";
+  std::string queue_per_recording = "16MiB";
+  std::string min_free_disk = "64MiB";
+  std::string transport = "auto";
+  std::string replay;
+  bool replay_loop = false;
+  double replay_rate = 0;
+  size_t replay_start_after = 1;
+  bool replay_retime = false;
+  unsigned writer_threads = 1;
+  bool no_io_uring = false;
+  std::string log_level = "info";
+};
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+// Waits until `wanted` recordings run, then runs `inner`: with --replay, the file would
+// otherwise be replayed before anyone records.
+class GatedSource final : public PacketSource {
+ public:
+  GatedSource(std::unique_ptr<PacketSource> inner, service::RecordingManager& manager,
+              size_t wanted)
+      : inner_(std::move(inner)), manager_(manager), wanted_(wanted) {}
+  std::string describe() const override { return inner_->describe(); }
+  Status run(PacketConsumer& consumer, const std::atomic<bool>& stop) override {
+    if (wanted_ > 0) {
+      spdlog::info("replay starts once {} recording(s) run", wanted_);
+      while (!stop.load() && manager_.running_count() < wanted_) {
+        consumer.on_batch_end();  // keep the dispatcher's quiescent point moving
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      if (stop.load()) return ok_status();
+      spdlog::info("replay starting: {} recording(s) running", manager_.running_count());
+    }
+    return inner_->run(consumer, stop);
+  }
+
+ private:
+  std::unique_ptr<PacketSource> inner_;
+  service::RecordingManager& manager_;
+  size_t wanted_;
+};
+
+int run(const Flags& flags) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR1);  // internal: the packet source failed
+  // Block before any thread starts, so every thread inherits the mask and only sigwait() sees
+  // these signals.
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  service::ServiceLimits limits;
+  limits.max_recordings = flags.max_recordings;
+  limits.max_filters = flags.max_filters;
+  limits.max_snap_length = flags.max_snap_length;
+  auto parse_size_flag = [](const std::string& name, const std::string& text) -> uint64_t {
+    auto v = service::parse_size(text);
+    if (!v) throw CLI::ValidationError("--" + name, v.error().message());
+    return *v;
+  };
+  limits.queue_memory = parse_size_flag("queue-memory", flags.queue_memory);
+  limits.queue_bytes_per_recording =
+      parse_size_flag("queue-per-recording", flags.queue_per_recording);
+  limits.min_free_disk = parse_size_flag("min-free-disk", flags.min_free_disk);
+
+  std::string node = flags.node_name.empty() ? hostname() : flags.node_name;
+
+  service::ManagerOptions options;
+  options.storage_path = flags.storage_path;
+  options.node_name = node;
+  options.limits = limits;
+  options.writer_threads = flags.writer_threads;
+  options.use_io_uring = !flags.no_io_uring;
+  options.recover_partial_files = [](const std::filesystem::path& dir) {
+    std::vector<std::string> lines;
+    auto recovered = sink::recover_partial_files(dir);
+    if (!recovered) {
+      lines.push_back("partial-file recovery failed: " + recovered.error().message());
+      return lines;
+    }
+    for (const auto& r : *recovered) {
+      if (r.corrupt) {
+        lines.push_back(fmt::format("recovered partial file {}: unreadable ({}), kept as {}",
+                                    r.partial_path.string(), r.reason, r.final_path.string()));
+      } else {
+        lines.push_back(fmt::format(
+            "recovered partial file {} -> {}: {} packets kept, {} trailing bytes cut",
+            r.partial_path.string(), r.final_path.string(), r.packets_kept, r.bytes_cut));
+      }
+    }
+    return lines;
+  };
+
+  std::unique_ptr<PacketSource> source;
+#ifdef RECORDER_HAVE_DATAPATH
+  std::unique_ptr<datapath::Datapath> datapath;
+#endif
+  if (!flags.replay.empty()) {
+    ReplayOptions replay;
+    replay.path = flags.replay;
+    replay.loop = flags.replay_loop;
+    replay.packets_per_second = flags.replay_rate;
+    replay.retime = flags.replay_retime;
+    auto opened = ReplaySource::open(replay);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message());
+      return 1;
+    }
+    source = std::move(*opened);
+  } else {
+#ifdef RECORDER_HAVE_DATAPATH
+    datapath::Options dp;
+    dp.interfaces = flags.interfaces;
+    if (flags.transport == "perf")
+      dp.transport = datapath::Transport::kPerfBuffer;
+    else if (flags.transport == "ring")
+      dp.transport = datapath::Transport::kRingBuffer;
+    else
+      dp.transport = datapath::Transport::kAuto;
+    auto opened = datapath::Datapath::open(dp);
+    if (!opened) {
+      spdlog::error("eBPF datapath: {}", opened.error().message());
+      return 1;
+    }
+    datapath = std::move(*opened);
+    for (const auto& itf : datapath->attached_interfaces()) {
+      spdlog::info("attached to interface {} (ifindex {})", itf.name, itf.ifindex);
+    }
+    spdlog::info("datapath transport: {}", datapath->transport_name());
+    options.kernel_rules = datapath.get();
+    datapath::Datapath* dp_ptr = datapath.get();
+    options.take_kernel_losses = [dp_ptr] {
+      std::vector<service::KernelLossEntry> out;
+      for (const auto& loss : dp_ptr->take_kernel_losses()) {
+        out.push_back({loss.recording_id, loss.packets, loss.bytes});
+      }
+      return out;
+    };
+#else
+    spdlog::error("this recorderd was built without the eBPF datapath; use --replay FILE");
+    return 1;
+#endif
+  }
+
+  auto manager = service::RecordingManager::create(std::move(options));
+  if (!manager) {
+    spdlog::error("{}", manager.error().message());
+    return 1;
+  }
+  service::ServerOptions server_options;
+  server_options.socket_path = flags.socket;
+  server_options.listen = flags.listen;
+  server_options.tls_cert_file = flags.tls_cert;
+  server_options.tls_key_file = flags.tls_key;
+  server_options.tls_client_ca_file = flags.tls_client_ca;
+  auto server = service::Server::start(**manager, limits, server_options);
+  if (!server) {
+    spdlog::error("{}", server.error().message());
+    return 1;
+  }
+
+#ifdef RECORDER_HAVE_DATAPATH
+  PacketSource* feed = datapath ? static_cast<PacketSource*>(datapath.get()) : nullptr;
+#else
+  PacketSource* feed = nullptr;
+#endif
+  std::unique_ptr<PacketSource> gated;
+  if (source) {
+    gated = std::make_unique<GatedSource>(std::move(source), **manager, flags.replay_start_after);
+    feed = gated.get();
+  }
+  spdlog::info("recorderd ready: node {}, storage {}, source {}", node,
+               (*manager)->storage_path().string(), feed->describe());
+
+  std::atomic<bool> stop_source{false};
+  bool source_failed = false;
+  std::thread source_thread([&] {
+    Status s = feed->run((*manager)->consumer(), stop_source);
+    if (stop_source.load()) return;
+    if (!s) {
+      spdlog::error("packet source failed: {}", s.error().message());
+      (*manager)->stop_all(StopReason::kSourceEnded);
+      ::kill(::getpid(), SIGUSR1);
+      return;
+    }
+    spdlog::info("packet source ended ({}): stopping running recordings", feed->describe());
+    (*manager)->stop_all(StopReason::kSourceEnded);
+  });
+
+  int sig = 0;
+  while (true) {
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP ignored (nothing to reload)");
+      continue;
+    }
+    break;
+  }
+  source_failed = sig == SIGUSR1;
+  spdlog::info("shutting down ({}): stopping every recording",
+               source_failed ? "packet source failed" : strsignal(sig));
+
+  (*manager)->shutdown();
+  (*server)->shutdown(std::chrono::milliseconds(3000));
+  stop_source.store(true);
+  source_thread.join();
+  server->reset();
+  manager->reset();
+#ifdef RECORDER_HAVE_DATAPATH
+  if (datapath) {
+    datapath.reset();
+    spdlog::info("datapath detached");
+  }
+#endif
+  spdlog::info("recorderd stopped");
+  return source_failed ? 1 : 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "recorderd: records packets to pcap files, controlled over gRPC "
+      "(Hubble recorder API + detached recordings)"};
+  Flags flags;
+  app.config_formatter(std::make_shared<recorder::daemon::JsonConfig>());
+  app.set_config("--config", "", "JSON file with the same keys as the long flags");
+  app.allow_config_extras(CLI::config_extras_mode::error);
+  app.add_option("--storage-path", flags.storage_path, "directory for recording files")
+      ->capture_default_str();
+  app.add_option("--socket", flags.socket, "unix socket to serve on (mode 0660)")
+      ->capture_default_str();
+  app.add_option("--interfaces", flags.interfaces,
+                 "interfaces to capture on: names or globs, comma-separated (default: every up "
+                 "non-loopback interface, also later ones)")
+      ->delimiter(',');
+  app.add_option("--node-name", flags.node_name,
+                 "node name in responses and file names "
+                 "(default: hostname)");
+  app.add_option("--listen", flags.listen, "also serve on HOST:PORT over TLS");
+  app.add_option("--tls-cert", flags.tls_cert, "server certificate (PEM) for --listen");
+  app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");
+  app.add_option("--tls-client-ca", flags.tls_client_ca,
+                 "CA (PEM) that client certificates must chain to (mutual TLS)");
+  app.add_option("--max-recordings", flags.max_recordings, "concurrently running recordings")
+      ->capture_default_str();
+  app.add_option("--max-filters", flags.max_filters, "include filters per recording")
+      ->capture_default_str();
+  app.add_option("--max-snap-length", flags.max_snap_length,
+                 "largest capture length per packet (also the default)")
+      ->capture_default_str();
+  app.add_option("--queue-memory", flags.queue_memory, "memory for all write queues (e.g. 1GiB)")
+      ->capture_default_str();
+  app.add_option("--queue-per-recording", flags.queue_per_recording,
+                 "write queue memory per recording")
+      ->capture_default_str();
+  app.add_option("--min-free-disk", flags.min_free_disk,
+                 "free space to keep on the storage filesystem; below it starts are refused and "
+                 "recordings stop (disk full)")
+      ->capture_default_str();
+  app.add_option("--transport", flags.transport, "kernel-to-user transport")
+      ->check(CLI::IsMember({"perf", "ring", "auto"}))
+      ->capture_default_str();
+  app.add_option("--writer-threads", flags.writer_threads, "file writer threads")
+      ->capture_default_str();
+  app.add_flag("--no-io-uring", flags.no_io_uring, "write with pwrite() instead of io_uring");
+  app.add_option("--replay", flags.replay,
+                 "replay this pcap file instead of capturing (no privileges, no BPF)");
+  app.add_flag("--replay-loop", flags.replay_loop, "replay the file again and again");
+  app.add_option("--replay-rate", flags.replay_rate, "replay at this many packets/s (0: fast)")
+      ->capture_default_str();
+  app.add_option("--replay-start-after", flags.replay_start_after,
+                 "begin the replay once this many recordings run (0: at once)")
+      ->capture_default_str();
+  app.add_flag("--replay-retime", flags.replay_retime,
+               "stamp replayed packets with the current time");
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("recorderd"));
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  try {
+    return run(flags);
+  } catch (const CLI::Error& e) {
+    spdlog::error("{}: {}", e.get_name(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("fatal: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,151 @@
+#include "service/convert.h"
+
+namespace recorder::service {
+
+grpc::StatusCode to_grpc_code(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case ErrorCode::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case ErrorCode::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case ErrorCode::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case ErrorCode::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case ErrorCode::kInternal:
+      return grpc::StatusCode::INTERNAL;
+  }
+  return grpc::StatusCode::UNKNOWN;
+}
+
+grpc::Status to_grpc_status(const Error& error) {
+  return grpc::Status(to_grpc_code(error.code()), error.message());
+}
+
+pb::StopReason to_proto(StopReason reason) {
+  switch (reason) {
+    case StopReason::kNone:
+      return pb::STOP_REASON_UNSPECIFIED;
+    case StopReason::kPacketLimit:
+      return pb::STOP_REASON_PACKET_LIMIT;
+    case StopReason::kByteLimit:
+      return pb::STOP_REASON_BYTE_LIMIT;
+    case StopReason::kTimeLimit:
+      return pb::STOP_REASON_TIME_LIMIT;
+    case StopReason::kRequested:
+      return pb::STOP_REASON_REQUESTED;
+    case StopReason::kClientGone:
+      return pb::STOP_REASON_CLIENT_GONE;
+    case StopReason::kShutdown:
+      return pb::STOP_REASON_DAEMON_SHUTDOWN;
+    case StopReason::kDiskFull:
+      return pb::STOP_REASON_DISK_FULL;
+    case StopReason::kWriteError:
+      return pb::STOP_REASON_WRITE_ERROR;
+    case StopReason::kInterfaceGone:
+      return pb::STOP_REASON_INTERFACE_GONE;
+    case StopReason::kSourceEnded:
+      return pb::STOP_REASON_SOURCE_ENDED;
+  }
+  return pb::STOP_REASON_UNSPECIFIED;
+}
+
+StopReason from_proto(pb::StopReason reason) {
+  switch (reason) {
+    case pb::STOP_REASON_PACKET_LIMIT:
+      return StopReason::kPacketLimit;
+    case pb::STOP_REASON_BYTE_LIMIT:
+      return StopReason::kByteLimit;
+    case pb::STOP_REASON_TIME_LIMIT:
+      return StopReason::kTimeLimit;
+    case pb::STOP_REASON_REQUESTED:
+      return StopReason::kRequested;
+    case pb::STOP_REASON_CLIENT_GONE:
+      return StopReason::kClientGone;
+    case pb::STOP_REASON_DAEMON_SHUTDOWN:
+      return StopReason::kShutdown;
+    case pb::STOP_REASON_DISK_FULL:
+      return StopReason::kDiskFull;
+    case pb::STOP_REASON_WRITE_ERROR:
+      return StopReason::kWriteError;
+    case pb::STOP_REASON_INTERFACE_GONE:
+      return StopReason::kInterfaceGone;
+    case pb::STOP_REASON_SOURCE_ENDED:
+      return StopReason::kSourceEnded;
+    default:
+      return StopReason::kNone;
+  }
+}
+
+void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out) {
+  out->set_packets_captured(stats.packets_captured);
+  out->set_bytes_captured(stats.bytes_captured);
+  out->set_packets_lost(stats.packets_lost());
+  out->set_bytes_lost(stats.bytes_lost());
+  auto* loss = out->mutable_loss();
+  loss->set_kernel_packets(stats.packets_lost_kernel);
+  loss->set_kernel_bytes(stats.bytes_lost_kernel);
+  loss->set_queue_packets(stats.packets_lost_queue);
+  loss->set_queue_bytes(stats.bytes_lost_queue);
+  loss->set_write_packets(stats.packets_lost_write);
+  loss->set_write_bytes(stats.bytes_lost_write);
+}
+
+void to_proto(const Filter& filter, pb::Filter* out) {
+  if (filter.source.family != AddressFamily::kAny) out->set_source_cidr(to_string(filter.source));
+  out->set_source_port(filter.source_port);
+  if (filter.destination.family != AddressFamily::kAny) {
+    out->set_destination_cidr(to_string(filter.destination));
+  }
+  out->set_destination_port(filter.destination_port);
+  out->set_protocol(static_cast<pb::Protocol>(filter.protocol));
+}
+
+void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
+  out->set_id(info.id);
+  switch (info.state) {
+    case RecordingState::kRunning:
+      out->set_state(pb::RECORDING_STATE_RUNNING);
+      break;
+    case RecordingState::kStopping:
+      out->set_state(pb::RECORDING_STATE_STOPPING);
+      break;
+    case RecordingState::kStopped:
+      out->set_state(pb::RECORDING_STATE_STOPPED);
+      break;
+  }
+  out->set_stop_reason(to_proto(info.stop_reason));
+  out->set_stop_message(info.stop_message);
+  to_proto(info.stats, out->mutable_stats());
+  if (!info.file_path.empty()) out->set_file_path(info.file_path.string());
+  out->set_file_size(info.file_size);
+  out->set_file_name(info.file_name);
+  for (const auto& f : info.filters) to_proto(f, out->add_include());
+  to_proto(info.start_time, out->mutable_start_time());
+  if (info.state == RecordingState::kStopped) to_proto(info.stop_time, out->mutable_stop_time());
+  out->set_format(info.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
+                                                           : pb::FILE_FORMAT_PCAP);
+  out->set_snap_length(info.snap_length);
+  auto* stop = out->mutable_stop_condition();
+  stop->set_packets_captured_count(info.stop.packets);
+  stop->set_bytes_captured_count(info.stop.bytes);
+  if (info.stop.duration.count() > 0) {
+    stop->mutable_time_elapsed()->set_seconds(info.stop.duration.count() / 1000000000);
+    stop->mutable_time_elapsed()->set_nanos(
+        static_cast<int32_t>(info.stop.duration.count() % 1000000000));
+  }
+  out->set_file_prefix(info.file_prefix);
+  out->set_node_name(info.node_name);
+}
+
+}  // namespace recorder::service

@@ -1,0 +1,28 @@
+// Conversions between the service's C++ types and the protobuf messages, and between Error codes
+// and gRPC status codes. Kept in one place so both services map things identically.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <chrono>
+
+#include "common/result.h"
+#include "dispatch/filter.h"
+#include "dispatch/recording.h"
+#include "recorder.pb.h"
+#include "service/recording_manager.h"
+
+namespace recorder::service {
+
+grpc::StatusCode to_grpc_code(ErrorCode code);
+grpc::Status to_grpc_status(const Error& error);
+
+pb::StopReason to_proto(StopReason reason);
+StopReason from_proto(pb::StopReason reason);
+
+void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out);
+void to_proto(const Filter& filter, pb::Filter* out);
+void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out);
+void to_proto(const RecordingInfo& info, pb::RecordingInfo* out);
+
+}  // namespace recorder::service

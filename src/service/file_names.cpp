@@ -1,0 +1,70 @@
+#include "service/file_names.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+
+namespace recorder::service {
+namespace fs = std::filesystem;
+
+std::string make_recording_file_name(std::string_view prefix,
+                                     std::chrono::system_clock::time_point time, uint64_t id,
+                                     std::string_view node, sink::FileFormat format) {
+  return sink::recording_file_name(prefix, time, id, node, format);
+}
+
+std::optional<sink::RecordingFileName> parse_recording_file_name(std::string_view name) {
+  if (name.empty() || name[0] == '.' || name.find('/') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  if (auto parsed = sink::parse_recording_file_name(name)) return parsed;
+  // A prefix with '_': cut it off and let the sink's parser check the rest with a stand-in
+  // prefix. The last three '_' separate time, id and node.
+  size_t cut = name.size();
+  for (int i = 0; i < 3; ++i) {
+    cut = name.rfind('_', cut == 0 ? 0 : cut - 1);
+    if (cut == std::string_view::npos || cut == 0) return std::nullopt;
+  }
+  std::string prefix(name.substr(0, cut));
+  auto parsed = sink::parse_recording_file_name("p" + std::string(name.substr(cut)));
+  if (!parsed) return std::nullopt;
+  parsed->prefix = prefix;
+  return parsed;
+}
+
+Result<fs::path> confine_to_storage(const fs::path& storage, std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
+      name.find('\0') != std::string_view::npos) {
+    return Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("file name \"{}\" is not a plain name inside the storage directory", name));
+  }
+  fs::path candidate = storage / std::string(name);
+  char resolved[PATH_MAX];
+  if (::realpath(candidate.c_str(), resolved) == nullptr) {
+    int err = errno;
+    return Error::from_errno("resolve " + candidate.string(), err,
+                             err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kInternal);
+  }
+  char root[PATH_MAX];
+  if (::realpath(storage.c_str(), root) == nullptr) {
+    return Error::from_errno("resolve storage directory " + storage.string(), errno);
+  }
+  fs::path real(resolved);
+  if (real.parent_path() != fs::path(root)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} resolves to {}, outside the storage directory {}",
+                             candidate.string(), real.string(), root));
+  }
+  struct stat st {};
+  if (::stat(resolved, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{} is not a regular file", real.string()));
+  }
+  return real;
+}
+
+}  // namespace recorder::service

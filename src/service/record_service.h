@@ -1,0 +1,64 @@
+// RecordService: Hubble's recorder.Recorder/Record stream on top of the RecordingManager.
+//
+// Semantics (kept from Hubble): the first request must be `start` (else the stream ends with
+// FAILED_PRECONDITION, or INVALID_ARGUMENT for an empty request); a `running` response with zero
+// counts follows at once; statistics are pushed when they change, at most about four times per
+// second; when a stop condition hits or the client sends `stop`, the queue is drained and the
+// file closed, a `stopped` response carries the final statistics and the absolute file path,
+// and the stream ends OK (RESOURCE_EXHAUSTED after a disk-full stop, INTERNAL after another
+// write error: the stopped message is sent first in both cases). If the client goes away
+// (cancelled, or half-closed without `stop`), the recording stops with reason "client gone" and
+// its file is kept.
+//
+// Implemented with gRPC's callback API, so the stream can end while no client message is
+// pending. One ticker thread (every 50 ms) moves all open streams forward; each stream is a
+// reactor that owns only its response queue.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "recorder.grpc.pb.h"
+#include "service/recording_manager.h"
+
+namespace recorder::service {
+
+// The gRPC status a Record stream ends with after its recording stopped for `reason`.
+grpc::Status record_end_status(StopReason reason, const std::string& message);
+
+class RecordService final : public pb::Recorder::CallbackService {
+ public:
+  RecordService(RecordingManager& manager, ServiceLimits limits);
+  ~RecordService() override;
+
+  grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* Record(
+      grpc::CallbackServerContext* context) override;
+
+  // Ends streams that have not started a recording (UNAVAILABLE); streams with a recording end
+  // once the manager stopped it. Call before grpc::Server::Shutdown.
+  void shutdown();
+
+  RecordingManager& manager() { return manager_; }
+  const ServiceLimits& limits() const { return limits_; }
+
+ private:
+  class Reactor;
+  friend class Reactor;
+  void tick_loop();
+  void remove(Reactor* reactor);
+
+  RecordingManager& manager_;
+  const ServiceLimits limits_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::set<Reactor*> reactors_;
+  bool quit_ = false;
+  bool shutting_down_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace recorder::service

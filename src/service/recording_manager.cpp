@@ -1,0 +1,574 @@
+#include "service/recording_manager.h"
+
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "service/file_names.h"
+
+namespace recorder::service {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string_view to_string(RecordingState state) {
+  switch (state) {
+    case RecordingState::kRunning:
+      return "running";
+    case RecordingState::kStopping:
+      return "stopping";
+    case RecordingState::kStopped:
+      return "stopped";
+  }
+  return "unknown";
+}
+
+namespace {
+
+int64_t to_ns(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+std::chrono::system_clock::time_point from_ns(int64_t ns) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+}
+
+fs::path metadata_path(const fs::path& storage, const std::string& file_name) {
+  return storage / ("." + file_name + ".json");
+}
+
+json to_json(const RecordingInfo& info) {
+  json filters = json::array();
+  for (const auto& f : info.filters) filters.push_back(to_string(f));
+  return json{
+      {"id", info.id},
+      {"stop_reason", static_cast<int>(info.stop_reason)},
+      {"stop_reason_text", std::string(to_string(info.stop_reason))},
+      {"stop_message", info.stop_message},
+      {"packets_captured", info.stats.packets_captured},
+      {"bytes_captured", info.stats.bytes_captured},
+      {"packets_lost_kernel", info.stats.packets_lost_kernel},
+      {"bytes_lost_kernel", info.stats.bytes_lost_kernel},
+      {"packets_lost_queue", info.stats.packets_lost_queue},
+      {"bytes_lost_queue", info.stats.bytes_lost_queue},
+      {"packets_lost_write", info.stats.packets_lost_write},
+      {"bytes_lost_write", info.stats.bytes_lost_write},
+      {"file_name", info.file_name},
+      {"filters", filters},
+      {"snap_length", info.snap_length},
+      {"stop_packets", info.stop.packets},
+      {"stop_bytes", info.stop.bytes},
+      {"stop_duration_ns", info.stop.duration.count()},
+      {"format", info.format == sink::FileFormat::kPcapng ? "pcapng" : "pcap"},
+      {"file_prefix", info.file_prefix},
+      {"node_name", info.node_name},
+      {"start_time_ns", to_ns(info.start_time)},
+      {"stop_time_ns", to_ns(info.stop_time)},
+  };
+}
+
+// Fills `info` from a metadata file; false when it is missing or unreadable.
+bool from_json(const fs::path& path, RecordingInfo& info) {
+  std::ifstream in(path);
+  if (!in) return false;
+  try {
+    json j = json::parse(in);
+    info.stop_reason = static_cast<StopReason>(j.at("stop_reason").get<int>());
+    info.stop_message = j.value("stop_message", "");
+    info.stats.packets_captured = j.at("packets_captured").get<uint64_t>();
+    info.stats.bytes_captured = j.at("bytes_captured").get<uint64_t>();
+    info.stats.packets_lost_kernel = j.value("packets_lost_kernel", uint64_t{0});
+    info.stats.bytes_lost_kernel = j.value("bytes_lost_kernel", uint64_t{0});
+    info.stats.packets_lost_queue = j.value("packets_lost_queue", uint64_t{0});
+    info.stats.bytes_lost_queue = j.value("bytes_lost_queue", uint64_t{0});
+    info.stats.packets_lost_write = j.value("packets_lost_write", uint64_t{0});
+    info.stats.bytes_lost_write = j.value("bytes_lost_write", uint64_t{0});
+    info.filters.clear();
+    for (const auto& f : j.at("filters")) {
+      auto filter = parse_filter(f.get<std::string>());
+      if (filter) info.filters.push_back(*filter);
+    }
+    info.snap_length = j.value("snap_length", 0u);
+    info.stop.packets = j.value("stop_packets", uint64_t{0});
+    info.stop.bytes = j.value("stop_bytes", uint64_t{0});
+    info.stop.duration = std::chrono::nanoseconds(j.value("stop_duration_ns", int64_t{0}));
+    info.format =
+        j.value("format", "pcap") == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
+    info.start_time = from_ns(j.value("start_time_ns", int64_t{0}));
+    info.stop_time = from_ns(j.value("stop_time_ns", int64_t{0}));
+    return true;
+  } catch (const std::exception& e) {
+    spdlog::warn("ignoring unreadable recording metadata {}: {}", path.string(), e.what());
+    return false;
+  }
+}
+
+// Counts the packets of a finished file found without metadata (what it holds is what it has).
+void count_packets(const fs::path& path, RecordingInfo& info) {
+  char errbuf[PCAP_ERRBUF_SIZE];
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (p == nullptr) {
+    info.stop_message = std::string("file not readable as pcap: ") + errbuf;
+    return;
+  }
+  info.snap_length = static_cast<uint32_t>(pcap_snapshot(p));
+  pcap_pkthdr* hdr = nullptr;
+  const u_char* data = nullptr;
+  while (pcap_next_ex(p, &hdr, &data) == 1) {
+    ++info.stats.packets_captured;
+    info.stats.bytes_captured += hdr->caplen;
+  }
+  pcap_close(p);
+}
+
+}  // namespace
+
+RecordingManager::RecordingManager(ManagerOptions options) : options_(std::move(options)) {}
+
+Result<std::unique_ptr<RecordingManager>> RecordingManager::create(ManagerOptions options) {
+  std::unique_ptr<RecordingManager> manager(new RecordingManager(std::move(options)));
+  if (auto s = manager->init(); !s) return std::move(s).error();
+  return manager;
+}
+
+Status RecordingManager::init() {
+  std::error_code ec;
+  fs::create_directories(options_.storage_path, ec);
+  if (ec) {
+    return Error(ErrorCode::kUnavailable, "create storage directory " +
+                                              options_.storage_path.string() + ": " + ec.message());
+  }
+  storage_ = fs::canonical(options_.storage_path, ec);
+  if (ec) {
+    return Error(ErrorCode::kUnavailable, "resolve storage directory " +
+                                              options_.storage_path.string() + ": " + ec.message());
+  }
+  if (::access(storage_.c_str(), W_OK) != 0) {
+    return Error::from_errno("storage directory " + storage_.string() + " is not writable", errno,
+                             ErrorCode::kUnavailable);
+  }
+  if (options_.recover_partial_files) {
+    for (const auto& line : options_.recover_partial_files(storage_)) spdlog::info("{}", line);
+  }
+  rebuild_registry();
+
+  sink::WriterPool::Options pool;
+  pool.threads = std::max(1u, options_.writer_threads);
+  pool.use_io_uring = options_.use_io_uring;
+  pool.direct_io = options_.direct_io;
+  pool.total_queue_bytes = options_.limits.queue_memory;
+  auto writers = sink::WriterPool::create(pool);
+  if (!writers) return writers.error().wrap("create the writer pool");
+  writers_ = std::move(*writers);
+  spdlog::info("writer backend: {}", writers_->backend());
+
+  router_ = std::make_unique<Router>(dispatcher_, options_.kernel_rules);
+  control_ = std::thread([this] { control_loop(); });
+  return ok_status();
+}
+
+void RecordingManager::rebuild_registry() {
+  std::error_code ec;
+  size_t found = 0;
+  for (const auto& dirent : fs::directory_iterator(storage_, ec)) {
+    if (!dirent.is_regular_file()) continue;
+    std::string name = dirent.path().filename().string();
+    auto parsed = parse_recording_file_name(name);
+    if (!parsed) continue;
+    if (entries_.count(parsed->id) != 0) {
+      spdlog::warn("two files claim recording id {}; ignoring {}", parsed->id, name);
+      continue;
+    }
+    Entry entry;
+    RecordingInfo& info = entry.info;
+    info.id = parsed->id;
+    info.state = RecordingState::kStopped;
+    info.file_prefix = parsed->prefix;
+    info.node_name = parsed->node;
+    info.format = parsed->format;
+    info.file_name = name;
+    info.file_path = storage_ / name;
+    info.file_size = dirent.file_size(ec);
+    info.start_time = parsed->start;
+    info.stop_time = info.start_time;
+    if (!from_json(metadata_path(storage_, name), info)) {
+      count_packets(info.file_path, info);
+      if (info.stop_message.empty()) info.stop_message = "found at start-up without metadata";
+    }
+    next_id_ = std::max(next_id_, info.id + 1);
+    entries_.emplace(info.id, std::move(entry));
+    ++found;
+  }
+  if (found > 0) spdlog::info("found {} finished recordings in {}", found, storage_.string());
+}
+
+RecordingManager::~RecordingManager() {
+  shutdown();
+  {
+    std::lock_guard lock(mutex_);
+    quit_ = true;
+  }
+  control_wake_.notify_all();
+  if (control_.joinable()) control_.join();
+}
+
+PacketConsumer& RecordingManager::consumer() { return dispatcher_; }
+
+std::string RecordingManager::writer_backend() const {
+  return writers_ ? writers_->backend() : std::string("none");
+}
+
+Result<uint64_t> RecordingManager::free_disk_bytes() const {
+  struct statvfs st {};
+  if (::statvfs(storage_.c_str(), &st) != 0) {
+    return Error::from_errno("statvfs " + storage_.string(), errno);
+  }
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
+  std::lock_guard start_lock(start_mutex_);
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return Error(ErrorCode::kUnavailable, "the daemon is shutting down");
+    size_t running = 0;
+    for (const auto& [_, e] : entries_) running += e.info.state != RecordingState::kStopped;
+    if (running >= options_.limits.max_recordings) {
+      return Error(ErrorCode::kResourceExhausted,
+                   fmt::format("start recording: {} recordings are running, the limit is {}",
+                               running, options_.limits.max_recordings));
+    }
+    id = next_id_++;
+  }
+  if (options_.limits.min_free_disk > 0) {
+    auto free = free_disk_bytes();
+    if (!free) return free.error();
+    if (*free < options_.limits.min_free_disk) {
+      return Error(ErrorCode::kResourceExhausted,
+                   fmt::format("start recording: storage {} has {} bytes free, below the "
+                               "minimum of {} (--min-free-disk)",
+                               storage_.string(), *free, options_.limits.min_free_disk));
+    }
+  }
+
+  RecordingInfo info;
+  info.id = id;
+  info.state = RecordingState::kRunning;
+  info.filters = spec.recording.include;
+  info.snap_length = spec.recording.snap_length;
+  info.stop = spec.recording.stop;
+  info.format = spec.format;
+  info.file_prefix = spec.file_prefix;
+  info.node_name = options_.node_name;
+  info.start_time = std::chrono::system_clock::now();
+  info.file_name = make_recording_file_name(spec.file_prefix, info.start_time, id,
+                                            options_.node_name, spec.format);
+
+  sink::SinkOptions sink_options;
+  sink_options.path = storage_ / info.file_name;
+  sink_options.format = spec.format;
+  sink_options.snap_length = spec.recording.snap_length;
+  sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
+  auto sink = sink::Sink::open(*writers_, sink_options);
+  if (!sink) return sink.error().wrap(fmt::format("start recording {}", id));
+
+  auto recording = std::make_shared<Recording>(id, spec.recording, std::move(*sink));
+  if (auto s = router_->add(recording); !s) {
+    // Close the (empty) file and remove it: a start that failed leaves nothing behind.
+    auto closed = recording->finish();
+    if (closed) {
+      std::error_code ec;
+      fs::remove(closed->path, ec);
+    }
+    return s.error().wrap(fmt::format("start recording {}", id));
+  }
+
+  Entry entry;
+  entry.info = info;
+  entry.recording = recording;
+  entry.started = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(mutex_);
+    entry.info.version = 1;
+    entries_.emplace(id, std::move(entry));
+  }
+  changed_.notify_all();
+  std::string filters;
+  for (const auto& f : info.filters) filters += (filters.empty() ? "" : "; ") + to_string(f);
+  spdlog::info(
+      "recording {} started: file {}, filters [{}], snap length {}, stop after "
+      "{} packets / {} bytes / {} ms (0 = no limit)",
+      id, info.file_name, filters, info.snap_length, info.stop.packets, info.stop.bytes,
+      std::chrono::duration_cast<std::chrono::milliseconds>(info.stop.duration).count());
+  return info;
+}
+
+RecordingInfo RecordingManager::snapshot_locked(const Entry& entry) const {
+  RecordingInfo info = entry.info;
+  if (entry.recording && info.state != RecordingState::kStopped) {
+    info.stats = entry.recording->stats();
+    // Kernel losses are added by the control thread into info.stats before the recording is
+    // finished; the recording's own counters include them.
+  }
+  return info;
+}
+
+Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
+  std::shared_ptr<Recording> recording;
+  {
+    std::unique_lock lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      return Error(ErrorCode::kNotFound, fmt::format("stop recording {}: no such recording", id));
+    }
+    if (it->second.info.state != RecordingState::kRunning) {
+      // Someone else stops it (or did): wait for the final state.
+      changed_.wait(lock, [&] {
+        auto e = entries_.find(id);
+        return e == entries_.end() || e->second.info.state == RecordingState::kStopped;
+      });
+      auto e = entries_.find(id);
+      if (e == entries_.end()) {
+        return Error(ErrorCode::kNotFound, fmt::format("stop recording {}: deleted", id));
+      }
+      return snapshot_locked(e->second);
+    }
+    it->second.info.state = RecordingState::kStopping;
+    it->second.info.stop_reason = reason;
+    ++it->second.info.version;
+    recording = it->second.recording;
+  }
+  changed_.notify_all();
+
+  // From here on no packet can reach the recording, so finishing it (drain + close) is safe.
+  router_->remove(id);
+  auto result = recording->finish();
+
+  RecordingInfo final_info;
+  {
+    std::lock_guard lock(mutex_);
+    Entry& entry = entries_.at(id);
+    RecordingInfo& info = entry.info;
+    info.stats = recording->stats();
+    info.stop_time = std::chrono::system_clock::now();
+    if (result) {
+      info.file_path = result->path;
+      info.file_name = result->path.filename().string();
+      info.file_size = result->file_bytes;
+      if (result->write_error) info.stop_message = result->write_error->message();
+    } else {
+      info.stop_message = result.error().message();
+    }
+    info.state = RecordingState::kStopped;
+    ++info.version;
+    entry.recording.reset();
+    final_info = info;
+  }
+  if (result) write_metadata(final_info);
+  changed_.notify_all();
+  spdlog::info(
+      "recording {} stopped ({}{}{}): {} packets / {} bytes captured, {} packets lost "
+      "(kernel {}, queue {}, write {}), file {} ({} bytes)",
+      id, to_string(final_info.stop_reason), final_info.stop_message.empty() ? "" : ": ",
+      final_info.stop_message, final_info.stats.packets_captured, final_info.stats.bytes_captured,
+      final_info.stats.packets_lost(), final_info.stats.packets_lost_kernel,
+      final_info.stats.packets_lost_queue, final_info.stats.packets_lost_write,
+      final_info.file_path.string(), final_info.file_size);
+  return final_info;
+}
+
+void RecordingManager::write_metadata(const RecordingInfo& info) const {
+  // Written to a temporary name and renamed, so a crash never leaves half a metadata file.
+  fs::path path = metadata_path(storage_, info.file_name);
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << to_json(info).dump(2) << '\n';
+    if (!out) {
+      spdlog::warn("could not write recording metadata {}", tmp.string());
+      return;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) spdlog::warn("could not rename {}: {}", tmp.string(), ec.message());
+}
+
+void RecordingManager::request_stop(uint64_t id, StopReason reason) {
+  {
+    std::lock_guard lock(mutex_);
+    stop_requests_.emplace_back(id, reason);
+  }
+  control_wake_.notify_all();
+}
+
+void RecordingManager::stop_all(StopReason reason) {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, e] : entries_) {
+      if (e.info.state != RecordingState::kStopped) ids.push_back(id);
+    }
+  }
+  for (uint64_t id : ids) (void)stop(id, reason);
+}
+
+void RecordingManager::shutdown() {
+  {
+    std::lock_guard lock(mutex_);
+    shutting_down_ = true;
+  }
+  // Take start_mutex_ so a start() in flight finishes (and is then stopped) before we look.
+  { std::lock_guard start_lock(start_mutex_); }
+  stop_all(StopReason::kShutdown);
+}
+
+Result<RecordingInfo> RecordingManager::get(uint64_t id) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return Error(ErrorCode::kNotFound, fmt::format("recording {}: no such recording", id));
+  }
+  return snapshot_locked(it->second);
+}
+
+std::vector<RecordingInfo> RecordingManager::list() const {
+  std::lock_guard lock(mutex_);
+  std::vector<RecordingInfo> out;
+  out.reserve(entries_.size());
+  for (const auto& [_, e] : entries_) out.push_back(snapshot_locked(e));
+  return out;
+}
+
+size_t RecordingManager::running_count() const {
+  std::lock_guard lock(mutex_);
+  size_t n = 0;
+  for (const auto& [_, e] : entries_) n += e.info.state != RecordingState::kStopped;
+  return n;
+}
+
+bool RecordingManager::wait_for_change(uint64_t id, uint64_t seen_version,
+                                       std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] {
+    auto it = entries_.find(id);
+    return it == entries_.end() || it->second.info.version != seen_version;
+  });
+}
+
+Result<fs::path> RecordingManager::file_of(uint64_t id) const {
+  RecordingInfo info;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      return Error(ErrorCode::kNotFound, fmt::format("recording {}: no such recording", id));
+    }
+    info = it->second.info;
+  }
+  if (info.state != RecordingState::kStopped) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 fmt::format("recording {} is {}: its file is complete only once it has stopped",
+                             id, to_string(info.state)));
+  }
+  if (info.file_name.empty()) {
+    return Error(ErrorCode::kNotFound, fmt::format("recording {} has no file", id));
+  }
+  return confine_to_storage(storage_, info.file_name);
+}
+
+Status RecordingManager::remove(uint64_t id) {
+  auto path = file_of(id);
+  if (!path) {
+    // A finished recording whose file vanished may still be forgotten.
+    if (path.error().code() != ErrorCode::kNotFound) return path.error().wrap("delete");
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return path.error().wrap("delete");
+    std::error_code ec;
+    fs::remove(metadata_path(storage_, it->second.info.file_name), ec);
+    entries_.erase(it);
+    return ok_status();
+  }
+  std::error_code ec;
+  if (!fs::remove(*path, ec) && ec) {
+    return Error(ErrorCode::kInternal, fmt::format("delete recording {}: remove {}: {}", id,
+                                                   path->string(), ec.message()));
+  }
+  std::string name;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it != entries_.end()) {
+      name = it->second.info.file_name;
+      entries_.erase(it);
+    }
+  }
+  if (!name.empty()) fs::remove(metadata_path(storage_, name), ec);
+  changed_.notify_all();
+  spdlog::info("recording {} deleted ({})", id, path->string());
+  return ok_status();
+}
+
+void RecordingManager::control_loop() {
+  std::unique_lock lock(mutex_);
+  while (!quit_) {
+    control_wake_.wait_for(lock, options_.tick, [&] { return quit_ || !stop_requests_.empty(); });
+    if (quit_) break;
+    std::vector<std::pair<uint64_t, StopReason>> to_stop;
+    to_stop.swap(stop_requests_);
+    lock.unlock();
+
+    std::vector<KernelLossEntry> losses;
+    if (options_.take_kernel_losses) losses = options_.take_kernel_losses();
+    bool disk_low = false;
+    if (options_.limits.min_free_disk > 0) {
+      auto free = free_disk_bytes();
+      disk_low = free && *free < options_.limits.min_free_disk;
+    }
+
+    lock.lock();
+    for (const auto& loss : losses) {
+      auto it = entries_.find(loss.recording_id);
+      if (it == entries_.end()) continue;
+      if (it->second.recording) {
+        it->second.recording->add_kernel_loss(loss.packets, loss.bytes);
+      } else {
+        // Reported after the recording finished: still count it against the recording.
+        it->second.info.stats.packets_lost_kernel += loss.packets;
+        it->second.info.stats.bytes_lost_kernel += loss.bytes;
+      }
+    }
+    auto now = std::chrono::steady_clock::now();
+    for (const auto& [id, e] : entries_) {
+      if (e.info.state != RecordingState::kRunning || !e.recording) continue;
+      StopReason reason = e.recording->pending_stop();
+      if (reason == StopReason::kNone && e.info.stop.duration.count() > 0 &&
+          now - e.started >= e.info.stop.duration) {
+        reason = StopReason::kTimeLimit;
+      }
+      if (reason == StopReason::kNone && disk_low) reason = StopReason::kDiskFull;
+      if (reason != StopReason::kNone) to_stop.emplace_back(id, reason);
+    }
+    if (disk_low && !to_stop.empty()) {
+      spdlog::warn("storage {} is below the free-space floor of {} bytes: stopping recordings",
+                   storage_.string(), options_.limits.min_free_disk);
+    }
+    lock.unlock();
+    for (const auto& [id, reason] : to_stop) (void)stop(id, reason);
+    lock.lock();
+  }
+}
+
+}  // namespace recorder::service

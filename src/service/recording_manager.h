@@ -1,0 +1,168 @@
+// RecordingManager: the lifecycle of every recording on this node.
+//
+// It owns the WriterPool (the writer threads), the Dispatcher/Router pair that the packet
+// source feeds (consumer()), the storage directory and the daemon-wide limits. start() validates
+// against the limits, names and opens the file (Sink), creates the Recording and adds it to the
+// Router. A control thread ticks every ~50 ms: it attributes the datapath's kernel losses to
+// recordings, and stops recordings whose limit, duration, sink error or disk-space floor hit.
+// stop() takes the recording out of the routing table, drains and closes its file and keeps the
+// final state in a registry, so get()/list() show running and finished recordings alike. The
+// registry is rebuilt at start-up from the files in the storage directory (after partial files
+// left by a crash have been repaired), with the metadata each finished recording leaves in a
+// hidden ".<file>.json" next to its file.
+//
+// Threads: every public method is safe to call from any thread (gRPC handlers, the control
+// thread, the daemon's signal thread). The packet source calls consumer() from its own thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/result.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/recording.h"
+#include "service/limits.h"
+#include "service/validation.h"
+#include "sink/sink.h"
+
+namespace recorder::service {
+
+enum class RecordingState : uint8_t { kRunning, kStopping, kStopped };
+
+std::string_view to_string(RecordingState state);
+
+// A snapshot of one recording, running or finished.
+struct RecordingInfo {
+  uint64_t id = 0;
+  RecordingState state = RecordingState::kRunning;
+  StopReason stop_reason = StopReason::kNone;
+  std::string stop_message;  // details: the write error, a recovery note
+  RecordingStats stats;
+  std::filesystem::path file_path;  // absolute; empty until the file is complete
+  std::string file_name;            // name within the storage directory
+  uint64_t file_size = 0;
+  std::vector<Filter> filters;
+  uint32_t snap_length = 0;
+  StopConditions stop;
+  sink::FileFormat format = sink::FileFormat::kPcap;
+  std::string file_prefix;
+  std::string node_name;
+  std::chrono::system_clock::time_point start_time;
+  std::chrono::system_clock::time_point stop_time;  // valid once stopped
+  uint64_t version = 0;  // bumped on every state change (not on counter changes)
+};
+
+// Kernel losses of one recording, as the datapath reports them.
+struct KernelLossEntry {
+  uint64_t recording_id = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+struct ManagerOptions {
+  std::filesystem::path storage_path;  // created if missing
+  std::string node_name;
+  ServiceLimits limits;
+  unsigned writer_threads = 1;
+  bool use_io_uring = true;
+  bool direct_io = true;
+  RuleListener* kernel_rules = nullptr;  // the datapath's rule table, if any (not owned)
+  // Called on the control thread every tick; empty when there is no datapath.
+  std::function<std::vector<KernelLossEntry>()> take_kernel_losses;
+  std::chrono::milliseconds tick{50};
+  // Repairs partial files in the storage directory before the registry is rebuilt; returns one
+  // log line per file it handled. Empty: partial files are left alone.
+  std::function<std::vector<std::string>(const std::filesystem::path&)> recover_partial_files;
+};
+
+class RecordingManager {
+ public:
+  // Creates the storage directory if needed, runs partial-file recovery, rebuilds the registry
+  // of finished recordings, creates the writer pool and starts the control thread.
+  static Result<std::unique_ptr<RecordingManager>> create(ManagerOptions options);
+  // Stops every running recording (reason: daemon shutdown) and joins the threads. The packet
+  // source must no longer be running.
+  ~RecordingManager();
+  RecordingManager(const RecordingManager&) = delete;
+  RecordingManager& operator=(const RecordingManager&) = delete;
+
+  // What the packet source feeds.
+  PacketConsumer& consumer();
+
+  // Starts a recording. RESOURCE_EXHAUSTED for the recordings limit, queue memory, rule slots or
+  // free disk; UNAVAILABLE once shutting down.
+  Result<RecordingInfo> start(const StartSpec& spec);
+
+  // Stops a recording and waits until its file is complete. Idempotent: for a stopping or
+  // stopped recording it waits for / returns the final state (the first reason wins).
+  Result<RecordingInfo> stop(uint64_t id, StopReason reason);
+  // Asks the control thread to stop it soon; returns at once (for callers that must not block).
+  void request_stop(uint64_t id, StopReason reason);
+  // Stops every running recording with `reason` (e.g. the packet source ended).
+  void stop_all(StopReason reason);
+  // Refuses new starts from now on and stops everything with reason daemon shutdown.
+  void shutdown();
+
+  Result<RecordingInfo> get(uint64_t id) const;
+  std::vector<RecordingInfo> list() const;  // by id
+  size_t running_count() const;
+
+  // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
+  // Returns false on timeout (or for an unknown id).
+  bool wait_for_change(uint64_t id, uint64_t seen_version, std::chrono::milliseconds timeout) const;
+
+  // The complete file of a finished recording, checked to be a regular file inside the storage
+  // directory (realpath). FAILED_PRECONDITION while it runs, NOT_FOUND when unknown or gone.
+  Result<std::filesystem::path> file_of(uint64_t id) const;
+  // Deletes a finished recording's file and metadata and forgets it.
+  Status remove(uint64_t id);
+
+  const std::filesystem::path& storage_path() const { return storage_; }
+  const std::string& node_name() const { return options_.node_name; }
+  std::string writer_backend() const;
+
+ private:
+  struct Entry {
+    RecordingInfo info;                    // static fields + final state
+    std::shared_ptr<Recording> recording;  // while running/stopping
+    std::chrono::steady_clock::time_point started;
+  };
+
+  explicit RecordingManager(ManagerOptions options);
+  Status init();
+  void rebuild_registry();
+  void control_loop();
+  RecordingInfo snapshot_locked(const Entry& entry) const;
+  void write_metadata(const RecordingInfo& info) const;
+  Result<uint64_t> free_disk_bytes() const;
+
+  ManagerOptions options_;
+  std::filesystem::path storage_;  // canonical
+  std::unique_ptr<sink::WriterPool> writers_;
+  Dispatcher dispatcher_;
+  std::unique_ptr<Router> router_;
+
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  std::map<uint64_t, Entry> entries_;
+  std::vector<std::pair<uint64_t, StopReason>> stop_requests_;
+  uint64_t next_id_ = 1;
+  bool shutting_down_ = false;
+  bool quit_ = false;
+  std::mutex start_mutex_;  // serializes start() so limit checks and the add are atomic
+
+  std::condition_variable control_wake_;
+  std::thread control_;
+};
+
+}  // namespace recorder::service

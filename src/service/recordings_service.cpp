@@ -1,0 +1,137 @@
+#include "service/recordings_service.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "service/convert.h"
+#include "service/validation.h"
+
+namespace recorder::service {
+namespace {
+constexpr size_t kChunkBytes = 1u << 20;
+constexpr auto kWatchInterval = std::chrono::milliseconds(250);
+
+bool same_stats(const RecordingStats& a, const RecordingStats& b) {
+  return a.packets_captured == b.packets_captured && a.bytes_captured == b.bytes_captured &&
+         a.packets_lost() == b.packets_lost() && a.bytes_lost() == b.bytes_lost();
+}
+}  // namespace
+
+RecordingsService::RecordingsService(RecordingManager& manager, ServiceLimits limits)
+    : manager_(manager), limits_(limits) {}
+
+grpc::Status RecordingsService::Start(grpc::ServerContext*, const pb::StartRequest* request,
+                                      pb::StartResponse* response) {
+  auto spec = validate_start(request->recording(), limits_);
+  if (!spec) return to_grpc_status(spec.error());
+  auto info = manager_.start(*spec);
+  if (!info) return to_grpc_status(info.error());
+  response->set_id(info->id);
+  to_proto(*info, response->mutable_info());
+  return grpc::Status::OK;
+}
+
+grpc::Status RecordingsService::Get(grpc::ServerContext*, const pb::GetRequest* request,
+                                    pb::RecordingInfo* response) {
+  auto info = manager_.get(request->id());
+  if (!info) return to_grpc_status(info.error());
+  to_proto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest*,
+                                     pb::ListResponse* response) {
+  for (const auto& info : manager_.list()) to_proto(info, response->add_recordings());
+  return grpc::Status::OK;
+}
+
+grpc::Status RecordingsService::Stop(grpc::ServerContext*, const pb::StopRequest* request,
+                                     pb::RecordingInfo* response) {
+  auto info = manager_.stop(request->id(), StopReason::kRequested);
+  if (!info) return to_grpc_status(info.error());
+  to_proto(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status RecordingsService::Watch(grpc::ServerContext* context, const pb::WatchRequest* request,
+                                      grpc::ServerWriter<pb::RecordingInfo>* writer) {
+  auto info = manager_.get(request->id());
+  if (!info) return to_grpc_status(info.error());
+  bool first = true;
+  RecordingInfo last;
+  while (!context->IsCancelled()) {
+    if (first || info->version != last.version || !same_stats(info->stats, last.stats)) {
+      pb::RecordingInfo message;
+      to_proto(*info, &message);
+      if (!writer->Write(message)) return grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+      last = *info;
+      first = false;
+    }
+    if (info->state == RecordingState::kStopped) return grpc::Status::OK;
+    manager_.wait_for_change(request->id(), info->version, kWatchInterval);
+    info = manager_.get(request->id());
+    if (!info) return to_grpc_status(info.error());
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+}
+
+grpc::Status RecordingsService::Download(grpc::ServerContext* context,
+                                         const pb::DownloadRequest* request,
+                                         grpc::ServerWriter<pb::DownloadChunk>* writer) {
+  auto path = manager_.file_of(request->id());
+  if (!path) return to_grpc_status(path.error());
+  // O_NOFOLLOW: the checked path is already resolved; refuse if it was swapped for a link.
+  int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return to_grpc_status(Error::from_errno("open " + path->string(), errno));
+  }
+  struct stat st {};
+  ::fstat(fd, &st);
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t offset = request->offset();
+  if (offset > size) {
+    ::close(fd);
+    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                        fmt::format("offset {} is beyond the end of recording {}'s file ({} bytes)",
+                                    offset, request->id(), size));
+  }
+  std::vector<char> buffer(kChunkBytes);
+  grpc::Status status = grpc::Status::OK;
+  do {
+    if (context->IsCancelled()) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+      break;
+    }
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      status = to_grpc_status(Error::from_errno("read " + path->string(), errno));
+      break;
+    }
+    pb::DownloadChunk chunk;
+    chunk.set_offset(offset);
+    chunk.set_file_size(size);
+    chunk.set_data(buffer.data(), static_cast<size_t>(n));
+    // Always send at least one chunk, so an empty remainder still tells the size.
+    if (!writer->Write(chunk)) {
+      status = grpc::Status(grpc::StatusCode::CANCELLED, "client gone");
+      break;
+    }
+    offset += static_cast<uint64_t>(n);
+    if (n == 0) break;
+  } while (offset < size);
+  ::close(fd);
+  return status;
+}
+
+grpc::Status RecordingsService::Delete(grpc::ServerContext*, const pb::DeleteRequest* request,
+                                       pb::DeleteResponse*) {
+  auto s = manager_.remove(request->id());
+  if (!s) return to_grpc_status(s.error());
+  return grpc::Status::OK;
+}
+
+}  // namespace recorder::service

@@ -1,0 +1,37 @@
+// RecordingsService: detached recordings (recorder.Recordings) on top of the RecordingManager:
+// start, get, list, stop (idempotent), watch, download (resumable) and delete. Files are
+// addressed only by recording id; the manager confines every file access to the storage path.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "recorder.grpc.pb.h"
+#include "service/recording_manager.h"
+
+namespace recorder::service {
+
+class RecordingsService final : public pb::Recordings::Service {
+ public:
+  RecordingsService(RecordingManager& manager, ServiceLimits limits);
+
+  grpc::Status Start(grpc::ServerContext* context, const pb::StartRequest* request,
+                     pb::StartResponse* response) override;
+  grpc::Status Get(grpc::ServerContext* context, const pb::GetRequest* request,
+                   pb::RecordingInfo* response) override;
+  grpc::Status List(grpc::ServerContext* context, const pb::ListRequest* request,
+                    pb::ListResponse* response) override;
+  grpc::Status Stop(grpc::ServerContext* context, const pb::StopRequest* request,
+                    pb::RecordingInfo* response) override;
+  grpc::Status Watch(grpc::ServerContext* context, const pb::WatchRequest* request,
+                     grpc::ServerWriter<pb::RecordingInfo>* writer) override;
+  grpc::Status Download(grpc::ServerContext* context, const pb::DownloadRequest* request,
+                        grpc::ServerWriter<pb::DownloadChunk>* writer) override;
+  grpc::Status Delete(grpc::ServerContext* context, const pb::DeleteRequest* request,
+                      pb::DeleteResponse* response) override;
+
+ private:
+  RecordingManager& manager_;
+  const ServiceLimits limits_;
+};
+
+}  // namespace recorder::service

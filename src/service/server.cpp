@@ -1,0 +1,121 @@
+#include "service/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace recorder::service {
+namespace fs = std::filesystem;
+
+namespace {
+Result<std::string> read_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in)
+    return Error::from_errno(fmt::format("read {} {}", what, path), errno,
+                             ErrorCode::kInvalidArgument);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+Server::Server(RecordingManager& manager, const ServiceLimits& limits)
+    : record_(manager, limits), recordings_(manager, limits) {}
+
+Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
+                                              const ServiceLimits& limits,
+                                              const ServerOptions& options) {
+  std::unique_ptr<Server> server(new Server(manager, limits));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+
+  if (!options.socket_path.empty()) {
+    std::error_code ec;
+    fs::create_directories(options.socket_path.parent_path(), ec);
+    // A socket left by a previous run would make the bind fail; remove only a socket.
+    struct stat st {};
+    if (::lstat(options.socket_path.c_str(), &st) == 0) {
+      if (!S_ISSOCK(st.st_mode)) {
+        return Error(
+            ErrorCode::kInvalidArgument,
+            fmt::format("socket path {} exists and is not a socket", options.socket_path.string()));
+      }
+      fs::remove(options.socket_path, ec);
+    }
+    builder.AddListeningPort("unix:" + options.socket_path.string(),
+                             grpc::InsecureServerCredentials());
+    server->socket_path_ = options.socket_path;
+  }
+  if (!options.listen.empty()) {
+    if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   "--listen " + options.listen + " requires --tls-cert and --tls-key");
+    }
+    auto cert = read_file(options.tls_cert_file, "TLS certificate");
+    if (!cert) return cert.error();
+    auto key = read_file(options.tls_key_file, "TLS key");
+    if (!key) return key.error();
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!options.tls_client_ca_file.empty()) {
+      auto ca = read_file(options.tls_client_ca_file, "TLS client CA");
+      if (!ca) return ca.error();
+      ssl.pem_root_certs = *ca;
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    builder.AddListeningPort(options.listen, grpc::SslServerCredentials(ssl), &server->tcp_port_);
+  }
+  builder.RegisterService(&server->record_);
+  builder.RegisterService(&server->recordings_);
+  server->server_ = builder.BuildAndStart();
+  if (!server->server_) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("start the gRPC server on {}{}{}: bind failed (see the log above)",
+                             options.socket_path.string(), options.listen.empty() ? "" : " and ",
+                             options.listen));
+  }
+  if (!options.listen.empty() && server->tcp_port_ == 0) {
+    return Error(ErrorCode::kUnavailable, "listen on " + options.listen + ": bind failed");
+  }
+  if (!server->socket_path_.empty()) {
+    if (::chmod(server->socket_path_.c_str(), 0660) != 0) {
+      return Error::from_errno("chmod 0660 " + server->socket_path_.string(), errno);
+    }
+    spdlog::info("serving on unix:{}", server->socket_path_.string());
+  }
+  if (!options.listen.empty()) {
+    spdlog::info("serving on {} (TLS{}), port {}", options.listen,
+                 options.tls_client_ca_file.empty() ? "" : ", client certificates required",
+                 server->tcp_port_);
+  }
+  return server;
+}
+
+void Server::shutdown(std::chrono::milliseconds grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  record_.shutdown();
+  server_->Shutdown(std::chrono::system_clock::now() + grace);
+  server_->Wait();
+  spdlog::info("gRPC server stopped");
+  if (!socket_path_.empty()) {
+    std::error_code ec;
+    fs::remove(socket_path_, ec);
+  }
+}
+
+Server::~Server() {
+  shutdown(std::chrono::milliseconds(2000));
+  // grpc::Server's destructor calls grpc_shutdown(), which with gRPC 1.51 (Debian 12) blocks
+  // forever joining its executor thread once the callback API has served a call (seen here:
+  // stuck in Executor::SetThreading). The server is shut down and drained at this point, so its
+  // memory is left to process exit instead.
+  (void)server_.release();
+}
+
+}  // namespace recorder::service

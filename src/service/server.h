@@ -1,0 +1,50 @@
+// Server: the gRPC server of recorderd with both services, the standard health service and
+// server reflection, listening on a unix socket (mode 0660) and optionally on TCP with TLS
+// (mutual TLS when a client CA is given).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "service/record_service.h"
+#include "service/recordings_service.h"
+
+namespace recorder::service {
+
+struct ServerOptions {
+  std::filesystem::path socket_path;  // unix socket; empty: none
+  std::string listen;                 // "host:port" for TCP; empty: none
+  std::string tls_cert_file;          // PEM, required with `listen`
+  std::string tls_key_file;
+  std::string tls_client_ca_file;  // PEM: require and verify client certificates
+};
+
+class Server {
+ public:
+  static Result<std::unique_ptr<Server>> start(RecordingManager& manager,
+                                               const ServiceLimits& limits,
+                                               const ServerOptions& options);
+  ~Server();
+
+  // Ends streams without a recording, then waits up to `grace` for the rest (whose recordings
+  // the caller has stopped) before cancelling them.
+  void shutdown(std::chrono::milliseconds grace);
+
+  int tcp_port() const { return tcp_port_; }
+
+ private:
+  Server(RecordingManager& manager, const ServiceLimits& limits);
+
+  RecordService record_;
+  RecordingsService recordings_;
+  std::unique_ptr<grpc::Server> server_;
+  std::filesystem::path socket_path_;
+  int tcp_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace recorder::service

@@ -1,0 +1,41 @@
+// Validation of requests before anything is started: turns a Hubble StartRecording message into
+// the dispatch-side RecordingSpec plus the file settings, or an INVALID_ARGUMENT /
+// RESOURCE_EXHAUSTED Error whose message names the offending field.
+//
+// Pure functions, no state: the RecordingManager calls them, unit tests call them directly.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "dispatch/recording.h"
+#include "recorder.pb.h"
+#include "service/limits.h"
+#include "sink/sink.h"
+
+namespace recorder::service {
+
+// Hubble's default when the client sends no prefix.
+inline constexpr std::string_view kDefaultFilePrefix = "hubble";
+
+// A start request that passed validation.
+struct StartSpec {
+  RecordingSpec recording;  // filters, effective snap length (never 0), stop conditions
+  std::string file_prefix;
+  sink::FileFormat format = sink::FileFormat::kPcap;
+};
+
+// "^[a-z][a-z0-9_-]{0,39}$"; INVALID_ARGUMENT naming filesink.file_prefix otherwise.
+Status validate_file_prefix(std::string_view prefix);
+
+// Validates every field of `start` against `limits`:
+//  - filesink.file_prefix (empty: "hubble")
+//  - include: at least one, at most limits.max_filters (RESOURCE_EXHAUSTED), each a valid
+//    filter (CIDRs, family match, ports <= 65535, known protocol): "include[i].<field>: ..."
+//  - max_capture_length: 0 = limits.max_snap_length, above it INVALID_ARGUMENT
+//  - stop_condition.time_elapsed: not negative, nanos within range
+//  - format: a known value
+Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceLimits& limits);
+
+}  // namespace recorder::service

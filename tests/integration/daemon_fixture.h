@@ -1,0 +1,204 @@
+// daemon_fixture.h: runs a real recorderd (and recorderctl) for integration tests.
+//
+// Daemon starts the binary with the given flags on a unix socket in its own temp dir, waits
+// until the gRPC channel is ready, and in its destructor stops the process (SIGTERM, then
+// SIGKILL after 10 s) and removes the temp dir, so a failing test leaves nothing behind.
+// run_command() runs a process to completion and captures its exit code and output.
+#pragma once
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "recorder.grpc.pb.h"
+
+extern char** environ;
+
+namespace recorder::test {
+namespace fs = std::filesystem;
+
+inline std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class TempDir {
+ public:
+  explicit TempDir(const std::string& tag = "rec-int") {
+    std::string tmpl = (fs::temp_directory_path() / (tag + "-XXXXXX")).string();
+    char* made = ::mkdtemp(tmpl.data());
+    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = made;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// Starts `argv` with stdout and stderr appended to `log`; returns the pid (or -1).
+inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  // The child must not inherit blocked signals from the test (gtest threads may block some).
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc == 0 ? pid : -1;
+}
+
+// Waits up to `timeout` for `pid`; returns its wait status, or -1 on timeout.
+inline int wait_for_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return status;
+    if (r < 0) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return -1;
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr, interleaved
+};
+
+inline CommandResult run_command(const std::vector<std::string>& argv, const fs::path& dir,
+                                 std::chrono::seconds timeout = std::chrono::seconds(60)) {
+  static int counter = 0;
+  fs::path log =
+      dir / ("cmd-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log");
+  CommandResult result;
+  pid_t pid = spawn(argv, log);
+  if (pid < 0) {
+    result.output = "spawn failed: " + argv[0];
+    return result;
+  }
+  int status = wait_for_exit(pid, timeout);
+  if (status == -1) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    result.output = "timed out\n";
+  } else if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+  }
+  result.output += read_text(log);
+  std::error_code ec;
+  fs::remove(log, ec);
+  return result;
+}
+
+class Daemon {
+ public:
+  // `extra` flags come after the fixture's --storage-path, --socket and --node-name.
+  explicit Daemon(std::vector<std::string> extra, fs::path storage = {})
+      : storage_(storage.empty() ? dir_.path() / "storage" : std::move(storage)),
+        socket_(dir_.path() / "recorder.sock"),
+        log_(dir_.path() / "recorderd.log") {
+    std::vector<std::string> argv{RECORDERD_PATH, "--storage-path", storage_.string(),
+                                  "--socket",     socket_.string(), "--node-name",
+                                  "itest"};
+    // The temp filesystem may be nearly full on a dev machine: no free-space floor unless the
+    // test sets one.
+    if (std::find(extra.begin(), extra.end(), "--min-free-disk") == extra.end()) {
+      argv.insert(argv.end(), {"--min-free-disk", "0"});
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    pid_ = spawn(argv, log_);
+    if (pid_ < 0) throw std::runtime_error("could not start recorderd");
+    channel_ =
+        grpc::CreateChannel("unix://" + socket_.string(), grpc::InsecureChannelCredentials());
+    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(20);
+    while (!fs::exists(socket_) && std::chrono::system_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("recorderd exited at start-up:\n" + read_text(log_));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!channel_->WaitForConnected(deadline)) {
+      throw std::runtime_error("recorderd did not become ready:\n" + read_text(log_));
+    }
+    recorder_ = pb::Recorder::NewStub(channel_);
+    recordings_ = pb::Recordings::NewStub(channel_);
+  }
+
+  ~Daemon() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      if (wait_for_exit(pid_, std::chrono::seconds(10)) == -1) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+      }
+    }
+    if (::testing::Test::HasFailure()) {
+      std::cerr << "---- recorderd log ----\n" << read_text(log_) << "-----------------------\n";
+    }
+  }
+
+  // Sends SIGTERM and returns the exit status (-1 on timeout).
+  int terminate(std::chrono::seconds timeout = std::chrono::seconds(15)) {
+    ::kill(pid_, SIGTERM);
+    int status = wait_for_exit(pid_, timeout);
+    if (status != -1) pid_ = -1;
+    return status;
+  }
+
+  pid_t pid() const { return pid_; }
+  const fs::path& dir() const { return dir_.path(); }
+  const fs::path& storage() const { return storage_; }
+  std::string server() const { return "unix://" + socket_.string(); }
+  std::string log() const { return read_text(log_); }
+  pb::Recorder::Stub& recorder() { return *recorder_; }
+  pb::Recordings::Stub& recordings() { return *recordings_; }
+
+ private:
+  TempDir dir_;
+  fs::path storage_;
+  fs::path socket_;
+  fs::path log_;
+  pid_t pid_ = -1;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::Recorder::Stub> recorder_;
+  std::unique_ptr<pb::Recordings::Stub> recordings_;
+};
+
+}  // namespace recorder::test

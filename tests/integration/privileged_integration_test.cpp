@@ -1,0 +1,228 @@
+// Privileged integration tests (label privileged): recorderd capturing with eBPF on a veth pair
+// in a namespace the test creates, driven through gRPC and recorderctl; and disk-full runs with
+// the storage on a small tmpfs. Without root they skip (or fail under
+// RECORDER_REQUIRE_PRIVILEGED=1); namespaces, veths and mounts are removed also on failure.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon_fixture.h"
+#include "dispatch/filter.h"
+#include "dispatch/packet_info.h"
+#include "netns.h"
+#include "packet_builder.h"
+#include "pcap_file.h"
+#include "privileged.h"
+
+namespace recorder::test {
+namespace {
+using namespace std::chrono_literals;
+using recorder::testing::sh;
+using recorder::testing::sh_output;
+using recorder::testing::unique_name;
+using recorder::testing::VethNamespace;
+
+// A tmpfs of `size` mounted on a fresh temp dir, unmounted in the destructor.
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const std::string& size) {
+    ok_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (ok_) ::umount2(dir_.path().c_str(), MNT_DETACH);
+  }
+  bool ok() const { return ok_; }
+  const fs::path& path() const { return dir_.path(); }
+
+ private:
+  TempDir dir_{"prt-disk"};
+  bool ok_ = false;
+};
+
+fs::path big_packets(const fs::path& dir) {
+  std::vector<PcapRecord> records;
+  for (int i = 0; i < 64; ++i) {
+    PcapRecord r;
+    r.timestamp_ns = 1700000000000000000ull + i;
+    r.data = build_packet({.source = "10.0.0.1",
+                           .destination = "10.0.0.2",
+                           .protocol = IPPROTO_UDP,
+                           .source_port = 1000,
+                           .destination_port = 2000,
+                           .payload_length = 1400});
+    records.push_back(std::move(r));
+  }
+  fs::path path = dir / "big.pcap";
+  write_pcap(path.string(), records);
+  return path;
+}
+
+pb::RecordRequest start_any(uint64_t packets = 0) {
+  pb::RecordRequest request;
+  auto* start = request.mutable_start();
+  start->add_include();  // any, any protocol
+  start->mutable_stop_condition()->set_packets_captured_count(packets);
+  return request;
+}
+
+TEST(DiskFull, EnospcStopsWithReasonDiskFullAndAValidFile) {
+  RECORDER_REQUIRE_ROOT();
+  SmallTmpfs disk("3M");
+  ASSERT_TRUE(disk.ok());
+  TempDir tmp;
+  auto input = big_packets(tmp.path());
+  // No free-space floor (the fixture default): the writes themselves run into ENOSPC.
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "20000",
+            "--replay-start-after", "0"},
+           disk.path() / "storage");
+  grpc::ClientContext ctx;
+  auto stream = d.recorder().Record(&ctx);
+  ASSERT_TRUE(stream->Write(start_any()));
+  pb::RecordResponse response, stopped;
+  while (stream->Read(&response)) {
+    if (response.has_stopped()) stopped = response;
+  }
+  auto status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  ASSERT_TRUE(stopped.has_stopped());
+  EXPECT_EQ(stopped.stopped().stop_reason(), pb::STOP_REASON_DISK_FULL)
+      << stopped.stopped().stop_message();
+  const auto& file = stopped.stopped().filesink().file_path();
+  ASSERT_FALSE(file.empty());
+  auto contents = read_pcap(file);  // throws if libpcap cannot read it
+  EXPECT_GT(contents.records.size(), 100u);
+  EXPECT_EQ(contents.records.size(), stopped.stopped().stats().packets_captured() -
+                                         stopped.stopped().stats().loss().write_packets());
+
+  // The daemon keeps serving.
+  grpc::ClientContext lctx;
+  pb::ListResponse list;
+  ASSERT_TRUE(d.recordings().List(&lctx, pb::ListRequest(), &list).ok());
+  EXPECT_EQ(list.recordings_size(), 1);
+}
+
+TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
+  RECORDER_REQUIRE_ROOT();
+  SmallTmpfs disk("6M");
+  ASSERT_TRUE(disk.ok());
+  TempDir tmp;
+  auto input = big_packets(tmp.path());
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "5000",
+            "--replay-start-after", "0", "--min-free-disk", "3MiB"},
+           disk.path() / "storage");
+  pb::StartRequest req;
+  req.mutable_recording()->add_include();
+  grpc::ClientContext c1;
+  pb::StartResponse started;
+  ASSERT_TRUE(d.recordings().Start(&c1, req, &started).ok());
+  pb::RecordingInfo info;
+  for (int i = 0; i < 1000; ++i) {
+    grpc::ClientContext c;
+    pb::GetRequest g;
+    g.set_id(started.id());
+    ASSERT_TRUE(d.recordings().Get(&c, g, &info).ok());
+    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_DISK_FULL);
+  EXPECT_EQ(read_pcap(info.file_path()).records.size(), info.stats().packets_captured());
+  grpc::ClientContext c2;
+  pb::StartResponse refused;
+  auto status = d.recordings().Start(&c2, req, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_NE(status.error_message().find("min-free-disk"), std::string::npos);
+}
+
+std::string tc_filters(const std::string& dev) {
+  return sh_output("tc filter show dev " + dev + " ingress 2>/dev/null; tc filter show dev " + dev +
+                   " egress 2>/dev/null");
+}
+
+TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  EXPECT_NE(d.log().find(net.host()), std::string::npos) << "attached interface not logged";
+  EXPECT_NE(tc_filters(net.host()).find("bpf"), std::string::npos);
+
+  // Hubble-style stream: UDP to the peer, exactly 30 packets.
+  grpc::ClientContext ctx;
+  auto stream = d.recorder().Record(&ctx);
+  pb::RecordRequest request;
+  auto* start = request.mutable_start();
+  auto* f = start->add_include();
+  f->set_destination_cidr(net.peer4());
+  f->set_destination_port(9999);
+  f->set_protocol(pb::PROTOCOL_UDP);
+  start->mutable_stop_condition()->set_packets_captured_count(30);
+  ASSERT_TRUE(stream->Write(request));
+  pb::RecordResponse response, stopped;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_running());
+  std::thread traffic([&] {
+    net.send_udp(false, 9998, 10, 200);  // not selected (other port)
+    net.send_udp(false, 9999, 40, 200);
+  });
+  while (stream->Read(&response)) {
+    if (response.has_stopped()) stopped = response;
+  }
+  traffic.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_TRUE(stopped.has_stopped());
+  EXPECT_EQ(stopped.stopped().stop_reason(), pb::STOP_REASON_PACKET_LIMIT);
+  auto contents = read_pcap(stopped.stopped().filesink().file_path());
+  ASSERT_EQ(contents.records.size(), 30u);
+  for (const auto& r : contents.records) {
+    PacketInfo info = decode_packet(r.data, LinkType::kEthernet);
+    EXPECT_EQ(info.protocol, IPPROTO_UDP);
+    EXPECT_EQ(info.destination_port, 9999);
+  }
+
+  // recorderctl record with a packet limit, ICMP both ways (ping).
+  std::string filter = net.host4() + " 0 " + net.peer4() + " 0 ICMP";
+  CommandResult rec;
+  std::thread ctl([&] {
+    rec = run_command({RECORDERCTL_PATH, "--server", d.server(), "--json", "record", filter,
+                       "--bidirectional", "--packet-limit", "6"},
+                      d.dir());
+  });
+  std::this_thread::sleep_for(500ms);
+  sh("ping -c 5 -i 0.05 -q " + net.peer4() + " >/dev/null");
+  ctl.join();
+  ASSERT_EQ(rec.exit_code, 0) << rec.output;
+  auto result = nlohmann::json::parse(rec.output.substr(rec.output.find('{')));
+  std::string path = result["stopped"]["filesink"]["file_path"];
+  auto icmp = read_pcap(path);
+  ASSERT_EQ(icmp.records.size(), 6u);
+  for (const auto& r : icmp.records) {
+    EXPECT_EQ(decode_packet(r.data, LinkType::kEthernet).protocol, IPPROTO_ICMP);
+  }
+
+  // A running recording at SIGTERM: stopped with a valid file; tc filters gone; exit 0.
+  grpc::ClientContext sctx;
+  pb::StartRequest sreq;
+  sreq.mutable_recording()->add_include();
+  pb::StartResponse sresp;
+  ASSERT_TRUE(d.recordings().Start(&sctx, sreq, &sresp).ok());
+  net.send_udp(false, 7, 5, 64);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(d.terminate(), 0);
+  EXPECT_EQ(tc_filters(net.host()).find("bpf"), std::string::npos) << tc_filters(net.host());
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(d.storage())) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with(".")) {
+      EXPECT_TRUE(name.ends_with(".json")) << "partial file left: " << name;
+      continue;
+    }
+    EXPECT_NO_THROW(read_pcap(e.path().string()));
+    ++files;
+  }
+  EXPECT_EQ(files, 3);
+}
+
+}  // namespace
+}  // namespace recorder::test

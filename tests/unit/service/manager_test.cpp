@@ -1,0 +1,274 @@
+// RecordingManager with real sinks and files in a temp dir; the test thread plays the packet
+// source (on_packet + on_batch_end), as the replay source or the datapath would.
+#include "service/recording_manager.h"
+
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "packet_builder.h"
+#include "pcap_file.h"
+
+namespace recorder::service {
+namespace {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "svc-manager-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+StartSpec spec_for(const std::string& filter_text, uint64_t packet_limit = 0) {
+  StartSpec spec;
+  auto filter = parse_filter(filter_text);
+  EXPECT_TRUE(filter.ok()) << filter.error().message();
+  spec.recording.include.push_back(*filter);
+  spec.recording.snap_length = 262144;
+  spec.recording.stop.packets = packet_limit;
+  spec.file_prefix = "test";
+  return spec;
+}
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  static ServiceLimits no_disk_floor() {
+    ServiceLimits limits;
+    limits.min_free_disk = 0;  // the temp dir's filesystem may be nearly full; not tested here
+    return limits;
+  }
+
+  std::unique_ptr<RecordingManager> make(ServiceLimits limits = no_disk_floor()) {
+    ManagerOptions options;
+    options.storage_path = storage_.path() / "store";
+    options.node_name = "unit";
+    options.limits = limits;
+    options.tick = 10ms;
+    auto m = RecordingManager::create(options);
+    EXPECT_TRUE(m.ok()) << m.error().message();
+    return m.ok() ? std::move(*m) : nullptr;
+  }
+
+  // Feeds `count` UDP packets 10.0.0.1:1000 -> 10.0.0.2:53 of 100 payload bytes.
+  void feed(RecordingManager& m, int count, uint16_t port = 53) {
+    auto bytes = test::build_packet({.source = "10.0.0.1",
+                                     .destination = "10.0.0.2",
+                                     .protocol = IPPROTO_UDP,
+                                     .source_port = 1000,
+                                     .destination_port = port,
+                                     .payload_length = 100});
+    for (int i = 0; i < count; ++i) {
+      CapturedPacket p;
+      p.timestamp_ns = 1700000000000000000ull + static_cast<uint64_t>(i) * 1000;
+      p.original_length = static_cast<uint32_t>(bytes.size());
+      p.data = bytes;
+      m.consumer().on_packet(p);
+    }
+    m.consumer().on_batch_end();
+  }
+
+  RecordingInfo wait_stopped(RecordingManager& m, uint64_t id) {
+    for (int i = 0; i < 500; ++i) {
+      auto info = m.get(id);
+      if (info.ok() && info->state == RecordingState::kStopped) return *info;
+      std::this_thread::sleep_for(10ms);
+    }
+    ADD_FAILURE() << "recording " << id << " did not stop";
+    return {};
+  }
+
+  TempDir storage_;
+};
+
+TEST_F(ManagerTest, StartRecordStopIsIdempotentAndFileIsComplete) {
+  auto m = make();
+  auto info = m->start(spec_for("10.0.0.1 0 10.0.0.2 53 UDP"));
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  EXPECT_EQ(info->state, RecordingState::kRunning);
+  EXPECT_EQ(m->running_count(), 1u);
+  feed(*m, 25);
+  feed(*m, 5, 80);  // not matching
+
+  auto path = m->file_of(info->id);
+  ASSERT_FALSE(path.ok());
+  EXPECT_EQ(path.error().code(), ErrorCode::kFailedPrecondition);
+
+  auto stopped = m->stop(info->id, StopReason::kRequested);
+  ASSERT_TRUE(stopped.ok()) << stopped.error().message();
+  EXPECT_EQ(stopped->state, RecordingState::kStopped);
+  EXPECT_EQ(stopped->stop_reason, StopReason::kRequested);
+  EXPECT_EQ(stopped->stats.packets_captured, 25u);
+  EXPECT_TRUE(stopped->file_path.is_absolute());
+  EXPECT_EQ(stopped->file_size, fs::file_size(stopped->file_path));
+  auto contents = test::read_pcap(stopped->file_path.string());
+  EXPECT_EQ(contents.records.size(), 25u);
+
+  // Stop again: same final state, the first reason wins.
+  auto again = m->stop(info->id, StopReason::kShutdown);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->stop_reason, StopReason::kRequested);
+  EXPECT_EQ(again->stats.packets_captured, 25u);
+  EXPECT_EQ(m->running_count(), 0u);
+
+  auto unknown = m->stop(9999, StopReason::kRequested);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ManagerTest, PacketLimitStopsTheRecordingFromTheControlThread) {
+  auto m = make();
+  auto info = m->start(spec_for("any 0 any 53 UDP", 7));
+  ASSERT_TRUE(info.ok()) << info.error().message();
+  feed(*m, 20);
+  auto final_info = wait_stopped(*m, info->id);
+  EXPECT_EQ(final_info.stop_reason, StopReason::kPacketLimit);
+  EXPECT_EQ(final_info.stats.packets_captured, 7u);
+  EXPECT_EQ(test::read_pcap(final_info.file_path.string()).records.size(), 7u);
+}
+
+TEST_F(ManagerTest, TimeLimitStopsTheRecording) {
+  auto m = make();
+  auto spec = spec_for("any 0 any 0 ANY");
+  spec.recording.stop.duration = 100ms;
+  auto info = m->start(spec);
+  ASSERT_TRUE(info.ok());
+  auto final_info = wait_stopped(*m, info->id);
+  EXPECT_EQ(final_info.stop_reason, StopReason::kTimeLimit);
+}
+
+TEST_F(ManagerTest, OverlappingRecordingsEachGetTheirPackets) {
+  auto m = make();
+  auto dns = m->start(spec_for("any 0 any 53 UDP"));
+  auto all = m->start(spec_for("10.0.0.0/8 0 any 0 ANY"));
+  ASSERT_TRUE(dns.ok() && all.ok());
+  feed(*m, 10, 53);
+  feed(*m, 4, 80);
+  auto a = m->stop(dns->id, StopReason::kRequested);
+  auto b = m->stop(all->id, StopReason::kRequested);
+  EXPECT_EQ(a->stats.packets_captured, 10u);
+  EXPECT_EQ(b->stats.packets_captured, 14u);
+  EXPECT_NE(a->file_path, b->file_path);
+}
+
+TEST_F(ManagerTest, EnforcesRecordingAndDiskLimits) {
+  ServiceLimits limits = no_disk_floor();
+  limits.max_recordings = 1;
+  auto m = make(limits);
+  auto first = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(first.ok());
+  auto second = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code(), ErrorCode::kResourceExhausted);
+  ASSERT_TRUE(m->stop(first->id, StopReason::kRequested).ok());
+  EXPECT_TRUE(m->start(spec_for("any 0 any 0 ANY")).ok());
+  m.reset();
+
+  ServiceLimits disk = no_disk_floor();
+  disk.min_free_disk = 1ull << 62;  // more than any disk has
+  auto d = make(disk);
+  auto refused = d->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(refused.error().message().find("free"), std::string::npos);
+}
+
+TEST_F(ManagerTest, ShutdownStopsEverythingAndRefusesStarts) {
+  auto m = make();
+  auto info = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(info.ok());
+  feed(*m, 3);
+  m->shutdown();
+  auto final_info = m->get(info->id);
+  ASSERT_TRUE(final_info.ok());
+  EXPECT_EQ(final_info->state, RecordingState::kStopped);
+  EXPECT_EQ(final_info->stop_reason, StopReason::kShutdown);
+  EXPECT_EQ(test::read_pcap(final_info->file_path.string()).records.size(), 3u);
+  auto refused = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kUnavailable);
+}
+
+TEST_F(ManagerTest, RegistryIsRebuiltFromTheStorageDirectory) {
+  uint64_t id = 0;
+  fs::path file;
+  {
+    auto m = make();
+    auto info = m->start(spec_for("10.0.0.1 0 10.0.0.2 53 UDP"));
+    ASSERT_TRUE(info.ok());
+    feed(*m, 12);
+    auto stopped = m->stop(info->id, StopReason::kRequested);
+    id = stopped->id;
+    file = stopped->file_path;
+  }
+  // A file without metadata (e.g. from a crash repaired by recovery) is listed too.
+  fs::path foreign = storage_.path() / "store" / "other_20250101T000000Z_40_node.pcap";
+  fs::copy_file(file, foreign);
+
+  auto m = make();
+  auto list = m->list();
+  ASSERT_EQ(list.size(), 2u);
+  auto info = m->get(id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->state, RecordingState::kStopped);
+  EXPECT_EQ(info->stop_reason, StopReason::kRequested);  // from the metadata
+  EXPECT_EQ(info->stats.packets_captured, 12u);
+  ASSERT_EQ(info->filters.size(), 1u);
+  EXPECT_EQ(info->filters[0].destination_port, 53);
+  auto other = m->get(40);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->stats.packets_captured, 12u);  // counted from the file
+  EXPECT_EQ(other->file_prefix, "other");
+  // New ids continue after the highest one found.
+  auto next = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(next.ok());
+  EXPECT_GT(next->id, 40u);
+}
+
+TEST_F(ManagerTest, DeleteRemovesTheFileAndRefusesWhileRunning) {
+  auto m = make();
+  auto info = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(info.ok());
+  auto running = m->remove(info->id);
+  ASSERT_FALSE(running.ok());
+  EXPECT_EQ(running.error().code(), ErrorCode::kFailedPrecondition);
+  auto stopped = m->stop(info->id, StopReason::kRequested);
+  ASSERT_TRUE(fs::exists(stopped->file_path));
+  ASSERT_TRUE(m->remove(info->id).ok());
+  EXPECT_FALSE(fs::exists(stopped->file_path));
+  EXPECT_EQ(m->get(info->id).error().code(), ErrorCode::kNotFound);
+  EXPECT_EQ(m->remove(info->id).error().code(), ErrorCode::kNotFound);
+}
+
+TEST_F(ManagerTest, DownloadAndDeleteNeverLeaveTheStorageDirectory) {
+  auto m = make();
+  auto info = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(info.ok());
+  auto stopped = m->stop(info->id, StopReason::kRequested);
+  ASSERT_TRUE(stopped.ok());
+  // Someone swaps the finished file for a link to a file outside the storage directory.
+  fs::path outside = storage_.path() / "precious";
+  std::ofstream(outside) << "do not serve or delete me";
+  fs::remove(stopped->file_path);
+  fs::create_symlink(outside, stopped->file_path);
+
+  auto path = m->file_of(info->id);
+  ASSERT_FALSE(path.ok());
+  EXPECT_EQ(path.error().code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(m->remove(info->id).ok());
+  EXPECT_TRUE(fs::exists(outside));
+}
+
+}  // namespace
+}  // namespace recorder::service
