@@ -15,6 +15,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   tshark tcpdump netsniff-ng iproute2 iputils-ping fio xdp-tools procps psmisc util-linux
+  # the demo and integration tests send small UDP/TCP flows with python3
+  python3
 )
 
 missing=()
