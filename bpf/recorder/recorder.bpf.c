@@ -565,6 +565,10 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	hdr.cap_len = cap_len;
 	hdr.direction = direction;
 	hdr.pad0 = 0;
+	hdr.vlan_present = skb->vlan_present ? 1 : 0;
+	hdr.vlan_tci = skb->vlan_tci;
+	hdr.vlan_proto = skb->vlan_proto;
+	hdr.pad1[0] = hdr.pad1[1] = hdr.pad1[2] = 0;
 	hdr.link_type = l3 ? RECORDER_LINK_RAW : RECORDER_LINK_ETHERNET;
 
 	if (recorder_use_ringbuf) {
