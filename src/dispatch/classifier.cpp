@@ -28,20 +28,35 @@ struct AddressKeyHash {
   }
 };
 
-AddressKey make_key(const std::array<uint8_t, 16>& address, unsigned prefix_length) {
-  std::array<uint8_t, 16> cut{};
+// The mask of the first `prefix_length` bits of an address, as the two 64-bit words a key is
+// made of (in memory order, so it applies to the address bytes as loaded).
+AddressKey prefix_mask(unsigned prefix_length) {
+  std::array<uint8_t, 16> bytes{};
   for (unsigned i = 0; i < 16; ++i) {
     const unsigned bit = i * 8;
     if (prefix_length >= bit + 8) {
-      cut[i] = address[i];
+      bytes[i] = 0xff;
     } else if (prefix_length > bit) {
-      cut[i] = address[i] & static_cast<uint8_t>(0xff00u >> (prefix_length - bit));
+      bytes[i] = static_cast<uint8_t>(0xff00u >> (prefix_length - bit));
     }
   }
+  AddressKey mask;
+  std::memcpy(&mask.high, bytes.data(), 8);
+  std::memcpy(&mask.low, bytes.data() + 8, 8);
+  return mask;
+}
+
+AddressKey make_key(const std::array<uint8_t, 16>& address, const AddressKey& mask) noexcept {
   AddressKey key;
-  std::memcpy(&key.high, cut.data(), 8);
-  std::memcpy(&key.low, cut.data() + 8, 8);
+  std::memcpy(&key.high, address.data(), 8);
+  std::memcpy(&key.low, address.data() + 8, 8);
+  key.high &= mask.high;
+  key.low &= mask.low;
   return key;
+}
+
+AddressKey make_key(const std::array<uint8_t, 16>& address, unsigned prefix_length) {
+  return make_key(address, prefix_mask(prefix_length));
 }
 
 // Longest-prefix match for one family and one direction. For every distinct prefix length
@@ -51,6 +66,7 @@ AddressKey make_key(const std::array<uint8_t, 16>& address, unsigned prefix_leng
 struct PrefixTable {
   struct Level {
     unsigned prefix_length;
+    AddressKey mask;  // prefix_mask(prefix_length)
     std::unordered_map<AddressKey, RuleMask, AddressKeyHash> prefixes;
   };
   std::vector<Level> levels;  // longest prefix first
@@ -61,7 +77,7 @@ struct PrefixTable {
     std::sort(lengths.begin(), lengths.end(), std::greater<>());
     lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
     for (unsigned length : lengths) {
-      Level level{length, {}};
+      Level level{length, prefix_mask(length), {}};
       for (const auto& [cidr, slot] : cidrs) {
         if (cidr->prefix_length != length) continue;
         level.prefixes.try_emplace(make_key(cidr->address, length), RuleMask{});
@@ -85,7 +101,7 @@ struct PrefixTable {
 
   RuleMask lookup(const std::array<uint8_t, 16>& address) const noexcept {
     for (const Level& level : levels) {
-      const auto it = level.prefixes.find(make_key(address, level.prefix_length));
+      const auto it = level.prefixes.find(make_key(address, level.mask));
       if (it != level.prefixes.end()) return it->second;
     }
     return RuleMask{};
@@ -97,13 +113,16 @@ struct PortTable {
   RuleMask wildcard{};
   std::unordered_map<uint16_t, RuleMask> exact;
 
-  RuleMask lookup(bool has_ports, uint16_t port) const noexcept {
+  // Narrows `candidates` to the rules that accept the port. When every candidate accepts any
+  // port, the lookup is skipped.
+  void narrow(RuleMask& candidates, bool has_ports, uint16_t port) const noexcept {
+    if (subset_of(candidates, wildcard)) return;
     RuleMask mask = wildcard;
     if (has_ports) {
       const auto it = exact.find(port);
       if (it != exact.end()) or_rules(mask, it->second);
     }
-    return mask;
+    and_rules(candidates, mask);
   }
 };
 
@@ -112,12 +131,21 @@ struct AddressTable {
   RuleMask wildcard{};
   PrefixTable ipv4;
   PrefixTable ipv6;
+  // Rules that accept every address of the family: no CIDR, or a /0 of that family.
+  RuleMask accepts_all_ipv4{};
+  RuleMask accepts_all_ipv6{};
 
-  RuleMask lookup(uint8_t ip_version, const std::array<uint8_t, 16>& address) const noexcept {
+  // Narrows `candidates` to the rules that accept the address. When every candidate accepts
+  // any address of the packet's family (filters naming only the other side, or /0), the
+  // lookup is skipped: the answer cannot change.
+  void narrow(RuleMask& candidates, uint8_t ip_version,
+              const std::array<uint8_t, 16>& address) const noexcept {
+    if (ip_version == 4 && subset_of(candidates, accepts_all_ipv4)) return;
+    if (ip_version == 6 && subset_of(candidates, accepts_all_ipv6)) return;
     RuleMask mask = wildcard;
     if (ip_version == 4) or_rules(mask, ipv4.lookup(address));
     if (ip_version == 6) or_rules(mask, ipv6.lookup(address));
-    return mask;
+    and_rules(candidates, mask);
   }
 
   void build(std::span<const ClassifierRule> rules, const Cidr Filter::*which) {
@@ -127,12 +155,16 @@ struct AddressTable {
       switch (cidr.family) {
         case AddressFamily::kAny:
           set_rule(wildcard, rule.slot);
+          set_rule(accepts_all_ipv4, rule.slot);
+          set_rule(accepts_all_ipv6, rule.slot);
           break;
         case AddressFamily::kIPv4:
           v4.emplace_back(&cidr, rule.slot);
+          if (cidr.prefix_length == 0) set_rule(accepts_all_ipv4, rule.slot);
           break;
         case AddressFamily::kIPv6:
           v6.emplace_back(&cidr, rule.slot);
+          if (cidr.prefix_length == 0) set_rule(accepts_all_ipv6, rule.slot);
           break;
       }
     }
@@ -185,12 +217,12 @@ RuleMask Classifier::classify(const PacketInfo& packet) const noexcept {
   const Tables& t = *tables_;
   RuleMask mask = packet.has_protocol ? t.protocol[packet.protocol] : t.protocol_unknown;
   if (!any_rule(mask)) return mask;
-  and_rules(mask, t.source.lookup(packet.ip_version, packet.source));
+  t.source.narrow(mask, packet.ip_version, packet.source);
   if (!any_rule(mask)) return mask;
-  and_rules(mask, t.destination.lookup(packet.ip_version, packet.destination));
+  t.destination.narrow(mask, packet.ip_version, packet.destination);
   if (!any_rule(mask)) return mask;
-  and_rules(mask, t.source_port.lookup(packet.has_ports, packet.source_port));
-  and_rules(mask, t.destination_port.lookup(packet.has_ports, packet.destination_port));
+  t.source_port.narrow(mask, packet.has_ports, packet.source_port);
+  t.destination_port.narrow(mask, packet.has_ports, packet.destination_port);
   return mask;
 }
 

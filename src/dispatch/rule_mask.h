@@ -33,6 +33,13 @@ inline bool same_rules(const RuleMask& a, const RuleMask& b) noexcept {
   return diff == 0;
 }
 
+// True when every rule in `mask` is also in `of`.
+inline bool subset_of(const RuleMask& mask, const RuleMask& of) noexcept {
+  uint64_t outside = 0;
+  for (int i = 0; i < RECORDER_RULE_WORDS; ++i) outside |= mask.words[i] & ~of.words[i];
+  return outside == 0;
+}
+
 inline void or_rules(RuleMask& into, const RuleMask& other) noexcept {
   for (int i = 0; i < RECORDER_RULE_WORDS; ++i) into.words[i] |= other.words[i];
 }
