@@ -17,12 +17,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# RECORDER_DEMO_BUILD_DIR: build elsewhere (e.g. an existing dev build); default build/release.
+build=${RECORDER_DEMO_BUILD_DIR:-build/release}
 bash scripts/setup.sh
-echo "== building (build/release)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
-cmake --build build/release -j "$(nproc)" --target recorderd recorderctl
-recorderd=$root/build/release/src/daemon/recorderd
-recorderctl=$root/build/release/src/cli/recorderctl
+echo "== building ($build)"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target recorderd recorderctl
+recorderd=$root/$build/src/daemon/recorderd
+recorderctl=$root/$build/src/cli/recorderctl
 
 tag="prt$$"
 tag=${tag:0:9}
