@@ -605,6 +605,34 @@ TEST(ReplayIntegration, RecorderctlRecordStartListStatusFetchDelete) {
   EXPECT_NE(unreachable.exit_code, 0);
 }
 
+TEST(ReplayIntegration, RecorderctlRecordCtrlCStopsAndPrintsTheResult) {
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  Daemon d(loop_flags(input));
+  fs::path log = tmp.path() / "ctrl-c.log";
+  pid_t pid = spawn({RECORDERCTL_PATH, "--server", d.server(), "record", "any 0 any 0 ANY"}, log);
+  ASSERT_GT(pid, 0);
+  // Wait until the recording runs and has packets, then press Ctrl-C.
+  bool running = false;
+  for (int i = 0; i < 500 && !running; ++i) {
+    grpc::ClientContext ctx;
+    pb::ListResponse list;
+    ASSERT_TRUE(d.recordings().List(&ctx, pb::ListRequest(), &list).ok());
+    running = list.recordings_size() == 1 && list.recordings(0).stats().packets_captured() > 10;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(running);
+  ::kill(pid, SIGINT);
+  int status = wait_for_exit(pid, 20s);
+  if (status == -1) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+  ASSERT_NE(status, -1) << "recorderctl did not exit after SIGINT";
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping the recording";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(log);
+  std::string out = read_text(log);
+  EXPECT_NE(out.find("Stopped recording (requested)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Output written to: "), std::string::npos) << out;
+}
+
 // fd count and resident memory of a process.
 size_t fd_count(pid_t pid) {
   size_t n = 0;
