@@ -173,6 +173,14 @@ static __always_inline void mask_and_or(struct recorder_rule_mask *m,
 	}
 }
 
+/* Is any rule of m outside `wild` (so a lookup of that dimension could remove it)? */
+static __always_inline int mask_outside(const struct recorder_rule_mask *m,
+					const struct recorder_rule_mask *wild)
+{
+	return !!((m->words[0] & ~wild->words[0]) | (m->words[1] & ~wild->words[1]) |
+		  (m->words[2] & ~wild->words[2]) | (m->words[3] & ~wild->words[3]));
+}
+
 static __always_inline int mask_empty(const struct recorder_rule_mask *m)
 {
 	return !(m->words[0] | m->words[1] | m->words[2] | m->words[3]);
@@ -331,13 +339,19 @@ static __always_inline int classify(const struct parsed *p, __u32 set, struct re
 	*m = *v;
 	if (mask_empty(m))
 		return 0;
+	/* Each lookup is skipped when every remaining rule is a wildcard in its dimension: the
+	 * result could not remove a rule, and a hash or LPM lookup is the expensive part. */
 	if (p->has_ports) {
-		key = RECORDER_PORT_KEY(set, p->dport);
-		mask_and_or(m, &sm->any_dport, bpf_map_lookup_elem(&recorder_dport, &key));
-		if (mask_empty(m))
-			return 0;
-		key = RECORDER_PORT_KEY(set, p->sport);
-		mask_and_or(m, &sm->any_sport, bpf_map_lookup_elem(&recorder_sport, &key));
+		if (mask_outside(m, &sm->any_dport)) {
+			key = RECORDER_PORT_KEY(set, p->dport);
+			mask_and_or(m, &sm->any_dport, bpf_map_lookup_elem(&recorder_dport, &key));
+			if (mask_empty(m))
+				return 0;
+		}
+		if (mask_outside(m, &sm->any_sport)) {
+			key = RECORDER_PORT_KEY(set, p->sport);
+			mask_and_or(m, &sm->any_sport, bpf_map_lookup_elem(&recorder_sport, &key));
+		}
 	} else {
 		mask_and(m, &sm->portless);
 	}
@@ -346,21 +360,29 @@ static __always_inline int classify(const struct parsed *p, __u32 set, struct re
 	if (p->ip_version == 4) {
 		struct recorder_lpm4_key k = {.prefixlen = RECORDER_LPM_SET_BITS + 32, .set = set};
 
-		__builtin_memcpy(k.addr, p->dst, 4);
-		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst4, &k));
-		if (mask_empty(m))
-			return 0;
-		__builtin_memcpy(k.addr, p->src, 4);
-		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src4, &k));
+		if (mask_outside(m, &sm->wild_dst4)) {
+			__builtin_memcpy(k.addr, p->dst, 4);
+			mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst4, &k));
+			if (mask_empty(m))
+				return 0;
+		}
+		if (mask_outside(m, &sm->wild_src4)) {
+			__builtin_memcpy(k.addr, p->src, 4);
+			mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src4, &k));
+		}
 	} else {
 		struct recorder_lpm6_key k = {.prefixlen = RECORDER_LPM_SET_BITS + 128, .set = set};
 
-		__builtin_memcpy(k.addr, p->dst, 16);
-		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst6, &k));
-		if (mask_empty(m))
-			return 0;
-		__builtin_memcpy(k.addr, p->src, 16);
-		mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src6, &k));
+		if (mask_outside(m, &sm->wild_dst6)) {
+			__builtin_memcpy(k.addr, p->dst, 16);
+			mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_dst6, &k));
+			if (mask_empty(m))
+				return 0;
+		}
+		if (mask_outside(m, &sm->wild_src6)) {
+			__builtin_memcpy(k.addr, p->src, 16);
+			mask_and_or(m, &sm->any_addr, bpf_map_lookup_elem(&recorder_src6, &k));
+		}
 	}
 	return !mask_empty(m);
 }
@@ -502,6 +524,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	void *data, *data_end;
 	__u32 nbits, cap_len, len = skb->len;
 	int off, err;
+	__u32 set;
 	__u8 version = 0;
 
 	/* Headers are parsed from the linear area only: locally built and veth/tun packets keep
@@ -518,10 +541,13 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 			parse_ip(data, data_end, off, version, &p);
 	}
 
-	__builtin_memset(&c, 0, sizeof(c));
-	c.set = recorder_active_set & 1;
-	if (!classify(&p, c.set, &hdr.rules))
+	set = recorder_active_set & 1;
+	if (!classify(&p, set, &hdr.rules))
 		return TC_ACT_UNSPEC;
+
+	/* Only matching packets pay for the walk state. */
+	__builtin_memset(&c, 0, sizeof(c));
+	c.set = set;
 
 	__builtin_memcpy(c.remaining, hdr.rules.words, sizeof(c.remaining));
 	c.bytes = len;

@@ -138,6 +138,13 @@ struct recorder_set_masks {
 	struct recorder_rule_mask any_dport; /* rules with dst_port 0 */
 	struct recorder_rule_mask portless;  /* rules with both ports 0: packets without ports */
 	struct recorder_rule_mask non_ip;    /* family 0, protocol 0, ports 0: non-IP packets */
+	/* Rules that match every address of a dimension for that family (family 0, or the family
+	 * with prefix length 0). When every rule still in the running mask is in this mask, the
+	 * program skips that dimension's LPM lookup: the answer could not remove any rule. */
+	struct recorder_rule_mask wild_src4;
+	struct recorder_rule_mask wild_dst4;
+	struct recorder_rule_mask wild_src6;
+	struct recorder_rule_mask wild_dst6;
 };
 
 /* Per-rule data the program needs after classification, indexed by set * MAX_RULES + slot. */
@@ -166,7 +173,7 @@ RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, snap_len) == 40, "rule sna
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm4_key) == 12, "lpm4 key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm6_key) == 24, "lpm6 key size");
-RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 160, "set masks size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 288, "set masks size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_info) == 8, "rule info size");
 #endif
 

@@ -6,6 +6,7 @@
 // second that catches netlink overruns) and re-syncs the clock, so no extra thread is needed.
 // Attachments are guarded by a mutex (control-side only, never taken per packet).
 #include "datapath/datapath.h"
+#include "datapath/datapath_testing.h"
 
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -140,6 +142,8 @@ class DatapathImpl final : public Datapath {
     return out;
   }
 
+  int program_fd(bool ingress, bool l3) const { return object_->program_fd(ingress, l3); }
+
   std::string transport_name() const override {
     return object_->transport() == BpfTransport::kPerfBuffer ? "perf buffer" : "ring buffer";
   }
@@ -232,16 +236,18 @@ class DatapathImpl final : public Datapath {
 
   void deliver(const void* sample, size_t size) noexcept {
     if (size < sizeof(recorder_capture_hdr)) return;
-    const auto* hdr = static_cast<const recorder_capture_hdr*>(sample);
-    if (size < sizeof(*hdr) + hdr->cap_len) return;
+    // Perf samples start 4 bytes past an 8-byte boundary: copy the header into aligned
+    // storage (56 bytes) rather than read u64 fields (and hand out a RuleMask) in place.
+    std::memcpy(&hdr_, sample, sizeof(hdr_));
+    if (size < sizeof(hdr_) + hdr_.cap_len) return;
     CapturedPacket p;
-    p.timestamp_ns = clock_.to_wall_ns(hdr->ktime_ns);
-    p.ifindex = hdr->ifindex;
-    p.original_length = hdr->orig_len;
-    p.direction = static_cast<Direction>(hdr->direction);
-    p.link_type = static_cast<LinkType>(hdr->link_type);
-    p.data = {reinterpret_cast<const uint8_t*>(hdr + 1), hdr->cap_len};
-    p.kernel_rules = &hdr->rules;
+    p.timestamp_ns = clock_.to_wall_ns(hdr_.ktime_ns);
+    p.ifindex = hdr_.ifindex;
+    p.original_length = hdr_.orig_len;
+    p.direction = static_cast<Direction>(hdr_.direction);
+    p.link_type = static_cast<LinkType>(hdr_.link_type);
+    p.data = {static_cast<const uint8_t*>(sample) + sizeof(hdr_), hdr_.cap_len};
+    p.kernel_rules = &hdr_.rules;
     consumer_->on_packet(p);
   }
 
@@ -367,6 +373,7 @@ class DatapathImpl final : public Datapath {
   WallClock clock_;
   Clock::time_point last_resync_ = Clock::now();
   PacketConsumer* consumer_ = nullptr;
+  recorder_capture_hdr hdr_{};  // the current sample's header (reader thread only)
   perf_buffer* perf_ = nullptr;
   ring_buffer* ring_ = nullptr;
   uint64_t lost_samples_ = 0;
@@ -383,3 +390,12 @@ Result<std::unique_ptr<Datapath>> Datapath::open(Options options) {
 }
 
 }  // namespace recorder::datapath
+
+namespace recorder::datapath::testing_access {
+
+int program_fd(Datapath& datapath, bool ingress, bool l3) {
+  auto* impl = dynamic_cast<DatapathImpl*>(&datapath);
+  return impl == nullptr ? -1 : impl->program_fd(ingress, l3);
+}
+
+}  // namespace recorder::datapath::testing_access

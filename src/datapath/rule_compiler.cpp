@@ -88,6 +88,18 @@ TableImage build_table(std::span<const CompiledRule> rules) {
       set_bit(t.destination_port[rule.dst_port], slot);
     }
     if (rule.src_port == 0 && rule.dst_port == 0) set_bit(t.masks.portless, slot);
+    if (rule.family == 0 || (rule.family == 4 && rule.src_prefix_len == 0)) {
+      set_bit(t.masks.wild_src4, slot);
+    }
+    if (rule.family == 0 || (rule.family == 4 && rule.dst_prefix_len == 0)) {
+      set_bit(t.masks.wild_dst4, slot);
+    }
+    if (rule.family == 0 || (rule.family == 6 && rule.src_prefix_len == 0)) {
+      set_bit(t.masks.wild_src6, slot);
+    }
+    if (rule.family == 0 || (rule.family == 6 && rule.dst_prefix_len == 0)) {
+      set_bit(t.masks.wild_dst6, slot);
+    }
     if (rule.family == 0) {
       set_bit(t.masks.any_addr, slot);
       if (rule.protocol == 0 && rule.src_port == 0 && rule.dst_port == 0) {

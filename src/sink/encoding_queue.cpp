@@ -1,9 +1,15 @@
 #include "sink/encoding_queue.h"
 
+#include <cstring>
+
 namespace recorder::sink {
 
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
-    : format_(format), pcap_(snap_length), pcapng_(snap_length), queue_(capacity_bytes) {}
+    : format_(format),
+      snap_length_(snap_length),
+      pcap_(snap_length),
+      pcapng_(snap_length),
+      queue_(capacity_bytes) {}
 
 bool EncodingQueue::push_file_header() {
   uint8_t header[PcapngEncoder::kSectionHeaderSize];
@@ -15,7 +21,11 @@ bool EncodingQueue::push_file_header() {
   return true;
 }
 
-AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
+AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
+  // The caller cuts to the snap length (sink.h); a longer packet is cut here too, because a
+  // record longer than the file's snaplen makes readers reject the file.
+  CapturedPacket packet = in;
+  if (packet.data.size() > snap_length_) packet.data = packet.data.first(snap_length_);
   EncodedRecord record;
   if (format_ == FileFormat::kPcap) {
     pcap_.encode(packet, record);
@@ -23,15 +33,34 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
     pcapng_.encode(packet, record);
   }
   const size_t total = record.size();
-  if (queue_.write_available() < total) {
-    bump(queue_full_, 1);
-    return AppendResult::kQueueFull;
+  // known_free_ is a lower bound of the free space (only the consumer adds space): asking the
+  // queue, which reads the consumer's index from another core's cache, is needed only when
+  // the bound is too small.
+  if (known_free_ < total) {
+    known_free_ = queue_.write_available();
+    if (known_free_ < total) {
+      bump(queue_full_, 1);
+      return AppendResult::kQueueFull;
+    }
   }
-  // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
-  // stream and the whole record is guaranteed to follow (space was checked above).
-  queue_.push(record.prefix, record.prefix_len);
-  if (!record.data.empty()) queue_.push(record.data.data(), record.data.size());
-  if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+  known_free_ -= total;
+  if (total <= kStageBytes) {
+    // Small record: one push (one index handshake with the consumer) from a stack copy beats
+    // three pushes.
+    uint8_t stage[kStageBytes];
+    std::memcpy(stage, record.prefix, record.prefix_len);
+    size_t n = record.prefix_len;
+    if (!record.data.empty()) std::memcpy(stage + n, record.data.data(), record.data.size());
+    n += record.data.size();
+    std::memcpy(stage + n, record.suffix, record.suffix_len);
+    queue_.push(stage, total);
+  } else {
+    // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
+    // stream and the whole record is guaranteed to follow (space was checked above).
+    queue_.push(record.prefix, record.prefix_len);
+    queue_.push(record.data.data(), record.data.size());
+    if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+  }
   if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());

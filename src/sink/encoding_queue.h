@@ -30,6 +30,7 @@ class EncodingQueue {
   // Pushes the file header (pcap header or pcapng SHB). Call once, before any packet.
   bool push_file_header();
 
+  // Packets longer than the snap length are cut to it (and counted as cut).
   AppendResult try_append(const CapturedPacket& packet) noexcept;
 
   // Consumer side.
@@ -52,7 +53,11 @@ class EncodingQueue {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
+  static constexpr size_t kStageBytes = 256;
+
   FileFormat format_;
+  uint32_t snap_length_;
+  size_t known_free_ = 0;  // producer only
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
   boost::lockfree::spsc_queue<uint8_t> queue_;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <system_error>
 
@@ -51,11 +52,12 @@ RecoveredFile recover_one(const std::filesystem::path& partial, const std::strin
     ::close(fd);
   }
   if (r.corrupt) r.final_path += ".corrupt";
-  std::error_code ec;
-  std::filesystem::rename(partial, r.final_path, ec);
-  if (ec) {
+  // Never replace a file that is already there (a finished recording of the same name).
+  if (::renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, r.final_path.c_str(), RENAME_NOREPLACE) !=
+      0) {
     r.corrupt = true;
-    r.reason += (r.reason.empty() ? "" : "; ") + ("rename: " + ec.message());
+    r.reason += (r.reason.empty() ? "" : "; ") +
+                ("rename to " + r.final_path.string() + ": " + std::strerror(errno));
     r.final_path = partial;
   }
   return r;

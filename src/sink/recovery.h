@@ -4,8 +4,9 @@
 // ".*.partial" found at start-up belongs to a recording that never closed. Each is cut back to
 // its last complete record (pcap or pcapng, see record_scanner.h) and renamed to its final name;
 // one whose header is unreadable is renamed to "<name>.corrupt" so it is kept for inspection but
-// never listed as a recording. Called by the daemon once at start-up, before any sink opens in
-// the directory (a partial file of a live sink must not be touched).
+// never listed as a recording. A file is never renamed over an existing one: such a partial
+// file stays where it is and is reported with the reason. Called by the daemon once at start-up,
+// before any sink opens in the directory (a partial file of a live sink must not be touched).
 #pragma once
 
 #include <cstdint>

@@ -43,6 +43,27 @@ size_t buffer_size_for(size_t queue_bytes) {
   return std::clamp<size_t>(quarter, 64u << 10, 1u << 20);
 }
 
+// Whether our 4 KiB-aligned buffers and offsets satisfy the file's direct I/O alignment. The
+// kernel tells (statx STATX_DIOALIGN, Linux 6.1+); where it does not, opening with O_DIRECT and
+// the writer's EINVAL fallback decide.
+bool direct_io_usable(int fd, const std::string& name) {
+  struct statx sx {};
+  if (::statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) != 0 ||
+      (sx.stx_mask & STATX_DIOALIGN) == 0) {
+    return true;
+  }
+  if (sx.stx_dio_offset_align == 0) {
+    spdlog::info("sink {}: the filesystem has no direct I/O, writing through the page cache", name);
+    return false;
+  }
+  if (sx.stx_dio_offset_align > SinkChannel::kBlock || sx.stx_dio_mem_align > SinkChannel::kBlock) {
+    spdlog::info("sink {}: direct I/O needs {}-byte alignment, writing through the page cache",
+                 name, std::max(sx.stx_dio_offset_align, sx.stx_dio_mem_align));
+    return false;
+  }
+  return true;
+}
+
 class SinkImpl final : public Sink {
  public:
   SinkImpl(WriterPoolImpl& pool, SinkOptions options, std::filesystem::path partial)
@@ -129,7 +150,7 @@ Status SinkImpl::init() {
   }
   created_ = true;
   c.direct_fd = c.buffered_fd;
-  if (pool_.options().direct_io) {
+  if (pool_.options().direct_io && direct_io_usable(c.buffered_fd, c.name)) {
     const int fd = ::open(partial_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (fd >= 0) {
       c.direct_fd = c.odirect_fd = fd;

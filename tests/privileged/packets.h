@@ -1,6 +1,5 @@
-// A small packet builder for the BPF fixtures: Ethernet (+ VLAN tags) or raw IP, IPv4 (with
-// fragment fields) or IPv6 (with extension headers), TCP/UDP/SCTP/ICMP/ICMPv6. Checksums are
-// left zero: neither the BPF program nor the decoder looks at them.
+// The BPF fixtures' packet description: a compact spec with binary addresses, translated onto
+// the shared packet builder (tests/support/packet_builder.h).
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,6 +9,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "packet_builder.h"
 
 namespace recorder::testing {
 
@@ -21,7 +22,8 @@ struct PacketSpec {
   uint16_t sport = 1000, dport = 2000;
   std::vector<uint16_t> vlan_tpids;  // 0x8100 / 0x88a8, outermost first
   std::vector<uint8_t> v6_ext;       // IPv6 extension header types in order (0, 43, 44, 51, 60)
-  uint16_t frag_offset = 0;          // in 8-byte units (IPv4 header or IPv6 fragment header)
+  uint16_t frag_offset = 0;          // in 8-byte units (IPv4 header or IPv6 fragment header;
+                                     // the builder adds a fragment header when needed)
   bool more_fragments = false;
   size_t payload = 32;  // bytes after the L4 header
   bool l3 = false;      // no Ethernet header (tun/wireguard)
@@ -39,109 +41,25 @@ inline std::array<uint8_t, 16> ip6(const char* text) {
   return a;
 }
 
-inline void put16(std::vector<uint8_t>& p, uint16_t v) {
-  p.push_back(v >> 8);
-  p.push_back(v & 0xff);
-}
-
-inline std::vector<uint8_t> l4_bytes(const PacketSpec& s) {
-  std::vector<uint8_t> l4;
-  switch (s.protocol) {
-    case 6:  // TCP: ports, seq, ack, offset 5, flags ACK, window
-      put16(l4, s.sport);
-      put16(l4, s.dport);
-      l4.insert(l4.end(), 8, 0);
-      l4.push_back(0x50);
-      l4.push_back(0x10);
-      put16(l4, 65535);
-      l4.insert(l4.end(), 4, 0);
-      break;
-    case 17:  // UDP
-      put16(l4, s.sport);
-      put16(l4, s.dport);
-      put16(l4, static_cast<uint16_t>(8 + s.payload));
-      put16(l4, 0);
-      break;
-    case 132:  // SCTP common header
-      put16(l4, s.sport);
-      put16(l4, s.dport);
-      l4.insert(l4.end(), 8, 0);
-      break;
-    case 1:
-    case 58:  // ICMP echo request
-      l4.push_back(s.protocol == 1 ? 8 : 128);
-      l4.insert(l4.end(), 7, 0);
-      break;
-    default:
-      break;
-  }
-  for (size_t i = 0; i < s.payload; ++i) l4.push_back(static_cast<uint8_t>(i * 7 + 3));
-  return l4;
-}
-
+// Builds the frame with the shared builder (tests/support/packet_builder.h), so the fixtures,
+// the agreement test and the dispatch tests all use one definition of a packet.
 inline std::vector<uint8_t> build_packet(const PacketSpec& s) {
-  std::vector<uint8_t> p;
-  if (!s.l3) {
-    const uint8_t macs[12] = {0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1};
-    p.insert(p.end(), macs, macs + 12);
-    for (uint16_t tpid : s.vlan_tpids) {
-      put16(p, tpid);
-      put16(p, 100);  // TCI: VLAN 100
-    }
-    put16(p, s.ip_version == 4 ? 0x0800 : s.ip_version == 6 ? 0x86dd : 0x0806);
-  }
-  const std::vector<uint8_t> l4 =
-      (s.ip_version == 4 && s.frag_offset != 0) ? std::vector<uint8_t>(24, 0xab) : l4_bytes(s);
-  if (s.ip_version == 4) {
-    const uint16_t total = static_cast<uint16_t>(20 + l4.size());
-    p.push_back(0x45);
-    p.push_back(0);
-    put16(p, total);
-    put16(p, 0x1234);
-    put16(p, static_cast<uint16_t>((s.more_fragments ? 0x2000 : 0) | (s.frag_offset & 0x1fff)));
-    p.push_back(64);
-    p.push_back(s.protocol);
-    put16(p, 0);
-    p.insert(p.end(), s.src.begin(), s.src.begin() + 4);
-    p.insert(p.end(), s.dst.begin(), s.dst.begin() + 4);
-    p.insert(p.end(), l4.begin(), l4.end());
-  } else if (s.ip_version == 6) {
-    std::vector<uint8_t> ext;
-    bool non_first_fragment = false;
-    for (size_t i = 0; i < s.v6_ext.size(); ++i) {
-      const uint8_t next = i + 1 < s.v6_ext.size() ? s.v6_ext[i + 1] : s.protocol;
-      const uint8_t type = s.v6_ext[i];
-      if (type == 44) {
-        ext.push_back(next);
-        ext.push_back(0);
-        put16(ext, static_cast<uint16_t>((s.frag_offset << 3) | (s.more_fragments ? 1 : 0)));
-        ext.insert(ext.end(), {0, 0, 0, 1});
-        non_first_fragment = s.frag_offset != 0;
-      } else if (type == 51) {  // AH: length in 4-byte units minus 2 -> 16 bytes
-        ext.push_back(next);
-        ext.push_back(2);
-        ext.insert(ext.end(), 14, 0);
-      } else {  // hop-by-hop, routing, destination options: 16 bytes
-        ext.push_back(next);
-        ext.push_back(1);
-        ext.insert(ext.end(), 14, 0);
-      }
-    }
-    const std::vector<uint8_t> body = non_first_fragment ? std::vector<uint8_t>(24, 0xab) : l4;
-    p.insert(p.end(), {0x60, 0, 0, 0});
-    put16(p, static_cast<uint16_t>(ext.size() + body.size()));
-    p.push_back(s.v6_ext.empty() ? s.protocol : s.v6_ext[0]);
-    p.push_back(64);
-    p.insert(p.end(), s.src.begin(), s.src.end());
-    p.insert(p.end(), s.dst.begin(), s.dst.end());
-    p.insert(p.end(), ext.begin(), ext.end());
-    p.insert(p.end(), body.begin(), body.end());
-  } else {
-    // ARP request body (28 bytes) and padding to the Ethernet minimum.
-    p.insert(p.end(), {0, 1, 8, 0, 6, 4, 0, 1});
-    p.insert(p.end(), 20, 0);
-    p.insert(p.end(), 18, 0);
-  }
+  test::PacketSpec t;
+  t.raw_ip = s.l3;
+  for (uint16_t tpid : s.vlan_tpids) t.vlans.push_back({tpid, 100});
+  char text[INET6_ADDRSTRLEN];
+  const int family = s.ip_version == 6 ? AF_INET6 : AF_INET;
+  t.source = inet_ntop(family, s.src.data(), text, sizeof(text));
+  t.destination = inet_ntop(family, s.dst.data(), text, sizeof(text));
+  if (s.ip_version == 0) t.ether_type = 0x0806;  // ARP EtherType: not IP whatever follows
+  t.protocol = s.protocol;
+  t.source_port = s.sport;
+  t.destination_port = s.dport;
+  t.ipv6_extensions = s.v6_ext;
+  t.fragment_offset = s.frag_offset;
+  t.more_fragments = s.more_fragments;
+  t.payload_length = s.payload;
+  std::vector<uint8_t> p = test::build_packet(t);
   if (s.truncate != 0 && s.truncate < p.size()) p.resize(s.truncate);
   return p;
 }

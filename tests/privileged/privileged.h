@@ -55,3 +55,18 @@ inline std::string unique_name(const char* tag) {
 }
 
 }  // namespace recorder::testing
+
+namespace recorder::testing {
+
+// At the end of the test binary: nothing this process created is left (namespaces, links).
+class NoLeftoversEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (geteuid() != 0) return;
+    const std::string prefix = "prt" + std::to_string(getpid() % 100000);
+    EXPECT_EQ(sh_output("ip netns list | grep '^" + prefix + "' || true"), "");
+    EXPECT_EQ(sh_output("ip -o link show | grep ' " + prefix + "' || true"), "");
+  }
+};
+
+}  // namespace recorder::testing

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "datapath/wall_clock.h"
+#include "privileged.h"
 
 namespace recorder::datapath {
 namespace {
@@ -32,3 +33,7 @@ TEST(WallClock, ConvertsMonotonicToRealtime) {
 
 }  // namespace
 }  // namespace recorder::datapath
+
+// Registered once for the whole privileged test binary.
+static ::testing::Environment* const kNoLeftovers =
+    ::testing::AddGlobalTestEnvironment(new recorder::testing::NoLeftoversEnvironment);

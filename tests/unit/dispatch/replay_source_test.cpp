@@ -12,6 +12,7 @@
 #include "dispatch/memory_source.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
+#include "sink/sink.h"
 
 namespace recorder {
 namespace {
@@ -108,6 +109,37 @@ TEST(ReplaySource, DeliversEveryPacketWithItsMetadata) {
   EXPECT_EQ(consumer.batch_ends, 5u);  // 4 full batches and the rest
   EXPECT_EQ(consumer.in_batch, 0u);    // the last batch was ended
   EXPECT_EQ((*source)->packets_replayed(), 300u);
+}
+
+// pcapng input, written by the real pcapng sink (libpcap cannot write pcapng).
+TEST(ReplaySource, ReadsPcapngFiles) {
+  TempDir dir;
+  const auto path = dir.path() / "in.pcapng";
+  const auto records = mixed_records(50);
+  {
+    auto pool = sink::WriterPool::create({});
+    ASSERT_TRUE(pool.ok()) << pool.error().message();
+    auto s = sink::Sink::open(**pool, {.path = path, .format = sink::FileFormat::kPcapng});
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    for (const auto& r : records) {
+      CapturedPacket p;
+      p.timestamp_ns = r.timestamp_ns;
+      p.original_length = r.original_length ? r.original_length : r.data.size();
+      p.data = r.data;
+      ASSERT_EQ((*s)->try_append(p), sink::AppendResult::kAppended);
+    }
+    ASSERT_TRUE((*s)->close(0).ok());
+  }
+  auto source = ReplaySource::open({.path = path});
+  ASSERT_TRUE(source.ok()) << source.error().message();
+  CollectingConsumer consumer;
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE((*source)->run(consumer, stop).ok());
+  ASSERT_EQ(consumer.seen.size(), records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(consumer.seen[i].data, records[i].data) << i;
+    EXPECT_EQ(consumer.seen[i].meta.timestamp_ns, records[i].timestamp_ns) << i;
+  }
 }
 
 TEST(ReplaySource, RawIpFiles) {

@@ -203,6 +203,17 @@ TEST(PcapngEncoder, InterfacesBeyondTheTableShareOtherInterface) {
   EXPECT_EQ(max_id, PcapngEncoder::kMaxInterfaces);
 }
 
+TEST(EncodingQueue, PacketsLongerThanTheSnapLengthAreCut) {
+  EncodingQueue q(FileFormat::kPcap, 8, 4096);
+  const auto frame = test::make_frame(20, 1);
+  ASSERT_EQ(q.try_append(packet_of(frame, 1)), AppendResult::kAppended);
+  const auto bytes = drain(q);
+  ASSERT_EQ(bytes.size(), 16u + 8u);
+  EXPECT_EQ(get_u32(&bytes[8]), 8u);    // incl_len cut to the snap length
+  EXPECT_EQ(get_u32(&bytes[12]), 20u);  // orig_len unchanged
+  EXPECT_EQ(q.appended_bytes(), 8u);
+}
+
 TEST(EncodingQueue, FullQueueDropsWholeRecordsAndCountsThem) {
   // 4096 bytes and no writer: the header (24) and 35 records of 116 bytes fit, then full.
   EncodingQueue q(FileFormat::kPcap, 65535, 4096);

@@ -160,6 +160,15 @@ TEST(Recovery, GarbageIsMarkedCorruptAndMissingDirIsAnError) {
   EXPECT_NE((*r)[0].reason.find("magic"), std::string::npos) << (*r)[0].reason;
   EXPECT_TRUE(std::filesystem::exists(dir / "j.pcap.corrupt"));
   EXPECT_FALSE(recover_partial_files(dir / "nope").ok());
+  // A partial file whose final name is taken is left where it is, not renamed over the file.
+  write_file(dir / ".taken.pcap.partial", junk, junk.size());
+  write_file(dir / "taken.pcap.corrupt", junk, 3);
+  auto again = recover_partial_files(dir.path());
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_TRUE((*again)[0].corrupt);
+  EXPECT_EQ((*again)[0].final_path, dir / ".taken.pcap.partial");
+  EXPECT_EQ(std::filesystem::file_size(dir / "taken.pcap.corrupt"), 3u);
 }
 
 }  // namespace

@@ -1,11 +1,18 @@
 // Sink and WriterPool through real files: io_uring and the pwrite fallback, O_DIRECT and
 // buffered, read back with libpcap, tshark and capinfos.
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -155,6 +162,51 @@ TEST(Sink, FallbackAndBufferedWritesProduceIdenticalFiles) {
   EXPECT_TRUE(u == test::read_file(dir / "b.pcap"));
 }
 
+// io_uring refused by seccomp (as a container runtime may do): the pool must notice at
+// create() and fall back to pwrite, saying why. Runs in a child so the filter stays there.
+TEST(WriterPool, FallsBackToPwriteWhenSeccompRefusesIoUring) {
+  TempDir dir;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(std::size(filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(10);
+    if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) _exit(11);
+    WriterPool::Options po;  // use_io_uring = true
+    auto pool = WriterPool::create(po);
+    if (!pool.ok()) _exit(12);
+    if ((*pool)->backend() !=
+        "pwrite (io_uring unavailable: io_uring_queue_init: Operation not permitted)") {
+      std::fprintf(stderr, "backend: %s\n", (*pool)->backend().c_str());
+      _exit(13);
+    }
+    SinkOptions so;
+    so.path = dir / "seccomp.pcap";
+    auto sink = Sink::open(**pool, so);
+    if (!sink.ok()) _exit(14);
+    const auto f = make_frame(1000, 1);
+    for (int i = 0; i < 5000; ++i) {
+      if (append_blocking(**sink, packet_of(f, static_cast<uint64_t>(i))) !=
+          AppendResult::kAppended) {
+        _exit(15);
+      }
+    }
+    auto r = (*sink)->close(0);
+    _exit(r.ok() && r->packets_written == 5000 ? 0 : 16);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+  EXPECT_EQ(test::read_with_libpcap(dir / "seccomp.pcap").size(), 5000u);
+}
+
 TEST(Sink, PcapngTwoInterfacesBothDirectionsAndDropsInTshark) {
   TempDir dir;
   auto pool = make_pool(true);
@@ -203,6 +255,57 @@ TEST(Sink, PcapngTwoInterfacesBothDirectionsAndDropsInTshark) {
   // The recording's 42 drops are on interface 0's ISB, interface 1 carries 0.
   const std::vector<std::pair<uint32_t, uint64_t>> expected_drops = {{0, 42}, {1, 0}};
   EXPECT_EQ(drops, expected_drops);
+}
+
+// A recording over an L2 device and an L3 device: pcapng keeps each packet's own link type
+// (pcap would synthesize Ethernet headers), and Wireshark decodes both as IP.
+TEST(Sink, PcapngMixesEthernetAndRawInterfaces) {
+  TempDir dir;
+  auto pool = make_pool(true);
+  const auto path = dir / "mixed.pcapng";
+  auto sink = open_sink(*pool, path, FileFormat::kPcapng);
+  ASSERT_NE(sink, nullptr);
+  // A minimal IPv4/UDP packet (checksum 0), as raw L3 and inside an Ethernet frame.
+  const std::vector<uint8_t> ip = {0x45, 0, 0,  28, 0, 1, 0, 0,  64, 17, 0, 0, 10, 0,
+                                   0,    1, 10, 0,  0, 2, 0, 53, 0,  53, 0, 8, 0,  0};
+  std::vector<uint8_t> eth = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00};
+  eth.insert(eth.end(), ip.begin(), ip.end());
+  ASSERT_EQ(sink->try_append(packet_of(eth, 1000, 1, Direction::kIngress)),
+            AppendResult::kAppended);
+  ASSERT_EQ(sink->try_append(packet_of(ip, 2000, 999998, Direction::kEgress, LinkType::kRaw)),
+            AppendResult::kAppended);
+  ASSERT_TRUE(sink->close(0).ok());
+  test::expect_wireshark_tools_accept(path);
+  auto fields = test::run_command("tshark -r '" + path.string() +
+                                  "' -T fields -e frame.interface_id -e frame.protocols");
+  ASSERT_EQ(fields.exit_code, 0) << fields.err;
+  EXPECT_EQ(fields.out, "0\teth:ethertype:ip:udp\n1\traw:ip:udp\n");
+}
+
+// The same L3 packet in a pcap file: one link type per file, so it gets a synthesized Ethernet
+// header that Wireshark decodes.
+TEST(Sink, PcapGivesRawPacketsAnEthernetHeader) {
+  TempDir dir;
+  auto pool = make_pool(true);
+  const auto path = dir / "raw.pcap";
+  auto sink = open_sink(*pool, path, FileFormat::kPcap);
+  ASSERT_NE(sink, nullptr);
+  const std::vector<uint8_t> ip = {0x45, 0, 0,  28, 0, 1, 0, 0,  64, 17, 0, 0, 10, 0,
+                                   0,    1, 10, 0,  0, 2, 0, 53, 0,  53, 0, 8, 0,  0};
+  ASSERT_EQ(sink->try_append(packet_of(ip, 2000, 5, Direction::kEgress, LinkType::kRaw)),
+            AppendResult::kAppended);
+  auto r = sink->close(0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bytes_written, ip.size());  // captured bytes, without the synthesized 14
+  test::expect_wireshark_tools_accept(path);
+  int link = 0;
+  const auto got = test::read_with_libpcap(path, &link);
+  EXPECT_EQ(link, DLT_EN10MB);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].data.size(), 14 + ip.size());
+  EXPECT_TRUE(std::equal(ip.begin(), ip.end(), got[0].data.begin() + 14));
+  auto fields = test::run_command("tshark -r '" + path.string() + "' -T fields -e frame.protocols");
+  EXPECT_EQ(fields.out, "eth:ethertype:ip:udp\n");
 }
 
 TEST(Sink, ManySmallPacketsThroughIoUring) {

@@ -1,0 +1,397 @@
+// datapath_bench: how fast is the eBPF datapath?
+//
+//   datapath_bench prog [repeat]            ns per packet in the BPF program, for non-matching
+//                                           and matching packets with 1 and 256 rules, from the
+//                                           test-run average and from the kernel's BPF stats
+//   datapath_bench rate <perf|ring> [dir] [seconds] [Mpps...]
+//                                           drive the real tc program with BPF_PROG_TEST_RUN on
+//                                           CPU 0 at each rate while the Datapath reads on CPU 1
+//                                           into Router/Dispatcher and a pcap file in `dir`
+//                                           (snap 128); prints captured / lost per rate.
+//                                           dir "-": into a counting consumer instead
+//   datapath_bench capture <iface> <seconds> <file.pcap> [perf|ring]
+//                                           record UDP on <iface> (snap 128) into a pcap file
+//                                           for <seconds>; prints packets, losses and this
+//                                           process's CPU time per packet (compare_capture.sh
+//                                           runs it next to tcpdump -w and xdpdump -w)
+//
+// Run as root on an otherwise idle machine; quote medians of several runs.
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/perf_event.h>
+#include <linux/pkt_cls.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datapath/datapath.h"
+#include "datapath/datapath_testing.h"
+#include "datapath/loader.h"
+#include "datapath/rule_table.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/filter.h"
+#include "dispatch/recording.h"
+#include "packet_builder.h"
+#include "sink/sink.h"
+
+namespace recorder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+Filter filter(const std::string& text) {
+  auto f = parse_filter(text);
+  if (!f) {
+    std::fprintf(stderr, "bad filter %s: %s\n", text.c_str(), f.error().message().c_str());
+    std::exit(2);
+  }
+  return *f;
+}
+
+std::vector<RuleEntry> rules_from(const std::vector<std::string>& texts, uint32_t snap = 128) {
+  std::vector<RuleEntry> out;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    RuleEntry e;
+    e.slot = static_cast<uint16_t>(i);
+    e.recording_slot = static_cast<uint16_t>(i);
+    e.recording_id = 1 + i;
+    e.filter = filter(texts[i]);
+    e.snap_length = snap;
+    out.push_back(e);
+  }
+  return out;
+}
+
+struct ProgRun {
+  double test_run_ns = 0;  // bpf_test_run_opts average
+  double stats_ns = 0;     // run_time_ns / run_cnt delta
+};
+
+ProgRun measure(int prog_fd, const std::vector<uint8_t>& packet, int repeat, perf_buffer* drain) {
+  bpf_prog_info before{}, after{};
+  uint32_t len = sizeof(before);
+  bpf_obj_get_info_by_fd(prog_fd, &before, &len);
+  // Batches of 1000 with the perf buffer drained in between, so matching runs emit for real.
+  double total = 0;
+  int runs = 0;
+  for (int done = 0; done < repeat; done += 1000) {
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(),
+                .data_size_in = static_cast<__u32>(packet.size()), .repeat = 1000);
+    if (bpf_prog_test_run_opts(prog_fd, &opts) != 0) {
+      std::perror("bpf_prog_test_run_opts");
+      std::exit(1);
+    }
+    total += opts.duration;
+    ++runs;
+    if (drain != nullptr) perf_buffer__consume(drain);
+  }
+  len = sizeof(after);
+  bpf_obj_get_info_by_fd(prog_fd, &after, &len);
+  ProgRun r;
+  r.test_run_ns = total / runs;
+  const uint64_t cnt = after.run_cnt - before.run_cnt;
+  r.stats_ns = cnt == 0 ? 0 : double(after.run_time_ns - before.run_time_ns) / double(cnt);
+  return r;
+}
+
+int prog_bench(int repeat) {
+  pin(0);
+  // Kernel BPF run-time stats for as long as this fd is open (no global sysctl change).
+  const int stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (stats_fd < 0) std::perror("bpf_enable_stats (stats column will be 0)");
+  datapath::LoadOptions lo;
+  lo.transport = datapath::BpfTransport::kPerfBuffer;
+  auto obj = datapath::BpfObject::load(lo);
+  if (!obj) {
+    std::fprintf(stderr, "%s\n", obj.error().message().c_str());
+    return 1;
+  }
+  datapath::RuleTable table(**obj);
+  // The reader's settings (as the Datapath's perf transport): wake up only at a 64 KiB
+  // watermark. RECORDER_BENCH_NO_READER=1: no perf event at all, so emission fails at once,
+  // which isolates the classification cost.
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+  attr.sample_type = PERF_SAMPLE_RAW;
+  attr.watermark = 1;
+  attr.wakeup_watermark = 64 * 1024;
+  perf_buffer* pb = std::getenv("RECORDER_BENCH_NO_READER") != nullptr
+                        ? nullptr
+                        : perf_buffer__new_raw(
+                              (*obj)->events_fd(), 256, &attr,
+                              [](void*, int, perf_event_header*) { return LIBBPF_PERF_EVENT_CONT; },
+                              nullptr, nullptr);
+  const int prog = (*obj)->program_fd(true, false);
+
+  // Baseline: an empty tc program (r0 = TC_ACT_UNSPEC; exit) run the same way, i.e. the cost
+  // of BPF_PROG_TEST_RUN and of the stats themselves; subtract it from the figures below.
+  const bpf_insn empty[] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = -1},
+      {.code = BPF_JMP | BPF_EXIT, .dst_reg = 0, .src_reg = 0, .off = 0, .imm = 0}};
+  const int empty_fd =
+      bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "prt_empty", "GPL", empty, 2, nullptr);
+
+  auto pkt = [](const char* src, uint8_t proto, uint16_t dport) {
+    test::PacketSpec s;
+    s.source = src;
+    s.destination = "10.1.0.2";
+    s.protocol = proto;
+    s.source_port = 40000;
+    s.destination_port = dport;
+    s.payload_length = 64;
+    return test::build_packet(s);
+  };
+  struct Case {
+    const char* name;
+    std::vector<uint8_t> packet;
+  };
+  auto run_cases = [&](const char* rules_name, const std::vector<Case>& cases) {
+    for (const auto& c : cases) {
+      const ProgRun r = measure(prog, c.packet, repeat, pb);
+      std::printf("%-34s %-44s %8.1f %8.1f\n", rules_name, c.name, r.test_run_ns, r.stats_ns);
+    }
+  };
+  std::printf("%-34s %-44s %8s %8s\n", "rules", "packet", "run ns", "stats ns");
+  if (empty_fd >= 0) {
+    const ProgRun r = measure(empty_fd, pkt("10.0.0.1", 17, 1), repeat, nullptr);
+    std::printf("%-34s %-44s %8.1f %8.1f\n", "baseline: empty tc program", "any", r.test_run_ns,
+                r.stats_ns);
+  }
+
+  if (!table.install(rules_from({"10.0.0.0/8 0 any 443 TCP"})).ok()) return 1;
+  run_cases("1 rule (10/8 -> :443 TCP)",
+            {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 443)},
+             {"non-matching: TCP :80 (port)", pkt("10.0.0.1", 6, 80)},
+             {"non-matching: 192.168.1.1 (address)", pkt("192.168.1.1", 6, 443)},
+             {"matching (emits 128 B)", pkt("10.0.0.1", 6, 443)}});
+
+  std::vector<std::string> ports;
+  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
+    ports.push_back("10.0.0.0/8 0 any " + std::to_string(1 + i) + " TCP");
+  }
+  if (!table.install(rules_from(ports)).ok()) return 1;
+  run_cases("256 rules (10/8 -> :1..256 TCP)",
+            {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 100)},
+             {"non-matching: TCP :8080 (port)", pkt("10.0.0.1", 6, 8080)},
+             {"non-matching: 192.168.1.1 :100 (address)", pkt("192.168.1.1", 6, 100)},
+             {"matching 1 of 256 (emits 128 B)", pkt("10.0.0.1", 6, 100)}});
+
+  std::vector<std::string> nets;
+  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
+    nets.push_back("10." + std::to_string(i) + ".0.0/16 0 any 0 ANY");
+  }
+  if (!table.install(rules_from(nets)).ok()) return 1;
+  run_cases("256 rules (10.i/16 -> any, any)",
+            {{"non-matching: 192.168.1.1 (2 LPM lookups)", pkt("192.168.1.1", 6, 80)},
+             {"matching 1 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}});
+
+  std::vector<std::string> all;
+  for (int i = 0; i < RECORDER_MAX_RULES; ++i) all.push_back("any 0 any 0 ANY");
+  if (!table.install(rules_from(all)).ok()) return 1;
+  run_cases("256 rules (all match everything)",
+            {{"matching 256 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}});
+  if (pb != nullptr) perf_buffer__free(pb);
+  if (empty_fd >= 0) close(empty_fd);
+  if (stats_fd >= 0) close(stats_fd);
+  return 0;
+}
+
+class CountingConsumer final : public PacketConsumer {
+ public:
+  void on_packet(const CapturedPacket&) noexcept override { ++packets; }
+  void on_batch_end() noexcept override {}
+  uint64_t packets = 0;
+};
+
+int rate_bench(datapath::Transport transport, const std::string& dir, double seconds,
+               std::vector<double> rates_mpps) {
+  if (rates_mpps.empty()) rates_mpps = {0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 0 /* unpaced */};
+  test::PacketSpec spec;
+  spec.protocol = 17;
+  spec.destination_port = 5555;
+  spec.payload_length = 128 - 42;  // a 128-byte frame, all of it captured (snap 128)
+  const auto packet = test::build_packet(spec);
+
+  std::printf("%-12s %-10s %12s %12s %12s %12s %12s %12s\n", "transport", "target", "driven",
+              "driven Mpps", "captured", "kernel lost", "queue lost", "file MB");
+  for (double mpps : rates_mpps) {
+    datapath::Options options;
+    options.interfaces = {"prtbenchnone*"};  // no interface: the bench drives the program
+    options.transport = transport;
+    options.buffer_bytes_per_cpu = 16u << 20;
+    auto dp = datapath::Datapath::open(options);
+    if (!dp) {
+      std::fprintf(stderr, "%s\n", dp.error().message().c_str());
+      return 1;
+    }
+    const int prog = datapath::testing_access::program_fd(**dp, true, false);
+    auto pool = sink::WriterPool::create({});
+    if (!pool) return 1;
+    sink::SinkOptions so;
+    so.path = (dir == "-" ? std::string("/tmp") : dir) + "/datapath_bench.pcap";
+    so.snap_length = 128;
+    so.queue_bytes = 64u << 20;
+    auto sink = sink::Sink::open(**pool, so);
+    if (!sink) {
+      std::fprintf(stderr, "%s\n", sink.error().message().c_str());
+      return 1;
+    }
+    RecordingSpec rs;
+    rs.include = {filter("any 0 any 5555 UDP")};
+    rs.snap_length = 128;
+    auto recording = std::make_shared<Recording>(1, rs, std::move(sink).value());
+    Dispatcher dispatcher;
+    Router router(dispatcher, dp->get());
+    if (!router.add(recording).ok()) return 1;
+
+    // dir "-": the reader feeds a counting consumer instead (the reader's own ceiling).
+    const bool counting = dir == "-";
+    CountingConsumer counter;
+    if (counting) (void)(*dp)->install_rules(router.current()->rules);
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+      pin(1);
+      if (counting) {
+        (void)(*dp)->run(counter, stop);
+      } else {
+        (void)(*dp)->run(dispatcher, stop);
+      }
+    });
+    uint64_t driven = 0;
+    const auto start = Clock::now();
+    {
+      pin(0);
+      constexpr int kBatch = 256;
+      const auto end = start + std::chrono::duration<double>(seconds);
+      for (auto now = start; now < end; now = Clock::now()) {
+        if (mpps > 0) {
+          const double due = std::chrono::duration<double>(now - start).count() * mpps * 1e6;
+          if (driven >= due) {
+            std::this_thread::yield();
+            continue;
+          }
+        }
+        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(),
+                    .data_size_in = static_cast<__u32>(packet.size()), .repeat = kBatch);
+        if (bpf_prog_test_run_opts(prog, &opts) != 0) return 1;
+        driven += kBatch;
+      }
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+    reader.join();
+    router.remove(1);
+    uint64_t kernel_lost = 0;
+    for (const auto& l : (*dp)->take_kernel_losses()) kernel_lost += l.packets;
+    auto result = recording->finish();
+    RecordingStats st = recording->stats();
+    if (counting) st.packets_captured = counter.packets;
+    char target[32];
+    std::snprintf(target, sizeof(target), mpps > 0 ? "%.1f Mpps" : "unpaced", mpps);
+    std::printf("%-12s %-10s %12llu %12.2f %12llu %12llu %12llu %12.1f\n",
+                transport == datapath::Transport::kPerfBuffer ? "perf" : "ring", target,
+                (unsigned long long)driven, driven / elapsed / 1e6,
+                (unsigned long long)st.packets_captured, (unsigned long long)kernel_lost,
+                (unsigned long long)st.packets_lost_queue, result ? result->file_bytes / 1e6 : 0.0);
+    std::fflush(stdout);
+    if (result) std::filesystem::remove(result->path);
+  }
+  return 0;
+}
+
+int capture(const std::string& iface, double seconds, const std::string& file,
+            datapath::Transport transport) {
+  datapath::Options options;
+  options.interfaces = {iface};
+  options.transport = transport;
+  auto dp = datapath::Datapath::open(options);
+  if (!dp) {
+    std::fprintf(stderr, "%s\n", dp.error().message().c_str());
+    return 1;
+  }
+  auto pool = sink::WriterPool::create({});
+  if (!pool) return 1;
+  sink::SinkOptions so;
+  so.path = file;
+  so.snap_length = 128;
+  auto sink = sink::Sink::open(**pool, so);
+  if (!sink) {
+    std::fprintf(stderr, "%s\n", sink.error().message().c_str());
+    return 1;
+  }
+  RecordingSpec rs;
+  rs.include = {filter("any 0 any 0 UDP")};
+  rs.snap_length = 128;
+  auto recording = std::make_shared<Recording>(1, rs, std::move(sink).value());
+  Dispatcher dispatcher;
+  Router router(dispatcher, dp->get());
+  if (!router.add(recording).ok()) return 1;
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] { (void)(*dp)->run(dispatcher, stop); });
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  reader.join();
+  router.remove(1);
+  uint64_t kernel_lost = 0;
+  for (const auto& l : (*dp)->take_kernel_losses()) kernel_lost += l.packets;
+  auto result = recording->finish();
+  getrusage(RUSAGE_SELF, &after);
+  auto us = [](const timeval& t) { return t.tv_sec * 1e6 + t.tv_usec; };
+  const double cpu_ns =
+      (us(after.ru_utime) - us(before.ru_utime) + us(after.ru_stime) - us(before.ru_stime)) * 1e3;
+  const RecordingStats st = recording->stats();
+  std::printf("captured %llu lost_kernel %llu lost_queue %llu cpu_ms %.1f cpu_ns_per_packet %.0f\n",
+              (unsigned long long)st.packets_captured, (unsigned long long)kernel_lost,
+              (unsigned long long)st.packets_lost_queue, cpu_ns / 1e6,
+              st.packets_captured ? cpu_ns / st.packets_captured : 0.0);
+  return result ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace recorder
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "prog") return recorder::prog_bench(argc > 2 ? std::atoi(argv[2]) : 200000);
+  if (mode == "rate" && argc > 2) {
+    const std::string t = argv[2];
+    const auto transport = t == "ring" ? recorder::datapath::Transport::kRingBuffer
+                                       : recorder::datapath::Transport::kPerfBuffer;
+    const std::string dir = argc > 3 ? argv[3] : "/tmp";
+    const double seconds = argc > 4 ? std::atof(argv[4]) : 2.0;
+    std::vector<double> rates;
+    for (int i = 5; i < argc; ++i) rates.push_back(std::atof(argv[i]));
+    return recorder::rate_bench(transport, dir, seconds, rates);
+  }
+  if (mode == "capture" && argc > 4) {
+    const bool ring = argc > 5 && std::string(argv[5]) == "ring";
+    return recorder::capture(argv[2], std::atof(argv[3]), argv[4],
+                             ring ? recorder::datapath::Transport::kRingBuffer
+                                  : recorder::datapath::Transport::kPerfBuffer);
+  }
+  std::fprintf(stderr,
+               "usage: %s prog [repeat] | rate <perf|ring> [dir] [seconds] [Mpps...] | capture "
+               "<iface> <seconds> <file> [perf|ring]\n",
+               argv[0]);
+  return 2;
+}
