@@ -419,7 +419,9 @@ static __always_inline int pop_lowest(__u64 *words)
 		w = 3;
 	else
 		return -1;
-	/* Verifier: w is a constant 0..3 on each path, so the stack access is in bounds. */
+	/* Verifier: w is 0..3, so even when clang turns words[w] into a variable-offset stack
+	 * access it stays inside the (fully initialized) array, which privileged programs may
+	 * read and write. */
 	__u64 x = words[w];
 	__u64 low = x & -x;
 
@@ -563,12 +565,17 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	hdr.cap_len = cap_len;
 	hdr.direction = direction;
 	hdr.pad0 = 0;
+	hdr.vlan_present = skb->vlan_present ? 1 : 0;
+	hdr.vlan_tci = skb->vlan_tci;
+	hdr.vlan_proto = skb->vlan_proto;
+	hdr.pad1[0] = hdr.pad1[1] = hdr.pad1[2] = 0;
 	hdr.link_type = l3 ? RECORDER_LINK_RAW : RECORDER_LINK_ETHERNET;
 
 	if (recorder_use_ringbuf) {
 		err = emit_ringbuf(skb, &hdr, cap_len);
 	} else {
-		/* The upper 32 bits of flags ask the helper to append cap_len skb bytes. */
+		/* The upper 32 bits of flags ask the helper to append cap_len skb bytes (the helper
+		 * takes 20 bits of length: BPF_F_CTXLEN_MASK; cap_len <= skb->len fits). */
 		err = bpf_perf_event_output(skb, &recorder_events,
 					    BPF_F_CURRENT_CPU | ((__u64)(cap_len & 0xfffff) << 32),
 					    &hdr, sizeof(hdr));

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #endif
 
-#define RECORDER_ABI_VERSION 2
+#define RECORDER_ABI_VERSION 3
 
 /* How many rules (filters) can be active at once across all recordings. */
 #define RECORDER_MAX_RULES 256
@@ -63,6 +63,13 @@ struct recorder_capture_hdr {
 	__u8 pad0;            /* zero */
 	__u16 link_type;      /* enum recorder_link_type */
 	struct recorder_rule_mask rules; /* rules this packet matched (never all zero) */
+	/* The kernel keeps an outer VLAN tag out of the packet bytes (rx untagging, tx offload)
+	 * before tc sees them. When vlan_present is set, user space puts the tag back after the
+	 * MAC addresses, as tcpdump does, so the capture shows the frame as on the wire. */
+	__u16 vlan_tci;       /* host byte order */
+	__be16 vlan_proto;    /* network byte order, as on the wire (0x8100, 0x88a8) */
+	__u8 vlan_present;    /* 0 or 1 */
+	__u8 pad1[3];         /* zero */
 };
 
 /*
@@ -161,7 +168,8 @@ struct recorder_rule_info {
 #define RECORDER_STATIC_ASSERT _Static_assert
 #endif
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_mask) == 32, "rule mask size");
-RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 56, "capture header size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 64, "capture header size");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, vlan_tci) == 56, "vlan_tci offset");
 RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, ifindex) == 8, "ifindex offset");
 RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, cap_len) == 16, "cap_len offset");
 RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, direction) == 20, "direction offset");

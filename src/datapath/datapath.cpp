@@ -23,6 +23,7 @@
 
 #include "datapath/interfaces.h"
 #include "datapath/loader.h"
+#include "datapath/rule_compiler.h"
 #include "datapath/rule_table.h"
 #include "datapath/tc_attachment.h"
 #include "datapath/wall_clock.h"
@@ -248,6 +249,19 @@ class DatapathImpl final : public Datapath {
     p.link_type = static_cast<LinkType>(hdr_.link_type);
     p.data = {static_cast<const uint8_t*>(sample) + sizeof(hdr_), hdr_.cap_len};
     p.kernel_rules = &hdr_.rules;
+    if (hdr_.vlan_present != 0 && p.link_type == LinkType::kEthernet && p.data.size() >= 12 &&
+        p.data.size() + 4 <= vlan_frame_.size()) {
+      // Put the offloaded outer tag back behind the MAC addresses (reader-owned buffer, no
+      // allocation): the capture then shows the frame as it was on the wire.
+      uint8_t* out = vlan_frame_.data();
+      std::memcpy(out, p.data.data(), 12);
+      std::memcpy(out + 12, &hdr_.vlan_proto, 2);
+      out[14] = static_cast<uint8_t>(hdr_.vlan_tci >> 8);
+      out[15] = static_cast<uint8_t>(hdr_.vlan_tci);
+      std::memcpy(out + 16, p.data.data() + 12, p.data.size() - 12);
+      p.data = {out, p.data.size() + 4};
+      p.original_length += 4;
+    }
     consumer_->on_packet(p);
   }
 
@@ -374,6 +388,8 @@ class DatapathImpl final : public Datapath {
   Clock::time_point last_resync_ = Clock::now();
   PacketConsumer* consumer_ = nullptr;
   recorder_capture_hdr hdr_{};  // the current sample's header (reader thread only)
+  // A frame with its VLAN tag re-inserted (reader thread only; the largest capture + tag).
+  std::vector<uint8_t> vlan_frame_ = std::vector<uint8_t>(kMaxSnapLength + 4);
   perf_buffer* perf_ = nullptr;
   ring_buffer* ring_ = nullptr;
   uint64_t lost_samples_ = 0;

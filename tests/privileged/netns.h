@@ -6,13 +6,17 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "privileged.h"
 
@@ -85,6 +89,34 @@ class VethNamespace {
       if (i % 8 == 7) usleep(1000);  // a rate tcpdump (the reference) keeps up with
     }
     close(fd);
+  }
+
+  // Sends raw Ethernet frames out of the peer end (an AF_PACKET socket made inside the
+  // namespace), so they arrive on the host end's ingress exactly as given.
+  bool inject(const std::vector<std::vector<uint8_t>>& frames) const {
+    int fd = -1;
+    int ifindex = 0;
+    std::thread ns_thread([&] {
+      const int nsfd = open(("/var/run/netns/" + ns_).c_str(), O_RDONLY | O_CLOEXEC);
+      if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) != 0) return;
+      close(nsfd);
+      ifindex = static_cast<int>(if_nametoindex(peer_.c_str()));
+      fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);  // protocol 0: send only
+    });
+    ns_thread.join();
+    if (fd < 0 || ifindex == 0) return false;
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_ifindex = ifindex;
+    to.sll_halen = 6;
+    bool ok = true;
+    for (const auto& f : frames) {
+      std::memcpy(to.sll_addr, f.data(), 6);
+      ok = ok && sendto(fd, f.data(), f.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) ==
+                     static_cast<ssize_t>(f.size());
+    }
+    close(fd);
+    return ok;
   }
 
   // One TCP connection from the host side to a listener inside the namespace; sends `bytes`.

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "datapath/datapath.h"
@@ -18,6 +19,7 @@
 #include "dispatch/filter.h"
 #include "dispatch/recording.h"
 #include "netns.h"
+#include "packet_builder.h"
 #include "pcap_file.h"
 #include "privileged.h"
 #include "sink/sink.h"
@@ -287,6 +289,79 @@ TEST_P(VethCapture, CleanupRemovesOnlyWhatItCreated) {
     EXPECT_FALSE(tc_clean(net.host()));
   }
   EXPECT_TRUE(tc_clean(net.host()));
+}
+
+TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  // Tagged frames (802.1Q, and QinQ) injected on the peer end arrive on the host end, where
+  // the kernel moves the outer tag out of the bytes (rx untagging) before tc runs.
+  const std::string a = net.host4(), b = net.peer4();
+  const std::string host_mac = sh_output("cat /sys/class/net/" + net.host() + "/address");
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < 10; ++i) {
+    test::PacketSpec spec;
+    spec.vlans = {{static_cast<uint16_t>(i < 5 ? 0x8100 : 0x88a8), 100}};
+    if (i >= 5) spec.vlans.push_back({0x8100, 7});
+    spec.source = b;
+    spec.destination = a;
+    spec.protocol = IPPROTO_UDP;
+    spec.destination_port = 5555;
+    spec.payload_length = 20 + i;
+    auto frame = test::build_packet(spec);
+    unsigned mac[6];
+    ASSERT_EQ(std::sscanf(host_mac.c_str(), "%x:%x:%x:%x:%x:%x", &mac[0], &mac[1], &mac[2], &mac[3],
+                          &mac[4], &mac[5]),
+              6);
+    for (int k = 0; k < 6; ++k) frame[k] = static_cast<uint8_t>(mac[k]);
+    frames.push_back(frame);
+  }
+  TempDir dir;
+  testing::Tcpdump tcpdump(net.host(), dir.path + "/tcpdump.pcap", "vlan 100",
+                           dir.path + "/tcpdump.log");
+  ASSERT_TRUE(tcpdump.ready());
+
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  auto pool = sink::WriterPool::create({});
+  ASSERT_TRUE(pool.ok());
+  sink::SinkOptions sink_options;
+  sink_options.path = dir.path + "/recording.pcap";
+  auto sink = sink::Sink::open(**pool, sink_options);
+  ASSERT_TRUE(sink.ok()) << sink.error().message();
+  RecordingSpec spec;
+  spec.include = {must_parse(b + " 0 " + a + " 5555 UDP")};
+  auto recording = std::make_shared<Recording>(2, spec, std::move(sink).value());
+  Dispatcher dispatcher;
+  Router router(dispatcher, dp->get());
+  ASSERT_TRUE(router.add(recording).ok());
+  {
+    SourceThread source(**dp, dispatcher);
+    EXPECT_TRUE(net.inject(frames));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(source.stop().ok());
+  }
+  tcpdump.stop();
+  router.remove(2);
+  auto result = recording->finish();
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  auto ours = test::read_pcap(result->path.string());
+  auto theirs = test::read_pcap(dir.path + "/tcpdump.pcap");
+  ASSERT_EQ(theirs.records.size(), 10u);
+  ASSERT_EQ(ours.records.size(), theirs.records.size());
+  std::multiset<std::vector<uint8_t>> a_set, b_set;
+  for (const auto& r : ours.records) {
+    a_set.insert(r.data);
+    EXPECT_EQ(r.original_length, r.data.size());
+  }
+  for (const auto& r : theirs.records) b_set.insert(r.data);
+  EXPECT_EQ(a_set, b_set);
+  // ... and both are exactly the frames that were sent, tags included.
+  EXPECT_EQ(a_set, std::multiset<std::vector<uint8_t>>(frames.begin(), frames.end()));
 }
 
 TEST_P(VethCapture, QuietPacketArrivesWithinMaxLatency) {
