@@ -17,12 +17,14 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# RECORDER_DEMO_BUILD_DIR: build elsewhere (e.g. an existing dev build); default build/release.
+build=${RECORDER_DEMO_BUILD_DIR:-build/release}
 bash scripts/setup.sh
-echo "== building (build/release)"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
-cmake --build build/release -j "$(nproc)" --target recorderd recorderctl
-recorderd=$root/build/release/src/daemon/recorderd
-recorderctl=$root/build/release/src/cli/recorderctl
+echo "== building ($build)"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target recorderd recorderctl
+recorderd=$root/$build/src/daemon/recorderd
+recorderctl=$root/$build/src/cli/recorderctl
 
 tag="prt$$"
 tag=${tag:0:9}
@@ -88,7 +90,7 @@ sleep 0.3
 ip netns exec "$ns_a" python3 -c '
 import socket
 u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-for i in range(20): u.sendto(b"x" * 200, ("10.77.0.2", 5353))
+for i in range(20): u.sendto(b"x" * 200, ("10.77.0.2", 9000))
 t = socket.create_connection(("10.77.0.2", 8080)); t.sendall(b"y" * 20000); t.close()
 '
 wait "$listener_pid" || true
@@ -104,7 +106,8 @@ echo "== capinfos"
 capinfos -c -d -u "$out" | sed 's/^/  /'
 echo "== tshark"
 tshark -r "$out" -q -z io,phs 2>/dev/null | sed 's/^/  /'
-tshark -r "$out" 2>/dev/null | head -8 | sed 's/^/  /'
+tshark -r "$out" -Y udp 2>/dev/null | head -3 | sed 's/^/  /'
+tshark -r "$out" -Y tcp 2>/dev/null | head -5 | sed 's/^/  /'
 ctl delete "$id"
 
 echo "== stopping recorderd (SIGTERM): recordings closed, tc programs detached"

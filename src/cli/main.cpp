@@ -153,14 +153,15 @@ std::shared_ptr<grpc::Channel> channel_for(const Global& g) {
 int cmd_record(const Global& g, const RecordFlags& f) {
   pb::RecordRequest request;
   *request.mutable_start() = build_start(f);
-  auto stub = pb::Recorder::NewStub(channel_for(g));
-
   // Ctrl-C / SIGTERM send `stop` (a second one cancels); handled on a thread with sigtimedwait.
+  // Blocked before the channel exists, so gRPC's threads inherit the mask and the signal can
+  // only be taken by sigtimedwait().
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto stub = pb::Recorder::NewStub(channel_for(g));
 
   grpc::ClientContext context;
   auto stream = stub->Record(&context);

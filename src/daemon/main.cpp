@@ -186,6 +186,7 @@ int run(const Flags& flags) {
     spdlog::info("datapath transport: {}", datapath->transport_name());
     options.kernel_rules = datapath.get();
     datapath::Datapath* dp_ptr = datapath.get();
+    options.attached_interface_count = [dp_ptr] { return dp_ptr->attached_interfaces().size(); };
     options.take_kernel_losses = [dp_ptr] {
       std::vector<service::KernelLossEntry> out;
       for (const auto& loss : dp_ptr->take_kernel_losses()) {

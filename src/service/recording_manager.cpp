@@ -297,6 +297,8 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   entry.info = info;
   entry.recording = recording;
   entry.started = std::chrono::steady_clock::now();
+  entry.saw_interfaces =
+      options_.attached_interface_count && options_.attached_interface_count() > 0;
   {
     std::lock_guard lock(mutex_);
     entry.info.version = 1;
@@ -532,6 +534,7 @@ void RecordingManager::control_loop() {
 
     std::vector<KernelLossEntry> losses;
     if (options_.take_kernel_losses) losses = options_.take_kernel_losses();
+    size_t interfaces = options_.attached_interface_count ? options_.attached_interface_count() : 1;
     bool disk_low = false;
     if (options_.limits.min_free_disk > 0) {
       auto free = free_disk_bytes();
@@ -551,14 +554,18 @@ void RecordingManager::control_loop() {
       }
     }
     auto now = std::chrono::steady_clock::now();
-    for (const auto& [id, e] : entries_) {
+    for (auto& [id, e] : entries_) {
       if (e.info.state != RecordingState::kRunning || !e.recording) continue;
+      if (interfaces > 0) e.saw_interfaces = true;
       StopReason reason = e.recording->pending_stop();
       if (reason == StopReason::kNone && e.info.stop.duration.count() > 0 &&
           now - e.started >= e.info.stop.duration) {
         reason = StopReason::kTimeLimit;
       }
       if (reason == StopReason::kNone && disk_low) reason = StopReason::kDiskFull;
+      if (reason == StopReason::kNone && interfaces == 0 && e.saw_interfaces) {
+        reason = StopReason::kInterfaceGone;
+      }
       if (reason != StopReason::kNone) to_stop.emplace_back(id, reason);
     }
     if (disk_low && !to_stop.empty()) {

@@ -79,6 +79,10 @@ struct ManagerOptions {
   RuleListener* kernel_rules = nullptr;  // the datapath's rule table, if any (not owned)
   // Called on the control thread every tick; empty when there is no datapath.
   std::function<std::vector<KernelLossEntry>()> take_kernel_losses;
+  // How many interfaces the datapath captures on right now; empty when there is no datapath.
+  // A running recording that saw at least one interface stops with "interface gone" once there
+  // are none left (exact names deleted, or every glob match gone).
+  std::function<size_t()> attached_interface_count;
   std::chrono::milliseconds tick{50};
   // Repairs partial files in the storage directory before the registry is rebuilt; returns one
   // log line per file it handled. Empty: partial files are left alone.
@@ -136,6 +140,7 @@ class RecordingManager {
     RecordingInfo info;                    // static fields + final state
     std::shared_ptr<Recording> recording;  // while running/stopping
     std::chrono::steady_clock::time_point started;
+    bool saw_interfaces = false;  // the datapath had an interface while this recording ran
   };
 
   explicit RecordingManager(ManagerOptions options);

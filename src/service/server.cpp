@@ -99,6 +99,7 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
 void Server::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  if (!server_) return;  // start() failed before the server was built
   record_.shutdown();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();

@@ -182,6 +182,14 @@ class Daemon {
     return status;
   }
 
+  // Simulates a crash: SIGKILL, reaped, nothing cleaned up by the daemon.
+  void kill_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
   pid_t pid() const { return pid_; }
   const fs::path& dir() const { return dir_.path(); }
   const fs::path& storage() const { return storage_; }

@@ -92,8 +92,12 @@ TEST(DiskFull, EnospcStopsWithReasonDiskFullAndAValidFile) {
   ASSERT_FALSE(file.empty());
   auto contents = read_pcap(file);  // throws if libpcap cannot read it
   EXPECT_GT(contents.records.size(), 100u);
-  EXPECT_EQ(contents.records.size(), stopped.stopped().stats().packets_captured() -
-                                         stopped.stopped().stats().loss().write_packets());
+  // Captured = in the file; what the disk refused is counted as lost to writes.
+  EXPECT_EQ(contents.records.size(), stopped.stopped().stats().packets_captured());
+  EXPECT_GT(stopped.stopped().stats().loss().write_packets(), 0u);
+  EXPECT_EQ(stopped.stopped().stats().packets_lost(),
+            stopped.stopped().stats().loss().write_packets() +
+                stopped.stopped().stats().loss().queue_packets());
 
   // The daemon keeps serving.
   grpc::ClientContext lctx;
@@ -222,6 +226,36 @@ TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
     ++files;
   }
   EXPECT_EQ(files, 3);
+}
+
+TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  pb::StartRequest req;
+  req.mutable_recording()->add_include();
+  grpc::ClientContext ctx;
+  pb::StartResponse started;
+  ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
+  net.send_udp(false, 9999, 10, 100);
+  std::this_thread::sleep_for(300ms);
+  net.delete_link();
+  pb::RecordingInfo info;
+  for (int i = 0; i < 500; ++i) {
+    grpc::ClientContext c;
+    pb::GetRequest g;
+    g.set_id(started.id());
+    ASSERT_TRUE(d.recordings().Get(&c, g, &info).ok());
+    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_INTERFACE_GONE);
+  auto contents = read_pcap(info.file_path());
+  EXPECT_EQ(contents.records.size(), info.stats().packets_captured());
+  EXPECT_GE(info.stats().packets_captured(), 10u);
+  EXPECT_EQ(d.terminate(), 0);
 }
 
 }  // namespace

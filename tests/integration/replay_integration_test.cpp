@@ -605,6 +605,74 @@ TEST(ReplayIntegration, RecorderctlRecordStartListStatusFetchDelete) {
   EXPECT_NE(unreachable.exit_code, 0);
 }
 
+TEST(ReplayIntegration, RecorderctlRecordCtrlCStopsAndPrintsTheResult) {
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  Daemon d(loop_flags(input));
+  fs::path log = tmp.path() / "ctrl-c.log";
+  pid_t pid = spawn({RECORDERCTL_PATH, "--server", d.server(), "record", "any 0 any 0 ANY"}, log);
+  ASSERT_GT(pid, 0);
+  // Wait until the recording runs and has packets, then press Ctrl-C.
+  bool running = false;
+  for (int i = 0; i < 500 && !running; ++i) {
+    grpc::ClientContext ctx;
+    pb::ListResponse list;
+    ASSERT_TRUE(d.recordings().List(&ctx, pb::ListRequest(), &list).ok());
+    running = list.recordings_size() == 1 && list.recordings(0).stats().packets_captured() > 10;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(running);
+  ::kill(pid, SIGINT);
+  int status = wait_for_exit(pid, 20s);
+  if (status == -1) ::kill(pid, SIGKILL), ::waitpid(pid, nullptr, 0);
+  ASSERT_NE(status, -1) << "recorderctl did not exit after SIGINT";
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by the signal instead of stopping the recording";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_text(log);
+  std::string out = read_text(log);
+  EXPECT_NE(out.find("Stopped recording (requested)"), std::string::npos) << out;
+  EXPECT_NE(out.find("Output written to: "), std::string::npos) << out;
+}
+
+TEST(ReplayIntegration, KillDashNineThenRestartRecoversAndListsThePartialFile) {
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  fs::path storage = tmp.path() / "storage";
+  uint64_t id = 0;
+  {
+    Daemon d(loop_flags(input), storage);
+    pb::StartRequest req;
+    add_filter(req.mutable_recording(), "any 0 any 0 ANY");
+    grpc::ClientContext ctx;
+    pb::StartResponse started;
+    ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
+    id = started.id();
+    for (int i = 0; i < 500 && get_info(d, id).stats().packets_captured() < 2000; ++i) {
+      std::this_thread::sleep_for(10ms);
+    }
+    d.kill_hard();  // a crash: no chance to close the file
+    bool partial = false;
+    for (const auto& e : fs::directory_iterator(storage)) {
+      partial |= e.path().filename().string().ends_with(".partial");
+    }
+    EXPECT_TRUE(partial) << "the crash should leave a partial file";
+  }
+  Daemon restarted(loop_flags(input), storage);
+  EXPECT_NE(restarted.log().find("recovered partial file"), std::string::npos) << restarted.log();
+  auto info = get_info(restarted, id);
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  ASSERT_FALSE(info.file_path().empty());
+  // Readable by libpcap, and what it holds is what the listing says.
+  auto packets = packets_of(info.file_path());
+  EXPECT_EQ(packets.size(), info.stats().packets_captured());
+  // New recordings get new ids after the recovered one.
+  pb::StartRequest req;
+  add_filter(req.mutable_recording(), "any 0 any 0 ANY");
+  grpc::ClientContext ctx;
+  pb::StartResponse next;
+  ASSERT_TRUE(restarted.recordings().Start(&ctx, req, &next).ok());
+  EXPECT_GT(next.id(), id);
+}
+
 // fd count and resident memory of a process.
 size_t fd_count(pid_t pid) {
   size_t n = 0;
