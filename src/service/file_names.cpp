@@ -10,31 +10,6 @@
 namespace recorder::service {
 namespace fs = std::filesystem;
 
-std::string make_recording_file_name(std::string_view prefix,
-                                     std::chrono::system_clock::time_point time, uint64_t id,
-                                     std::string_view node, sink::FileFormat format) {
-  return sink::recording_file_name(prefix, time, id, node, format);
-}
-
-std::optional<sink::RecordingFileName> parse_recording_file_name(std::string_view name) {
-  if (name.empty() || name[0] == '.' || name.find('/') != std::string_view::npos) {
-    return std::nullopt;
-  }
-  if (auto parsed = sink::parse_recording_file_name(name)) return parsed;
-  // A prefix with '_': cut it off and let the sink's parser check the rest with a stand-in
-  // prefix. The last three '_' separate time, id and node.
-  size_t cut = name.size();
-  for (int i = 0; i < 3; ++i) {
-    cut = name.rfind('_', cut == 0 ? 0 : cut - 1);
-    if (cut == std::string_view::npos || cut == 0) return std::nullopt;
-  }
-  std::string prefix(name.substr(0, cut));
-  auto parsed = sink::parse_recording_file_name("p" + std::string(name.substr(cut)));
-  if (!parsed) return std::nullopt;
-  parsed->prefix = prefix;
-  return parsed;
-}
-
 Result<fs::path> confine_to_storage(const fs::path& storage, std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
       name.find('\0') != std::string_view::npos) {

@@ -1,9 +1,10 @@
 // Recording file names inside the storage directory, and the path confinement every file access
 // by the service goes through.
 //
-// Names are sink/file_naming.h's "<prefix>_<YYYYMMDDTHHMMSSZ>_<id>_<node>.pcap[ng]". The
-// service only ever opens, serves or deletes a file it found by recording id, and only after
-// confine_to_storage() checked that it is a regular file directly inside the storage directory.
+// Names are made and parsed by sink/file_naming.h:
+// "<prefix>_<YYYYMMDDTHHMMSSZ>_<id>_<node>.pcap[ng]". The service only ever opens, serves or
+// deletes a file it found by recording id, and only after confine_to_storage() checked that it is a
+// regular file directly inside the storage directory.
 #pragma once
 
 #include <chrono>
@@ -18,16 +19,6 @@
 #include "sink/sink.h"
 
 namespace recorder::service {
-
-std::string make_recording_file_name(std::string_view prefix,
-                                     std::chrono::system_clock::time_point time, uint64_t id,
-                                     std::string_view node, sink::FileFormat format);
-
-// Parses a name made by make_recording_file_name; nullopt for anything else (hidden and partial
-// files included). Unlike sink::parse_recording_file_name it also accepts prefixes containing
-// '_' (the service allows ^[a-z][a-z0-9_-]{0,39}$): the fields are taken from the right, where
-// the node (sanitized, no '_'), the id and the time cannot contain '_'.
-std::optional<sink::RecordingFileName> parse_recording_file_name(std::string_view name);
 
 // `name` resolved inside `storage` (canonical): NOT_FOUND when it does not exist,
 // INVALID_ARGUMENT when it is not a plain name or resolves (symlinks included) outside the

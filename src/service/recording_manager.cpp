@@ -182,7 +182,7 @@ void RecordingManager::rebuild_registry() {
   for (const auto& dirent : fs::directory_iterator(storage_, ec)) {
     if (!dirent.is_regular_file()) continue;
     std::string name = dirent.path().filename().string();
-    auto parsed = parse_recording_file_name(name);
+    auto parsed = sink::parse_recording_file_name(name);
     if (!parsed) continue;
     if (entries_.count(parsed->id) != 0) {
       spdlog::warn("two files claim recording id {}; ignoring {}", parsed->id, name);
@@ -271,8 +271,8 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   info.file_prefix = spec.file_prefix;
   info.node_name = options_.node_name;
   info.start_time = std::chrono::system_clock::now();
-  info.file_name = make_recording_file_name(spec.file_prefix, info.start_time, id,
-                                            options_.node_name, spec.format);
+  info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, id,
+                                             options_.node_name, spec.format);
 
   sink::SinkOptions sink_options;
   sink_options.path = storage_ / info.file_name;

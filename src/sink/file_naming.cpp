@@ -59,14 +59,14 @@ std::optional<RecordingFileName> parse_recording_file_name(std::string_view name
     return std::nullopt;
   }
   std::string_view rest = name.substr(0, dot);
-  // prefix _ time _ id _ node: the prefix has no '_', the node has none after sanitizing.
-  const size_t a = rest.find('_');
+  // prefix _ time _ id _ node, read from the right: the node has no '_' after sanitizing and
+  // time and id are digits, while the prefix may contain '_' (the service allows it).
+  const size_t c = rest.rfind('_');
+  if (c == std::string_view::npos || c == 0) return std::nullopt;
+  const size_t b = rest.rfind('_', c - 1);
+  if (b == std::string_view::npos || b == 0) return std::nullopt;
+  const size_t a = rest.rfind('_', b - 1);
   if (a == std::string_view::npos || a == 0) return std::nullopt;
-  const size_t b = rest.find('_', a + 1);
-  if (b == std::string_view::npos) return std::nullopt;
-  const size_t c = rest.find('_', b + 1);
-  if (c == std::string_view::npos) return std::nullopt;
-  if (rest.find('_', c + 1) != std::string_view::npos) return std::nullopt;
   out.prefix = std::string(rest.substr(0, a));
   if (out.prefix.find('/') != std::string::npos || out.prefix[0] == '.') return std::nullopt;
   const std::string_view time = rest.substr(a + 1, b - a - 1);

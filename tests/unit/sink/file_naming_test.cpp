@@ -30,12 +30,30 @@ TEST(FileNaming, SanitizesNodeName) {
             "p_19700101T000000Z_1_-.pcap");
 }
 
+TEST(FileNaming, RoundTripsPrefixesWithUnderscore) {
+  // The service allows ^[a-z][a-z0-9_-]{0,39}$ prefixes, so the fields are read from the right.
+  const auto t = std::chrono::system_clock::from_time_t(1763773323);
+  for (std::string prefix : {"hubble", "incident-42", "db_checkout", "a_b_c"}) {
+    const std::string name =
+        recording_file_name(prefix, t, 17, "node_1.example", FileFormat::kPcapng);
+    auto parsed = parse_recording_file_name(name);
+    ASSERT_TRUE(parsed.has_value()) << name;
+    EXPECT_EQ(parsed->prefix, prefix);
+    EXPECT_EQ(parsed->id, 17u);
+    EXPECT_EQ(parsed->node, "node-1.example");  // '_' sanitized
+    EXPECT_EQ(parsed->format, FileFormat::kPcapng);
+    EXPECT_EQ(parsed->start, t);
+  }
+}
+
 TEST(FileNaming, RejectsOtherNames) {
   for (const char* bad :
        {"", "x.pcap", "a_b_c_d.pcap", "a_20250101T000000Z_1_n.txt", "a_20250101T000000_1_n.pcap",
         "a_20251301T000000Z_1_n.pcap", "a_20250101T000000Z_x_n.pcap",
         "a_20250101T000000Z_1_n_m.pcap", ".a_20250101T000000Z_1_n.pcap.partial",
-        "_20250101T000000Z_1_n.pcap", "a_20250101T000000Z_1_n.pcap.corrupt"}) {
+        "_20250101T000000Z_1_n.pcap", "a_20250101T000000Z_1_n.pcap.corrupt",
+        ".hubble_20251122T010203Z_1_n.pcap.json", "x/hubble_20251122T010203Z_1_n.pcap",
+        "hubble_1_n.pcap", "notes.txt"}) {
     EXPECT_FALSE(parse_recording_file_name(bad).has_value()) << bad;
   }
 }
