@@ -36,11 +36,19 @@ uint64_t wall_ns() {
                                    .count());
 }
 
+// A sink's memory is its queue_bytes in all: the write buffers (4 of them) come out of it and
+// the rest is the queue's ring, so N recordings use N x queue_bytes, not more.
 size_t buffer_size_for(size_t queue_bytes) {
-  // A quarter of the queue per buffer (4 buffers), 64 KiB .. 1 MiB, whole 4 KiB blocks.
-  const size_t quarter =
-      (queue_bytes / 4 + SinkChannel::kBlock - 1) / SinkChannel::kBlock * SinkChannel::kBlock;
-  return std::clamp<size_t>(quarter, 64u << 10, 1u << 20);
+  // A sixteenth of the memory per buffer, 4 KiB .. 1 MiB, whole 4 KiB blocks.
+  const size_t sixteenth =
+      (queue_bytes / 16 + SinkChannel::kBlock - 1) / SinkChannel::kBlock * SinkChannel::kBlock;
+  return std::clamp<size_t>(sixteenth, SinkChannel::kBlock, 1u << 20);
+}
+
+size_t ring_bytes_for(size_t queue_bytes) {
+  const size_t buffers = SinkChannel::kBuffers * buffer_size_for(queue_bytes);
+  // Tiny queues (under 128 KiB) keep their whole size as ring: four 4 KiB buffers would not fit.
+  return queue_bytes >= 2 * buffers ? queue_bytes - buffers : queue_bytes;
 }
 
 // Whether our 4 KiB-aligned buffers and offsets satisfy the file's direct I/O alignment. The
@@ -71,7 +79,7 @@ class SinkImpl final : public Sink {
         options_(std::move(options)),
         partial_(std::move(partial)),
         channel_(std::make_unique<SinkChannel>(options_.format, options_.snap_length,
-                                               options_.queue_bytes)) {}
+                                               ring_bytes_for(options_.queue_bytes))) {}
 
   ~SinkImpl() override {
     if (!closed_) {
