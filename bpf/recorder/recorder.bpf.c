@@ -9,7 +9,7 @@
  * TC_ACT_UNSPEC: the recorder observes traffic, it never changes a verdict.
  *
  * Classification is a bit-vector AND over dimensions (see recorder_abi.h): protocol (array),
- * source port, destination port (hash + wildcard), source and destination address (LPM tries +
+ * source port, destination port (array + wildcard), source and destination address (LPM tries +
  * wildcard). The cheapest lookups come first and the walk stops as soon as the mask is zero, so
  * a non-matching packet costs one or two map lookups whatever the number of rules.
  *
@@ -69,15 +69,15 @@ struct {
 } recorder_proto SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct recorder_rule_mask);
 } recorder_sport SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct recorder_rule_mask);
 } recorder_dport SEC(".maps");
