@@ -490,9 +490,9 @@ static long count_failure(__u32 index, void *vctx)
  * bytes, not per record, and a reader that is already awake is not disturbed. */
 static __always_inline __u64 ringbuf_wakeup_flag(void *rb)
 {
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= recorder_rb_wakeup_bytes ?
-		       BPF_RB_FORCE_WAKEUP :
-		       BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= recorder_rb_wakeup_bytes
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
 }
 
 /* Emits into this CPU's ring buffer using the smallest size class that holds cap_len.
