@@ -9,7 +9,7 @@
  * TC_ACT_UNSPEC: the recorder observes traffic, it never changes a verdict.
  *
  * Classification is a bit-vector AND over dimensions (see recorder_abi.h): protocol (array),
- * source port, destination port (hash + wildcard), source and destination address (LPM tries +
+ * source port, destination port (array + wildcard), source and destination address (LPM tries +
  * wildcard). The cheapest lookups come first and the walk stops as soon as the mask is zero, so
  * a non-matching packet costs one or two map lookups whatever the number of rules.
  *
@@ -34,6 +34,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 recorder_abi_version = RECORDER_ABI_VERSION;
 /* 0: perf buffer, 1: per-CPU ring buffers. Set by the loader before load. */
 const volatile __u8 recorder_use_ringbuf = 0;
+/* Ring buffers: a submit wakes the reader only once this many bytes wait unread (set by the
+ * loader from the ring size); quieter data is picked up by the reader's poll timeout. */
+const volatile __u64 recorder_rb_wakeup_bytes = 65536;
 
 /* Which rule set (0/1) packets are classified with; written by user space through the mmaped
  * .bss after it has filled the other set completely. */
@@ -66,15 +69,15 @@ struct {
 } recorder_proto SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct recorder_rule_mask);
 } recorder_sport SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, RECORDER_MAX_PORT_ENTRIES);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, RECORDER_PORT_ENTRIES);
 	__type(key, __u32);
 	__type(value, struct recorder_rule_mask);
 } recorder_dport SEC(".maps");
@@ -482,6 +485,16 @@ static long count_failure(__u32 index, void *vctx)
 	return 0;
 }
 
+/* Called with the record reserved (it counts in AVAIL_DATA): a wakeup only once the reader has
+ * fallen recorder_rb_wakeup_bytes behind, so a busy ring wakes it about once per that many
+ * bytes, not per record, and a reader that is already awake is not disturbed. */
+static __always_inline __u64 ringbuf_wakeup_flag(void *rb)
+{
+	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= recorder_rb_wakeup_bytes
+		   ? BPF_RB_FORCE_WAKEUP
+		   : BPF_RB_NO_WAKEUP;
+}
+
 /* Emits into this CPU's ring buffer using the smallest size class that holds cap_len.
  * Verifier: bpf_ringbuf_reserve needs a constant size, and bpf_skb_load_bytes a length the
  * verifier can bound by that size, hence one branch per class. */
@@ -495,7 +508,7 @@ static long count_failure(__u32 index, void *vctx)
 			bpf_ringbuf_discard(s, BPF_RB_NO_WAKEUP);                                  \
 			return -1;                                                                 \
 		}                                                                                  \
-		bpf_ringbuf_submit(s, BPF_RB_NO_WAKEUP);                                           \
+		bpf_ringbuf_submit(s, ringbuf_wakeup_flag(rb));                                    \
 		return 0;                                                                          \
 	}
 

@@ -39,8 +39,18 @@ Status RuleTable::clear_set(uint32_t set) {
   auto* maps = &object_.skeleton()->maps;
   Keys& k = keys_[set];
   // Deleting a key that is already gone is fine (ENOENT).
-  for (uint32_t key : k.sport) bpf_map_delete_elem(bpf_map__fd(maps->recorder_sport), &key);
-  for (uint32_t key : k.dport) bpf_map_delete_elem(bpf_map__fd(maps->recorder_dport), &key);
+  // The port maps are arrays: a removed port is an all-zero mask again.
+  const recorder_rule_mask none{};
+  for (uint32_t key : k.sport) {
+    if (auto s = update(bpf_map__fd(maps->recorder_sport), &key, &none, "a port mask"); !s) {
+      return s;
+    }
+  }
+  for (uint32_t key : k.dport) {
+    if (auto s = update(bpf_map__fd(maps->recorder_dport), &key, &none, "a port mask"); !s) {
+      return s;
+    }
+  }
   for (auto& key : k.src4) bpf_map_delete_elem(bpf_map__fd(maps->recorder_src4), &key);
   for (auto& key : k.dst4) bpf_map_delete_elem(bpf_map__fd(maps->recorder_dst4), &key);
   for (auto& key : k.src6) bpf_map_delete_elem(bpf_map__fd(maps->recorder_src6), &key);

@@ -7,6 +7,7 @@ namespace recorder::sink {
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
     : format_(format),
       snap_length_(snap_length),
+      capacity_(capacity_bytes),
       pcap_(snap_length),
       pcapng_(snap_length),
       queue_(capacity_bytes) {}
@@ -62,11 +63,26 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
   }
   if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
+  // capacity_ - known_free_ is an upper bound of the queued bytes: below the watermark (the
+  // common case) this costs one compare.
+  if (capacity_ - known_free_ >= watermark_) wake_writer_if_high();
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());
   if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
   bump(stream_bytes_, total);
   return AppendResult::kAppended;
+}
+
+void EncodingQueue::wake_writer_if_high() noexcept {
+  known_free_ = queue_.write_available();
+  if (wakeup_ == nullptr || capacity_ - known_free_ < watermark_) return;
+  // Pairs with the writer's fence between setting `sleeping` and re-checking the queues: either
+  // it sees these bytes, or this load sees it sleeping.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (wakeup_->sleeping.load(std::memory_order_relaxed) &&
+      wakeup_->sleeping.exchange(false, std::memory_order_acq_rel)) {
+    wakeup_->wake();
+  }
 }
 
 std::vector<uint8_t> EncodingQueue::trailer(uint64_t dropped_packets, uint64_t start_ns,

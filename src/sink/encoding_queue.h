@@ -5,8 +5,11 @@
 //
 // Producer (dispatch thread): try_append(), never blocks, allocates, throws or makes a syscall
 // (except if_indextoname() once when a pcapng recording first sees an interface).
-// Consumer (one writer thread): pop(). The counters are written by the producer only and read
-// by the control side after the producer has stopped (or as approximate live statistics).
+// Consumer (one writer thread): pop(). The writer sleeps until its next flush deadline; the
+// producer wakes it (one futex wake) only when the queue passes a watermark while it sleeps,
+// so a steady stream costs neither side a syscall per packet or per millisecond. The counters are
+// written by the producer only and read by the control side after the producer has stopped (or as
+// approximate live statistics).
 #pragma once
 
 #include <atomic>
@@ -23,6 +26,16 @@
 
 namespace recorder::sink {
 
+// The handshake between one writer thread and the producers of its sinks (the futex side is in
+// writer_pool.cpp). The writer sets `sleeping` and reads `sequence` before it checks the queues
+// one last time; a producer that pushed past the watermark and sees `sleeping` claims it (only
+// one producer makes the syscall) and bumps `sequence`, so the wake is never lost.
+struct WriterWakeup {
+  std::atomic<uint32_t> sequence{0};  // the futex word
+  std::atomic<bool> sleeping{false};
+  void wake() noexcept;  // bump sequence + FUTEX_WAKE (writer_pool.cpp)
+};
+
 class EncodingQueue {
  public:
   EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes);
@@ -32,6 +45,15 @@ class EncodingQueue {
 
   // Packets longer than the snap length are cut to it (and counted as cut).
   AppendResult try_append(const CapturedPacket& packet) noexcept;
+
+  // Set by the writer pool before the sink is handed to producers: whom to wake once the
+  // queue holds `watermark` bytes.
+  void set_wakeup(WriterWakeup* wakeup, size_t watermark) {
+    wakeup_ = wakeup;
+    watermark_ = watermark;
+  }
+  size_t watermark() const { return watermark_; }
+  size_t capacity() const { return capacity_; }
 
   // Consumer side.
   size_t pop(uint8_t* out, size_t max) { return queue_.pop(out, max); }
@@ -55,9 +77,14 @@ class EncodingQueue {
 
   static constexpr size_t kStageBytes = 256;
 
+  void wake_writer_if_high() noexcept;
+
   FileFormat format_;
   uint32_t snap_length_;
+  size_t capacity_;
   size_t known_free_ = 0;  // producer only
+  WriterWakeup* wakeup_ = nullptr;
+  size_t watermark_ = SIZE_MAX;
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
   boost::lockfree::spsc_queue<uint8_t> queue_;

@@ -1,6 +1,8 @@
 #include "sink/writer_pool_impl.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,7 +28,27 @@ struct WriteOp {
 
 constexpr size_t round_down(size_t n, size_t a) { return n / a * a; }
 
+uint32_t* futex_word(std::atomic<uint32_t>& a) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return reinterpret_cast<uint32_t*>(&a);
+}
+
+// Sleeps while `word` still holds `expected`, at most `timeout` (EINTR/EAGAIN just return: the
+// caller re-checks everything anyway).
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, std::chrono::nanoseconds timeout) {
+  if (timeout <= std::chrono::nanoseconds::zero()) return;
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
+  ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
+  ::syscall(SYS_futex, futex_word(word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
+}
+
 }  // namespace
+
+void WriterWakeup::wake() noexcept {
+  sequence.fetch_add(1, std::memory_order_seq_cst);
+  ::syscall(SYS_futex, futex_word(sequence), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
 
 class WriterThread {
  public:
@@ -38,23 +60,32 @@ class WriterThread {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    kick();
     thread_.join();
   }
 
   void attach(SinkChannel* c) {
+    // Before any producer sees the sink: wake this thread once a quarter of a write buffer
+    // (at most an eighth of the queue) is waiting, well before the queue can fill.
+    c->queue.set_wakeup(&wakeup_,
+                        std::max<size_t>(1, std::min(c->buffer_size / 4, c->queue.capacity() / 8)));
     {
       std::lock_guard lock(mu_);
       incoming_.push_back(c);
     }
-    cv_.notify_all();
+    kick();
   }
-  void kick() { cv_.notify_all(); }
+  // Control side (attach, close, stop): always wakes the thread.
+  void kick() { wakeup_.wake(); }
 
  private:
   void run(unsigned index);
+  // Sleeps until `deadline` unless there is work: a stop, a new sink, a closing sink, or a queue
+  // past its watermark; producers wake it when a queue passes the watermark meanwhile.
+  void sleep_until(Clock::time_point deadline);
   // Moves queued bytes of one sink into its buffers and starts writes; returns bytes popped.
-  size_t service(SinkChannel& c, Clock::time_point now);
+  // `since`: the previous round, a lower bound of when newly popped bytes were queued.
+  size_t service(SinkChannel& c, Clock::time_point now, Clock::time_point since);
   void submit(SinkChannel& c, size_t from, size_t to);
   void write_tail(SinkChannel& c, size_t from, size_t to);
   void fail(SinkChannel& c, int err, uint64_t offset);
@@ -64,7 +95,7 @@ class WriterThread {
   std::unique_ptr<IoBackend> io_;
   std::thread thread_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  WriterWakeup wakeup_;
   bool stop_ = false;
   std::vector<SinkChannel*> incoming_;  // guarded by mu_
   std::vector<SinkChannel*> active_;    // writer thread only
@@ -166,7 +197,7 @@ void WriterThread::complete(const IoCompletion& done) {
   delete op;
 }
 
-size_t WriterThread::service(SinkChannel& c, Clock::time_point now) {
+size_t WriterThread::service(SinkChannel& c, Clock::time_point now, Clock::time_point since) {
   auto& w = c.writer;
   const bool closing = c.close_requested.load(std::memory_order_acquire);
   const size_t cap = c.buffer_size;
@@ -191,7 +222,7 @@ size_t WriterThread::service(SinkChannel& c, Clock::time_point now) {
     }
     const size_t n = c.queue.pop(w.buffers[w.current].data.get() + w.fill, cap - w.fill);
     if (n == 0) break;
-    if (w.fill == w.visible) w.pending_since = now;
+    if (w.fill == w.visible) w.pending_since = since;
     w.fill += n;
     popped += n;
   }
@@ -207,10 +238,27 @@ size_t WriterThread::service(SinkChannel& c, Clock::time_point now) {
   return popped;
 }
 
+void WriterThread::sleep_until(Clock::time_point deadline) {
+  wakeup_.sleeping.store(true, std::memory_order_seq_cst);
+  const uint32_t seq = wakeup_.sequence.load(std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the producer's fence
+  bool work = false;
+  {
+    std::lock_guard lock(mu_);
+    work = stop_ || !incoming_.empty();
+  }
+  for (SinkChannel* c : active_) {
+    work = work || c->close_requested.load(std::memory_order_acquire) ||
+           c->queue.read_available() >= c->queue.watermark();
+  }
+  if (!work) futex_wait(wakeup_.sequence, seq, deadline - Clock::now());
+  wakeup_.sleeping.store(false, std::memory_order_relaxed);
+}
+
 void WriterThread::run(unsigned index) {
   pthread_setname_np(pthread_self(), fmt::format("sink-writer{}", index).c_str());
-  auto sleep = WriterPoolImpl::kMinSleep;
   IoCompletion done[64];
+  auto last_round = Clock::now();
   for (;;) {
     {
       std::lock_guard lock(mu_);
@@ -222,7 +270,8 @@ void WriterThread::run(unsigned index) {
     }
     const auto now = Clock::now();
     size_t popped = 0;
-    for (SinkChannel* c : active_) popped += service(*c, now);
+    for (SinkChannel* c : active_) popped += service(*c, now, last_round);
+    last_round = now;
     io_->submit();
     size_t reaped = 0;
     for (size_t n; (n = io_->reap(std::chrono::microseconds(0), done, 64)) > 0;) {
@@ -247,21 +296,24 @@ void WriterThread::run(unsigned index) {
       ++i;
     }
 
-    if (popped >= (256u << 10) || reaped > 0) {
-      sleep = WriterPoolImpl::kMinSleep;
-      continue;  // busy: go straight on
-    }
-    if (popped > 0) sleep = WriterPoolImpl::kMinSleep;
+    if (popped >= (256u << 10) || reaped > 0) continue;  // busy: go straight on
     if (in_flight_ > 0) {
       // Waiting for the disk: wake on the first completion.
-      const size_t n = io_->reap(sleep, done, 64);
+      const size_t n = io_->reap(WriterPoolImpl::kDiskWait, done, 64);
       for (size_t i = 0; i < n; ++i) complete(done[i]);
-      if (n > 0) continue;
-    } else {
-      std::unique_lock lock(mu_);
-      cv_.wait_for(lock, sleep, [this] { return stop_ || !incoming_.empty(); });
+      continue;
     }
-    if (popped == 0) sleep = std::min(sleep * 2, WriterPoolImpl::kMaxSleep);
+    // Nothing to do before the earliest flush deadline (or kIdleWait when nothing is pending,
+    // which bounds the latency even without a wake: bytes found then count as queued since the
+    // previous round, so they are flushed at once).
+    auto deadline = now + WriterPoolImpl::kIdleWait;
+    for (SinkChannel* c : active_) {
+      const auto& w = c->writer;
+      if (w.fill > w.visible) {
+        deadline = std::min(deadline, w.pending_since + WriterPoolImpl::kFlushAfter);
+      }
+    }
+    sleep_until(deadline);
   }
 }
 

@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,8 +26,8 @@ class WriterThread;
 class WriterPoolImpl final : public WriterPool {
  public:
   static constexpr std::chrono::milliseconds kFlushAfter{100};
-  static constexpr std::chrono::microseconds kMinSleep{1000};
-  static constexpr std::chrono::microseconds kMaxSleep{10000};
+  static constexpr std::chrono::milliseconds kIdleWait{100};
+  static constexpr std::chrono::microseconds kDiskWait{1000};
   static constexpr uint64_t kFallocateStep = 64u << 20;
 
   explicit WriterPoolImpl(Options options);

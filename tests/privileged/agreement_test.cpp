@@ -48,16 +48,22 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
     }
     return c;
   };
+  // Usually a few common lengths (at most 8 distinct per dimension: the kernel's exact-match
+  // hash path); in some sets any length, which gives more than 8 distinct lengths with many
+  // rules (the kernel's trie path).
+  bool any_length = false;
   auto random_cidr = [&](AddressFamily family) -> Cidr {
     if (family == AddressFamily::kIPv4) {
       static const int kLengths[] = {0, 8, 16, 24, 31, 32};
       auto c = parse_cidr(std::string(pick(kV4)) + "/32");
-      c->prefix_length = static_cast<uint8_t>(pick(kLengths));
+      c->prefix_length = static_cast<uint8_t>(
+          any_length ? std::uniform_int_distribution<int>(0, 32)(rng) : pick(kLengths));
       return clear_host_bits(*c);
     }
     static const int kLengths[] = {0, 16, 32, 48, 64, 127, 128};
     auto c = parse_cidr(std::string(pick(kV6)) + "/128");
-    c->prefix_length = static_cast<uint8_t>(pick(kLengths));
+    c->prefix_length = static_cast<uint8_t>(
+        any_length ? std::uniform_int_distribution<int>(0, 128)(rng) : pick(kLengths));
     return clear_host_bits(*c);
   };
 
@@ -66,6 +72,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
     // Rules: sometimes all 256 slots, usually a few, in random slots.
     const int count =
         chance(0.1) ? RECORDER_MAX_RULES : std::uniform_int_distribution<int>(1, 24)(rng);
+    any_length = chance(0.3);
     std::vector<uint16_t> slots(RECORDER_MAX_RULES);
     for (int i = 0; i < RECORDER_MAX_RULES; ++i) slots[i] = static_cast<uint16_t>(i);
     std::shuffle(slots.begin(), slots.end(), rng);
