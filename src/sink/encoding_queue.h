@@ -22,6 +22,7 @@
 #include "dispatch/packet.h"
 #include "sink/pcap_encoder.h"
 #include "sink/pcapng_encoder.h"
+#include "sink/prefaulted_allocator.h"
 #include "sink/sink.h"
 
 namespace recorder::sink {
@@ -87,7 +88,8 @@ class EncodingQueue {
   size_t watermark_ = SIZE_MAX;
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
-  boost::lockfree::spsc_queue<uint8_t> queue_;
+  boost::lockfree::spsc_queue<uint8_t, boost::lockfree::allocator<PrefaultedAllocator<uint8_t>>>
+      queue_;
   std::atomic<uint64_t> appended_packets_{0};
   std::atomic<uint64_t> appended_bytes_{0};
   std::atomic<uint64_t> appended_raw_{0};
