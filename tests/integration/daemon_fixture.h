@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -208,5 +209,22 @@ class Daemon {
   std::unique_ptr<pb::Recorder::Stub> recorder_;
   std::unique_ptr<pb::Recordings::Stub> recordings_;
 };
+
+// fd count and resident memory of a process (leak checks).
+inline size_t fd_count(pid_t pid) {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+    ++n;
+  return n;
+}
+inline size_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
 
 }  // namespace recorder::test

@@ -228,6 +228,56 @@ TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
   EXPECT_EQ(files, 3);
 }
 
+TEST(EbpfIntegration, ManyStartStopCyclesKeepFdsMemoryAndTcFiltersAtBaseline) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("c"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  // Traffic all along, so every recording's kernel rules really match and emit.
+  std::atomic<bool> done{false};
+  std::thread traffic([&] {
+    while (!done) net.send_udp(false, 9999, 20, 200);
+  });
+  auto cycle = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      pb::StartRequest req;
+      auto* f = req.mutable_recording()->add_include();
+      f->set_destination_cidr(net.peer4());
+      f->set_protocol(pb::PROTOCOL_UDP);
+      grpc::ClientContext c1;
+      pb::StartResponse started;
+      ASSERT_TRUE(d.recordings().Start(&c1, req, &started).ok());
+      grpc::ClientContext c2;
+      pb::StopRequest stop;
+      stop.set_id(started.id());
+      pb::RecordingInfo info;
+      ASSERT_TRUE(d.recordings().Stop(&c2, stop, &info).ok());
+      grpc::ClientContext c3;
+      pb::DeleteRequest del;
+      del.set_id(started.id());
+      pb::DeleteResponse resp;
+      ASSERT_TRUE(d.recordings().Delete(&c3, del, &resp).ok());
+    }
+  };
+  cycle(20);  // warm-up: thread pools, allocator arenas
+  const std::string filters = tc_filters(net.host());
+  const size_t fds = fd_count(d.pid());
+  const size_t rss = rss_kib(d.pid());
+  cycle(200);
+  done = true;
+  traffic.join();
+  const size_t fds_after = fd_count(d.pid());
+  const size_t rss_after = rss_kib(d.pid());
+  std::cout << "fds " << fds << " -> " << fds_after << ", RSS " << rss << " KiB -> " << rss_after
+            << " KiB\n";
+  EXPECT_NE(filters.find("bpf"), std::string::npos) << filters;
+  EXPECT_EQ(tc_filters(net.host()), filters) << "tc filters changed over 200 cycles";
+  EXPECT_LE(fds_after, fds + 2);
+  EXPECT_LE(rss_after, rss + 16 * 1024) << "RSS grew by more than 16 MiB over 200 cycles";
+  EXPECT_EQ(d.terminate(), 0);
+  EXPECT_EQ(tc_filters(net.host()).find("bpf"), std::string::npos) << tc_filters(net.host());
+}
+
 TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));

@@ -673,23 +673,6 @@ TEST(ReplayIntegration, KillDashNineThenRestartRecoversAndListsThePartialFile) {
   EXPECT_GT(next.id(), id);
 }
 
-// fd count and resident memory of a process.
-size_t fd_count(pid_t pid) {
-  size_t n = 0;
-  for ([[maybe_unused]] const auto& e :
-       fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
-    ++n;
-  return n;
-}
-size_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
-}
-
 TEST(ReplayIntegration, ManyStartStopCyclesLeakNoFdsOrMemory) {
   TempDir tmp;
   auto input = write_input(tmp.path());
