@@ -299,6 +299,15 @@ int cmd_list(const Global& g) {
   return 0;
 }
 
+// A recording's info as the user asked for it: JSON for scripts, else the readable form.
+void print_recording(const Global& g, const pb::RecordingInfo& info) {
+  if (g.json) {
+    std::cout << to_json(info) << std::endl;
+  } else {
+    print_info(info);
+  }
+}
+
 int cmd_status(const Global& g, uint64_t id) {
   auto stub = pb::Recordings::NewStub(channel_for(g));
   grpc::ClientContext context;
@@ -308,11 +317,7 @@ int cmd_status(const Global& g, uint64_t id) {
   pb::RecordingInfo info;
   auto status = stub->Get(&context, request, &info);
   if (!status.ok()) fail_status(status);
-  if (g.json) {
-    std::cout << to_json(info) << std::endl;
-  } else {
-    print_info(info);
-  }
+  print_recording(g, info);
   return 0;
 }
 
@@ -325,11 +330,7 @@ int cmd_stop(const Global& g, uint64_t id) {
   pb::RecordingInfo info;
   auto status = stub->Stop(&context, request, &info);
   if (!status.ok()) fail_status(status);
-  if (g.json) {
-    std::cout << to_json(info) << std::endl;
-  } else {
-    print_info(info);
-  }
+  print_recording(g, info);
   return 0;
 }
 

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -209,6 +208,25 @@ class Daemon {
   std::unique_ptr<pb::Recorder::Stub> recorder_;
   std::unique_ptr<pb::Recordings::Stub> recordings_;
 };
+
+// Starts, stops and deletes a detached recording `n` times (leak checks).
+inline void start_stop_delete(Daemon& d, const pb::StartRequest& request, int n) {
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext c1;
+    pb::StartResponse started;
+    ASSERT_TRUE(d.recordings().Start(&c1, request, &started).ok());
+    grpc::ClientContext c2;
+    pb::StopRequest stop;
+    stop.set_id(started.id());
+    pb::RecordingInfo info;
+    ASSERT_TRUE(d.recordings().Stop(&c2, stop, &info).ok());
+    grpc::ClientContext c3;
+    pb::DeleteRequest del;
+    del.set_id(started.id());
+    pb::DeleteResponse resp;
+    ASSERT_TRUE(d.recordings().Delete(&c3, del, &resp).ok());
+  }
+}
 
 // fd count and resident memory of a process (leak checks).
 inline size_t fd_count(pid_t pid) {

@@ -234,37 +234,20 @@ TEST(EbpfIntegration, ManyStartStopCyclesKeepFdsMemoryAndTcFiltersAtBaseline) {
   ASSERT_TRUE(net.ok());
   Daemon d({"--interfaces", net.host()});
   // Traffic all along, so every recording's kernel rules really match and emit.
-  std::atomic<bool> done{false};
-  std::thread traffic([&] {
-    while (!done) net.send_udp(false, 9999, 20, 200);
+  // A jthread: stopped and joined on every way out of the test, failed assertions included.
+  std::jthread traffic([&](std::stop_token stop) {
+    while (!stop.stop_requested()) net.send_udp(false, 9999, 20, 200);
   });
-  auto cycle = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      pb::StartRequest req;
-      auto* f = req.mutable_recording()->add_include();
-      f->set_destination_cidr(net.peer4());
-      f->set_protocol(pb::PROTOCOL_UDP);
-      grpc::ClientContext c1;
-      pb::StartResponse started;
-      ASSERT_TRUE(d.recordings().Start(&c1, req, &started).ok());
-      grpc::ClientContext c2;
-      pb::StopRequest stop;
-      stop.set_id(started.id());
-      pb::RecordingInfo info;
-      ASSERT_TRUE(d.recordings().Stop(&c2, stop, &info).ok());
-      grpc::ClientContext c3;
-      pb::DeleteRequest del;
-      del.set_id(started.id());
-      pb::DeleteResponse resp;
-      ASSERT_TRUE(d.recordings().Delete(&c3, del, &resp).ok());
-    }
-  };
-  cycle(20);  // warm-up: thread pools, allocator arenas
+  pb::StartRequest req;
+  auto* f = req.mutable_recording()->add_include();
+  f->set_destination_cidr(net.peer4());
+  f->set_protocol(pb::PROTOCOL_UDP);
+  ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 20));  // warm-up: thread pools, arenas
   const std::string filters = tc_filters(net.host());
   const size_t fds = fd_count(d.pid());
   const size_t rss = rss_kib(d.pid());
-  cycle(200);
-  done = true;
+  ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 200));
+  traffic.request_stop();
   traffic.join();
   const size_t fds_after = fd_count(d.pid());
   const size_t rss_after = rss_kib(d.pid());

@@ -677,29 +677,12 @@ TEST(ReplayIntegration, ManyStartStopCyclesLeakNoFdsOrMemory) {
   TempDir tmp;
   auto input = write_input(tmp.path());
   Daemon d(loop_flags(input, 20000));
-  auto cycle = [&](int n) {
-    for (int i = 0; i < n; ++i) {
-      pb::StartRequest req;
-      add_filter(req.mutable_recording(), "any 0 any 0 ANY");
-      grpc::ClientContext c1;
-      pb::StartResponse started;
-      ASSERT_TRUE(d.recordings().Start(&c1, req, &started).ok());
-      grpc::ClientContext c2;
-      pb::StopRequest stop;
-      stop.set_id(started.id());
-      pb::RecordingInfo info;
-      ASSERT_TRUE(d.recordings().Stop(&c2, stop, &info).ok());
-      grpc::ClientContext c3;
-      pb::DeleteRequest del;
-      del.set_id(started.id());
-      pb::DeleteResponse resp;
-      ASSERT_TRUE(d.recordings().Delete(&c3, del, &resp).ok());
-    }
-  };
-  cycle(20);  // warm-up: thread pools, allocator arenas
+  pb::StartRequest req;
+  add_filter(req.mutable_recording(), "any 0 any 0 ANY");
+  ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 20));  // warm-up: thread pools, arenas
   size_t fds = fd_count(d.pid());
   size_t rss = rss_kib(d.pid());
-  cycle(200);
+  ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 200));
   size_t fds_after = fd_count(d.pid());
   size_t rss_after = rss_kib(d.pid());
   std::cout << "fds " << fds << " -> " << fds_after << ", RSS " << rss << " KiB -> " << rss_after
