@@ -55,21 +55,21 @@ struct recorder_rule_mask {
  * directly in the same perf/ring-buffer sample.
  */
 struct recorder_capture_hdr {
-	__u64 ktime_ns;       /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at capture */
-	__u32 ifindex;        /* skb->ifindex of the device the hook runs on */
-	__u32 orig_len;       /* skb->len: the packet's length on the wire */
-	__u32 cap_len;        /* bytes of packet data following this header */
-	__u8 direction;       /* enum recorder_direction */
-	__u8 pad0;            /* zero */
-	__u16 link_type;      /* enum recorder_link_type */
+	__u64 ktime_ns;			 /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) at capture */
+	__u32 ifindex;			 /* skb->ifindex of the device the hook runs on */
+	__u32 orig_len;			 /* skb->len: the packet's length on the wire */
+	__u32 cap_len;			 /* bytes of packet data following this header */
+	__u8 direction;			 /* enum recorder_direction */
+	__u8 pad0;			 /* zero */
+	__u16 link_type;		 /* enum recorder_link_type */
 	struct recorder_rule_mask rules; /* rules this packet matched (never all zero) */
 	/* The kernel keeps an outer VLAN tag out of the packet bytes (rx untagging, tx offload)
 	 * before tc sees them. When vlan_present is set, user space puts the tag back after the
 	 * MAC addresses, as tcpdump does, so the capture shows the frame as on the wire. */
-	__u16 vlan_tci;       /* host byte order */
-	__be16 vlan_proto;    /* network byte order, as on the wire (0x8100, 0x88a8) */
-	__u8 vlan_present;    /* 0 or 1 */
-	__u8 pad1[3];         /* zero */
+	__u16 vlan_tci;	   /* host byte order */
+	__be16 vlan_proto; /* network byte order, as on the wire (0x8100, 0x88a8) */
+	__u8 vlan_present; /* 0 or 1 */
+	__u8 pad1[3];	   /* zero */
 };
 
 /*
@@ -80,13 +80,13 @@ struct recorder_capture_hdr {
 struct recorder_rule {
 	__u8 src_addr[16];
 	__u8 dst_addr[16];
-	__u8 family;          /* 0 (any), 4 or 6 */
-	__u8 src_prefix_len;  /* 0..32 or 0..128 */
+	__u8 family;	     /* 0 (any), 4 or 6 */
+	__u8 src_prefix_len; /* 0..32 or 0..128 */
 	__u8 dst_prefix_len;
-	__u8 protocol;        /* IPPROTO_*, 0 = any */
-	__u16 src_port;       /* host byte order, 0 = any */
-	__u16 dst_port;       /* host byte order, 0 = any */
-	__u32 snap_len;       /* capture at most this many bytes for this rule */
+	__u8 protocol;	      /* IPPROTO_*, 0 = any */
+	__u16 src_port;	      /* host byte order, 0 = any */
+	__u16 dst_port;	      /* host byte order, 0 = any */
+	__u32 snap_len;	      /* capture at most this many bytes for this rule */
 	__u16 recording_slot; /* the recording this rule belongs to */
 	__u16 pad0;
 };
@@ -99,12 +99,11 @@ struct recorder_rule {
  * recording only, so summing a recording's rules gives exact per-recording figures.
  */
 struct recorder_rule_counters {
-	__u64 matched_packets;    /* packets that matched (and were attempted to emit) */
-	__u64 matched_bytes;      /* their orig_len summed */
-	__u64 emit_fail_packets;  /* emission failed: perf/ring buffer full (kernel loss) */
-	__u64 emit_fail_bytes;    /* their orig_len summed */
+	__u64 matched_packets;	 /* packets that matched (and were attempted to emit) */
+	__u64 matched_bytes;	 /* their orig_len summed */
+	__u64 emit_fail_packets; /* emission failed: perf/ring buffer full (kernel loss) */
+	__u64 emit_fail_bytes;	 /* their orig_len summed */
 };
-
 
 /*
  * The kernel rule table (ABI 2). User space compiles the rules (src/datapath/rule_compiler.h)
@@ -126,8 +125,8 @@ struct recorder_rule_counters {
 /* Key of the IPv4 source/destination LPM tries. */
 struct recorder_lpm4_key {
 	__u32 prefixlen; /* RECORDER_LPM_SET_BITS + prefix length of addr */
-	__u32 set;       /* 0 or 1 */
-	__u8 addr[4];    /* network byte order */
+	__u32 set;	 /* 0 or 1 */
+	__u8 addr[4];	 /* network byte order */
 };
 
 /* Key of the IPv6 source/destination LPM tries. */
@@ -158,7 +157,7 @@ struct recorder_set_masks {
 
 /* Per-rule data the program needs after classification, indexed by set * MAX_RULES + slot. */
 struct recorder_rule_info {
-	__u32 snap_len;       /* capture at most this many bytes for this rule */
+	__u32 snap_len;	      /* capture at most this many bytes for this rule */
 	__u16 recording_slot; /* counters are kept once per recording: on its lowest matched rule */
 	__u16 pad0;
 };
