@@ -241,11 +241,17 @@ grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* RecordService::R
 void RecordService::remove(Reactor* reactor) {
   std::lock_guard lock(mutex_);
   reactors_.erase(reactor);
+  if (reactors_.empty()) streams_done_.notify_all();
 }
 
-void RecordService::shutdown() {
-  std::lock_guard lock(mutex_);
+void RecordService::shutdown(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
   shutting_down_ = true;
+  // The ticker ends each stream (`stopped`, then the status) within a tick or two.
+  if (!streams_done_.wait_for(lock, timeout, [&] { return reactors_.empty(); })) {
+    spdlog::warn("{} Record stream(s) still open after {} ms; the server shutdown cancels them",
+                 reactors_.size(), timeout.count());
+  }
 }
 
 void RecordService::tick_loop() {

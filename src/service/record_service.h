@@ -17,6 +17,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
@@ -39,8 +40,9 @@ class RecordService final : public pb::Recorder::CallbackService {
       grpc::CallbackServerContext* context) override;
 
   // Ends streams that have not started a recording (UNAVAILABLE); streams with a recording end
-  // once the manager stopped it. Call before grpc::Server::Shutdown.
-  void shutdown();
+  // once the manager stopped it. Returns when every stream is done (its final status handed to
+  // gRPC) or `timeout` passed. Call after the manager's shutdown, before grpc::Server::Shutdown.
+  void shutdown(std::chrono::milliseconds timeout);
 
   RecordingManager& manager() { return manager_; }
   const ServiceLimits& limits() const { return limits_; }
@@ -55,6 +57,7 @@ class RecordService final : public pb::Recorder::CallbackService {
   const ServiceLimits limits_;
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable streams_done_;  // reactors_ became empty
   std::set<Reactor*> reactors_;
   bool quit_ = false;
   bool shutting_down_ = false;

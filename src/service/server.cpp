@@ -1,5 +1,7 @@
 #include "service/server.h"
 
+#include <thread>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +11,10 @@
 #include <sstream>
 
 namespace recorder::service {
+namespace {
+constexpr auto kClientsReadStatus = std::chrono::milliseconds(100);
+}  // namespace
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -100,7 +106,12 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (!server_) return;  // start() failed before the server was built
-  record_.shutdown();
+  // Every Record stream ends first, while its connection is still open: grpc::Server::Shutdown
+  // closes connections as soon as no call is left, and a client whose transport then fails a
+  // write drops the final status it had already received ("Broken pipe" instead of OK after
+  // `stopped`: seen in about one SIGTERM in four). Clients get a moment to read their status.
+  record_.shutdown(grace);
+  std::this_thread::sleep_for(kClientsReadStatus);
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   spdlog::info("gRPC server stopped");
