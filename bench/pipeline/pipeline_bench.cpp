@@ -94,7 +94,10 @@ long peak_rss_kib() {
 
 int run(const Options& o) {
   namespace fs = std::filesystem;
-  fs::create_directories(o.out_dir);
+  // Only what this run creates is removed afterwards: the files, and the directory if it made
+  // it (an --out-dir such as /tmp keeps everything else in it).
+  const bool made_dir = fs::create_directories(o.out_dir);
+  std::vector<fs::path> files;
 
   sink::WriterPool::Options pool_options;
   pool_options.threads = o.writer_threads;
@@ -123,6 +126,7 @@ int run(const Options& o) {
         o.format == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
     sink_options.path = fs::path(o.out_dir) /
                         fmt::format("bench_{}.{}", r, sink::file_extension(sink_options.format));
+    files.push_back(sink_options.path);
     sink_options.snap_length = o.snap_length ? o.snap_length : 262144;
     sink_options.queue_bytes = o.queue_mib << 20;
     auto sink = sink::Sink::open(**pool, sink_options);
@@ -218,7 +222,11 @@ int run(const Options& o) {
       o.packets / source_s, captured / total_s, file_bytes / total_s / 1e6, captured, lost,
       100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), source_s, total_s,
       peak_rss_kib() / 1024.0, o.recordings * o.queue_mib);
-  if (!o.keep_files) fs::remove_all(o.out_dir);
+  if (!o.keep_files) {
+    std::error_code ec;
+    for (const auto& f : files) fs::remove(f, ec);
+    if (made_dir) fs::remove(o.out_dir, ec);  // only if empty: never someone else's files
+  }
   return 0;
 }
 
@@ -242,7 +250,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate_pps, "offer at most this many packets per second (0 = max)");
   app.add_flag("--kernel-bits", o.kernel_bits,
                "packets carry pre-computed rule masks, as the eBPF source delivers them");
-  app.add_option("--out-dir", o.out_dir, "where the files go (removed afterwards)");
+  app.add_option("--out-dir", o.out_dir, "where the files go (the files, and the directory if created, are removed afterwards)");
   app.add_flag("--keep-files", o.keep_files, "keep the files");
   app.add_flag("--memcpy", o.memcpy_only, "only measure memcpy bandwidth");
   CLI11_PARSE(app, argc, argv);
