@@ -1,5 +1,6 @@
 #include "sink/encoding_queue.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace recorder::sink {
@@ -7,17 +8,17 @@ namespace recorder::sink {
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
     : format_(format),
       snap_length_(snap_length),
-      capacity_(capacity_bytes),
       pcap_(snap_length),
       pcapng_(snap_length),
-      queue_(capacity_bytes) {}
+      ring_(capacity_bytes) {}
 
 bool EncodingQueue::push_file_header() {
   uint8_t header[PcapngEncoder::kSectionHeaderSize];
   const size_t n =
       format_ == FileFormat::kPcap ? pcap_.file_header(header) : pcapng_.file_header(header);
-  if (queue_.write_available() < n) return false;
-  queue_.push(header, n);
+  if (ring_.refresh_free() < n) return false;
+  ring_.put(header, n);
+  ring_.publish();
   bump(stream_bytes_, n);
   return true;
 }
@@ -34,38 +35,37 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     pcapng_.encode(packet, record);
   }
   const size_t total = record.size();
-  // known_free_ is a lower bound of the free space (only the consumer adds space): asking the
-  // queue, which reads the consumer's index from another core's cache, is needed only when
+  // known_free() is a lower bound of the free space (only the consumer adds space): asking the
+  // ring, which reads the consumer's position from another core's cache, is needed only when
   // the bound is too small.
-  if (known_free_ < total) {
-    known_free_ = queue_.write_available();
-    if (known_free_ < total) {
-      bump(queue_full_, 1);
-      return AppendResult::kQueueFull;
+  if (ring_.known_free() < total && ring_.refresh_free() < total) {
+    bump(queue_full_, 1);
+    return AppendResult::kQueueFull;
+  }
+  if (uint8_t* out = ring_.contiguous_space(total)) {
+    // The common case: the record is written in place, the packet bytes copied once.
+    std::memcpy(out, record.prefix, record.prefix_len);
+    out += record.prefix_len;
+    if (!record.data.empty()) std::memcpy(out, record.data.data(), record.data.size());
+    if (record.suffix_len > 0) {
+      std::memcpy(out + record.data.size(), record.suffix, record.suffix_len);
     }
-  }
-  known_free_ -= total;
-  if (total <= kStageBytes) {
-    // Small record: one push (one index handshake with the consumer) from a stack copy beats
-    // three pushes.
-    uint8_t stage[kStageBytes];
-    std::memcpy(stage, record.prefix, record.prefix_len);
-    size_t n = record.prefix_len;
-    if (!record.data.empty()) std::memcpy(stage + n, record.data.data(), record.data.size());
-    n += record.data.size();
-    std::memcpy(stage + n, record.suffix, record.suffix_len);
-    queue_.push(stage, total);
+    ring_.advance(total);
   } else {
-    // Up to three pushes; each publishes its bytes, but the writer treats the queue as a byte
-    // stream and the whole record is guaranteed to follow (space was checked above).
-    queue_.push(record.prefix, record.prefix_len);
-    queue_.push(record.data.data(), record.data.size());
-    if (record.suffix_len > 0) queue_.push(record.suffix, record.suffix_len);
+    // The record crosses the end of the ring.
+    ring_.put(record.prefix, record.prefix_len);
+    ring_.put(record.data.data(), record.data.size());
+    ring_.put(record.suffix, record.suffix_len);
   }
+  ring_.publish();
   if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
-  // capacity_ - known_free_ is an upper bound of the queued bytes: below the watermark (the
-  // common case) this costs one compare.
-  if (capacity_ - known_free_ >= watermark_) wake_writer_if_high();
+  // capacity - known_free is an upper bound of the queued bytes: below the watermark (the common
+  // case) this costs one compare, and above it the writer's state is looked at only once per
+  // quarter watermark of new bytes, not per packet.
+  if (ring_.capacity() - ring_.known_free() >= watermark_ &&
+      ring_.producer_head() >= next_wake_check_) {
+    wake_writer_if_high();
+  }
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());
   if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
@@ -74,8 +74,8 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
 }
 
 void EncodingQueue::wake_writer_if_high() noexcept {
-  known_free_ = queue_.write_available();
-  if (wakeup_ == nullptr || capacity_ - known_free_ < watermark_) return;
+  next_wake_check_ = ring_.producer_head() + watermark_ / 4;
+  if (wakeup_ == nullptr || ring_.capacity() - ring_.refresh_free() < watermark_) return;
   // Pairs with the writer's fence between setting `sleeping` and re-checking the queues: either
   // it sees these bytes, or this load sees it sleeping.
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -83,6 +83,18 @@ void EncodingQueue::wake_writer_if_high() noexcept {
       wakeup_->sleeping.exchange(false, std::memory_order_acq_rel)) {
     wakeup_->wake();
   }
+}
+
+size_t EncodingQueue::pop(uint8_t* out, size_t max) {
+  const uint64_t tail = ring_.tail();
+  size_t n = std::min<size_t>(max, ring_.head() - tail);
+  for (size_t done = 0; done < n;) {
+    const size_t piece = std::min(n - done, ring_.contiguous(tail + done));
+    if (out != nullptr) std::memcpy(out + done, ring_.at(tail + done), piece);
+    done += piece;
+  }
+  ring_.release(tail + n);
+  return n;
 }
 
 std::vector<uint8_t> EncodingQueue::trailer(uint64_t dropped_packets, uint64_t start_ns,

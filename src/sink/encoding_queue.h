@@ -1,7 +1,8 @@
 // EncodingQueue: the producer side of a sink. try_append() encodes one packet as a pcap record
-// or pcapng block straight into a bounded Boost.Lockfree SPSC byte ring; the writer thread pops
-// the ring as a plain byte stream. A record is pushed only when it fits whole (it is never split
-// by a full queue), so what the writer sees is always a prefix of a valid file.
+// or pcapng block straight into the sink's StreamRing (stream_ring.h); the writer thread writes
+// the ring's bytes to the file from where they are. A record is published only when it is in the
+// ring whole (a full queue drops it whole), so what the writer sees is always a prefix of a
+// valid file.
 //
 // Producer (dispatch thread): try_append(), never blocks, allocates, throws or makes a syscall
 // (except if_indextoname() once when a pcapng recording first sees an interface).
@@ -17,13 +18,11 @@
 #include <span>
 #include <vector>
 
-#include <boost/lockfree/spsc_queue.hpp>
-
 #include "dispatch/packet.h"
 #include "sink/pcap_encoder.h"
 #include "sink/pcapng_encoder.h"
-#include "sink/prefaulted_allocator.h"
 #include "sink/sink.h"
+#include "sink/stream_ring.h"
 
 namespace recorder::sink {
 
@@ -39,7 +38,9 @@ struct WriterWakeup {
 
 class EncodingQueue {
  public:
+  // capacity_bytes is rounded down to whole 4 KiB blocks; check ok() (the ring is mapped here).
   EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes);
+  bool ok() const { return ring_.ok(); }
 
   // Pushes the file header (pcap header or pcapng SHB). Call once, before any packet.
   bool push_file_header();
@@ -54,11 +55,13 @@ class EncodingQueue {
     watermark_ = watermark;
   }
   size_t watermark() const { return watermark_; }
-  size_t capacity() const { return capacity_; }
+  size_t capacity() const { return ring_.capacity(); }
 
-  // Consumer side.
-  size_t pop(uint8_t* out, size_t max) { return queue_.pop(out, max); }
-  size_t read_available() const { return queue_.read_available(); }
+  // Consumer side: the writer reads and releases the ring itself.
+  StreamRing& ring() { return ring_; }
+  // Copies out and releases up to `max` published bytes (tests, and dropping after a failure).
+  size_t pop(uint8_t* out, size_t max);
+  size_t read_available() const { return static_cast<size_t>(ring_.head() - ring_.tail()); }
 
   // The pcapng trailer (IDB if needed, ISBs); empty for pcap. Control side, producer stopped.
   std::vector<uint8_t> trailer(uint64_t dropped_packets, uint64_t start_ns, uint64_t end_ns);
@@ -76,20 +79,16 @@ class EncodingQueue {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
-  static constexpr size_t kStageBytes = 256;
-
   void wake_writer_if_high() noexcept;
 
   FileFormat format_;
   uint32_t snap_length_;
-  size_t capacity_;
-  size_t known_free_ = 0;  // producer only
   WriterWakeup* wakeup_ = nullptr;
   size_t watermark_ = SIZE_MAX;
+  uint64_t next_wake_check_ = 0;  // producer only: stream position of the next watermark check
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
-  boost::lockfree::spsc_queue<uint8_t, boost::lockfree::allocator<PrefaultedAllocator<uint8_t>>>
-      queue_;
+  StreamRing ring_;
   std::atomic<uint64_t> appended_packets_{0};
   std::atomic<uint64_t> appended_bytes_{0};
   std::atomic<uint64_t> appended_raw_{0};

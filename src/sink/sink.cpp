@@ -36,22 +36,7 @@ uint64_t wall_ns() {
                                    .count());
 }
 
-// A sink's memory is its queue_bytes in all: the write buffers (4 of them) come out of it and
-// the rest is the queue's ring, so N recordings use N x queue_bytes, not more.
-size_t buffer_size_for(size_t queue_bytes) {
-  // A sixteenth of the memory per buffer, 4 KiB .. 1 MiB, whole 4 KiB blocks.
-  const size_t sixteenth =
-      (queue_bytes / 16 + SinkChannel::kBlock - 1) / SinkChannel::kBlock * SinkChannel::kBlock;
-  return std::clamp<size_t>(sixteenth, SinkChannel::kBlock, 1u << 20);
-}
-
-size_t ring_bytes_for(size_t queue_bytes) {
-  const size_t buffers = SinkChannel::kBuffers * buffer_size_for(queue_bytes);
-  // Tiny queues (under 128 KiB) keep their whole size as ring: four 4 KiB buffers would not fit.
-  return queue_bytes >= 2 * buffers ? queue_bytes - buffers : queue_bytes;
-}
-
-// Whether our 4 KiB-aligned buffers and offsets satisfy the file's direct I/O alignment. The
+// Whether our 4 KiB-aligned ring memory and offsets satisfy the file's direct I/O alignment. The
 // kernel tells (statx STATX_DIOALIGN, Linux 6.1+); where it does not, opening with O_DIRECT and
 // the writer's EINVAL fallback decide.
 bool direct_io_usable(int fd, const std::string& name) {
@@ -79,7 +64,7 @@ class SinkImpl final : public Sink {
         options_(std::move(options)),
         partial_(std::move(partial)),
         channel_(std::make_unique<SinkChannel>(options_.format, options_.snap_length,
-                                               ring_bytes_for(options_.queue_bytes))) {}
+                                               options_.queue_bytes)) {}
 
   ~SinkImpl() override {
     if (!closed_) {
@@ -169,14 +154,10 @@ Status SinkImpl::init() {
                    std::strerror(errno));
     }
   }
-  c.buffer_size = buffer_size_for(options_.queue_bytes);
-  for (auto& b : c.writer.buffers) {
-    b.data.reset(static_cast<uint8_t*>(std::aligned_alloc(SinkChannel::kBlock, c.buffer_size)));
-    if (!b.data) {
-      return Error(
-          ErrorCode::kResourceExhausted,
-          fmt::format("open sink {}: allocate {} byte write buffer", c.name, c.buffer_size));
-    }
+  if (!c.queue.ok()) {
+    return Error(ErrorCode::kResourceExhausted,
+                 fmt::format("open sink {}: map {} bytes of queue memory: {}", c.name,
+                             options_.queue_bytes, std::strerror(errno)));
   }
   if (!c.queue.push_file_header()) {
     return Error(ErrorCode::kInternal, "open sink " + c.name + ": queue too small for header");
@@ -203,7 +184,6 @@ Result<SinkResult> SinkImpl::close(uint64_t dropped_packets) {
   }
   result_ = finish(dropped_packets);
   close_fds();
-  channel_->writer = {};  // frees the write buffers now, not with the Sink
   if (reserved_) {
     pool_.release(options_.queue_bytes);
     reserved_ = false;

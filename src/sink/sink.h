@@ -26,7 +26,7 @@ struct SinkOptions {
   std::filesystem::path path;  // the final path; the partial file is "<dir>/.<name>.partial"
   FileFormat format = FileFormat::kPcap;
   uint32_t snap_length = 262144;   // written in the file header / interface blocks
-  size_t queue_bytes = 16u << 20;  // this sink's memory: queue ring plus write buffers
+  size_t queue_bytes = 16u << 20;  // this sink's memory: the ring the file is written from
 };
 
 enum class AppendResult : uint8_t {

@@ -1,12 +1,14 @@
 // SinkChannel: the state one Sink shares with the writer thread that serves it.
 //
-// The producer (dispatch) encodes records into `queue` (encoding_queue.h: a Boost.Lockfree
-// single-producer single-consumer ring used as a byte stream). The writer thread pops the stream
-// into large aligned buffers and writes them to the file; it is the only one touching the `writer`
-// part. Control (open/close) talks to the writer through `close_requested` and `drained`.
-// Owned by the Sink; the writer thread holds a raw pointer from register until `drained`.
+// The producer (dispatch) encodes records into `queue` (encoding_queue.h), whose StreamRing holds
+// the file's bytes at their file offsets. The writer thread writes from the ring straight into
+// the file and releases ring space once a write has completed; it is the only one touching the
+// `writer` part. Control (open/close) talks to the writer through `close_requested` and
+// `drained`. Owned by the Sink; the writer thread holds a raw pointer from register until
+// `drained`.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -18,17 +20,18 @@
 
 namespace recorder::sink {
 
-struct AlignedFree {
-  void operator()(uint8_t* p) const { std::free(p); }
-};
-using AlignedBuffer = std::unique_ptr<uint8_t, AlignedFree>;
-
 struct SinkChannel {
-  static constexpr size_t kBlock = 4096;  // O_DIRECT alignment of offsets, lengths, buffers
-  static constexpr size_t kBuffers = 4;   // one filling + up to three in flight
+  static constexpr size_t kBlock = StreamRing::kBlock;  // O_DIRECT alignment of offsets,
+                                                        // lengths and memory
+  static constexpr size_t kMaxWrites = 8;               // writes in flight per sink
 
   SinkChannel(FileFormat format, uint32_t snap_length, size_t queue_bytes)
-      : queue(format, snap_length, queue_bytes) {}
+      : queue(format, snap_length, queue_bytes) {
+    // Direct writes of up to 1 MiB, an eighth of the ring, whole blocks; the writer is woken
+    // once that much waits unwritten.
+    const size_t eighth = queue.capacity() / 8 / kBlock * kBlock;
+    write_size = std::clamp<size_t>(eighth, kBlock, 1u << 20);
+  }
 
   EncodingQueue queue;
 
@@ -38,7 +41,7 @@ struct SinkChannel {
   int buffered_fd = -1;  // for the unaligned tail of a flush and for the trailer
   int odirect_fd = -1;   // the O_DIRECT descriptor, if one was opened (closed at close)
   bool direct = false;
-  size_t buffer_size = 0;
+  size_t write_size = 0;  // bytes per direct write (whole blocks)
   std::string name;  // for log lines
 
   // Control -> writer.
@@ -48,27 +51,28 @@ struct SinkChannel {
   // Writer -> everyone.
   std::atomic<int> failure_errno{0};
 
-  // Writer thread only (read by control after `drained`).
-  struct Buffer {
-    AlignedBuffer data;
-    unsigned in_flight = 0;  // writes still reading from this buffer
+  // Writer thread only (read by control after `drained`). Positions are stream positions, which
+  // are file offsets.
+  struct Write {
+    uint64_t offset = 0;
+    size_t length = 0;
+    bool done = false;
   };
   struct Writer {
-    Buffer buffers[kBuffers];
-    size_t current = 0;
-    uint64_t buffer_offset = 0;  // file offset of buffers[current][0]
-    size_t fill = 0;             // bytes in the current buffer
-    size_t submitted = 0;        // bytes of the current buffer handed to the backend
-    size_t visible = 0;          // bytes of the current buffer in the file (or in flight)
+    Write writes[kMaxWrites];    // in flight, in submission (= offset) order, from `first`
+    size_t first = 0, count = 0;
+    uint64_t seen = 0;           // the ring head at the previous round
+    uint64_t submitted = 0;      // writes submitted up to here (whole blocks when direct)
+    uint64_t visible = 0;        // in the file or in flight up to here (>= submitted)
     std::chrono::steady_clock::time_point pending_since{};
-    unsigned in_flight = 0;
     uint64_t allocated_end = 0;  // fallocate()d up to here
     bool fallocate_ok = true;
     uint64_t failed_at = UINT64_MAX;  // lowest file offset a write failed at
     bool done = false;
   } writer;
 
-  uint64_t stream_end() const { return writer.buffer_offset + writer.fill; }
+  // Everything the producer queued (the file's length before the trailer).
+  uint64_t stream_end() const { return queue.stream_bytes(); }
 };
 
 }  // namespace recorder::sink

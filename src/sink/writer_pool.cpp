@@ -17,10 +17,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// One write in flight: which sink, which buffer it reads from, and where it goes.
+// One write in flight: which sink, its slot in the sink's write list, what it writes (ring
+// memory) and where it goes.
 struct WriteOp {
   SinkChannel* channel;
-  size_t buffer;
+  size_t slot;
   const uint8_t* data;
   size_t length;
   uint64_t offset;
@@ -65,10 +66,9 @@ class WriterThread {
   }
 
   void attach(SinkChannel* c) {
-    // Before any producer sees the sink: wake this thread once a quarter of a write buffer
-    // (at most an eighth of the queue) is waiting, well before the queue can fill.
-    c->queue.set_wakeup(&wakeup_,
-                        std::max<size_t>(1, std::min(c->buffer_size / 4, c->queue.capacity() / 8)));
+    // Before any producer sees the sink: wake this thread once a direct write's worth (at most
+    // an eighth of the ring) is waiting, well before the ring can fill.
+    c->queue.set_wakeup(&wakeup_, c->write_size);
     {
       std::lock_guard lock(mu_);
       incoming_.push_back(c);
@@ -83,11 +83,15 @@ class WriterThread {
   // Sleeps until `deadline` unless there is work: a stop, a new sink, a closing sink, or a queue
   // past its watermark; producers wake it when a queue passes the watermark meanwhile.
   void sleep_until(Clock::time_point deadline);
-  // Moves queued bytes of one sink into its buffers and starts writes; returns bytes popped.
-  // `since`: the previous round, a lower bound of when newly popped bytes were queued.
+  // Starts writes of one sink's queued bytes; returns the bytes that arrived since the last
+  // round. `since`: the previous round, a lower bound of when newly seen bytes were queued.
   size_t service(SinkChannel& c, Clock::time_point now, Clock::time_point since);
-  void submit(SinkChannel& c, size_t from, size_t to);
-  void write_tail(SinkChannel& c, size_t from, size_t to);
+  // Submits one write of up to `max` bytes at c.writer.submitted (never across the end of the
+  // ring); false when the sink has kMaxWrites in flight.
+  bool submit(SinkChannel& c, size_t max);
+  void write_tail(SinkChannel& c, uint64_t from, uint64_t to);
+  // Gives the ring back up to the first write still in flight (or everything submitted).
+  void release_written(SinkChannel& c);
   void fail(SinkChannel& c, int err, uint64_t offset);
   void complete(const IoCompletion& done);
   void preallocate(SinkChannel& c, uint64_t end);
@@ -127,35 +131,50 @@ void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
   w.allocated_end = target;
 }
 
-void WriterThread::submit(SinkChannel& c, size_t from, size_t to) {
+bool WriterThread::submit(SinkChannel& c, size_t max) {
   auto& w = c.writer;
-  if (to <= from) return;
-  auto& buf = w.buffers[w.current];
-  auto* op = new WriteOp{&c, w.current, buf.data.get() + from, to - from, w.buffer_offset + from};
-  preallocate(c, op->offset + op->length);
-  ++buf.in_flight;
-  ++w.in_flight;
+  if (w.count == SinkChannel::kMaxWrites) return false;
+  const StreamRing& ring = c.queue.ring();
+  const uint64_t offset = w.submitted;
+  const size_t length = std::min(max, ring.contiguous(offset));
+  const size_t slot = (w.first + w.count) % SinkChannel::kMaxWrites;
+  w.writes[slot] = {offset, length, false};
+  ++w.count;
+  w.submitted += length;
+  w.visible = std::max(w.visible, w.submitted);
+  auto* op = new WriteOp{&c, slot, ring.at(offset), length, offset};
+  preallocate(c, offset + length);
   ++in_flight_;
   io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+  return true;
 }
 
-void WriterThread::write_tail(SinkChannel& c, size_t from, size_t to) {
+void WriterThread::write_tail(SinkChannel& c, uint64_t from, uint64_t to) {
   // The unaligned end of the data: O_DIRECT cannot write it, so it goes through the page cache
   // now (small, at most once per flush interval) and is rewritten by the direct write of its
   // block once the block is full. The file size is then always the exact data size.
-  auto& w = c.writer;
-  const uint8_t* p = w.buffers[w.current].data.get();
-  size_t done = from;
+  const StreamRing& ring = c.queue.ring();
+  uint64_t done = from;
   while (done < to) {
-    const ssize_t r =
-        ::pwrite(c.buffered_fd, p + done, to - done, static_cast<off_t>(w.buffer_offset + done));
+    const size_t piece = std::min<uint64_t>(to - done, ring.contiguous(done));
+    const ssize_t r = ::pwrite(c.buffered_fd, ring.at(done), piece, static_cast<off_t>(done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
-      fail(c, r < 0 ? errno : ENOSPC, w.buffer_offset + done);
+      fail(c, r < 0 ? errno : ENOSPC, done);
       return;
     }
     done += static_cast<size_t>(r);
   }
+}
+
+void WriterThread::release_written(SinkChannel& c) {
+  auto& w = c.writer;
+  while (w.count > 0 && w.writes[w.first].done) {
+    w.first = (w.first + 1) % SinkChannel::kMaxWrites;
+    --w.count;
+  }
+  // The partial block past `submitted` stays: its direct write is still to come.
+  c.queue.ring().release(w.count > 0 ? w.writes[w.first].offset : w.submitted);
 }
 
 void WriterThread::complete(const IoCompletion& done) {
@@ -192,50 +211,43 @@ void WriterThread::complete(const IoCompletion& done) {
       fail(c, c.failure_errno.load(), op->offset + n);
     }
   }
-  --w.buffers[op->buffer].in_flight;
-  --w.in_flight;
+  w.writes[op->slot].done = true;
   delete op;
+  release_written(c);
 }
 
 size_t WriterThread::service(SinkChannel& c, Clock::time_point now, Clock::time_point since) {
   auto& w = c.writer;
   const bool closing = c.close_requested.load(std::memory_order_acquire);
-  const size_t cap = c.buffer_size;
-  size_t popped = 0;
+  const uint64_t head = c.queue.ring().head();
+  const size_t arrived = static_cast<size_t>(head - w.seen);
+  if (arrived > 0 && w.seen == w.visible) w.pending_since = since;
+  w.seen = head;
   if (c.failure_errno.load(std::memory_order_relaxed) != 0) {
-    // The file takes nothing more: drop what is queued (the close accounting counts it).
-    uint8_t scratch[4096];
-    while (c.queue.pop(scratch, sizeof scratch) > 0) {
-    }
+    // The file takes nothing more: skip what is queued (the close accounting counts it) and
+    // give its space back once no write in flight reads from it.
+    w.submitted = w.visible = std::max(w.submitted, head);
+    release_written(c);
     return 0;
   }
-  for (;;) {
-    if (w.fill == cap) {
-      // Current buffer full: its last bytes go out as one direct write, then move on.
-      submit(c, w.submitted, cap);
-      w.submitted = w.visible = cap;
-      const size_t next = (w.current + 1) % SinkChannel::kBuffers;
-      if (w.buffers[next].in_flight > 0) break;  // all buffers busy: wait for completions
-      w.current = next;
-      w.buffer_offset += cap;
-      w.fill = w.submitted = w.visible = 0;
-    }
-    const size_t n = c.queue.pop(w.buffers[w.current].data.get() + w.fill, cap - w.fill);
-    if (n == 0) break;
-    if (w.fill == w.visible) w.pending_since = since;
-    w.fill += n;
-    popped += n;
+  const size_t block = c.direct ? SinkChannel::kBlock : 1;
+  const uint64_t whole = head / block * block;  // what a direct write may take
+  // Whole direct writes as soon as a write's worth waits.
+  while (whole - w.submitted >= c.write_size) {
+    if (!submit(c, c.write_size)) break;
   }
-  if (w.fill > w.visible && (closing || now - w.pending_since >= WriterPoolImpl::kFlushAfter)) {
-    const size_t aligned = c.direct ? round_down(w.fill, SinkChannel::kBlock) : w.fill;
-    if (aligned > w.submitted) {
-      submit(c, w.submitted, aligned);
-      w.submitted = aligned;
+  if (head > w.visible && (closing || now - w.pending_since >= WriterPoolImpl::kFlushAfter)) {
+    // Flush: every whole block directly, the rest through the page cache.
+    while (whole > w.submitted) {
+      if (!submit(c, static_cast<size_t>(whole - w.submitted))) break;
     }
-    if (w.fill > aligned) write_tail(c, aligned, w.fill);
-    w.visible = w.fill;
+    if (w.submitted == whole) {
+      if (head > whole) write_tail(c, whole, head);
+      w.visible = head;
+    }
   }
-  return popped;
+  release_written(c);
+  return arrived;
 }
 
 void WriterThread::sleep_until(Clock::time_point deadline) {
@@ -249,7 +261,7 @@ void WriterThread::sleep_until(Clock::time_point deadline) {
   }
   for (SinkChannel* c : active_) {
     work = work || c->close_requested.load(std::memory_order_acquire) ||
-           c->queue.read_available() >= c->queue.watermark();
+           c->queue.ring().head() - c->writer.submitted >= c->queue.watermark();
   }
   if (!work) futex_wait(wakeup_.sequence, seq, deadline - Clock::now());
   wakeup_.sleeping.store(false, std::memory_order_relaxed);
@@ -285,8 +297,8 @@ void WriterThread::run(unsigned index) {
       SinkChannel* c = active_[i];
       auto& w = c->writer;
       const bool failed = c->failure_errno.load() != 0;
-      if (c->close_requested.load(std::memory_order_acquire) && w.in_flight == 0 &&
-          c->queue.read_available() == 0 && (failed || w.fill == w.visible)) {
+      if (c->close_requested.load(std::memory_order_acquire) && w.count == 0 &&
+          (failed || c->queue.ring().head() == w.visible)) {
         active_[i] = active_.back();
         active_.pop_back();
         w.done = true;
@@ -309,7 +321,7 @@ void WriterThread::run(unsigned index) {
     auto deadline = now + WriterPoolImpl::kIdleWait;
     for (SinkChannel* c : active_) {
       const auto& w = c->writer;
-      if (w.fill > w.visible) {
+      if (w.seen > w.visible) {
         deadline = std::min(deadline, w.pending_since + WriterPoolImpl::kFlushAfter);
       }
     }
