@@ -68,6 +68,7 @@ struct SinkChannel {
     uint64_t allocated_end = 0;  // fallocate()d up to here
     bool fallocate_ok = true;
     uint64_t failed_at = UINT64_MAX;  // lowest file offset a write failed at
+    int memory_slot = -1;             // the ring's fixed-buffer slot in the writer's io_uring
     bool done = false;
   } writer;
 

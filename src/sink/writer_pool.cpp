@@ -145,7 +145,7 @@ bool WriterThread::submit(SinkChannel& c, size_t max) {
   auto* op = new WriteOp{&c, slot, ring.at(offset), length, offset};
   preallocate(c, offset + length);
   ++in_flight_;
-  io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+  io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op, w.memory_slot);
   return true;
 }
 
@@ -190,7 +190,7 @@ void WriterThread::complete(const IoCompletion& done) {
     c.direct = false;
     c.direct_fd = c.buffered_fd;
     ++in_flight_;
-    io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+    io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op, w.memory_slot);
     return;
   }
   if (done.result < 0) {
@@ -205,7 +205,7 @@ void WriterThread::complete(const IoCompletion& done) {
       op->length -= n;
       op->offset += n;
       ++in_flight_;
-      io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op);
+      io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op, w.memory_slot);
       return;
     } else {
       fail(c, c.failure_errno.load(), op->offset + n);
@@ -277,7 +277,11 @@ void WriterThread::run(unsigned index) {
       // Sinks are closed before the pool goes (sink.h); only writes in flight must finish,
       // since they read from buffers the sinks own.
       if (stop_ && in_flight_ == 0) return;
-      active_.insert(active_.end(), incoming_.begin(), incoming_.end());
+      for (SinkChannel* c : incoming_) {
+        const StreamRing& ring = c->queue.ring();
+        c->writer.memory_slot = io_->register_memory(ring.at(0), ring.capacity());
+        active_.push_back(c);
+      }
       incoming_.clear();
     }
     const auto now = Clock::now();
@@ -301,6 +305,8 @@ void WriterThread::run(unsigned index) {
           (failed || c->queue.ring().head() == w.visible)) {
         active_[i] = active_.back();
         active_.pop_back();
+        io_->unregister_memory(w.memory_slot);
+        w.memory_slot = -1;
         w.done = true;
         c->drained.set_value();
         continue;
