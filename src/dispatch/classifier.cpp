@@ -59,15 +59,65 @@ AddressKey make_key(const std::array<uint8_t, 16>& address, unsigned prefix_leng
   return make_key(address, prefix_mask(prefix_length));
 }
 
+// The prefixes of one length: an open-addressing table (linear probing, power-of-two size, so a
+// lookup is a hash, a mask and usually one compare; no division and no node to chase, which is
+// what std::unordered_map costs per packet). Built once per routing table, read-only after.
+class PrefixSet {
+ public:
+  RuleMask& insert(const AddressKey& key) {
+    if ((entries_.size() + 1) * 2 > slots_.size()) grow();
+    Slot& slot = slots_[index_of(key)];
+    if (slot.value == 0) {
+      slot.key = key;
+      entries_.emplace_back();
+      slot.value = static_cast<uint32_t>(entries_.size());
+    }
+    return entries_[slot.value - 1];
+  }
+  const RuleMask* find(const AddressKey& key) const noexcept {
+    if (slots_.empty()) return nullptr;
+    const Slot& slot = slots_[index_of(key)];
+    return slot.value == 0 ? nullptr : &entries_[slot.value - 1];
+  }
+  template <typename F>
+  void for_each(F&& f) {
+    for (const Slot& slot : slots_) {
+      if (slot.value != 0) f(slot.key, entries_[slot.value - 1]);
+    }
+  }
+
+ private:
+  struct Slot {
+    AddressKey key;
+    uint32_t value = 0;  // index + 1 into entries_; 0: empty
+  };
+  // The slot holding `key`, or the empty slot where it would go (the table is never full).
+  size_t index_of(const AddressKey& key) const noexcept {
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = AddressKeyHash{}(key) & mask;; i = (i + 1) & mask) {
+      if (slots_[i].value == 0 || slots_[i].key == key) return i;
+    }
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+    for (const Slot& s : old) {
+      if (s.value != 0) slots_[index_of(s.key)] = s;
+    }
+  }
+  std::vector<Slot> slots_;  // at most half full
+  std::vector<RuleMask> entries_;
+};
+
 // Longest-prefix match for one family and one direction. For every distinct prefix length
-// present there is one hash map; the value stored for a prefix is the OR of the masks of every
+// present there is one PrefixSet; the value stored for a prefix is the OR of the masks of every
 // rule whose CIDR contains that prefix (its own and all shorter ones), so the first hit when
 // probing from the longest length down is the complete answer.
 struct PrefixTable {
   struct Level {
     unsigned prefix_length;
     AddressKey mask;  // prefix_mask(prefix_length)
-    std::unordered_map<AddressKey, RuleMask, AddressKeyHash> prefixes;
+    PrefixSet prefixes;
   };
   std::vector<Level> levels;  // longest prefix first
 
@@ -80,10 +130,10 @@ struct PrefixTable {
       Level level{length, prefix_mask(length), {}};
       for (const auto& [cidr, slot] : cidrs) {
         if (cidr->prefix_length != length) continue;
-        level.prefixes.try_emplace(make_key(cidr->address, length), RuleMask{});
+        level.prefixes.insert(make_key(cidr->address, length));
       }
       // Every rule with a prefix at most this long that contains the key contributes.
-      for (auto& [key, mask] : level.prefixes) {
+      level.prefixes.for_each([&](const AddressKey& key, RuleMask& mask) {
         for (const auto& [cidr, slot] : cidrs) {
           if (cidr->prefix_length > length) continue;
           std::array<uint8_t, 16> address{};
@@ -94,15 +144,14 @@ struct PrefixTable {
             set_rule(mask, slot);
           }
         }
-      }
+      });
       levels.push_back(std::move(level));
     }
   }
 
   RuleMask lookup(const std::array<uint8_t, 16>& address) const noexcept {
     for (const Level& level : levels) {
-      const auto it = level.prefixes.find(make_key(address, level.mask));
-      if (it != level.prefixes.end()) return it->second;
+      if (const RuleMask* m = level.prefixes.find(make_key(address, level.mask))) return *m;
     }
     return RuleMask{};
   }
