@@ -58,6 +58,10 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     ring_.put(record.suffix, record.suffix_len);
   }
   ring_.publish();
+  // Ask for the ring's next lines now: when many sinks take packets in turn, each ring's next
+  // write would otherwise wait for its line to come from memory (too many streams for the
+  // hardware prefetcher).
+  ring_.prefetch_ahead();
   if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
   // capacity - known_free is an upper bound of the queued bytes: below the watermark (the common
   // case) this costs one compare, and above it the writer's state is looked at only once per
