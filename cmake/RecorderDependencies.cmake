@@ -4,7 +4,6 @@ find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
 find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
-find_package(Boost 1.74 REQUIRED)  # header-only: Boost.Lockfree
 find_package(CLI11 CONFIG REQUIRED)  # command lines of recorderd, recorderctl and the benchmarks
 pkg_check_modules(LIBPCAP REQUIRED IMPORTED_TARGET libpcap)
 pkg_check_modules(LIBURING REQUIRED IMPORTED_TARGET liburing)

@@ -9,7 +9,7 @@ packages=(
   # eBPF: libbpf, bpftool (skeletons), UAPI headers
   libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
   # the user-space pipeline
-  libpcap-dev liburing-dev libboost-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
+  libpcap-dev liburing-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # the service
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
   # tests and benchmarks
