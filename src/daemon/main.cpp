@@ -28,6 +28,7 @@
 #include "service/recording_manager.h"
 #include "service/server.h"
 #include "service/units.h"
+#include "sink/sink.h"
 #include "sink/recovery.h"
 
 #ifdef RECORDER_HAVE_DATAPATH
@@ -118,6 +119,11 @@ int run(const Flags& flags) {
   limits.queue_memory = parse_size_flag("queue-memory", flags.queue_memory);
   limits.queue_bytes_per_recording =
       parse_size_flag("queue-per-recording", flags.queue_per_recording);
+  if (limits.queue_bytes_per_recording < sink::kMinQueueBytes) {
+    throw CLI::ValidationError("--queue-per-recording",
+                               fmt::format("{} bytes is below the minimum of {} bytes",
+                                           limits.queue_bytes_per_recording, sink::kMinQueueBytes));
+  }
   limits.min_free_disk = parse_size_flag("min-free-disk", flags.min_free_disk);
 
   std::string node = flags.node_name.empty() ? hostname() : flags.node_name;

@@ -117,10 +117,10 @@ class SinkImpl final : public Sink {
 };
 
 Status SinkImpl::init() {
-  if (options_.queue_bytes < 4096) {
+  if (options_.queue_bytes < kMinQueueBytes) {
     return Error(ErrorCode::kInvalidArgument,
-                 fmt::format("open sink {}: queue_bytes {} is below the minimum of 4096",
-                             options_.path.string(), options_.queue_bytes));
+                 fmt::format("open sink {}: queue_bytes {} is below the minimum of {}",
+                             options_.path.string(), options_.queue_bytes, kMinQueueBytes));
   }
   if (auto st = pool_.reserve(options_.queue_bytes); !st.ok()) {
     return std::move(st).error().wrap("open sink " + options_.path.string());

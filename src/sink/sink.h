@@ -22,6 +22,10 @@ enum class FileFormat : uint8_t { kPcap, kPcapng };
 
 std::string_view file_extension(FileFormat format);  // "pcap" / "pcapng"
 
+// The smallest queue a sink takes: four 4 KiB blocks, so the writer always has a whole block to
+// write while the producer fills the next (a one-block ring could only be written when full).
+inline constexpr size_t kMinQueueBytes = 16384;
+
 struct SinkOptions {
   std::filesystem::path path;  // the final path; the partial file is "<dir>/.<name>.partial"
   FileFormat format = FileFormat::kPcap;

@@ -500,7 +500,7 @@ TEST(WriterPool, QueueMemoryBudgetIsEnforced) {
   ASSERT_TRUE(a && b);
   SinkOptions o;
   o.path = dir / "c.pcap";
-  o.queue_bytes = 4096;
+  o.queue_bytes = kMinQueueBytes;
   auto c = Sink::open(*pool, o);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code(), ErrorCode::kResourceExhausted);
