@@ -13,6 +13,8 @@
 #include <linux/if.h>
 #include <linux/perf_event.h>
 #include <poll.h>
+#include <sys/epoll.h>
+#include <time.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -21,8 +23,10 @@
 #include <map>
 #include <mutex>
 
+#include "datapath/cpu_buffers.h"
 #include "datapath/interfaces.h"
 #include "datapath/loader.h"
+#include "datapath/ordered_reader.h"
 #include "datapath/rule_compiler.h"
 #include "datapath/rule_table.h"
 #include "datapath/tc_attachment.h"
@@ -39,6 +43,10 @@ constexpr int kBatchEndIntervalMs = 100;
 // microseconds, so per 512 KiB (~2,500 small samples) it is noise; the buffer keeps ~7/8 free
 // for the reader to catch up.
 constexpr size_t kWakeupWatermark = 512 * 1024;
+// A sample is committed to its CPU's buffer a moment after its timestamp is taken (the rest of
+// the tc program). Each round delivers only samples older than this, so one committed late on
+// another CPU still finds its place in time order.
+constexpr uint64_t kOrderWindowNs = 2'000'000;
 
 size_t pow2_pages(size_t bytes) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -47,7 +55,7 @@ size_t pow2_pages(size_t bytes) {
   return pages;
 }
 
-class DatapathImpl final : public Datapath {
+class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
  public:
   explicit DatapathImpl(Options options) : options_(std::move(options)) {}
 
@@ -56,8 +64,9 @@ class DatapathImpl final : public Datapath {
       std::lock_guard lock(attach_mutex_);
       attachments_.clear();  // detach before the programs go away with object_
     }
+    reader_.reset();  // reads the perf buffer's memory
     if (perf_ != nullptr) perf_buffer__free(perf_);
-    if (ring_ != nullptr) ring_buffer__free(ring_);
+    if (ring_epoll_ >= 0) ::close(ring_epoll_);
   }
 
   Status init() {
@@ -110,7 +119,7 @@ class DatapathImpl final : public Datapath {
 
   Status run(PacketConsumer& consumer, const std::atomic<bool>& stop) override {
     consumer_ = &consumer;
-    Status s = object_->transport() == BpfTransport::kPerfBuffer ? run_perf(stop) : run_ring(stop);
+    Status s = run_reader(stop);
     consumer_ = nullptr;
     return s;
   }
@@ -267,31 +276,9 @@ class DatapathImpl final : public Datapath {
     consumer_->on_packet(p);
   }
 
-  static enum bpf_perf_event_ret on_perf_event(void* ctx, int, struct perf_event_header* e) {
-    auto* self = static_cast<DatapathImpl*>(ctx);
-    if (e->type == PERF_RECORD_SAMPLE) {
-      struct Sample {
-        perf_event_header header;
-        uint32_t size;
-        char data[];
-      };
-      const auto* s = reinterpret_cast<const Sample*>(e);
-      self->deliver(s->data, s->size);
-    } else if (e->type == PERF_RECORD_LOST) {
-      struct Lost {
-        perf_event_header header;
-        uint64_t id;
-        uint64_t lost;
-      };
-      self->lost_samples_ += reinterpret_cast<const Lost*>(e)->lost;
-    }
-    return LIBBPF_PERF_EVENT_CONT;
-  }
-
-  static int on_ring_sample(void* ctx, void* data, size_t size) {
-    static_cast<DatapathImpl*>(ctx)->deliver(data, size);
-    return 0;
-  }
+  // OrderedReader::Visitor
+  void sample(const uint8_t* data, size_t size) noexcept override { deliver(data, size); }
+  void lost(uint64_t samples) noexcept override { lost_samples_ += samples; }
 
   // Polls the control fds (netlink, clock step) and `extra_fd` for up to timeout_ms.
   void wait_and_handle(int extra_fd, int timeout_ms) {
@@ -317,59 +304,73 @@ class DatapathImpl final : public Datapath {
     attr.watermark = 1;
     attr.wakeup_watermark = static_cast<uint32_t>(
         std::min(kWakeupWatermark, pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4));
-    perf_ = perf_buffer__new_raw(object_->events_fd(), pages, &attr, &on_perf_event, this, nullptr);
+    // libbpf sets the buffers up (one perf event and mmap per CPU, an epoll fd); the samples
+    // are read in place by the OrderedReader, not through libbpf's callback.
+    perf_ = perf_buffer__new_raw(object_->events_fd(), pages, &attr, &ignore_perf_event, nullptr,
+                                 nullptr);
     if (perf_ == nullptr) {
       return Error::from_errno("open the per-CPU perf buffers", errno, ErrorCode::kUnavailable);
     }
+    auto buffers = perf_cpu_buffers(perf_);
+    if (!buffers) return std::move(buffers).error();
+    reader_ = std::make_unique<OrderedReader>(std::move(buffers).value());
+    wait_fd_ = perf_buffer__epoll_fd(perf_);
     return ok_status();
+  }
+
+  static enum bpf_perf_event_ret ignore_perf_event(void*, int, struct perf_event_header*) {
+    return LIBBPF_PERF_EVENT_CONT;
   }
 
   Status open_ring() {
+    auto buffers = ring_cpu_buffers(object_->ring_fds());
+    if (!buffers) return std::move(buffers).error();
+    reader_ = std::make_unique<OrderedReader>(std::move(buffers).value());
+    // Edge-triggered: a ring that still holds samples past the reader's horizon must not make
+    // every wait return at once; the program's forced wakeup or the timeout starts the next round.
+    ring_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ring_epoll_ < 0) {
+      return Error::from_errno("create the ring buffers' epoll", errno, ErrorCode::kUnavailable);
+    }
     for (int fd : object_->ring_fds()) {
-      if (ring_ == nullptr) {
-        ring_ = ring_buffer__new(fd, &on_ring_sample, this, nullptr);
-        if (ring_ == nullptr) {
-          return Error::from_errno("open the per-CPU ring buffers", errno, ErrorCode::kUnavailable);
-        }
-      } else if (ring_buffer__add(ring_, fd, &on_ring_sample, this) != 0) {
-        return Error::from_errno("add a per-CPU ring buffer", errno, ErrorCode::kUnavailable);
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLET;
+      ev.data.fd = fd;
+      if (::epoll_ctl(ring_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        return Error::from_errno("watch a ring buffer", errno, ErrorCode::kUnavailable);
       }
     }
+    wait_fd_ = ring_epoll_;
     return ok_status();
   }
 
-  Status run_perf(const std::atomic<bool>& stop) {
-    perf_buffer* pb = perf_;
+  // The reader loop for both transports: wait for a wakeup (or the latency bound), deliver what
+  // the buffers hold in time order up to the horizon, end the batch.
+  Status run_reader(const std::atomic<bool>& stop) {
     const int timeout = static_cast<int>(
         std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
     while (!stop.load(std::memory_order_relaxed)) {
-      wait_and_handle(perf_buffer__epoll_fd(pb), timeout);
-      perf_buffer__consume(pb);
+      wait_and_handle(wait_fd_, timeout);
+      // poll() only looks at the epoll fd; collecting the events is what re-arms the
+      // edge-triggered ring buffers (and clears the perf buffers' wakeup flags).
+      epoll_event events[64];
+      while (::epoll_wait(wait_fd_, events, 64, 0) == 64) {
+      }
+      reader_->read(monotonic_ns() - kOrderWindowNs, *this);
       consumer_->on_batch_end();
       periodic(Clock::now());
     }
     // Whatever the kernel wrote before stop.
-    perf_buffer__consume(pb);
+    reader_->read(OrderedReader::kNoHorizon, *this);
     consumer_->on_batch_end();
     log_losses();
     return ok_status();
   }
 
-  Status run_ring(const std::atomic<bool>& stop) {
-    ring_buffer* rb = ring_;
-    // The programs wake the reader only once a ring holds recorder_rb_wakeup_bytes (loader);
-    // quiet packets are picked up by the poll timeout (max_latency_ms), as with perf.
-    const int timeout = static_cast<int>(
-        std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
-    while (!stop.load(std::memory_order_relaxed)) {
-      wait_and_handle(ring_buffer__epoll_fd(rb), timeout);
-      ring_buffer__consume(rb);
-      consumer_->on_batch_end();
-      periodic(Clock::now());
-    }
-    ring_buffer__consume(rb);
-    consumer_->on_batch_end();
-    return ok_status();
+  static uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
   void log_losses() {
@@ -390,7 +391,9 @@ class DatapathImpl final : public Datapath {
   // A frame with its VLAN tag re-inserted (reader thread only; the largest capture + tag).
   std::vector<uint8_t> vlan_frame_ = std::vector<uint8_t>(kMaxSnapLength + 4);
   perf_buffer* perf_ = nullptr;
-  ring_buffer* ring_ = nullptr;
+  int ring_epoll_ = -1;
+  int wait_fd_ = -1;  // the epoll fd the reader waits on (perf or ring)
+  std::unique_ptr<OrderedReader> reader_;
   uint64_t lost_samples_ = 0;
   mutable std::mutex attach_mutex_;
   std::map<int, Attached> attachments_;

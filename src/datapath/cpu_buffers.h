@@ -1,0 +1,23 @@
+// The kernel's per-CPU buffers as CpuBuffers (ordered_reader.h), read in place through their
+// mmap'ed memory: the perf buffer's per-CPU rings (set up by libbpf's perf_buffer, which also
+// gives the epoll fd) and our per-CPU BPF ring buffers (mapped here; libbpf 1.1 has no per-ring
+// access).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+#include "datapath/ordered_reader.h"
+
+struct perf_buffer;
+
+namespace recorder::datapath {
+
+// One CpuBuffer per CPU of `pb`; `pb` must outlive them.
+Result<std::vector<std::unique_ptr<CpuBuffer>>> perf_cpu_buffers(perf_buffer* pb);
+
+// Maps each BPF ring buffer map (one per CPU); the buffers own their mappings.
+Result<std::vector<std::unique_ptr<CpuBuffer>>> ring_cpu_buffers(const std::vector<int>& ring_fds);
+
+}  // namespace recorder::datapath

@@ -1,0 +1,73 @@
+// OrderedReader: reads the kernel's per-CPU buffers in capture-time order.
+//
+// Each CPU's buffer (perf buffer or BPF ring buffer) is in time order, but draining them one
+// after the other writes a file's packets in per-CPU batches: tshark then shows negative time
+// deltas and TCP analysis flags retransmissions that never happened. The reader merges the
+// buffers by the capture header's ktime_ns (a heap of per-CPU heads, with runs taken from one
+// CPU while it stays the earliest), reading every record in place.
+//
+// A sample can be committed to its buffer a little after its timestamp was taken, so a round only
+// delivers samples up to a horizon (the caller passes "now minus a window"); later ones wait in
+// their buffer for the next round, which keeps the file in order across rounds too. The final
+// drain passes no horizon.
+//
+// The CpuBuffer interface keeps the merge free of kernel details (cpu_buffers.h has the perf and
+// ring buffer readers), so it is tested on its own. Single-threaded: the datapath reader thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace recorder::datapath {
+
+// One CPU's buffer, read in place.
+class CpuBuffer {
+ public:
+  struct Record {
+    const uint8_t* data = nullptr;  // a sample: the capture header and packet bytes
+    size_t size = 0;
+    uint64_t lost = 0;  // a loss report instead of a sample (perf buffer only)
+  };
+  virtual ~CpuBuffer() = default;
+  // Takes a snapshot of what the kernel has committed; peek() stays within it.
+  virtual void refresh() = 0;
+  // The next record, or false when the snapshot is used up. Valid until pop().
+  virtual bool peek(Record& record) = 0;
+  virtual void pop() = 0;
+  // Hands the space of everything popped back to the kernel.
+  virtual void commit() = 0;
+};
+
+class OrderedReader {
+ public:
+  struct Visitor {
+    virtual void sample(const uint8_t* data, size_t size) noexcept = 0;
+    virtual void lost(uint64_t samples) noexcept = 0;
+
+   protected:
+    ~Visitor() = default;
+  };
+
+  static constexpr uint64_t kNoHorizon = UINT64_MAX;
+
+  explicit OrderedReader(std::vector<std::unique_ptr<CpuBuffer>> buffers);
+
+  // Delivers every sample with ktime_ns <= horizon_ns in ktime order (ties: lower CPU first) and
+  // every loss report met on the way; returns the number of samples delivered.
+  size_t read(uint64_t horizon_ns, Visitor& visitor);
+
+  size_t buffer_count() const { return buffers_.size(); }
+
+ private:
+  // Skips loss reports (delivering them) and returns the ktime of buffer i's next sample.
+  bool next_time(size_t i, Visitor& visitor, uint64_t& ktime);
+
+  std::vector<std::unique_ptr<CpuBuffer>> buffers_;
+  std::vector<CpuBuffer::Record> heads_;              // the peeked record of each buffer
+  std::vector<std::pair<uint64_t, uint32_t>> heap_;  // (ktime, buffer), min-heap
+};
+
+}  // namespace recorder::datapath
