@@ -228,6 +228,23 @@ inline void start_stop_delete(Daemon& d, const pb::StartRequest& request, int n)
   }
 }
 
+// Polls Get until the recording has stopped (a stop the daemon decides: disk full, interface
+// gone) or `timeout` passes; returns the last RecordingInfo seen.
+inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
+                                            std::chrono::milliseconds timeout) {
+  pb::RecordingInfo info;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    grpc::ClientContext c;
+    pb::GetRequest g;
+    g.set_id(id);
+    if (!d.recordings().Get(&c, g, &info).ok()) break;
+    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return info;
+}
+
 // fd count and resident memory of a process (leak checks).
 inline size_t fd_count(pid_t pid) {
   size_t n = 0;

@@ -120,15 +120,7 @@ TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
   grpc::ClientContext c1;
   pb::StartResponse started;
   ASSERT_TRUE(d.recordings().Start(&c1, req, &started).ok());
-  pb::RecordingInfo info;
-  for (int i = 0; i < 1000; ++i) {
-    grpc::ClientContext c;
-    pb::GetRequest g;
-    g.set_id(started.id());
-    ASSERT_TRUE(d.recordings().Get(&c, g, &info).ok());
-    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  const pb::RecordingInfo info = wait_until_stopped(d, started.id(), 20s);
   ASSERT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
   EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_DISK_FULL);
   EXPECT_EQ(read_pcap(info.file_path()).records.size(), info.stats().packets_captured());
@@ -274,15 +266,7 @@ TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
   net.send_udp(false, 9999, 10, 100);
   std::this_thread::sleep_for(300ms);
   net.delete_link();
-  pb::RecordingInfo info;
-  for (int i = 0; i < 500; ++i) {
-    grpc::ClientContext c;
-    pb::GetRequest g;
-    g.set_id(started.id());
-    ASSERT_TRUE(d.recordings().Get(&c, g, &info).ok());
-    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
-    std::this_thread::sleep_for(20ms);
-  }
+  const pb::RecordingInfo info = wait_until_stopped(d, started.id(), 10s);
   ASSERT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
   EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_INTERFACE_GONE);
   auto contents = read_pcap(info.file_path());
