@@ -260,15 +260,26 @@ void print_info(const pb::RecordingInfo& info) {
   }
 }
 
+// One unary call on the Recordings service: a stub, a context with its deadline, and the
+// server's message as the failure when the call fails.
+template <typename Request, typename Response>
+Response call(const Global& g,
+              grpc::Status (pb::Recordings::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                           Response*),
+              const Request& request, int deadline_seconds = 60) {
+  auto stub = pb::Recordings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context, deadline_seconds);
+  Response response;
+  auto status = ((*stub).*method)(&context, request, &response);
+  if (!status.ok()) fail_status(status);
+  return response;
+}
+
 int cmd_start(const Global& g, const RecordFlags& f) {
   pb::StartRequest request;
   *request.mutable_recording() = build_start(f);
-  auto stub = pb::Recordings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context);
-  pb::StartResponse response;
-  auto status = stub->Start(&context, request, &response);
-  if (!status.ok()) fail_status(status);
+  const auto response = call(g, &pb::Recordings::Stub::Start, request);
   if (g.json) {
     std::cout << to_json(response) << std::endl;
   } else {
@@ -278,12 +289,7 @@ int cmd_start(const Global& g, const RecordFlags& f) {
 }
 
 int cmd_list(const Global& g) {
-  auto stub = pb::Recordings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context);
-  pb::ListResponse response;
-  auto status = stub->List(&context, pb::ListRequest(), &response);
-  if (!status.ok()) fail_status(status);
+  const auto response = call(g, &pb::Recordings::Stub::List, pb::ListRequest());
   if (g.json) {
     std::cout << to_json(response) << std::endl;
     return 0;
@@ -309,40 +315,24 @@ void print_recording(const Global& g, const pb::RecordingInfo& info) {
 }
 
 int cmd_status(const Global& g, uint64_t id) {
-  auto stub = pb::Recordings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context);
   pb::GetRequest request;
   request.set_id(id);
-  pb::RecordingInfo info;
-  auto status = stub->Get(&context, request, &info);
-  if (!status.ok()) fail_status(status);
-  print_recording(g, info);
+  print_recording(g, call(g, &pb::Recordings::Stub::Get, request));
   return 0;
 }
 
 int cmd_stop(const Global& g, uint64_t id) {
-  auto stub = pb::Recordings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context, 300);
   pb::StopRequest request;
   request.set_id(id);
-  pb::RecordingInfo info;
-  auto status = stub->Stop(&context, request, &info);
-  if (!status.ok()) fail_status(status);
-  print_recording(g, info);
+  // Stopping drains the recording's queue to disk: allow it time.
+  print_recording(g, call(g, &pb::Recordings::Stub::Stop, request, 300));
   return 0;
 }
 
 int cmd_delete(const Global& g, uint64_t id) {
-  auto stub = pb::Recordings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context);
   pb::DeleteRequest request;
   request.set_id(id);
-  pb::DeleteResponse response;
-  auto status = stub->Delete(&context, request, &response);
-  if (!status.ok()) fail_status(status);
+  call(g, &pb::Recordings::Stub::Delete, request);
   if (g.json) {
     std::cout << "{\"id\": " << id << ", \"deleted\": true}" << std::endl;
   } else {

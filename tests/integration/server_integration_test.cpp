@@ -162,8 +162,10 @@ TEST(ServerIntegration, TcpListenerWithMutualTls) {
 TEST(ServerIntegration, JsonConfigFileSetsFlagsAndCommandLineWins) {
   TempDir tmp;
   fs::path config = tmp.path() / "recorderd.json";
+  // The replay waits for 3 recordings, which never run: otherwise it would end at once and stop
+  // the first recording, making room for the third start.
   std::ofstream(config) << R"({"node_name": "from-config", "max-recordings": 1,
-                              "log-level": "debug", "replay": ")"
+                              "log-level": "debug", "replay-start-after": 3, "replay": ")"
                         << small_input(tmp.path()).string() << R"("})";
   Daemon d({"--config", config.string(), "--max-recordings", "2"});
   auto channel = grpc::CreateChannel(d.server(), grpc::InsecureChannelCredentials());
