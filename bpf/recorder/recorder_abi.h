@@ -24,7 +24,7 @@
 #include <stddef.h>
 #endif
 
-#define RECORDER_ABI_VERSION 4
+#define RECORDER_ABI_VERSION 5
 
 /* How many rules (filters) can be active at once across all recordings. */
 #define RECORDER_MAX_RULES 256
@@ -108,9 +108,11 @@ struct recorder_rule_counters {
 /*
  * The kernel rule table (ABI 2). User space compiles the rules (src/datapath/rule_compiler.h)
  * into per-dimension masks; the BPF program ANDs the masks of a packet's protocol, ports and
- * addresses. The table is double-buffered: every map is keyed by a set (0 or 1) and the BPF
- * global `recorder_active_set` selects the set a packet is classified with. User space rewrites
- * the inactive set, then flips the selector, so a packet never sees half of an update.
+ * addresses. Addresses are looked up in LPM tries, each behind a bitmap prefilter (ABI 5, below)
+ * that settles most addresses no rule prefix contains without the trie. The table is
+ * double-buffered: every map is keyed by a set (0 or 1) and the BPF global `recorder_active_set`
+ * selects the set a packet is classified with. User space rewrites the inactive set, then flips
+ * the selector, so a packet never sees half of an update.
  */
 #define RECORDER_TABLE_SETS 2
 /* The port maps are arrays indexed by RECORDER_PORT_KEY (ABI 4): every (set, port) has an entry,
@@ -139,6 +141,54 @@ struct recorder_lpm6_key {
 /* Index into the port arrays: (set << 16) | port (host byte order). */
 #define RECORDER_PORT_KEY(set, port) (((__u32)(set) << 16) | (__u32)(port))
 
+/*
+ * Address prefilter (ABI 5): an exact-negative test in front of every LPM lookup.
+ *
+ * Per set and address dimension a bitmap of RECORDER_ADDR_BLOOM_BITS bits. L is the shortest
+ * non-zero prefix length among that dimension's rules of that family; user space sets, for every
+ * non-zero prefix of the dimension, the bit of the prefix's first L bits. Every address such a
+ * prefix contains has those same first L bits (the prefix is at least L long), so an address
+ * whose bit is clear is in no non-zero prefix: the trie would answer with its /0 entry or
+ * nothing, which is exactly the dimension's wild_* mask, and the program skips the lookup. A set
+ * bit proves nothing (other prefixes hash there too): the trie decides.
+ *
+ * Both sides compute the bit the same way, without byte swapping: the address bytes as they are
+ * in the packet (network order) are loaded as native 64-bit words hi (bytes 0..7) and lo (bytes
+ * 8..15); an IPv4 address is its 4 bytes loaded as a native u32, zero-extended into hi, lo = 0.
+ * The words are ANDed with the set's recorder_addr_mask of the dimension (the first L bits set,
+ * in the same representation; all zero when the dimension has no non-zero prefix, whose bitmap is
+ * then empty) and hashed by recorder_addr_bloom_bit().
+ */
+enum recorder_addr_dim {
+	RECORDER_ADDR_SRC4 = 0,
+	RECORDER_ADDR_DST4 = 1,
+	RECORDER_ADDR_SRC6 = 2,
+	RECORDER_ADDR_DST6 = 3,
+};
+#define RECORDER_ADDR_DIMS 4
+#define RECORDER_ADDR_BLOOM_BITS 65536
+#define RECORDER_ADDR_BLOOM_WORDS (RECORDER_ADDR_BLOOM_BITS / 64)
+/* Key of the bitmap array: set * RECORDER_ADDR_DIMS + dimension. */
+#define RECORDER_ADDR_BLOOM_KEY(set, dim) (RECORDER_ADDR_DIMS * (__u32)(set) + (__u32)(dim))
+
+struct recorder_addr_bloom {
+	__u64 words[RECORDER_ADDR_BLOOM_WORDS]; /* bit (b % 64) of words[b / 64] */
+};
+
+/* The first L bits of a dimension's addresses, as native words of the network-order bytes. */
+struct recorder_addr_mask {
+	__u64 hi;
+	__u64 lo;
+};
+
+/* The bit (0 .. RECORDER_ADDR_BLOOM_BITS - 1) of the masked address words hi, lo. */
+static inline __attribute__((always_inline)) __u32 recorder_addr_bloom_bit(__u64 hi, __u64 lo)
+{
+	__u64 x = hi * 0x9E3779B97F4A7C15ULL ^ lo;
+
+	return (__u32)((x * 0xC2B2AE3D27D4EB4FULL) >> 48);
+}
+
 /* Masks that do not depend on a looked-up value, one per set. */
 struct recorder_set_masks {
 	struct recorder_rule_mask any_addr;  /* rules of family 0 (any address of any family) */
@@ -148,11 +198,14 @@ struct recorder_set_masks {
 	struct recorder_rule_mask non_ip;    /* family 0, protocol 0, ports 0: non-IP packets */
 	/* Rules that match every address of a dimension for that family (family 0, or the family
 	 * with prefix length 0). When every rule still in the running mask is in this mask, the
-	 * program skips that dimension's LPM lookup: the answer could not remove any rule. */
+	 * program skips that dimension's LPM lookup: the answer could not remove any rule. It is
+	 * also the exact answer for an address the prefilter rejects (see above). */
 	struct recorder_rule_mask wild_src4;
 	struct recorder_rule_mask wild_dst4;
 	struct recorder_rule_mask wild_src6;
 	struct recorder_rule_mask wild_dst6;
+	/* Address prefilter masks (ABI 5), indexed by enum recorder_addr_dim. */
+	struct recorder_addr_mask addr_mask[RECORDER_ADDR_DIMS];
 };
 
 /* Per-rule data the program needs after classification, indexed by set * MAX_RULES + slot. */
@@ -182,7 +235,10 @@ RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, snap_len) == 40, "rule sna
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm4_key) == 12, "lpm4 key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm6_key) == 24, "lpm6 key size");
-RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 288, "set masks size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 352, "set masks size");
+RECORDER_STATIC_ASSERT(offsetof(struct recorder_set_masks, addr_mask) == 288, "addr_mask offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_mask) == 16, "addr mask size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_bloom) == 8192, "addr bloom size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_info) == 8, "rule info size");
 #endif
 

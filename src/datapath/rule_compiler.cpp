@@ -40,7 +40,65 @@ void build_lpm(std::span<const CompiledRule> rules, uint8_t family, bool source,
   }
 }
 
+// Fills one prefilter dimension (recorder_abi.h): L is the shortest non-zero prefix length of
+// the dimension's rules of `family`; each non-zero prefix sets the bit of its first L bits.
+// /0 prefixes are left out: they contain every address and are in the wild mask already.
+void build_prefilter(std::span<const CompiledRule> rules, unsigned dim, TableImage& t) {
+  const unsigned family = prefilter_family(dim);
+  const bool source = dim == RECORDER_ADDR_SRC4 || dim == RECORDER_ADDR_SRC6;
+  const unsigned max_len = family == 4 ? 32 : 128;
+  unsigned shortest = 0;
+  for (const auto& r : rules) {
+    if (r.rule.family != family) continue;
+    const unsigned len =
+        std::min<unsigned>(source ? r.rule.src_prefix_len : r.rule.dst_prefix_len, max_len);
+    if (len != 0 && (shortest == 0 || len < shortest)) shortest = len;
+  }
+  t.prefilter_length[dim] = static_cast<uint8_t>(shortest);
+  t.prefilter[dim] = {};
+  t.masks.addr_mask[dim] = prefilter_mask(shortest, family);
+  if (shortest == 0) return;  // no non-zero prefix: every address skips the trie
+  for (const auto& r : rules) {
+    if (r.rule.family != family) continue;
+    if ((source ? r.rule.src_prefix_len : r.rule.dst_prefix_len) == 0) continue;
+    const uint32_t bit =
+        prefilter_bit(t.masks.addr_mask[dim], source ? r.rule.src_addr : r.rule.dst_addr, family);
+    t.prefilter[dim].words[bit / 64] |= uint64_t{1} << (bit % 64);
+  }
+}
+
 }  // namespace
+
+AddressWords address_words(const uint8_t* address, unsigned family) {
+  AddressWords w;
+  if (family == 4) {
+    uint32_t v;
+    std::memcpy(&v, address, 4);
+    w.hi = v;
+  } else {
+    std::memcpy(&w.hi, address, 8);
+    std::memcpy(&w.lo, address + 8, 8);
+  }
+  return w;
+}
+
+recorder_addr_mask prefilter_mask(unsigned prefix_length, unsigned family) {
+  std::array<uint8_t, 16> ones;
+  ones.fill(0xff);
+  const auto bytes = masked(ones.data(), std::min(prefix_length, family == 4 ? 32u : 128u));
+  const AddressWords w = address_words(bytes.data(), family);
+  return {w.hi, w.lo};
+}
+
+uint32_t prefilter_bit(const recorder_addr_mask& mask, const uint8_t* address, unsigned family) {
+  const AddressWords w = address_words(address, family);
+  return recorder_addr_bloom_bit(w.hi & mask.hi, w.lo & mask.lo);
+}
+
+bool prefilter_passes(const TableImage& image, unsigned dim, const uint8_t* address) {
+  const uint32_t bit = prefilter_bit(image.masks.addr_mask[dim], address, prefilter_family(dim));
+  return (image.prefilter[dim].words[bit / 64] >> (bit % 64)) & 1u;
+}
 
 recorder_rule compile_rule(const RuleEntry& entry) {
   recorder_rule rule{};
@@ -113,6 +171,7 @@ TableImage build_table(std::span<const CompiledRule> rules) {
   build_lpm(rules, 4, false, t.destination4);
   build_lpm(rules, 6, true, t.source6);
   build_lpm(rules, 6, false, t.destination6);
+  for (unsigned dim = 0; dim < RECORDER_ADDR_DIMS; ++dim) build_prefilter(rules, dim, t);
   return t;
 }
 

@@ -120,6 +120,15 @@ Status RuleTable::write_set(uint32_t set, const TableImage& image) {
       !s) {
     return s;
   }
+  // The prefilter bitmaps are written whole, all four of the set every time, so whatever the
+  // set held before (bits of removed prefixes) is gone with no separate clearing step.
+  const int bloom_fd = bpf_map__fd(maps->recorder_addr_bloom);
+  for (uint32_t dim = 0; dim < RECORDER_ADDR_DIMS; ++dim) {
+    const uint32_t key = RECORDER_ADDR_BLOOM_KEY(set, dim);
+    if (auto s = update(bloom_fd, &key, &image.prefilter[dim], "an address prefilter"); !s) {
+      return s;
+    }
+  }
   const int info_fd = bpf_map__fd(maps->recorder_rule_info);
   for (uint32_t slot = 0; slot < RECORDER_MAX_RULES; ++slot) {
     const uint32_t key = set * RECORDER_MAX_RULES + slot;

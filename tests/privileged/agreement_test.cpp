@@ -6,6 +6,8 @@
 // BPF_PROG_TEST_RUN.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
 #include <random>
 #include <set>
 
@@ -54,19 +56,40 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
   bool any_length = false;
   auto random_cidr = [&](AddressFamily family) -> Cidr {
     if (family == AddressFamily::kIPv4) {
-      static const int kLengths[] = {0, 8, 16, 24, 31, 32};
+      static const int kLengths[] = {0, 1, 8, 16, 24, 31, 32};
       auto c = parse_cidr(std::string(pick(kV4)) + "/32");
       c->prefix_length = static_cast<uint8_t>(
           any_length ? std::uniform_int_distribution<int>(0, 32)(rng) : pick(kLengths));
       return clear_host_bits(*c);
     }
-    static const int kLengths[] = {0, 16, 32, 48, 64, 127, 128};
+    static const int kLengths[] = {0, 1, 16, 32, 48, 64, 127, 128};
     auto c = parse_cidr(std::string(pick(kV6)) + "/128");
     c->prefix_length = static_cast<uint8_t>(
         any_length ? std::uniform_int_distribution<int>(0, 128)(rng) : pick(kLengths));
     return clear_host_bits(*c);
   };
 
+  // Packet addresses: usually from the pools, sometimes a pool address with random bits after
+  // a random position, so that many addresses share the first bits of a rule prefix (the
+  // prefilter's L) without being inside it.
+  auto packet_address = [&](bool v6) -> std::string {
+    const char* base = v6 ? pick(kV6) : pick(kV4);
+    if (!chance(0.3)) return base;
+    std::array<uint8_t, 16> a{};
+    const int family = v6 ? AF_INET6 : AF_INET;
+    inet_pton(family, base, a.data());
+    const int bits = v6 ? 128 : 32;
+    for (int bit = std::uniform_int_distribution<int>(0, bits)(rng); bit < bits; ++bit) {
+      if (chance(0.5)) a[bit / 8] ^= static_cast<uint8_t>(0x80u >> (bit % 8));
+    }
+    char text[INET6_ADDRSTRLEN];
+    return inet_ntop(family, a.data(), text, sizeof(text));
+  };
+
+  // How often the address prefilter (recorder_abi.h) rejects a packet's address, and how often
+  // it lets one through to the trie, in a dimension that has a non-zero prefix (from the
+  // user-space image of the same rules): both paths must be well covered.
+  int prefilter_rejected = 0, prefilter_passed = 0;
   int compared = 0, matched_packets = 0;
   for (int set = 0; set < kRuleSets; ++set) {
     // Rules: sometimes all 256 slots, usually a few, in random slots.
@@ -102,12 +125,15 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
     }
     auto installed = harness.table().install(rules);
     ASSERT_TRUE(installed.ok()) << installed.error().message();
+    std::vector<datapath::CompiledRule> compiled;
+    for (const auto& r : rules) compiled.push_back({r.slot, datapath::compile_rule(r)});
+    const datapath::TableImage image = datapath::build_table(compiled);
 
     for (int n = 0; n < kPacketsPerSet; ++n) {
       test::PacketSpec spec;
       const bool v6 = chance(0.45);
-      spec.source = v6 ? pick(kV6) : pick(kV4);
-      spec.destination = v6 ? pick(kV6) : pick(kV4);
+      spec.source = packet_address(v6);
+      spec.destination = packet_address(v6);
       spec.protocol = pick(kProtocols);
       spec.source_port = pick(kPorts);
       spec.destination_port = pick(kPorts);
@@ -137,6 +163,17 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
       if (packet.size() < 15) continue;
 
       const PacketInfo info = decode_packet(packet, link);
+      if (info.ip_version == 4 || info.ip_version == 6) {
+        const bool is4 = info.ip_version == 4;
+        const unsigned src_dim = is4 ? RECORDER_ADDR_SRC4 : RECORDER_ADDR_SRC6;
+        const unsigned dst_dim = is4 ? RECORDER_ADDR_DST4 : RECORDER_ADDR_DST6;
+        for (const auto& [dim, address] : {std::pair{src_dim, info.source.data()},
+                                           std::pair{dst_dim, info.destination.data()}}) {
+          if (image.prefilter_length[dim] == 0) continue;
+          ++(datapath::prefilter_passes(image, dim, address) ? prefilter_passed
+                                                             : prefilter_rejected);
+        }
+      }
       std::set<unsigned> expected;
       uint32_t snap = 0;
       for (const auto& r : rules) {
@@ -172,7 +209,12 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
   }
   EXPECT_GE(compared, 10000);
   EXPECT_GT(matched_packets, compared / 20);  // the pools make matches common enough
-  std::printf("compared %d packet/rule-set combinations, %d matched\n", compared, matched_packets);
+  EXPECT_GT(prefilter_rejected, compared / 10);
+  EXPECT_GT(prefilter_passed, compared / 10);
+  std::printf(
+      "compared %d packet/rule-set combinations, %d matched; prefilter: %d addresses rejected, "
+      "%d passed to the trie\n",
+      compared, matched_packets, prefilter_rejected, prefilter_passed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Agreement,

@@ -320,6 +320,194 @@ TEST_P(ProgTestRun, RuleUpdatesFlipTheActiveSet) {
   EXPECT_TRUE(matched(spec).empty());
 }
 
+// The address prefilter (recorder_abi.h). Each case first checks with the user-space image of
+// the same rules (the rule compiler is what the RuleTable installs) which way the program's
+// prefilter goes for the packet's addresses, so the case really covers that path.
+datapath::TableImage image_of(const std::vector<RuleEntry>& rules) {
+  std::vector<datapath::CompiledRule> compiled;
+  for (const auto& e : rules) compiled.push_back({e.slot, datapath::compile_rule(e)});
+  return datapath::build_table(compiled);
+}
+bool passes(const datapath::TableImage& t, unsigned dim, const std::array<uint8_t, 16>& a) {
+  return datapath::prefilter_passes(t, dim, a.data());
+}
+
+TEST_P(ProgTestRun, PrefilterRejectsIpv4AddressesOutsideEveryPrefix) {
+  std::vector<RuleEntry> rules = {
+      rule(0, filter(v4("10.0.1.1", 32), 0, kAny, 0, Protocol::kAny)),
+      rule(1, filter(v4("10.0.2.0", 24), 0, kAny, 0, Protocol::kAny)),
+      rule(2, filter(kAny, 0, v4("192.168.0.0", 16), 0, Protocol::kAny))};
+  install(rules);
+  PacketSpec spec;
+  spec.src = ip4("10.9.9.9");
+  spec.dst = ip4("172.16.0.1");
+  {
+    const auto t = image_of(rules);
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_SRC4, spec.src));
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_DST4, spec.dst));
+  }
+  // No /0 rule of the family: nothing is left once the prefilter rejects an address.
+  EXPECT_TRUE(run(spec).empty());
+  spec.src = ip4("10.0.2.77");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
+  spec.src = ip4("10.9.9.9");
+  spec.dst = ip4("192.168.3.3");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{2});
+
+  // With /0 rules of the same family (3: source, 4: destination), a family-0 rule (5) and a
+  // rule of the other family (6): a rejected address leaves exactly the dimension's wild rules.
+  rules.push_back(rule(3, filter(v4("0.0.0.0", 0), 0, kAny, 0, Protocol::kAny)));
+  rules.push_back(rule(4, filter(kAny, 0, v4("0.0.0.0", 0), 0, Protocol::kUdp)));
+  rules.push_back(rule(5, filter(kAny, 0, kAny, 2000, Protocol::kUdp)));
+  rules.push_back(rule(6, filter(v6("fd00::", 8), 0, kAny, 0, Protocol::kAny)));
+  install(rules);
+  spec.dst = ip4("172.16.0.1");
+  {
+    const auto t = image_of(rules);
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_SRC4, spec.src));
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_DST4, spec.dst));
+  }
+  EXPECT_EQ(matched(spec), (std::vector<unsigned>{3, 4, 5}));
+  spec.protocol = 6;
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{3});
+  spec.protocol = 17;
+  spec.src = ip4("10.0.1.1");
+  EXPECT_EQ(matched(spec), (std::vector<unsigned>{0, 3, 4, 5}));
+}
+
+TEST_P(ProgTestRun, PrefilterRejectsIpv6AddressesOutsideEveryPrefix) {
+  std::vector<RuleEntry> rules = {
+      rule(0, filter(v6("fd00:1::", 32), 0, kAny, 0, Protocol::kAny)),
+      rule(1, filter(v6("fd00:2::5", 128), 0, kAny, 0, Protocol::kAny)),
+      rule(2, filter(kAny, 0, v6("2001:db8::", 48), 0, Protocol::kAny))};
+  install(rules);
+  PacketSpec spec;
+  spec.ip_version = 6;
+  spec.src = ip6("fd00:9::1");
+  spec.dst = ip6("2001:db9::1");
+  {
+    const auto t = image_of(rules);
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_SRC6, spec.src));
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_DST6, spec.dst));
+  }
+  EXPECT_TRUE(run(spec).empty());
+  spec.src = ip6("fd00:2::5");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
+  spec.src = ip6("fd00:1:ffff::1");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{0});
+  spec.src = ip6("fd00:9::1");
+  spec.dst = ip6("2001:db8:0:1::1");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{2});
+
+  rules.push_back(rule(3, filter(v6("::", 0), 0, kAny, 0, Protocol::kAny)));
+  rules.push_back(rule(4, filter(kAny, 0, v6("::", 0), 0, Protocol::kUdp)));
+  rules.push_back(rule(5, filter(kAny, 0, kAny, 2000, Protocol::kUdp)));
+  rules.push_back(rule(6, filter(v4("10.0.0.0", 8), 0, kAny, 0, Protocol::kAny)));
+  install(rules);
+  spec.dst = ip6("2001:db9::1");
+  {
+    const auto t = image_of(rules);
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_SRC6, spec.src));
+    ASSERT_FALSE(passes(t, RECORDER_ADDR_DST6, spec.dst));
+  }
+  EXPECT_EQ(matched(spec), (std::vector<unsigned>{3, 4, 5}));
+  spec.protocol = 6;
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{3});
+  spec.protocol = 17;
+  spec.src = ip6("fd00:2::5");
+  EXPECT_EQ(matched(spec), (std::vector<unsigned>{1, 3, 4, 5}));
+}
+
+// A set bit only lets the address through: the trie still decides, whether the bit belongs to a
+// shorter prefix that contains the address or to another prefix altogether (hash collision).
+TEST_P(ProgTestRun, PrefilterBitSetButTheTrieDecides) {
+  std::vector<RuleEntry> rules = {rule(0, filter(v4("10.0.0.0", 8), 0, kAny, 0, Protocol::kAny)),
+                                  rule(1, filter(v4("10.1.2.3", 32), 0, kAny, 0, Protocol::kAny))};
+  install(rules);
+  PacketSpec spec;
+  spec.src = ip4("10.1.2.4");  // L = 8: the same bit as 10.1.2.3/32, which does not contain it
+  ASSERT_TRUE(passes(image_of(rules), RECORDER_ADDR_SRC4, spec.src));
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{0});
+  spec.src = ip4("10.1.2.3");
+  EXPECT_EQ(matched(spec), (std::vector<unsigned>{0, 1}));
+
+  // 256 host rules (L = 32): find neighbours whose bit another host set.
+  rules.clear();
+  for (uint16_t i = 0; i < RECORDER_MAX_RULES; ++i) {
+    auto a = ip4("10.0.0.1");
+    a[2] = static_cast<uint8_t>(i);
+    rules.push_back(rule(i, filter(cidr(AddressFamily::kIPv4, a, 32), 0, kAny, 0, Protocol::kAny)));
+  }
+  install(rules);
+  auto t = image_of(rules);
+  int collisions = 0;
+  for (unsigned j = 0; j < 256 && collisions < 5; ++j) {
+    for (unsigned k = 2; k < 256 && collisions < 5; ++k) {
+      auto a = ip4("10.0.0.0");
+      a[2] = static_cast<uint8_t>(j);
+      a[3] = static_cast<uint8_t>(k);
+      if (!passes(t, RECORDER_ADDR_SRC4, a)) continue;
+      spec.src = a;
+      EXPECT_TRUE(run(spec).empty()) << "10.0." << j << "." << k;
+      ++collisions;
+    }
+  }
+  EXPECT_EQ(collisions, 5);
+  spec.src = ip4("10.0.200.1");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{200});
+
+  // The same with IPv6 host rules (L = 128).
+  rules.clear();
+  for (uint16_t i = 0; i < RECORDER_MAX_RULES; ++i) {
+    auto a = ip6("fd00::1");
+    a[13] = static_cast<uint8_t>(i);
+    rules.push_back(
+        rule(i, filter(cidr(AddressFamily::kIPv6, a, 128), 0, kAny, 0, Protocol::kAny)));
+  }
+  install(rules);
+  t = image_of(rules);
+  spec.ip_version = 6;
+  spec.dst = ip6("fd00::ffff:2");
+  collisions = 0;
+  for (unsigned j = 0; j < 256 && collisions < 5; ++j) {
+    for (unsigned k = 2; k < 256 && collisions < 5; ++k) {
+      auto a = ip6("fd00::");
+      a[13] = static_cast<uint8_t>(j);
+      a[15] = static_cast<uint8_t>(k);
+      if (!passes(t, RECORDER_ADDR_SRC6, a)) continue;
+      spec.src = a;
+      EXPECT_TRUE(run(spec).empty()) << "fd00::" << j << ":" << k;
+      ++collisions;
+    }
+  }
+  EXPECT_EQ(collisions, 5);
+  spec.src = ip6("fd00::c8:1");  // byte 13 = 200 (0xc8): rule 200
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{200});
+}
+
+// Each install rewrites the inactive set's bitmaps and masks whole: a stale bitmap or L of the
+// set's previous rules would reject addresses the new prefixes contain.
+TEST_P(ProgTestRun, PrefilterFollowsRuleUpdates) {
+  PacketSpec spec;
+  install({rule(0, filter(v4("10.0.1.1", 32), 0, kAny, 0, Protocol::kAny))});
+  spec.src = ip4("10.0.1.1");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{0});
+  install({rule(1, filter(v4("10.0.2.1", 32), 0, kAny, 0, Protocol::kAny))});
+  EXPECT_TRUE(matched(spec).empty());
+  spec.src = ip4("10.0.2.1");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{1});
+  // Back into the first set, now with L = 24.
+  install({rule(2, filter(v4("10.0.1.0", 24), 0, kAny, 0, Protocol::kAny))});
+  EXPECT_TRUE(matched(spec).empty());
+  spec.src = ip4("10.0.1.77");
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{2});
+  // And a destination-only set: the source bitmaps are empty again.
+  install({rule(3, filter(kAny, 0, v4("10.0.0.2", 32), 0, Protocol::kAny))});
+  EXPECT_EQ(matched(spec), std::vector<unsigned>{3});  // dst 10.0.0.2
+  spec.dst = ip4("10.0.0.3");
+  EXPECT_TRUE(matched(spec).empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Transports, ProgTestRun,
                          ::testing::Values(BpfTransport::kPerfBuffer, BpfTransport::kRingBuffer),
                          [](const auto& param_info) {
