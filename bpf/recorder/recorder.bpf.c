@@ -558,14 +558,32 @@ static long count_failure(__u32 index, void *vctx)
 	return 0;
 }
 
-/* Called with the record reserved (it counts in AVAIL_DATA): a wakeup only once the reader has
- * fallen recorder_rb_wakeup_bytes behind, so a busy ring wakes it about once per that many
- * bytes, not per record, and a reader that is already awake is not disturbed. */
-static __always_inline __u64 ringbuf_wakeup_flag(void *rb)
+/* Bytes submitted to this CPU's ring since its last forced wakeup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} recorder_rb_unwoken SEC(".maps");
+
+/* A forced wakeup once per recorder_rb_wakeup_bytes submitted on this CPU, as the perf buffer's
+ * wakeup watermark does: a busy ring wakes the reader about once per that many bytes, not per
+ * record. Counting what was written, not what is unread, matters: the reader leaves the newest
+ * samples in the ring for its next round (it merges CPUs in time order), and a test on unread
+ * bytes would then force a wakeup on every record at high rates. */
+static __always_inline __u64 ringbuf_wakeup_flag(__u32 bytes)
 {
-	return bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) >= recorder_rb_wakeup_bytes
-		   ? BPF_RB_FORCE_WAKEUP
-		   : BPF_RB_NO_WAKEUP;
+	__u32 zero = 0;
+	__u64 *unwoken = bpf_map_lookup_elem(&recorder_rb_unwoken, &zero);
+
+	if (!unwoken)
+		return BPF_RB_NO_WAKEUP;
+	/* Per-CPU value and tc runs with migration disabled: a plain add suffices. */
+	*unwoken += bytes;
+	if (*unwoken < recorder_rb_wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	*unwoken = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* Emits into this CPU's ring buffer using the smallest size class that holds cap_len.
@@ -581,7 +599,7 @@ static __always_inline __u64 ringbuf_wakeup_flag(void *rb)
 			bpf_ringbuf_discard(s, BPF_RB_NO_WAKEUP);                                  \
 			return -1;                                                                 \
 		}                                                                                  \
-		bpf_ringbuf_submit(s, ringbuf_wakeup_flag(rb));                                    \
+		bpf_ringbuf_submit(s, ringbuf_wakeup_flag(sizeof(*hdr) + (sz)));                   \
 		return 0;                                                                          \
 	}
 
