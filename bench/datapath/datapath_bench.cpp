@@ -352,8 +352,8 @@ std::map<std::string, uint64_t> thread_cpu_ns() {
     uint64_t ns = 0;
     if (std::getline(comm, name) && (sched >> ns)) {
       // iou-wrk-<tid>, sink-writer<n>: group by the name without its number.
-      while (!name.empty() && (std::isdigit(static_cast<unsigned char>(name.back())) ||
-                               name.back() == '-')) {
+      while (!name.empty() &&
+             (std::isdigit(static_cast<unsigned char>(name.back())) || name.back() == '-')) {
         name.pop_back();
       }
       out[name] += ns;

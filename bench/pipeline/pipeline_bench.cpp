@@ -250,7 +250,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate_pps, "offer at most this many packets per second (0 = max)");
   app.add_flag("--kernel-bits", o.kernel_bits,
                "packets carry pre-computed rule masks, as the eBPF source delivers them");
-  app.add_option("--out-dir", o.out_dir, "where the files go (the files, and the directory if created, are removed afterwards)");
+  app.add_option(
+      "--out-dir", o.out_dir,
+      "where the files go (the files, and the directory if created, are removed afterwards)");
   app.add_flag("--keep-files", o.keep_files, "keep the files");
   app.add_flag("--memcpy", o.memcpy_only, "only measure memcpy bandwidth");
   CLI11_PARSE(app, argc, argv);

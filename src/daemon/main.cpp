@@ -28,8 +28,8 @@
 #include "service/recording_manager.h"
 #include "service/server.h"
 #include "service/units.h"
-#include "sink/sink.h"
 #include "sink/recovery.h"
+#include "sink/sink.h"
 
 #ifdef RECORDER_HAVE_DATAPATH
 #include "datapath/datapath.h"

@@ -13,9 +13,9 @@
 #include <linux/if.h>
 #include <linux/perf_event.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/epoll.h>
 #include <time.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>

@@ -37,7 +37,8 @@ size_t OrderedReader::read(uint64_t horizon_ns, Visitor& visitor) {
   for (size_t i = 0; i < buffers_.size(); ++i) {
     buffers_[i]->refresh();
     uint64_t t = 0;
-    if (next_time(i, visitor, t) && t <= horizon_ns) heap_.emplace_back(t, static_cast<uint32_t>(i));
+    if (next_time(i, visitor, t) && t <= horizon_ns)
+      heap_.emplace_back(t, static_cast<uint32_t>(i));
   }
   std::make_heap(heap_.begin(), heap_.end(), kLater);
   size_t delivered = 0;

@@ -66,7 +66,7 @@ class OrderedReader {
   bool next_time(size_t i, Visitor& visitor, uint64_t& ktime);
 
   std::vector<std::unique_ptr<CpuBuffer>> buffers_;
-  std::vector<CpuBuffer::Record> heads_;              // the peeked record of each buffer
+  std::vector<CpuBuffer::Record> heads_;             // the peeked record of each buffer
   std::vector<std::pair<uint64_t, uint32_t>> heap_;  // (ktime, buffer), min-heap
 };
 

@@ -94,7 +94,8 @@ class PrefixSet {
   // The slot holding `key`, or the empty slot where it would go (the table is never full).
   size_t index_of(const AddressKey& key) const noexcept {
     const size_t mask = slots_.size() - 1;
-    for (size_t i = AddressKeyHash{}(key) & mask;; i = (i + 1) & mask) {
+    const size_t hash = AddressKeyHash{}(key);
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
       if (slots_[i].value == 0 || slots_[i].key == key) return i;
     }
   }

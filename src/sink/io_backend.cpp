@@ -85,7 +85,7 @@ class IoUringBackend final : public IoBackend {
   }
 
  private:
-  static constexpr unsigned kFixedSlots = 256;                 // one per recording at most
+  static constexpr unsigned kFixedSlots = 256;               // one per recording at most
   static constexpr size_t kMaxFixedBytes = size_t{1} << 30;  // the kernel's limit per buffer
   io_uring ring_{};
   bool initialized_ = false;
@@ -98,8 +98,7 @@ class PwriteBackend final : public IoBackend {
   int register_memory(const void*, size_t) override { return -1; }
   void unregister_memory(int) override {}
 
-  void queue_write(int fd, const void* buf, size_t len, uint64_t offset, void* user,
-                   int) override {
+  void queue_write(int fd, const void* buf, size_t len, uint64_t offset, void* user, int) override {
     const auto* p = static_cast<const uint8_t*>(buf);
     size_t done = 0;
     int result = 0;

@@ -42,7 +42,7 @@ struct SinkChannel {
   int odirect_fd = -1;   // the O_DIRECT descriptor, if one was opened (closed at close)
   bool direct = false;
   size_t write_size = 0;  // bytes per direct write (whole blocks)
-  std::string name;  // for log lines
+  std::string name;       // for log lines
 
   // Control -> writer.
   std::atomic<bool> close_requested{false};
@@ -59,11 +59,11 @@ struct SinkChannel {
     bool done = false;
   };
   struct Writer {
-    Write writes[kMaxWrites];    // in flight, in submission (= offset) order, from `first`
+    Write writes[kMaxWrites];  // in flight, in submission (= offset) order, from `first`
     size_t first = 0, count = 0;
-    uint64_t seen = 0;           // the ring head at the previous round
-    uint64_t submitted = 0;      // writes submitted up to here (whole blocks when direct)
-    uint64_t visible = 0;        // in the file or in flight up to here (>= submitted)
+    uint64_t seen = 0;       // the ring head at the previous round
+    uint64_t submitted = 0;  // writes submitted up to here (whole blocks when direct)
+    uint64_t visible = 0;    // in the file or in flight up to here (>= submitted)
     std::chrono::steady_clock::time_point pending_since{};
     uint64_t allocated_end = 0;  // fallocate()d up to here
     bool fallocate_ok = true;

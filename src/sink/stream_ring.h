@@ -47,9 +47,7 @@ class StreamRing {
     return known_free_;
   }
   // Where the next `n` bytes go when they do not cross the end of the ring, else nullptr.
-  uint8_t* contiguous_space(size_t n) {
-    return index_ + n <= capacity_ ? base_ + index_ : nullptr;
-  }
+  uint8_t* contiguous_space(size_t n) { return index_ + n <= capacity_ ? base_ + index_ : nullptr; }
   // Claims n bytes written through contiguous_space() (n <= known_free()).
   void advance(size_t n) {
     head_ += n;
