@@ -19,7 +19,6 @@ bool EncodingQueue::push_file_header() {
   if (ring_.refresh_free() < n) return false;
   ring_.put(header, n);
   ring_.publish();
-  bump(stream_bytes_, n);
   return true;
 }
 
@@ -73,7 +72,6 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());
   if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
-  bump(stream_bytes_, total);
   return AppendResult::kAppended;
 }
 
@@ -94,7 +92,7 @@ size_t EncodingQueue::pop(uint8_t* out, size_t max) {
   size_t n = std::min<size_t>(max, ring_.head() - tail);
   for (size_t done = 0; done < n;) {
     const size_t piece = std::min(n - done, ring_.contiguous(tail + done));
-    if (out != nullptr) std::memcpy(out + done, ring_.at(tail + done), piece);
+    std::memcpy(out + done, ring_.at(tail + done), piece);
     done += piece;
   }
   ring_.release(tail + n);

@@ -59,7 +59,8 @@ class EncodingQueue {
 
   // Consumer side: the writer reads and releases the ring itself.
   StreamRing& ring() { return ring_; }
-  // Copies out and releases up to `max` published bytes (tests, and dropping after a failure).
+  // Copies out and releases up to `max` published bytes (tests and the sink benchmark; the
+  // writer writes from the ring in place).
   size_t pop(uint8_t* out, size_t max);
   size_t read_available() const { return static_cast<size_t>(ring_.head() - ring_.tail()); }
 
@@ -71,7 +72,9 @@ class EncodingQueue {
   uint64_t appended_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
   uint64_t appended_raw_packets() const { return appended_raw_.load(std::memory_order_relaxed); }
   uint64_t queue_full_packets() const { return queue_full_.load(std::memory_order_relaxed); }
-  uint64_t stream_bytes() const { return stream_bytes_.load(std::memory_order_relaxed); }
+  // Bytes published so far: the stream position is the file offset, so this is the file's
+  // length before the trailer.
+  uint64_t stream_bytes() const { return ring_.head(); }
 
  private:
   static void bump(std::atomic<uint64_t>& counter, uint64_t by) {
@@ -93,7 +96,6 @@ class EncodingQueue {
   std::atomic<uint64_t> appended_bytes_{0};
   std::atomic<uint64_t> appended_raw_{0};
   std::atomic<uint64_t> queue_full_{0};
-  std::atomic<uint64_t> stream_bytes_{0};
 };
 
 }  // namespace recorder::sink
