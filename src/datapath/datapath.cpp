@@ -15,7 +15,6 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -356,7 +355,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       epoll_event events[64];
       while (::epoll_wait(wait_fd_, events, 64, 0) == 64) {
       }
-      reader_->read(monotonic_ns() - kOrderWindowNs, *this);
+      reader_->read(WallClock::monotonic_now_ns() - kOrderWindowNs, *this);
       consumer_->on_batch_end();
       periodic(Clock::now());
     }
@@ -365,12 +364,6 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     consumer_->on_batch_end();
     log_losses();
     return ok_status();
-  }
-
-  static uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock of bpf_ktime_get_ns()
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
   }
 
   void log_losses() {

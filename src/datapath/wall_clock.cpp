@@ -14,6 +14,12 @@ int64_t ns(const timespec& t) { return int64_t{t.tv_sec} * 1'000'000'000 + t.tv_
 
 }  // namespace
 
+uint64_t WallClock::monotonic_now_ns() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(ns(t));
+}
+
 WallClock::WallClock() {
   timer_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
   resync();

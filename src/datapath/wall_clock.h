@@ -29,6 +29,9 @@ class WallClock {
   // the clock was stepped; returns whether it was.
   bool check_step();
 
+  // Now, on the clock of bpf_ktime_get_ns() (CLOCK_MONOTONIC), as capture headers carry it.
+  static uint64_t monotonic_now_ns();
+
   uint64_t to_wall_ns(uint64_t monotonic_ns) const {
     return static_cast<uint64_t>(static_cast<int64_t>(monotonic_ns) + offset_ns_);
   }
