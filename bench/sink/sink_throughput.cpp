@@ -77,6 +77,16 @@ Run run_once(const std::filesystem::path& dir, bool uring, bool direct, uint64_t
           retries};
 }
 
+// An ingress packet on interface 1 carrying `frame` whole.
+CapturedPacket packet_over(const std::vector<uint8_t>& frame) {
+  CapturedPacket p;
+  p.data = frame;
+  p.original_length = static_cast<uint32_t>(frame.size());
+  p.ifindex = 1;
+  p.direction = Direction::kIngress;
+  return p;
+}
+
 // The producer's share alone: encode into the queue while a consumer thread pops into a 1 MiB
 // buffer and throws it away (no disk). ns per try_append on the dispatch thread.
 void queue_only(size_t packet_bytes, FileFormat format) {
@@ -88,12 +98,8 @@ void queue_only(size_t packet_bytes, FileFormat format) {
       if (q.pop(buf.data(), buf.size()) == 0) std::this_thread::yield();
     }
   });
-  std::vector<uint8_t> frame(packet_bytes, 0x5a);
-  CapturedPacket p;
-  p.data = frame;
-  p.original_length = static_cast<uint32_t>(packet_bytes);
-  p.ifindex = 1;
-  p.direction = Direction::kIngress;
+  const std::vector<uint8_t> frame(packet_bytes, 0x5a);
+  CapturedPacket p = packet_over(frame);
   const uint64_t n = (4ull << 30) / (packet_bytes + 32);
   uint64_t full = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -114,12 +120,8 @@ void queue_only(size_t packet_bytes, FileFormat format) {
 // cost per packet without any cache-line traffic with a writer.
 void producer_only(size_t packet_bytes, FileFormat format) {
   EncodingQueue q(format, 262144, 1u << 30);
-  std::vector<uint8_t> frame(packet_bytes, 0x5a);
-  CapturedPacket p;
-  p.data = frame;
-  p.original_length = static_cast<uint32_t>(packet_bytes);
-  p.ifindex = 1;
-  p.direction = Direction::kIngress;
+  const std::vector<uint8_t> frame(packet_bytes, 0x5a);
+  CapturedPacket p = packet_over(frame);
   // Fill once and empty it so the measured pass runs on memory that is already mapped.
   while (q.try_append(p) == AppendResult::kAppended) {
   }

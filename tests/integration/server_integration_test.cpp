@@ -109,33 +109,24 @@ TEST(ServerIntegration, TcpListenerWithMutualTls) {
   TempDir tmp;
   const fs::path& t = tmp.path();
   // A CA, a server certificate for 127.0.0.1 and a client certificate, all from openssl.
-  std::string q = " >/dev/null 2>&1";
-  std::string dir = t.string();
-  ASSERT_EQ(sh("cd " + dir +
-               " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key "
-               "-out ca.pem -days 1 -subj /CN=test-ca" +
-               q),
+  auto openssl = [&](const std::string& command) {
+    return sh("cd " + t.string() + " && " + command + " >/dev/null 2>&1");
+  };
+  ASSERT_EQ(openssl("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+                    "-subj /CN=test-ca"),
             0);
-  ASSERT_EQ(sh("cd " + dir +
-               " && openssl req -newkey rsa:2048 -nodes -keyout server.key "
-               "-out server.csr -subj /CN=localhost" +
-               q),
+  ASSERT_EQ(openssl("openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+                    "-subj /CN=localhost"),
             0);
-  ASSERT_EQ(sh("cd " + dir +
-               " && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext "
-               "&& openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
-               "-out server.pem -days 1 -extfile san.ext" +
-               q),
+  ASSERT_EQ(openssl("printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext && openssl "
+                    "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+                    "server.pem -days 1 -extfile san.ext"),
             0);
-  ASSERT_EQ(sh("cd " + dir +
-               " && openssl req -newkey rsa:2048 -nodes -keyout client.key "
-               "-out client.csr -subj /CN=operator" +
-               q),
+  ASSERT_EQ(openssl("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr "
+                    "-subj /CN=operator"),
             0);
-  ASSERT_EQ(sh("cd " + dir +
-               " && openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-               "-CAcreateserial -out client.pem -days 1" +
-               q),
+  ASSERT_EQ(openssl("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                    "-out client.pem -days 1"),
             0);
 
   Daemon d({"--replay", small_input(t).string(), "--listen", "127.0.0.1:0", "--tls-cert",
