@@ -178,60 +178,62 @@ int prog_bench(int repeat) {
                 r.stats_ns);
   }
 
-  if (!table.install(rules_from({"10.0.0.0/8 0 any 443 TCP"})).ok()) return 1;
-  run_cases("1 rule (10/8 -> :443 TCP)",
-            {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 443)},
-             {"non-matching: TCP :80 (port)", pkt("10.0.0.1", 6, 80)},
-             {"non-matching: 192.168.1.1 (address)", pkt("192.168.1.1", 6, 443)},
-             {"matching (emits 128 B)", pkt("10.0.0.1", 6, 443)}});
+  // RECORDER_MAX_RULES rules, the i-th given by text_of(i).
+  auto max_rules = [](auto text_of) {
+    std::vector<std::string> texts;
+    for (int i = 0; i < RECORDER_MAX_RULES; ++i) texts.push_back(text_of(i));
+    return texts;
+  };
+  // Installs the rules, then measures each case against them.
+  auto with_rules = [&](const char* rules_name, const std::vector<std::string>& texts,
+                        const std::vector<Case>& cases) {
+    if (!table.install(rules_from(texts)).ok()) return false;
+    run_cases(rules_name, cases);
+    return true;
+  };
+  auto hex = [](int i) {
+    char text[8];
+    std::snprintf(text, sizeof(text), "%x", i);
+    return std::string(text);
+  };
 
-  std::vector<std::string> ports;
-  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
-    ports.push_back("10.0.0.0/8 0 any " + std::to_string(1 + i) + " TCP");
-  }
-  if (!table.install(rules_from(ports)).ok()) return 1;
-  run_cases("256 rules (10/8 -> :1..256 TCP)",
-            {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 100)},
-             {"non-matching: TCP :8080 (port)", pkt("10.0.0.1", 6, 8080)},
-             {"non-matching: 192.168.1.1 :100 (address)", pkt("192.168.1.1", 6, 100)},
-             {"matching 1 of 256 (emits 128 B)", pkt("10.0.0.1", 6, 100)}});
-
-  std::vector<std::string> nets;
-  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
-    nets.push_back("10." + std::to_string(i) + ".0.0/16 0 any 0 ANY");
-  }
-  if (!table.install(rules_from(nets)).ok()) return 1;
-  run_cases("256 rules (10.i/16 -> any, any)",
-            {{"non-matching: 192.168.1.1 (src LPM lookup)", pkt("192.168.1.1", 6, 80)},
-             {"matching 1 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}});
-
+  if (!with_rules("1 rule (10/8 -> :443 TCP)", {"10.0.0.0/8 0 any 443 TCP"},
+                  {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 443)},
+                   {"non-matching: TCP :80 (port)", pkt("10.0.0.1", 6, 80)},
+                   {"non-matching: 192.168.1.1 (address)", pkt("192.168.1.1", 6, 443)},
+                   {"matching (emits 128 B)", pkt("10.0.0.1", 6, 443)}}))
+    return 1;
+  if (!with_rules("256 rules (10/8 -> :1..256 TCP)", max_rules([](int i) {
+                    return "10.0.0.0/8 0 any " + std::to_string(1 + i) + " TCP";
+                  }),
+                  {{"non-matching: UDP (protocol)", pkt("10.0.0.1", 17, 100)},
+                   {"non-matching: TCP :8080 (port)", pkt("10.0.0.1", 6, 8080)},
+                   {"non-matching: 192.168.1.1 :100 (address)", pkt("192.168.1.1", 6, 100)},
+                   {"matching 1 of 256 (emits 128 B)", pkt("10.0.0.1", 6, 100)}}))
+    return 1;
+  if (!with_rules("256 rules (10.i/16 -> any, any)", max_rules([](int i) {
+                    return "10." + std::to_string(i) + ".0.0/16 0 any 0 ANY";
+                  }),
+                  {{"non-matching: 192.168.1.1 (src LPM lookup)", pkt("192.168.1.1", 6, 80)},
+                   {"matching 1 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}}))
+    return 1;
   // Pod IPs: one host rule per pod, traffic from a neighbour in the same /16 that no rule
   // names (the address differs from the rule prefixes only in its last bits).
-  std::vector<std::string> hosts;
-  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
-    hosts.push_back("10.0." + std::to_string(i) + ".1/32 0 any 0 ANY");
-  }
-  if (!table.install(rules_from(hosts)).ok()) return 1;
-  run_cases("256 rules (10.0.i.1/32 -> any, any)",
-            {{"non-matching: 10.0.3.2 (same /16)", pkt("10.0.3.2", 6, 80)},
-             {"matching 1 of 256 (emits 128 B)", pkt("10.0.7.1", 6, 80)}});
-
-  std::vector<std::string> hosts6;
-  for (int i = 0; i < RECORDER_MAX_RULES; ++i) {
-    char text[64];
-    std::snprintf(text, sizeof(text), "fd00::%x:1/128 0 any 0 ANY", i);
-    hosts6.push_back(text);
-  }
-  if (!table.install(rules_from(hosts6)).ok()) return 1;
-  run_cases("256 rules (fd00::i:1/128 -> any, any)",
-            {{"non-matching: fd00::3:2 (same /64)", pkt("fd00::3:2", 6, 80, "fd00::ffff:2")},
-             {"matching 1 of 256 (emits 128 B)", pkt("fd00::7:1", 6, 80, "fd00::ffff:2")}});
-
-  std::vector<std::string> all;
-  for (int i = 0; i < RECORDER_MAX_RULES; ++i) all.push_back("any 0 any 0 ANY");
-  if (!table.install(rules_from(all)).ok()) return 1;
-  run_cases("256 rules (all match everything)",
-            {{"matching 256 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}});
+  if (!with_rules("256 rules (10.0.i.1/32 -> any, any)", max_rules([](int i) {
+                    return "10.0." + std::to_string(i) + ".1/32 0 any 0 ANY";
+                  }),
+                  {{"non-matching: 10.0.3.2 (same /16)", pkt("10.0.3.2", 6, 80)},
+                   {"matching 1 of 256 (emits 128 B)", pkt("10.0.7.1", 6, 80)}}))
+    return 1;
+  if (!with_rules("256 rules (fd00::i:1/128 -> any, any)",
+                  max_rules([&](int i) { return "fd00::" + hex(i) + ":1/128 0 any 0 ANY"; }),
+                  {{"non-matching: fd00::3:2 (same /64)", pkt("fd00::3:2", 6, 80, "fd00::ffff:2")},
+                   {"matching 1 of 256 (emits 128 B)", pkt("fd00::7:1", 6, 80, "fd00::ffff:2")}}))
+    return 1;
+  if (!with_rules("256 rules (all match everything)",
+                  max_rules([](int) { return std::string("any 0 any 0 ANY"); }),
+                  {{"matching 256 of 256 (emits 128 B)", pkt("10.7.0.1", 6, 80)}}))
+    return 1;
   if (pb != nullptr) perf_buffer__free(pb);
   if (empty_fd >= 0) close(empty_fd);
   if (stats_fd >= 0) close(stats_fd);
