@@ -67,7 +67,7 @@ class WriterThread {
 
   void attach(SinkChannel* c) {
     // Before any producer sees the sink: wake this thread once a direct write's worth (at most
-    // an eighth of the ring) is waiting, well before the ring can fill.
+    // a quarter of the ring) is waiting, well before the ring can fill.
     c->queue.set_wakeup(&wakeup_, c->write_size);
     {
       std::lock_guard lock(mu_);
@@ -236,7 +236,10 @@ size_t WriterThread::service(SinkChannel& c, Clock::time_point now, Clock::time_
   while (whole - w.submitted >= c.write_size) {
     if (!submit(c, c.write_size)) break;
   }
-  if (head > w.visible && (closing || now - w.pending_since >= WriterPoolImpl::kFlushAfter)) {
+  // A file that holds nothing yet gets its header (and what came with it) at once, so even a
+  // crash right after the start leaves a valid file.
+  if (head > w.visible &&
+      (closing || w.visible == 0 || now - w.pending_since >= WriterPoolImpl::kFlushAfter)) {
     // Flush: every whole block directly, the rest through the page cache.
     while (whole > w.submitted) {
       if (!submit(c, static_cast<size_t>(whole - w.submitted))) break;
