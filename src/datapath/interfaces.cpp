@@ -98,13 +98,17 @@ Result<LinkWatcher> LinkWatcher::open() {
   return w;
 }
 
-std::vector<LinkEvent> LinkWatcher::read() {
+std::vector<LinkEvent> LinkWatcher::read(bool& overrun) {
   std::vector<LinkEvent> events;
+  overrun = false;
   alignas(nlmsghdr) char buffer[16384];
   for (;;) {
     const ssize_t got = recv(fd_, buffer, sizeof(buffer), 0);
-    // EAGAIN: drained. ENOBUFS (overrun): the owner's periodic rescan catches up.
-    if (got <= 0) break;
+    if (got < 0 && errno == ENOBUFS) {
+      overrun = true;  // the events after it are still queued: keep reading
+      continue;
+    }
+    if (got <= 0) break;  // EAGAIN: drained
     int remaining = static_cast<int>(got);
     for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
          h = NLMSG_NEXT(h, remaining)) {

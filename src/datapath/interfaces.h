@@ -49,8 +49,9 @@ class LinkWatcher {
 
   static Result<LinkWatcher> open();
   int fd() const { return fd_; }
-  // Non-blocking: the events queued so far.
-  std::vector<LinkEvent> read();
+  // Non-blocking: the events queued so far. `overrun` is set when the kernel dropped events
+  // (ENOBUFS): only a full rescan (list_links) tells the current state then.
+  std::vector<LinkEvent> read(bool& overrun);
 
  private:
   int fd_ = -1;

@@ -14,7 +14,7 @@
 namespace recorder::datapath {
 namespace {
 
-constexpr size_t kRingWakeupBytes = 512u << 10;
+constexpr size_t kRingWakeupBytes = 2u << 20;  // as the perf buffer (datapath.cpp)
 
 // libbpf reports through one process-wide print callback; while a load runs we collect its
 // output (it contains the verifier log of a rejected program) to put into the Error.
@@ -91,9 +91,9 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
   const bool ring = options.transport == BpfTransport::kRingBuffer;
   skel->rodata->recorder_use_ringbuf = ring ? 1 : 0;
   const size_t ring_bytes = round_up_pow2(std::max<size_t>(options.ring_bytes_per_cpu, 1u << 16));
-  // Wake the reader at an eighth of the ring (at most kRingWakeupBytes): few wakeups when
+  // Wake the reader at a quarter of the ring (at most kRingWakeupBytes): few wakeups when
   // busy, and room for the reader to get there before the ring fills.
-  skel->rodata->recorder_rb_wakeup_bytes = std::min(kRingWakeupBytes, ring_bytes / 8);
+  skel->rodata->recorder_rb_wakeup_bytes = std::min(kRingWakeupBytes, ring_bytes / 4);
   if (ring) {
     // The per-CPU ring buffers exist before load: the first one also serves as the outer
     // map's inner-map template. (libbpf 1.1 crashes in bpf_map__set_max_entries on the
