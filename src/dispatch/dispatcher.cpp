@@ -61,16 +61,18 @@ void Dispatcher::on_packet(const CapturedPacket& packet) noexcept {
     bump(s.packets_unmatched);
     return;
   }
-  RuleMask mask;
-  if (packet.kernel_rules != nullptr) {
-    mask = *packet.kernel_rules;
-  } else {
-    mask = table->classifier.classify(decode_packet(packet.data, packet.link_type));
+  // The kernel's answer is read where it is, word by word, not copied: the header it sits in
+  // was just written in wider pieces, and a wide copy would stall on store forwarding.
+  RuleMask classified;
+  const RuleMask* mask = packet.kernel_rules;
+  if (mask == nullptr) {
+    classified = table->classifier.classify(decode_packet(packet.data, packet.link_type));
+    mask = &classified;
   }
   // Each recording gets the packet once, however many of its rules matched.
   std::bitset<RECORDER_MAX_RECORDINGS> offered;
   bool matched = false;
-  for_each_rule(mask, [&](unsigned slot) noexcept {
+  for_each_rule(*mask, [&](unsigned slot) noexcept {
     const int16_t recording_slot = table->rule_to_recording[slot];
     if (recording_slot < 0 || offered.test(static_cast<size_t>(recording_slot))) return;
     offered.set(static_cast<size_t>(recording_slot));

@@ -58,12 +58,20 @@ Recording::~Recording() {
 
 void Recording::offer(const CapturedPacket& packet) noexcept {
   if (limit_reached_.load(kRelaxed) != StopReason::kNone) return;
-  CapturedPacket cut = packet;
-  if (spec_.snap_length != 0 && cut.data.size() > spec_.snap_length) {
+  if (spec_.snap_length != 0 && packet.data.size() > spec_.snap_length) {
+    // Copied only to cut: the kernel already cut to the largest snap length of the recordings
+    // that matched, so this is the rare case of overlapping recordings with different ones.
+    CapturedPacket cut = packet;
     cut.data = cut.data.first(spec_.snap_length);
+    append(cut);
+  } else {
+    append(packet);
   }
-  const uint64_t length = cut.data.size();
-  switch (sink_->try_append(cut)) {
+}
+
+void Recording::append(const CapturedPacket& packet) noexcept {
+  const uint64_t length = packet.data.size();
+  switch (sink_->try_append(packet)) {
     case sink::AppendResult::kAppended: {
       const uint64_t packets = packets_captured_.load(kRelaxed) + 1;
       const uint64_t bytes = bytes_captured_.load(kRelaxed) + length;

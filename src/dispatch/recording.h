@@ -96,6 +96,9 @@ class Recording {
   Result<sink::SinkResult> finish();
 
  private:
+  // offer() after the snap-length cut: the sink append and the accounting.
+  void append(const CapturedPacket& packet) noexcept;
+
   const uint64_t id_;
   const RecordingSpec spec_;
   std::unique_ptr<sink::Sink> sink_;

@@ -22,11 +22,33 @@ bool EncodingQueue::push_file_header() {
   return true;
 }
 
-AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
+AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
   // The caller cuts to the snap length (sink.h); a longer packet is cut here too, because a
-  // record longer than the file's snaplen makes readers reject the file.
-  CapturedPacket packet = in;
-  if (packet.data.size() > snap_length_) packet.data = packet.data.first(snap_length_);
+  // record longer than the file's snaplen makes readers reject the file. (Copied only then: the
+  // packet was just written field by field, and a copy reads it back wider than it was written,
+  // which stalls on store forwarding.)
+  if (packet.data.size() > snap_length_) {
+    CapturedPacket cut = packet;
+    cut.data = cut.data.first(snap_length_);
+    return append(cut);
+  }
+  return append(packet);
+}
+
+AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
+  if (format_ == FileFormat::kPcap && packet.link_type != LinkType::kRaw) {
+    // The common case, in place: the record header straight into the ring, then the packet.
+    const auto cap_len = static_cast<uint32_t>(packet.data.size());
+    const size_t total = PcapEncoder::kRecordHeaderSize + cap_len;
+    if (!has_space(total)) return AppendResult::kQueueFull;
+    if (uint8_t* out = ring_.contiguous_space(total)) {
+      PcapEncoder::record_header(packet, cap_len, 0, out);
+      std::memcpy(out + PcapEncoder::kRecordHeaderSize, packet.data.data(), cap_len);
+      ring_.advance(total);
+      appended(packet);
+      return AppendResult::kAppended;
+    }
+  }
   EncodedRecord record;
   if (format_ == FileFormat::kPcap) {
     pcap_.encode(packet, record);
@@ -34,15 +56,8 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     pcapng_.encode(packet, record);
   }
   const size_t total = record.size();
-  // known_free() is a lower bound of the free space (only the consumer adds space): asking the
-  // ring, which reads the consumer's position from another core's cache, is needed only when
-  // the bound is too small.
-  if (ring_.known_free() < total && ring_.refresh_free() < total) {
-    bump(queue_full_, 1);
-    return AppendResult::kQueueFull;
-  }
+  if (!has_space(total)) return AppendResult::kQueueFull;
   if (uint8_t* out = ring_.contiguous_space(total)) {
-    // The common case: the record is written in place, the packet bytes copied once.
     std::memcpy(out, record.prefix, record.prefix_len);
     out += record.prefix_len;
     if (!record.data.empty()) std::memcpy(out, record.data.data(), record.data.size());
@@ -56,12 +71,26 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
     ring_.put(record.data.data(), record.data.size());
     ring_.put(record.suffix, record.suffix_len);
   }
+  if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
+  appended(packet);
+  return AppendResult::kAppended;
+}
+
+bool EncodingQueue::has_space(size_t total) noexcept {
+  // known_free() is a lower bound of the free space (only the consumer adds space): asking the
+  // ring, which reads the consumer's position from another core's cache, is needed only when
+  // the bound is too small.
+  if (ring_.known_free() >= total || ring_.refresh_free() >= total) return true;
+  bump(queue_full_, 1);
+  return false;
+}
+
+void EncodingQueue::appended(const CapturedPacket& packet) noexcept {
   ring_.publish();
   // Ask for the ring's next lines now: when many sinks take packets in turn, each ring's next
   // write would otherwise wait for its line to come from memory (too many streams for the
   // hardware prefetcher).
   ring_.prefetch_ahead();
-  if (format_ == FileFormat::kPcapng) pcapng_.commit(record);
   // capacity - known_free is an upper bound of the queued bytes: below the watermark (the common
   // case) this costs one compare, and above it the writer's state is looked at only once per
   // quarter watermark of new bytes, not per packet.
@@ -72,7 +101,6 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& in) noexcept {
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());
   if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
-  return AppendResult::kAppended;
 }
 
 void EncodingQueue::wake_writer_if_high() noexcept {

@@ -82,6 +82,12 @@ class EncodingQueue {
     counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
   }
 
+  // try_append() after the snap-length cut.
+  AppendResult append(const CapturedPacket& packet) noexcept;
+  // Room for `total` more bytes? Counts a queue-full drop when not.
+  bool has_space(size_t total) noexcept;
+  // After a record is in the ring: publish it, wake the writer if due, count it.
+  void appended(const CapturedPacket& packet) noexcept;
   void wake_writer_if_high() noexcept;
 
   FileFormat format_;

@@ -19,10 +19,7 @@ void PcapEncoder::encode(const CapturedPacket& packet, EncodedRecord& out) const
   const uint32_t extra = synthesize ? kSynthesizedEthernetSize : 0;
   const auto cap_len = static_cast<uint32_t>(packet.data.size());
   uint8_t* p = out.prefix;
-  put_u32(p + 0, static_cast<uint32_t>(packet.timestamp_ns / 1000000000u));
-  put_u32(p + 4, static_cast<uint32_t>(packet.timestamp_ns % 1000000000u));
-  put_u32(p + 8, cap_len + extra);
-  put_u32(p + 12, (packet.original_length < cap_len ? cap_len : packet.original_length) + extra);
+  record_header(packet, cap_len, extra, p);
   out.prefix_len = kRecordHeaderSize;
   if (synthesize) {
     std::memset(p + 16, 0, 12);  // zero destination and source MAC

@@ -33,6 +33,17 @@ class PcapEncoder {
   // Describes one packet record; the caller pushes prefix, data, suffix.
   void encode(const CapturedPacket& packet, EncodedRecord& out) const noexcept;
 
+  // The 16-byte record header for `cap_len` bytes of data (`extra` of them synthesized), written
+  // straight to `out`: the producer's common case puts it in place in the sink's ring.
+  static void record_header(const CapturedPacket& packet, uint32_t cap_len, uint32_t extra,
+                            uint8_t* out) noexcept {
+    put_u32(out + 0, static_cast<uint32_t>(packet.timestamp_ns / 1000000000u));
+    put_u32(out + 4, static_cast<uint32_t>(packet.timestamp_ns % 1000000000u));
+    put_u32(out + 8, cap_len + extra);
+    put_u32(out + 12,
+            (packet.original_length < cap_len ? cap_len : packet.original_length) + extra);
+  }
+
  private:
   uint32_t snap_length_;
 };
