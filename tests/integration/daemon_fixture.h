@@ -129,13 +129,16 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const fs:
 class Daemon {
  public:
   // `extra` flags come after the fixture's --storage-path, --socket and --node-name.
-  explicit Daemon(std::vector<std::string> extra, fs::path storage = {})
+  // `launcher` goes in front of the daemon's command line (e.g. {"/usr/sbin/ip", "netns",
+  // "exec", ns}: a launcher that execs the daemon in place, so the pid is the daemon's).
+  explicit Daemon(std::vector<std::string> extra, fs::path storage = {},
+                  std::vector<std::string> launcher = {})
       : storage_(storage.empty() ? dir_.path() / "storage" : std::move(storage)),
         socket_(dir_.path() / "recorder.sock"),
         log_(dir_.path() / "recorderd.log") {
-    std::vector<std::string> argv{RECORDERD_PATH, "--storage-path", storage_.string(),
-                                  "--socket",     socket_.string(), "--node-name",
-                                  "itest"};
+    std::vector<std::string> argv = std::move(launcher);
+    argv.insert(argv.end(), {RECORDERD_PATH, "--storage-path", storage_.string(), "--socket",
+                             socket_.string(), "--node-name", "itest"});
     // The temp filesystem may be nearly full on a dev machine: no free-space floor unless the
     // test sets one.
     if (std::find(extra.begin(), extra.end(), "--min-free-disk") == extra.end()) {

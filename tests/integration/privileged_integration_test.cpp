@@ -275,5 +275,76 @@ TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
   EXPECT_EQ(d.terminate(), 0);
 }
 
+// Without --interfaces the daemon records every up, non-loopback interface of its network
+// namespace, and follows interfaces that appear while it runs. The daemon runs inside the test's
+// namespace (ip netns exec also gives it that namespace's /sys), so "every interface" is the veth
+// peer there and a second veth pair created mid-recording, not the machine's own.
+TEST(EbpfIntegration, WithoutAnInterfaceListRecordsEveryInterfaceIncludingNewOnes) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  std::string ip = sh_output("command -v ip");
+  while (!ip.empty() && std::isspace(static_cast<unsigned char>(ip.back()))) ip.pop_back();
+  Daemon d({}, {}, {ip, "netns", "exec", net.ns()});
+  EXPECT_NE(d.log().find("attached to " + net.peer()), std::string::npos) << d.log();
+
+  pb::StartRequest req;
+  auto* f = req.mutable_recording()->add_include();
+  f->set_protocol(pb::PROTOCOL_UDP);
+  f->set_destination_port(9999);
+  grpc::ClientContext ctx;
+  pb::StartResponse started;
+  ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
+  net.send_udp(false, 9999, 10, 100);  // into the namespace through the peer
+
+  // A second veth pair appears: end A in the daemon's namespace, end B in another one.
+  const std::string other = unique_name("m"), a = unique_name("a"), b = unique_name("b");
+  struct Cleanup {
+    std::string ns;
+    ~Cleanup() { sh("ip netns del " + ns + " 2>/dev/null"); }
+  } cleanup{other};
+  const std::string a4 = "10.212." + std::to_string(getpid() % 250 + 1) + ".1";
+  const std::string b4 = a4.substr(0, a4.size() - 1) + "2";
+  ASSERT_EQ(sh("ip netns add " + other), 0);
+  ASSERT_EQ(sh("ip -n " + net.ns() + " link add " + a + " type veth peer name " + b + " netns " +
+               other),
+            0);
+  ASSERT_EQ(sh("ip -n " + net.ns() + " addr add " + a4 + "/24 dev " + a), 0);
+  ASSERT_EQ(sh("ip -n " + net.ns() + " link set " + a + " up"), 0);
+  ASSERT_EQ(sh("ip -n " + other + " addr add " + b4 + "/24 dev " + b), 0);
+  ASSERT_EQ(sh("ip -n " + other + " link set " + b + " up"), 0);
+  for (int i = 0; i < 250 && d.log().find("attached to " + a) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(d.log().find("attached to " + a), std::string::npos) << d.log();
+  // 10 datagrams from the other namespace to A's address, so they enter through A.
+  ASSERT_EQ(sh("ip netns exec " + other + " bash -c 'for i in $(seq 10); do echo x > /dev/udp/" +
+               a4 + "/9999; done'"),
+            0);
+  std::this_thread::sleep_for(300ms);  // past the reader's 100 ms latency bound
+
+  grpc::ClientContext sctx;
+  pb::StopRequest stop;
+  stop.set_id(started.id());
+  pb::RecordingInfo stopped;
+  ASSERT_TRUE(d.recordings().Stop(&sctx, stop, &stopped).ok());
+  const pb::RecordingInfo info = wait_until_stopped(d, started.id(), 10s);
+  auto contents = read_pcap(info.file_path());
+  int to_peer = 0, to_a = 0;
+  for (const auto& r : contents.records) {
+    PacketInfo p = decode_packet(r.data, LinkType::kEthernet);
+    EXPECT_EQ(p.destination_port, 9999);
+    char dst[INET_ADDRSTRLEN] = {};
+    inet_ntop(AF_INET, p.destination.data(), dst, sizeof dst);
+    to_peer += net.peer4() == dst;
+    to_a += a4 == dst;
+  }
+  EXPECT_EQ(to_peer, 10) << "packets through the namespace's interface at start";
+  EXPECT_EQ(to_a, 10) << "packets through the interface that appeared later";
+  EXPECT_EQ(d.terminate(), 0);
+  EXPECT_EQ(sh_output("ip netns exec " + net.ns() + " tc filter show dev " + a + " ingress"), "")
+      << "the daemon's filter on the later interface was left behind";
+}
+
 }  // namespace
 }  // namespace recorder::test

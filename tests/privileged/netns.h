@@ -59,6 +59,7 @@ class VethNamespace {
 
   const std::string& ns() const { return ns_; }
   const std::string& host() const { return host_; }
+  const std::string& peer() const { return peer_; }  // the veth end inside the namespace
   const std::string& host4() const { return host4_; }
   const std::string& peer4() const { return peer4_; }
   const std::string& host6() const { return host6_; }
