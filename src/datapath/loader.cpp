@@ -5,9 +5,10 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cstdarg>
-#include <mutex>
+#include <algorithm>
+#include <cstring>
 
+#include "datapath/libbpf_log.h"
 #include "recorder/recorder.skel.h"
 #include "recorder/recorder_abi.h"
 
@@ -15,27 +16,6 @@ namespace recorder::datapath {
 namespace {
 
 constexpr size_t kRingWakeupBytes = 2u << 20;  // as the perf buffer (datapath.cpp)
-
-// libbpf reports through one process-wide print callback; while a load runs we collect its
-// output (it contains the verifier log of a rejected program) to put into the Error.
-std::mutex g_log_mutex;
-std::string* g_log = nullptr;
-
-int capture_print(enum libbpf_print_level level, const char* format, va_list args) {
-  if (level == LIBBPF_DEBUG) return 0;
-  char buffer[4096];
-  va_list copy;
-  va_copy(copy, args);
-  const int n = vsnprintf(buffer, sizeof(buffer), format, copy);
-  va_end(copy);
-  if (g_log != nullptr && n > 0) g_log->append(buffer, std::min<size_t>(n, sizeof(buffer) - 1));
-  return 0;
-}
-
-// The tail of a verifier log is where the rejection reason is.
-std::string tail(const std::string& log, size_t max = 16384) {
-  return log.size() <= max ? log : "..." + log.substr(log.size() - max);
-}
 
 size_t round_up_pow2(size_t v) {
   size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -64,17 +44,7 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
                              ErrorCode::kUnavailable);
   }
 
-  std::string log;
-  std::lock_guard lock(g_log_mutex);
-  g_log = &log;
-  libbpf_print_fn_t previous = libbpf_set_print(capture_print);
-  struct Restore {
-    libbpf_print_fn_t previous;
-    ~Restore() {
-      libbpf_set_print(previous);
-      g_log = nullptr;
-    }
-  } restore{previous};
+  const LibbpfLog log;  // libbpf's output during the load, for the error if it fails
 
   obj->skel_ = recorder_bpf__open();
   if (obj->skel_ == nullptr) {
@@ -118,7 +88,7 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("load the recorder BPF programs: {} (error {}); libbpf and "
                              "verifier log:\n{}",
-                             strerror(-err), err, tail(log)),
+                             strerror(-err), err, log.tail()),
                  -err);
   }
 
