@@ -43,7 +43,9 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
     if (!has_space(total)) return AppendResult::kQueueFull;
     if (uint8_t* out = ring_.contiguous_space(total)) {
       PcapEncoder::record_header(packet, cap_len, 0, out);
-      std::memcpy(out + PcapEncoder::kRecordHeaderSize, packet.data.data(), cap_len);
+      if (cap_len > 0) {  // an empty span's data() may be null, which memcpy must not get
+        std::memcpy(out + PcapEncoder::kRecordHeaderSize, packet.data.data(), cap_len);
+      }
       ring_.advance(total);
       appended(packet);
       return AppendResult::kAppended;
