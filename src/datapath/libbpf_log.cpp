@@ -9,7 +9,7 @@
 namespace recorder::datapath {
 namespace {
 
-std::mutex g_mutex;         // one capture at a time
+std::mutex g_mutex;             // one capture at a time
 std::string* g_text = nullptr;  // the current capture's buffer (under g_mutex)
 
 int collect(enum libbpf_print_level level, const char* format, va_list args) {

@@ -306,9 +306,9 @@ TEST(EbpfIntegration, WithoutAnInterfaceListRecordsEveryInterfaceIncludingNewOne
   const std::string a4 = "10.212." + std::to_string(getpid() % 250 + 1) + ".1";
   const std::string b4 = a4.substr(0, a4.size() - 1) + "2";
   ASSERT_EQ(sh("ip netns add " + other), 0);
-  ASSERT_EQ(sh("ip -n " + net.ns() + " link add " + a + " type veth peer name " + b + " netns " +
-               other),
-            0);
+  ASSERT_EQ(
+      sh("ip -n " + net.ns() + " link add " + a + " type veth peer name " + b + " netns " + other),
+      0);
   ASSERT_EQ(sh("ip -n " + net.ns() + " addr add " + a4 + "/24 dev " + a), 0);
   ASSERT_EQ(sh("ip -n " + net.ns() + " link set " + a + " up"), 0);
   ASSERT_EQ(sh("ip -n " + other + " addr add " + b4 + "/24 dev " + b), 0);

@@ -50,7 +50,8 @@ class ClockStep {
 
  private:
   static bool set(int64_t ns) {
-    const timespec t{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    const timespec t{static_cast<time_t>(ns / 1'000'000'000),
+                     static_cast<long>(ns % 1'000'000'000)};
     return clock_settime(CLOCK_REALTIME, &t) == 0;
   }
   int64_t real0_, mono0_;
