@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 
 #ifndef ARPHRD_IP6GRE
 #define ARPHRD_IP6GRE 823
@@ -21,30 +20,61 @@
 namespace recorder::datapath {
 namespace {
 
-unsigned read_sysfs_number(const std::string& name, const char* attribute) {
-  std::ifstream in("/sys/class/net/" + name + "/" + attribute);
-  std::string text;
-  in >> text;
-  if (text.empty()) return 0;
-  return static_cast<unsigned>(std::stoul(text, nullptr, 0));
+// One RTM_NEWLINK/RTM_DELLINK message: index, flags, ARPHRD type and name.
+LinkInfo parse_link(const nlmsghdr* h) {
+  const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+  LinkInfo link;
+  link.ifindex = ifi->ifi_index;
+  link.flags = ifi->ifi_flags;
+  link.type = ifi->ifi_type;
+  int len = static_cast<int>(IFLA_PAYLOAD(h));
+  for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+    if (a->rta_type == IFLA_IFNAME) link.name = static_cast<const char*>(RTA_DATA(a));
+  }
+  return link;
 }
 
 }  // namespace
 
+// A netlink dump rather than if_nameindex() plus /sys: /sys shows the network namespace of
+// whoever mounted it, so a daemon entered into a pod's namespace with `nsenter -n` would read
+// another namespace's flags and types there.
 Result<std::vector<LinkInfo>> list_links() {
-  struct if_nameindex* names = if_nameindex();
-  if (names == nullptr) return Error::from_errno("list network interfaces", errno);
-  std::vector<LinkInfo> out;
-  for (auto* n = names; n->if_index != 0; ++n) {
-    LinkInfo link;
-    link.ifindex = static_cast<int>(n->if_index);
-    link.name = n->if_name;
-    link.flags = read_sysfs_number(link.name, "flags");
-    link.type = static_cast<unsigned short>(read_sysfs_number(link.name, "type"));
-    out.push_back(std::move(link));
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return Error::from_errno("open a netlink socket to list interfaces", errno);
+  struct Close {
+    int fd;
+    ~Close() { close(fd); }
+  } closer{fd};
+  struct {
+    nlmsghdr header;
+    ifinfomsg body;
+  } request{};
+  request.header.nlmsg_len = sizeof(request);
+  request.header.nlmsg_type = RTM_GETLINK;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = 1;
+  request.body.ifi_family = AF_UNSPEC;
+  if (send(fd, &request, sizeof(request), 0) < 0) {
+    return Error::from_errno("ask netlink for the interfaces", errno);
   }
-  if_freenameindex(names);
-  return out;
+  std::vector<LinkInfo> out;
+  alignas(nlmsghdr) char buffer[32768];
+  for (;;) {
+    const ssize_t got = recv(fd, buffer, sizeof(buffer), 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return Error::from_errno("read the interface list from netlink", errno);
+    int remaining = static_cast<int>(got);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
+         h = NLMSG_NEXT(h, remaining)) {
+      if (h->nlmsg_type == NLMSG_DONE) return out;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        return Error::from_errno("list the interfaces (netlink)", -e->error);
+      }
+      if (h->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(h));
+    }
+  }
 }
 
 bool is_glob(const std::string& pattern) {
@@ -113,16 +143,9 @@ std::vector<LinkEvent> LinkWatcher::read(bool& overrun) {
     for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
          h = NLMSG_NEXT(h, remaining)) {
       if (h->nlmsg_type != RTM_NEWLINK && h->nlmsg_type != RTM_DELLINK) continue;
-      auto* ifi = static_cast<ifinfomsg*>(NLMSG_DATA(h));
       LinkEvent e;
       e.removed = h->nlmsg_type == RTM_DELLINK;
-      e.link.ifindex = ifi->ifi_index;
-      e.link.flags = ifi->ifi_flags;
-      e.link.type = ifi->ifi_type;
-      int len = static_cast<int>(IFLA_PAYLOAD(h));
-      for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == IFLA_IFNAME) e.link.name = static_cast<const char*>(RTA_DATA(a));
-      }
+      e.link = parse_link(h);
       events.push_back(std::move(e));
     }
   }

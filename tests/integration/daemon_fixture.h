@@ -129,8 +129,9 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const fs:
 class Daemon {
  public:
   // `extra` flags come after the fixture's --storage-path, --socket and --node-name.
-  // `launcher` goes in front of the daemon's command line (e.g. {"/usr/sbin/ip", "netns",
-  // "exec", ns}: a launcher that execs the daemon in place, so the pid is the daemon's).
+  // `launcher` goes in front of the daemon's command line (e.g. {"/usr/bin/nsenter",
+  // "--net=/run/netns/x"}: a launcher that execs the daemon in place, so the pid is the
+  // daemon's).
   explicit Daemon(std::vector<std::string> extra, fs::path storage = {},
                   std::vector<std::string> launcher = {})
       : storage_(storage.empty() ? dir_.path() / "storage" : std::move(storage)),

@@ -277,15 +277,20 @@ TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
 
 // Without --interfaces the daemon records every up, non-loopback interface of its network
 // namespace, and follows interfaces that appear while it runs. The daemon runs inside the test's
-// namespace (ip netns exec also gives it that namespace's /sys), so "every interface" is the veth
-// peer there and a second veth pair created mid-recording, not the machine's own.
+// namespace, so "every interface" is the veth peer there and a second veth pair created
+// mid-recording, not the machine's own. It is entered the way one enters a pod's namespace,
+// `nsenter --net`, which leaves /sys showing the machine's interfaces: the daemon must learn
+// about interfaces from netlink alone.
 TEST(EbpfIntegration, WithoutAnInterfaceListRecordsEveryInterfaceIncludingNewOnes) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));
   ASSERT_TRUE(net.ok());
-  std::string ip = sh_output("command -v ip");
-  while (!ip.empty() && std::isspace(static_cast<unsigned char>(ip.back()))) ip.pop_back();
-  Daemon d({}, {}, {ip, "netns", "exec", net.ns()});
+  std::string nsenter = sh_output("command -v nsenter");
+  while (!nsenter.empty() && std::isspace(static_cast<unsigned char>(nsenter.back()))) {
+    nsenter.pop_back();
+  }
+  ASSERT_FALSE(nsenter.empty()) << "nsenter (util-linux) is needed";
+  Daemon d({}, {}, {nsenter, "--net=/run/netns/" + net.ns()});
   EXPECT_NE(d.log().find("attached to " + net.peer()), std::string::npos) << d.log();
 
   pb::StartRequest req;
