@@ -27,8 +27,6 @@ struct WriteOp {
   uint64_t offset;
 };
 
-constexpr size_t round_down(size_t n, size_t a) { return n / a * a; }
-
 uint32_t* futex_word(std::atomic<uint32_t>& a) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
   return reinterpret_cast<uint32_t*>(&a);
