@@ -38,22 +38,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kResyncInterval = std::chrono::seconds(1);
 constexpr int kBatchEndIntervalMs = 100;
-// Wake the perf reader per this many bytes (or a quarter of the buffer). A sleep and wakeup
-// costs 15-40 us of CPU on these VMs, so at moderate rates the poll timeout, not the watermark,
-// should set the pace: 2 MiB is ~10,000 small samples, and leaves 3/4 of the default 8 MiB
-// buffer for the reader to catch up.
-constexpr size_t kWakeupWatermark = 2u << 20;
 // A sample is committed to its CPU's buffer a moment after its timestamp is taken (the rest of
 // the tc program). Each round delivers only samples older than this, so one committed late on
 // another CPU still finds its place in time order.
 constexpr uint64_t kOrderWindowNs = 2'000'000;
-
-size_t pow2_pages(size_t bytes) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  size_t pages = 1;
-  while (pages * page < bytes) pages <<= 1;
-  return pages;
-}
 
 class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
  public:
@@ -309,12 +297,12 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     attr.type = PERF_TYPE_SOFTWARE;
     attr.config = PERF_COUNT_SW_BPF_OUTPUT;
     attr.sample_type = PERF_SAMPLE_RAW;
-    // Wake the reader only once a CPU's buffer holds kWakeupWatermark bytes; quiet packets
-    // are picked up by the poll timeout instead (max_latency_ms).
-    const size_t pages = pow2_pages(options_.buffer_bytes_per_cpu);
+    // Wake the reader only once a CPU's buffer holds reader_wakeup_bytes(); quiet packets are
+    // picked up by the poll timeout instead (max_latency_ms).
+    const size_t bytes = per_cpu_buffer_bytes(options_.buffer_bytes_per_cpu);
+    const size_t pages = bytes / static_cast<size_t>(sysconf(_SC_PAGESIZE));
     attr.watermark = 1;
-    attr.wakeup_watermark = static_cast<uint32_t>(
-        std::min(kWakeupWatermark, pages * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4));
+    attr.wakeup_watermark = static_cast<uint32_t>(reader_wakeup_bytes(bytes));
     // libbpf sets the buffers up (one perf event and mmap per CPU, an epoll fd); the samples
     // are read in place by the OrderedReader, not through libbpf's callback.
     perf_ = perf_buffer__new_raw(object_->events_fd(), pages, &attr, &ignore_perf_event, nullptr,

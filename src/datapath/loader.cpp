@@ -13,17 +13,17 @@
 #include "recorder/recorder_abi.h"
 
 namespace recorder::datapath {
-namespace {
+namespace {}  // namespace
 
-constexpr size_t kRingWakeupBytes = 2u << 20;  // as the perf buffer (datapath.cpp)
-
-size_t round_up_pow2(size_t v) {
-  size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  while (p < v) p <<= 1;
-  return p;
+size_t per_cpu_buffer_bytes(size_t requested) {
+  size_t bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  while (bytes < requested) bytes <<= 1;
+  return bytes;
 }
 
-}  // namespace
+size_t reader_wakeup_bytes(size_t buffer_bytes) {
+  return std::min<size_t>(2u << 20, buffer_bytes / 4);
+}
 
 BpfObject::~BpfObject() {
   for (int fd : ring_fds_) close(fd);
@@ -60,10 +60,9 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
   }
   const bool ring = options.transport == BpfTransport::kRingBuffer;
   skel->rodata->recorder_use_ringbuf = ring ? 1 : 0;
-  const size_t ring_bytes = round_up_pow2(std::max<size_t>(options.ring_bytes_per_cpu, 1u << 16));
-  // Wake the reader at a quarter of the ring (at most kRingWakeupBytes): few wakeups when
-  // busy, and room for the reader to get there before the ring fills.
-  skel->rodata->recorder_rb_wakeup_bytes = std::min(kRingWakeupBytes, ring_bytes / 4);
+  const size_t ring_bytes =
+      per_cpu_buffer_bytes(std::max<size_t>(options.ring_bytes_per_cpu, 1u << 16));
+  skel->rodata->recorder_rb_wakeup_bytes = reader_wakeup_bytes(ring_bytes);
   if (ring) {
     // The per-CPU ring buffers exist before load: the first one also serves as the outer
     // map's inner-map template. (libbpf 1.1 crashes in bpf_map__set_max_entries on the

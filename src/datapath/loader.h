@@ -17,6 +17,16 @@ namespace recorder::datapath {
 
 enum class BpfTransport { kPerfBuffer, kRingBuffer };
 
+// The size a per-CPU buffer (perf or BPF ring buffer) really gets for `requested` bytes: a
+// power-of-two number of pages, as both kinds need.
+size_t per_cpu_buffer_bytes(size_t requested);
+
+// How many bytes a CPU's buffer holds before the reader is woken, for both transports: 2 MiB, or
+// a quarter of a smaller buffer. A sleep and wakeup costs 15-40 us of CPU on the VMs we measure
+// on, so at moderate rates the reader's poll timeout, not this, sets the pace; 2 MiB is ~10,000
+// small samples and leaves 3/4 of the default 8 MiB buffer for the reader to catch up.
+size_t reader_wakeup_bytes(size_t buffer_bytes);
+
 struct LoadOptions {
   BpfTransport transport = BpfTransport::kPerfBuffer;
   size_t ring_bytes_per_cpu = 8u << 20;  // rounded up to a power of two >= page size
