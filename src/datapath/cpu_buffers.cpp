@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -161,6 +162,24 @@ Result<std::vector<std::unique_ptr<CpuBuffer>>> ring_cpu_buffers(const std::vect
     out.push_back(std::move(b).value());
   }
   return out;
+}
+
+Result<int> ring_buffers_epoll(const std::vector<int>& ring_fds) {
+  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epoll < 0) {
+    return Error::from_errno("create the ring buffers' epoll", errno, ErrorCode::kUnavailable);
+  }
+  for (int fd : ring_fds) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLET;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      const int err = errno;
+      ::close(epoll);
+      return Error::from_errno("watch a ring buffer", err, ErrorCode::kUnavailable);
+    }
+  }
+  return epoll;
 }
 
 }  // namespace recorder::datapath

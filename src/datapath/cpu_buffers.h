@@ -20,4 +20,10 @@ Result<std::vector<std::unique_ptr<CpuBuffer>>> perf_cpu_buffers(perf_buffer* pb
 // Maps each BPF ring buffer map (one per CPU); the buffers own their mappings.
 Result<std::vector<std::unique_ptr<CpuBuffer>>> ring_cpu_buffers(const std::vector<int>& ring_fds);
 
+// An epoll fd (the caller closes it) watching the BPF ring buffers edge-triggered: a ring that
+// still holds samples past the reader's horizon must not make every wait return at once; the
+// program's forced wakeup or the poll timeout starts the next round. Collecting the events
+// (epoll_wait) re-arms it.
+Result<int> ring_buffers_epoll(const std::vector<int>& ring_fds);
+
 }  // namespace recorder::datapath

@@ -325,21 +325,9 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     auto buffers = ring_cpu_buffers(object_->ring_fds());
     if (!buffers) return std::move(buffers).error();
     reader_ = std::make_unique<OrderedReader>(std::move(buffers).value());
-    // Edge-triggered: a ring that still holds samples past the reader's horizon must not make
-    // every wait return at once; the program's forced wakeup or the timeout starts the next round.
-    ring_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
-    if (ring_epoll_ < 0) {
-      return Error::from_errno("create the ring buffers' epoll", errno, ErrorCode::kUnavailable);
-    }
-    for (int fd : object_->ring_fds()) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLET;
-      ev.data.fd = fd;
-      if (::epoll_ctl(ring_epoll_, EPOLL_CTL_ADD, fd, &ev) != 0) {
-        return Error::from_errno("watch a ring buffer", errno, ErrorCode::kUnavailable);
-      }
-    }
-    wait_fd_ = ring_epoll_;
+    auto epoll = ring_buffers_epoll(object_->ring_fds());
+    if (!epoll) return std::move(epoll).error();
+    ring_epoll_ = wait_fd_ = *epoll;
     return ok_status();
   }
 
