@@ -1,136 +1,14 @@
 #include "service/recording_manager.h"
 
-#include <fcntl.h>
-#include <pcap/pcap.h>
 #include <spdlog/spdlog.h>
-#include <sys/statvfs.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <system_error>
 
 #include "service/file_names.h"
+#include "service/registry_rebuild.h"
 
 namespace recorder::service {
 namespace fs = std::filesystem;
-using json = nlohmann::json;
-
-std::string_view to_string(RecordingState state) {
-  switch (state) {
-    case RecordingState::kRunning:
-      return "running";
-    case RecordingState::kStopping:
-      return "stopping";
-    case RecordingState::kStopped:
-      return "stopped";
-  }
-  return "unknown";
-}
-
-namespace {
-
-int64_t to_ns(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-}
-std::chrono::system_clock::time_point from_ns(int64_t ns) {
-  return std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::nanoseconds(ns)));
-}
-
-fs::path metadata_path(const fs::path& storage, const std::string& file_name) {
-  return storage / ("." + file_name + ".json");
-}
-
-json to_json(const RecordingInfo& info) {
-  json filters = json::array();
-  for (const auto& f : info.filters) filters.push_back(to_string(f));
-  return json{
-      {"id", info.id},
-      {"stop_reason", static_cast<int>(info.stop_reason)},
-      {"stop_reason_text", std::string(to_string(info.stop_reason))},
-      {"stop_message", info.stop_message},
-      {"packets_captured", info.stats.packets_captured},
-      {"bytes_captured", info.stats.bytes_captured},
-      {"packets_lost_kernel", info.stats.packets_lost_kernel},
-      {"bytes_lost_kernel", info.stats.bytes_lost_kernel},
-      {"packets_lost_queue", info.stats.packets_lost_queue},
-      {"bytes_lost_queue", info.stats.bytes_lost_queue},
-      {"packets_lost_write", info.stats.packets_lost_write},
-      {"bytes_lost_write", info.stats.bytes_lost_write},
-      {"file_name", info.file_name},
-      {"filters", filters},
-      {"snap_length", info.snap_length},
-      {"stop_packets", info.stop.packets},
-      {"stop_bytes", info.stop.bytes},
-      {"stop_duration_ns", info.stop.duration.count()},
-      {"format", info.format == sink::FileFormat::kPcapng ? "pcapng" : "pcap"},
-      {"file_prefix", info.file_prefix},
-      {"node_name", info.node_name},
-      {"start_time_ns", to_ns(info.start_time)},
-      {"stop_time_ns", to_ns(info.stop_time)},
-  };
-}
-
-// Fills `info` from a metadata file; false when it is missing or unreadable.
-bool from_json(const fs::path& path, RecordingInfo& info) {
-  std::ifstream in(path);
-  if (!in) return false;
-  try {
-    json j = json::parse(in);
-    info.stop_reason = static_cast<StopReason>(j.at("stop_reason").get<int>());
-    info.stop_message = j.value("stop_message", "");
-    info.stats.packets_captured = j.at("packets_captured").get<uint64_t>();
-    info.stats.bytes_captured = j.at("bytes_captured").get<uint64_t>();
-    info.stats.packets_lost_kernel = j.value("packets_lost_kernel", uint64_t{0});
-    info.stats.bytes_lost_kernel = j.value("bytes_lost_kernel", uint64_t{0});
-    info.stats.packets_lost_queue = j.value("packets_lost_queue", uint64_t{0});
-    info.stats.bytes_lost_queue = j.value("bytes_lost_queue", uint64_t{0});
-    info.stats.packets_lost_write = j.value("packets_lost_write", uint64_t{0});
-    info.stats.bytes_lost_write = j.value("bytes_lost_write", uint64_t{0});
-    info.filters.clear();
-    for (const auto& f : j.at("filters")) {
-      auto filter = parse_filter(f.get<std::string>());
-      if (filter) info.filters.push_back(*filter);
-    }
-    info.snap_length = j.value("snap_length", 0u);
-    info.stop.packets = j.value("stop_packets", uint64_t{0});
-    info.stop.bytes = j.value("stop_bytes", uint64_t{0});
-    info.stop.duration = std::chrono::nanoseconds(j.value("stop_duration_ns", int64_t{0}));
-    info.format =
-        j.value("format", "pcap") == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
-    info.start_time = from_ns(j.value("start_time_ns", int64_t{0}));
-    info.stop_time = from_ns(j.value("stop_time_ns", int64_t{0}));
-    return true;
-  } catch (const std::exception& e) {
-    spdlog::warn("ignoring unreadable recording metadata {}: {}", path.string(), e.what());
-    return false;
-  }
-}
-
-// Counts the packets of a finished file found without metadata (what it holds is what it has).
-void count_packets(const fs::path& path, RecordingInfo& info) {
-  char errbuf[PCAP_ERRBUF_SIZE];
-  pcap_t* p =
-      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (p == nullptr) {
-    info.stop_message = std::string("file not readable as pcap: ") + errbuf;
-    return;
-  }
-  info.snap_length = static_cast<uint32_t>(pcap_snapshot(p));
-  pcap_pkthdr* hdr = nullptr;
-  const u_char* data = nullptr;
-  while (pcap_next_ex(p, &hdr, &data) == 1) {
-    ++info.stats.packets_captured;
-    info.stats.bytes_captured += hdr->caplen;
-  }
-  pcap_close(p);
-}
-
-}  // namespace
 
 RecordingManager::RecordingManager(ManagerOptions options) : options_(std::move(options)) {}
 
@@ -141,25 +19,19 @@ Result<std::unique_ptr<RecordingManager>> RecordingManager::create(ManagerOption
 }
 
 Status RecordingManager::init() {
-  std::error_code ec;
-  fs::create_directories(options_.storage_path, ec);
-  if (ec) {
-    return Error(ErrorCode::kUnavailable, "create storage directory " +
-                                              options_.storage_path.string() + ": " + ec.message());
-  }
-  storage_ = fs::canonical(options_.storage_path, ec);
-  if (ec) {
-    return Error(ErrorCode::kUnavailable, "resolve storage directory " +
-                                              options_.storage_path.string() + ": " + ec.message());
-  }
-  if (::access(storage_.c_str(), W_OK) != 0) {
-    return Error::from_errno("storage directory " + storage_.string() + " is not writable", errno,
-                             ErrorCode::kUnavailable);
-  }
+  auto store = RecordingStore::open(options_.storage_path);
+  if (!store) return std::move(store).error();
+  store_ = std::move(*store);
   if (options_.recover_partial_files) {
-    for (const auto& line : options_.recover_partial_files(storage_)) spdlog::info("{}", line);
+    for (const auto& line : options_.recover_partial_files(store_->path())) {
+      spdlog::info("{}", line);
+    }
   }
-  rebuild_registry();
+  for (auto& info : rebuild_registry(*store_)) {
+    next_id_ = std::max(next_id_, info.id + 1);
+    const uint64_t id = info.id;
+    entries_.emplace(id, Entry{std::move(info), nullptr, {}, false});
+  }
 
   sink::WriterPool::Options pool;
   pool.threads = std::max(1u, options_.writer_threads);
@@ -174,41 +46,6 @@ Status RecordingManager::init() {
   router_ = std::make_unique<Router>(dispatcher_, options_.kernel_rules);
   control_ = std::thread([this] { control_loop(); });
   return ok_status();
-}
-
-void RecordingManager::rebuild_registry() {
-  std::error_code ec;
-  size_t found = 0;
-  for (const auto& dirent : fs::directory_iterator(storage_, ec)) {
-    if (!dirent.is_regular_file()) continue;
-    std::string name = dirent.path().filename().string();
-    auto parsed = sink::parse_recording_file_name(name);
-    if (!parsed) continue;
-    if (entries_.count(parsed->id) != 0) {
-      spdlog::warn("two files claim recording id {}; ignoring {}", parsed->id, name);
-      continue;
-    }
-    Entry entry;
-    RecordingInfo& info = entry.info;
-    info.id = parsed->id;
-    info.state = RecordingState::kStopped;
-    info.file_prefix = parsed->prefix;
-    info.node_name = parsed->node;
-    info.format = parsed->format;
-    info.file_name = name;
-    info.file_path = storage_ / name;
-    info.file_size = dirent.file_size(ec);
-    info.start_time = parsed->start;
-    info.stop_time = info.start_time;
-    if (!from_json(metadata_path(storage_, name), info)) {
-      count_packets(info.file_path, info);
-      if (info.stop_message.empty()) info.stop_message = "found at start-up without metadata";
-    }
-    next_id_ = std::max(next_id_, info.id + 1);
-    entries_.emplace(info.id, std::move(entry));
-    ++found;
-  }
-  if (found > 0) spdlog::info("found {} finished recordings in {}", found, storage_.string());
 }
 
 RecordingManager::~RecordingManager() {
@@ -227,14 +64,6 @@ std::string RecordingManager::writer_backend() const {
   return writers_ ? writers_->backend() : std::string("none");
 }
 
-Result<uint64_t> RecordingManager::free_disk_bytes() const {
-  struct statvfs st {};
-  if (::statvfs(storage_.c_str(), &st) != 0) {
-    return Error::from_errno("statvfs " + storage_.string(), errno);
-  }
-  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
-}
-
 Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   std::lock_guard start_lock(start_mutex_);
   uint64_t id = 0;
@@ -251,13 +80,13 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
     id = next_id_++;
   }
   if (options_.limits.min_free_disk > 0) {
-    auto free = free_disk_bytes();
+    auto free = store_->free_bytes();
     if (!free) return free.error();
     if (*free < options_.limits.min_free_disk) {
       return Error(ErrorCode::kResourceExhausted,
                    fmt::format("start recording: storage {} has {} bytes free, below the "
                                "minimum of {} (--min-free-disk)",
-                               storage_.string(), *free, options_.limits.min_free_disk));
+                               store_->path().string(), *free, options_.limits.min_free_disk));
     }
   }
 
@@ -275,7 +104,7 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
                                              options_.node_name, spec.format);
 
   sink::SinkOptions sink_options;
-  sink_options.path = storage_ / info.file_name;
+  sink_options.path = store_->path() / info.file_name;
   sink_options.format = spec.format;
   sink_options.snap_length = spec.recording.snap_length;
   sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
@@ -376,7 +205,11 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     entry.recording.reset();
     final_info = info;
   }
-  if (result) write_metadata(final_info);
+  if (result) {
+    if (auto saved = store_->save(final_info); !saved) {
+      spdlog::warn("recording {}: {}", id, saved.error().message());
+    }
+  }
   changed_.notify_all();
   spdlog::info(
       "recording {} stopped ({}{}{}): {} packets / {} bytes captured, {} packets lost "
@@ -387,24 +220,6 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
       final_info.stats.packets_lost_queue, final_info.stats.packets_lost_write,
       final_info.file_path.string(), final_info.file_size);
   return final_info;
-}
-
-void RecordingManager::write_metadata(const RecordingInfo& info) const {
-  // Written to a temporary name and renamed, so a crash never leaves half a metadata file.
-  fs::path path = metadata_path(storage_, info.file_name);
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << to_json(info).dump(2) << '\n';
-    if (!out) {
-      spdlog::warn("could not write recording metadata {}", tmp.string());
-      return;
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) spdlog::warn("could not rename {}: {}", tmp.string(), ec.message());
 }
 
 void RecordingManager::request_stop(uint64_t id, StopReason reason) {
@@ -487,39 +302,35 @@ Result<fs::path> RecordingManager::file_of(uint64_t id) const {
   if (info.file_name.empty()) {
     return Error(ErrorCode::kNotFound, fmt::format("recording {} has no file", id));
   }
-  return confine_to_storage(storage_, info.file_name);
+  return confine_to_storage(store_->path(), info.file_name);
 }
 
 Status RecordingManager::remove(uint64_t id) {
+  // file_of() refuses a file that is not what the recording wrote (a link planted in its
+  // place); a recording whose file vanished may still be forgotten.
   auto path = file_of(id);
-  if (!path) {
-    // A finished recording whose file vanished may still be forgotten.
-    if (path.error().code() != ErrorCode::kNotFound) return path.error().wrap("delete");
-    std::lock_guard lock(mutex_);
-    auto it = entries_.find(id);
-    if (it == entries_.end()) return path.error().wrap("delete");
-    std::error_code ec;
-    fs::remove(metadata_path(storage_, it->second.info.file_name), ec);
-    entries_.erase(it);
-    return ok_status();
-  }
-  std::error_code ec;
-  if (!fs::remove(*path, ec) && ec) {
-    return Error(ErrorCode::kInternal, fmt::format("delete recording {}: remove {}: {}", id,
-                                                   path->string(), ec.message()));
-  }
+  if (!path && path.error().code() != ErrorCode::kNotFound) return path.error().wrap("delete");
   std::string name;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it != entries_.end()) {
-      name = it->second.info.file_name;
-      entries_.erase(it);
+    if (it == entries_.end()) {
+      return Error(ErrorCode::kNotFound,
+                   fmt::format("delete: recording {}: no such recording", id));
+    }
+    name = it->second.info.file_name;
+  }
+  if (!name.empty()) {
+    if (auto s = store_->remove(name); !s) {
+      return std::move(s).error().wrap(fmt::format("delete recording {}", id));
     }
   }
-  if (!name.empty()) fs::remove(metadata_path(storage_, name), ec);
+  {
+    std::lock_guard lock(mutex_);
+    entries_.erase(id);
+  }
   changed_.notify_all();
-  spdlog::info("recording {} deleted ({})", id, path->string());
+  spdlog::info("recording {} deleted ({})", id, name);
   return ok_status();
 }
 
@@ -537,7 +348,7 @@ void RecordingManager::control_loop() {
     size_t interfaces = options_.attached_interface_count ? options_.attached_interface_count() : 1;
     bool disk_low = false;
     if (options_.limits.min_free_disk > 0) {
-      auto free = free_disk_bytes();
+      auto free = store_->free_bytes();
       disk_low = free && *free < options_.limits.min_free_disk;
     }
 
@@ -570,7 +381,7 @@ void RecordingManager::control_loop() {
     }
     if (disk_low && !to_stop.empty()) {
       spdlog::warn("storage {} is below the free-space floor of {} bytes: stopping recordings",
-                   storage_.string(), options_.limits.min_free_disk);
+                   store_->path().string(), options_.limits.min_free_disk);
     }
     lock.unlock();
     for (const auto& [id, reason] : to_stop) (void)stop(id, reason);

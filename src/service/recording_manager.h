@@ -5,11 +5,10 @@
 // against the limits, names and opens the file (Sink), creates the Recording and adds it to the
 // Router. A control thread ticks every ~50 ms: it attributes the datapath's kernel losses to
 // recordings, and stops recordings whose limit, duration, sink error or disk-space floor hit.
-// stop() takes the recording out of the routing table, drains and closes its file and keeps the
-// final state in a registry, so get()/list() show running and finished recordings alike. The
-// registry is rebuilt at start-up from the files in the storage directory (after partial files
-// left by a crash have been repaired), with the metadata each finished recording leaves in a
-// hidden ".<file>.json" next to its file.
+// stop() takes the recording out of the routing table, drains and closes its file, has the store
+// (recording_store.h) persist its final state and keeps it in a registry, so get()/list() show
+// running and finished recordings alike. The registry is rebuilt at start-up from the storage
+// directory (registry_rebuild.h), after partial files left by a crash have been repaired.
 //
 // Threads: every public method is safe to call from any thread (gRPC handlers, the control
 // thread, the daemon's signal thread). The packet source calls consumer() from its own thread.
@@ -32,35 +31,12 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/recording.h"
 #include "service/limits.h"
+#include "service/recording_info.h"
+#include "service/recording_store.h"
 #include "service/validation.h"
 #include "sink/sink.h"
 
 namespace recorder::service {
-
-enum class RecordingState : uint8_t { kRunning, kStopping, kStopped };
-
-std::string_view to_string(RecordingState state);
-
-// A snapshot of one recording, running or finished.
-struct RecordingInfo {
-  uint64_t id = 0;
-  RecordingState state = RecordingState::kRunning;
-  StopReason stop_reason = StopReason::kNone;
-  std::string stop_message;  // details: the write error, a recovery note
-  RecordingStats stats;
-  std::filesystem::path file_path;  // absolute; empty until the file is complete
-  std::string file_name;            // name within the storage directory
-  uint64_t file_size = 0;
-  std::vector<Filter> filters;
-  uint32_t snap_length = 0;
-  StopConditions stop;
-  sink::FileFormat format = sink::FileFormat::kPcap;
-  std::string file_prefix;
-  std::string node_name;
-  std::chrono::system_clock::time_point start_time;
-  std::chrono::system_clock::time_point stop_time;  // valid once stopped
-  uint64_t version = 0;  // bumped on every state change (not on counter changes)
-};
 
 // Kernel losses of one recording, as the datapath reports them.
 struct KernelLossEntry {
@@ -131,7 +107,7 @@ class RecordingManager {
   // Deletes a finished recording's file and metadata and forgets it.
   Status remove(uint64_t id);
 
-  const std::filesystem::path& storage_path() const { return storage_; }
+  const std::filesystem::path& storage_path() const { return store_->path(); }
   const std::string& node_name() const { return options_.node_name; }
   std::string writer_backend() const;
 
@@ -145,14 +121,11 @@ class RecordingManager {
 
   explicit RecordingManager(ManagerOptions options);
   Status init();
-  void rebuild_registry();
   void control_loop();
   RecordingInfo snapshot_locked(const Entry& entry) const;
-  void write_metadata(const RecordingInfo& info) const;
-  Result<uint64_t> free_disk_bytes() const;
 
   ManagerOptions options_;
-  std::filesystem::path storage_;  // canonical
+  std::unique_ptr<RecordingStore> store_;
   std::unique_ptr<sink::WriterPool> writers_;
   Dispatcher dispatcher_;
   std::unique_ptr<Router> router_;

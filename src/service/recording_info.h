@@ -1,0 +1,43 @@
+// RecordingInfo: what the service knows about one recording, running or finished. The manager
+// hands out copies (snapshots); the store persists the final one of a finished recording.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dispatch/filter.h"
+#include "dispatch/recording.h"
+#include "sink/sink.h"
+
+namespace recorder::service {
+
+enum class RecordingState : uint8_t { kRunning, kStopping, kStopped };
+
+std::string_view to_string(RecordingState state);
+
+// A snapshot of one recording, running or finished.
+struct RecordingInfo {
+  uint64_t id = 0;
+  RecordingState state = RecordingState::kRunning;
+  StopReason stop_reason = StopReason::kNone;
+  std::string stop_message;  // details: the write error, a recovery note
+  RecordingStats stats;
+  std::filesystem::path file_path;  // absolute; empty until the file is complete
+  std::string file_name;            // name within the storage directory
+  uint64_t file_size = 0;
+  std::vector<Filter> filters;
+  uint32_t snap_length = 0;
+  StopConditions stop;
+  sink::FileFormat format = sink::FileFormat::kPcap;
+  std::string file_prefix;
+  std::string node_name;
+  std::chrono::system_clock::time_point start_time;
+  std::chrono::system_clock::time_point stop_time;  // valid once stopped
+  uint64_t version = 0;  // bumped on every state change (not on counter changes)
+};
+
+}  // namespace recorder::service
