@@ -10,6 +10,11 @@
 namespace recorder::service {
 namespace fs = std::filesystem;
 
+namespace {
+// How often the control thread retries metadata writes that failed.
+constexpr std::chrono::milliseconds kMetadataRetry{1000};
+}  // namespace
+
 RecordingManager::RecordingManager(ManagerOptions options) : options_(std::move(options)) {}
 
 Result<std::unique_ptr<RecordingManager>> RecordingManager::create(ManagerOptions options) {
@@ -27,10 +32,15 @@ Status RecordingManager::init() {
       spdlog::info("{}", line);
     }
   }
+  if (size_t stale = store_->remove_stale_reservations(); stale > 0) {
+    spdlog::info("removed {} metadata reservations left by an earlier run", stale);
+  }
   for (auto& info : rebuild_registry(*store_)) {
     next_id_ = std::max(next_id_, info.id + 1);
     const uint64_t id = info.id;
-    entries_.emplace(id, Entry{std::move(info), nullptr, {}, false});
+    Entry entry;
+    entry.info = std::move(info);
+    entries_.emplace(id, std::move(entry));
   }
 
   sink::WriterPool::Options pool;
@@ -56,6 +66,14 @@ RecordingManager::~RecordingManager() {
   }
   control_wake_.notify_all();
   if (control_.joinable()) control_.join();
+  retry_metadata();
+  for (auto& [id, pending] : pending_metadata_) {
+    spdlog::error(
+        "recording {}: metadata not written, given up at exit (the file is kept; after "
+        "a restart it is recounted)",
+        id);
+    store_->discard(pending.slot);
+  }
 }
 
 PacketConsumer& RecordingManager::consumer() { return dispatcher_; }
@@ -103,13 +121,20 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, id,
                                              options_.node_name, spec.format);
 
+  // Reserved now, so a disk that fills up while the recording runs cannot starve its metadata.
+  auto metadata = store_->reserve_metadata(info);
+  if (!metadata) return metadata.error().wrap(fmt::format("start recording {}", id));
+
   sink::SinkOptions sink_options;
   sink_options.path = store_->path() / info.file_name;
   sink_options.format = spec.format;
   sink_options.snap_length = spec.recording.snap_length;
   sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
   auto sink = sink::Sink::open(*writers_, sink_options);
-  if (!sink) return sink.error().wrap(fmt::format("start recording {}", id));
+  if (!sink) {
+    store_->discard(*metadata);
+    return sink.error().wrap(fmt::format("start recording {}", id));
+  }
 
   auto recording = std::make_shared<Recording>(id, spec.recording, std::move(*sink));
   if (auto s = router_->add(recording); !s) {
@@ -119,12 +144,14 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
       std::error_code ec;
       fs::remove(closed->path, ec);
     }
+    store_->discard(*metadata);
     return s.error().wrap(fmt::format("start recording {}", id));
   }
 
   Entry entry;
   entry.info = info;
   entry.recording = recording;
+  entry.metadata = std::move(*metadata);
   entry.started = std::chrono::steady_clock::now();
   entry.saw_interfaces =
       options_.attached_interface_count && options_.attached_interface_count() > 0;
@@ -186,6 +213,7 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
   auto result = recording->finish();
 
   RecordingInfo final_info;
+  MetadataSlot metadata;
   {
     std::lock_guard lock(mutex_);
     Entry& entry = entries_.at(id);
@@ -203,12 +231,13 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     info.state = RecordingState::kStopped;
     ++info.version;
     entry.recording.reset();
+    metadata = std::move(entry.metadata);
     final_info = info;
   }
   if (result) {
-    if (auto saved = store_->save(final_info); !saved) {
-      spdlog::warn("recording {}: {}", id, saved.error().message());
-    }
+    save_metadata(final_info, std::move(metadata));
+  } else {
+    store_->discard(metadata);  // no file, nothing to describe
   }
   changed_.notify_all();
   spdlog::info(
@@ -310,19 +339,31 @@ Status RecordingManager::remove(uint64_t id) {
   // place); a recording whose file vanished may still be forgotten.
   auto path = file_of(id);
   if (!path && path.error().code() != ErrorCode::kNotFound) return path.error().wrap("delete");
+  auto name = forget(id);
+  if (!name) return std::move(name).error().wrap("delete");
+  spdlog::info("recording {} deleted ({})", id, *name);
+  return ok_status();
+}
+
+Result<std::string> RecordingManager::forget(uint64_t id) {
   std::string name;
+  MetadataSlot pending;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      return Error(ErrorCode::kNotFound,
-                   fmt::format("delete: recording {}: no such recording", id));
+      return Error(ErrorCode::kNotFound, fmt::format("recording {}: no such recording", id));
     }
     name = it->second.info.file_name;
+    if (auto p = pending_metadata_.find(id); p != pending_metadata_.end()) {
+      pending = std::move(p->second.slot);
+      pending_metadata_.erase(p);
+    }
   }
+  store_->discard(pending);
   if (!name.empty()) {
     if (auto s = store_->remove(name); !s) {
-      return std::move(s).error().wrap(fmt::format("delete recording {}", id));
+      return std::move(s).error().wrap(fmt::format("recording {}", id));
     }
   }
   {
@@ -330,11 +371,43 @@ Status RecordingManager::remove(uint64_t id) {
     entries_.erase(id);
   }
   changed_.notify_all();
-  spdlog::info("recording {} deleted ({})", id, name);
-  return ok_status();
+  return name;
+}
+
+void RecordingManager::save_metadata(RecordingInfo info, MetadataSlot slot, unsigned attempts) {
+  const uint64_t id = info.id;
+  auto saved = store_->save(info, slot);
+  ++attempts;
+  if (saved) {
+    if (attempts > 1) {
+      spdlog::info("recording {}: metadata written at attempt {}", id, attempts);
+    }
+    return;
+  }
+  // Logged the first time and then every tenth attempt, so a lasting failure does not flood.
+  if (attempts == 1 || attempts % 10 == 0) {
+    spdlog::error("recording {}: {} (attempt {}; retried every {} ms)", id, saved.error().message(),
+                  attempts, kMetadataRetry.count());
+  }
+  std::lock_guard lock(mutex_);
+  if (entries_.count(id) == 0) {  // deleted meanwhile
+    store_->discard(slot);
+    return;
+  }
+  pending_metadata_[id] = PendingMetadata{std::move(info), std::move(slot), attempts};
+}
+
+void RecordingManager::retry_metadata() {
+  std::map<uint64_t, PendingMetadata> pending;
+  {
+    std::lock_guard lock(mutex_);
+    pending.swap(pending_metadata_);
+  }
+  for (auto& [id, p] : pending) save_metadata(std::move(p.info), std::move(p.slot), p.attempts);
 }
 
 void RecordingManager::control_loop() {
+  auto last_metadata_retry = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
   while (!quit_) {
     control_wake_.wait_for(lock, options_.tick, [&] { return quit_ || !stop_requests_.empty(); });
@@ -383,8 +456,14 @@ void RecordingManager::control_loop() {
       spdlog::warn("storage {} is below the free-space floor of {} bytes: stopping recordings",
                    store_->path().string(), options_.limits.min_free_disk);
     }
+    const bool metadata_due =
+        !pending_metadata_.empty() && now - last_metadata_retry >= kMetadataRetry;
     lock.unlock();
     for (const auto& [id, reason] : to_stop) (void)stop(id, reason);
+    if (metadata_due) {
+      retry_metadata();
+      last_metadata_retry = std::chrono::steady_clock::now();
+    }
     lock.lock();
   }
 }

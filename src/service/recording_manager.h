@@ -117,11 +117,24 @@ class RecordingManager {
     std::shared_ptr<Recording> recording;  // while running/stopping
     std::chrono::steady_clock::time_point started;
     bool saw_interfaces = false;  // the datapath had an interface while this recording ran
+    MetadataSlot metadata;        // reserved at the start, written at the stop
+  };
+  // Metadata whose write failed; the control thread retries it.
+  struct PendingMetadata {
+    RecordingInfo info;
+    MetadataSlot slot;
+    unsigned attempts = 0;
   };
 
   explicit RecordingManager(ManagerOptions options);
   Status init();
   void control_loop();
+  // Writes a stopped recording's metadata; a failure is logged and queued for a retry.
+  void save_metadata(RecordingInfo info, MetadataSlot slot, unsigned attempts = 0);
+  // Retries the metadata writes that failed (control thread, and once more at destruction).
+  void retry_metadata();
+  // Deletes a finished recording's file and metadata and drops its entry; returns its file name.
+  Result<std::string> forget(uint64_t id);
   RecordingInfo snapshot_locked(const Entry& entry) const;
 
   ManagerOptions options_;
@@ -134,6 +147,7 @@ class RecordingManager {
   mutable std::condition_variable changed_;
   std::map<uint64_t, Entry> entries_;
   std::vector<std::pair<uint64_t, StopReason>> stop_requests_;
+  std::map<uint64_t, PendingMetadata> pending_metadata_;
   uint64_t next_id_ = 1;
   bool shutting_down_ = false;
   bool quit_ = false;

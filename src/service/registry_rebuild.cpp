@@ -1,7 +1,6 @@
 #include "service/registry_rebuild.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <map>
 
@@ -20,8 +19,7 @@ void recount(const RecordingStore& store, RecordingInfo& info) {
     info.stop_message = fd.error().message();
     return;
   }
-  const PcapCount count = recount_pcap(*fd);
-  ::close(*fd);
+  const PcapCount count = recount_pcap(fd->get());
   info.stats.packets_captured = count.packets;
   info.stats.bytes_captured = count.bytes;
   info.snap_length = count.snap_length;

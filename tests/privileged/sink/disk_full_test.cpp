@@ -1,6 +1,5 @@
 // A recording on a full disk: a 1 MiB tmpfs mounted for the test. The sink must fail with
 // ENOSPC, stop taking packets, and close to a valid file with exact counts.
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 
 #include "sink/sink.h"
 #include "sink_test_util.h"
+#include "tmpfs.h"
 
 namespace recorder::sink {
 namespace {
@@ -30,43 +30,13 @@ using test::packet_of;
     }                                                                            \
   } while (0)
 
-// A tmpfs of `size` mounted on a fresh directory; unmounted and removed also on failure.
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(const char* size) {
-    std::string tmpl = (std::filesystem::temp_directory_path() /
-                        ("prtsink" + std::to_string(getpid()) + ".XXXXXX"))
-                           .string();
-    if (mkdtemp(tmpl.data()) == nullptr) return;
-    path_ = tmpl;
-    const std::string opts = std::string("size=") + size;
-    if (::mount("tmpfs", path_.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, opts.c_str()) == 0) {
-      mounted_ = true;
-    } else {
-      error_ = std::strerror(errno);
-    }
-  }
-  ~SmallTmpfs() {
-    if (mounted_ && ::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
-    if (!path_.empty()) ::rmdir(path_.c_str());
-  }
-  bool mounted() const { return mounted_; }
-  const std::string& error() const { return error_; }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
 class DiskFullTest : public ::testing::TestWithParam<std::tuple<bool, FileFormat>> {};
 
 TEST_P(DiskFullTest, SinkFailsWithEnospcAndClosesToValidFile) {
   REQUIRE_ROOT();
   const auto [io_uring, format] = GetParam();
-  SmallTmpfs fs("1m");
-  ASSERT_TRUE(fs.mounted()) << "mount tmpfs on " << fs.path() << ": " << fs.error();
+  recorder::test::SmallTmpfs fs("1m");
+  ASSERT_TRUE(fs.mounted()) << fs.path() << ": " << fs.error();
   WriterPool::Options po;
   po.use_io_uring = io_uring;
   auto pool = WriterPool::create(po);

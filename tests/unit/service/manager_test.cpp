@@ -10,37 +10,18 @@
 #include <fstream>
 #include <thread>
 
-#include "packet_builder.h"
+#include "manager_fixture.h"
 #include "pcap_file.h"
+#include "service/recording_metadata.h"
+#include "temp_dir.h"
 
 namespace recorder::service {
 namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "svc-manager-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-StartSpec spec_for(const std::string& filter_text, uint64_t packet_limit = 0) {
-  StartSpec spec;
-  auto filter = parse_filter(filter_text);
-  EXPECT_TRUE(filter.ok()) << filter.error().message();
-  spec.recording.include.push_back(*filter);
-  spec.recording.snap_length = 262144;
-  spec.recording.stop.packets = packet_limit;
-  spec.file_prefix = "test";
-  return spec;
-}
+using test::feed;
+using test::spec_for;
+using test::wait_stopped;
 
 class ManagerTest : public ::testing::Test {
  protected:
@@ -61,35 +42,7 @@ class ManagerTest : public ::testing::Test {
     return m.ok() ? std::move(*m) : nullptr;
   }
 
-  // Feeds `count` UDP packets 10.0.0.1:1000 -> 10.0.0.2:53 of 100 payload bytes.
-  void feed(RecordingManager& m, int count, uint16_t port = 53) {
-    auto bytes = test::build_packet({.source = "10.0.0.1",
-                                     .destination = "10.0.0.2",
-                                     .protocol = IPPROTO_UDP,
-                                     .source_port = 1000,
-                                     .destination_port = port,
-                                     .payload_length = 100});
-    for (int i = 0; i < count; ++i) {
-      CapturedPacket p;
-      p.timestamp_ns = 1700000000000000000ull + static_cast<uint64_t>(i) * 1000;
-      p.original_length = static_cast<uint32_t>(bytes.size());
-      p.data = bytes;
-      m.consumer().on_packet(p);
-    }
-    m.consumer().on_batch_end();
-  }
-
-  RecordingInfo wait_stopped(RecordingManager& m, uint64_t id) {
-    for (int i = 0; i < 500; ++i) {
-      auto info = m.get(id);
-      if (info.ok() && info->state == RecordingState::kStopped) return *info;
-      std::this_thread::sleep_for(10ms);
-    }
-    ADD_FAILURE() << "recording " << id << " did not stop";
-    return {};
-  }
-
-  TempDir storage_;
+  recorder::test::TempDir storage_{"svc-manager"};
 };
 
 TEST_F(ManagerTest, StartRecordStopIsIdempotentAndFileIsComplete) {
@@ -112,7 +65,7 @@ TEST_F(ManagerTest, StartRecordStopIsIdempotentAndFileIsComplete) {
   EXPECT_EQ(stopped->stats.packets_captured, 25u);
   EXPECT_TRUE(stopped->file_path.is_absolute());
   EXPECT_EQ(stopped->file_size, fs::file_size(stopped->file_path));
-  auto contents = test::read_pcap(stopped->file_path.string());
+  auto contents = recorder::test::read_pcap(stopped->file_path.string());
   EXPECT_EQ(contents.records.size(), 25u);
 
   // Stop again: same final state, the first reason wins.
@@ -135,7 +88,7 @@ TEST_F(ManagerTest, PacketLimitStopsTheRecordingFromTheControlThread) {
   auto final_info = wait_stopped(*m, info->id);
   EXPECT_EQ(final_info.stop_reason, StopReason::kPacketLimit);
   EXPECT_EQ(final_info.stats.packets_captured, 7u);
-  EXPECT_EQ(test::read_pcap(final_info.file_path.string()).records.size(), 7u);
+  EXPECT_EQ(recorder::test::read_pcap(final_info.file_path.string()).records.size(), 7u);
 }
 
 TEST_F(ManagerTest, TimeLimitStopsTheRecording) {
@@ -194,7 +147,7 @@ TEST_F(ManagerTest, ShutdownStopsEverythingAndRefusesStarts) {
   ASSERT_TRUE(final_info.ok());
   EXPECT_EQ(final_info->state, RecordingState::kStopped);
   EXPECT_EQ(final_info->stop_reason, StopReason::kShutdown);
-  EXPECT_EQ(test::read_pcap(final_info->file_path.string()).records.size(), 3u);
+  EXPECT_EQ(recorder::test::read_pcap(final_info->file_path.string()).records.size(), 3u);
   auto refused = m->start(spec_for("any 0 any 0 ANY"));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code(), ErrorCode::kUnavailable);
@@ -268,6 +221,38 @@ TEST_F(ManagerTest, DownloadAndDeleteNeverLeaveTheStorageDirectory) {
   EXPECT_EQ(path.error().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(m->remove(info->id).ok());
   EXPECT_TRUE(fs::exists(outside));
+}
+
+TEST_F(ManagerTest, MetadataWriteFailureIsLoggedAndRetriedUntilItIsWritten) {
+  uint64_t id = 0;
+  {
+    auto m = make();
+    auto info = m->start(spec_for("any 0 any 0 ANY"));
+    ASSERT_TRUE(info.ok()) << info.error().message();
+    feed(*m, 5);
+    // Something occupies the metadata's name so the rename cannot succeed for now.
+    const fs::path blocker = m->storage_path() / metadata_file_name(info->file_name);
+    fs::create_directory(blocker);
+    std::ofstream(blocker / "in-the-way") << "x";
+    auto stopped = m->stop(info->id, StopReason::kRequested);
+    ASSERT_TRUE(stopped.ok()) << stopped.error().message();
+    id = stopped->id;
+    EXPECT_TRUE(fs::is_directory(blocker));
+    // Once the obstacle is gone, the retry writes it.
+    fs::remove_all(blocker);
+    bool written = false;
+    for (int i = 0; i < 1000 && !written; ++i) {
+      written = fs::is_regular_file(blocker);
+      if (!written) std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_TRUE(written) << "the metadata write was not retried";
+  }
+  auto restarted = make();
+  auto info = restarted->get(id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->stop_reason, StopReason::kRequested);
+  EXPECT_EQ(info->stats.packets_captured, 5u);
+  EXPECT_TRUE(info->stop_message.empty()) << info->stop_message;
 }
 
 }  // namespace
