@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
-#include <cmath>
+#include <cstdint>
 #include <string>
 
 namespace recorder::service {
@@ -13,24 +13,55 @@ Error invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-// Reads a non-negative decimal number ("12", "1.5", ".5") at `pos`; false when there is none.
-bool read_number(std::string_view text, size_t& pos, double& value) {
-  size_t start = pos;
+// A non-negative decimal number as written ("12", "1.5", ".5"), kept exact: the whole part and
+// up to kMaxFractionDigits digits of the fraction (further digits are below any unit's
+// resolution: a nanosecond of an hour, a byte of a TiB).
+struct Decimal {
+  static constexpr unsigned kMaxFractionDigits = 18;
+  uint64_t whole = 0;
+  uint64_t fraction = 0;  // the first `fraction_digits` digits after the point
+  unsigned fraction_digits = 0;
+};
+
+enum class ReadNumber { kOk, kNone, kTooLarge };
+
+// Reads a Decimal at `pos`; kNone when there is no digit there, kTooLarge when the whole part
+// does not fit in 64 bits (it would wrap).
+ReadNumber read_number(std::string_view text, size_t& pos, Decimal& value) {
+  value = Decimal{};
   bool digits = false;
+  bool too_large = false;
   while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+    const auto digit = static_cast<uint64_t>(text[pos] - '0');
+    if (__builtin_mul_overflow(value.whole, 10u, &value.whole) ||
+        __builtin_add_overflow(value.whole, digit, &value.whole)) {
+      too_large = true;
+    }
     ++pos;
     digits = true;
   }
   if (pos < text.size() && text[pos] == '.') {
     ++pos;
     while (pos < text.size() && std::isdigit(static_cast<unsigned char>(text[pos]))) {
+      if (value.fraction_digits < Decimal::kMaxFractionDigits) {
+        value.fraction = value.fraction * 10 + static_cast<uint64_t>(text[pos] - '0');
+        ++value.fraction_digits;
+      }
       ++pos;
       digits = true;
     }
   }
-  if (!digits) return false;
-  value = std::stod(std::string(text.substr(start, pos - start)));
-  return true;
+  if (!digits) return ReadNumber::kNone;
+  return too_large ? ReadNumber::kTooLarge : ReadNumber::kOk;
+}
+
+// value * scale, rounded to the nearest integer, exactly (128-bit: no intermediate can wrap).
+unsigned __int128 scaled(const Decimal& value, uint64_t scale) {
+  unsigned __int128 pow10 = 1;
+  for (unsigned i = 0; i < value.fraction_digits; ++i) pow10 *= 10;
+  const unsigned __int128 fraction =
+      (static_cast<unsigned __int128>(value.fraction) * scale + pow10 / 2) / pow10;
+  return static_cast<unsigned __int128>(value.whole) * scale + fraction;
 }
 
 std::string lower(std::string_view s) {
@@ -44,81 +75,92 @@ std::string lower(std::string_view s) {
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (text == "0") return std::chrono::nanoseconds(0);
   if (text.empty()) return invalid("duration: empty (use e.g. 30s, 5m, 1h)");
-  double total_ns = 0;
+  constexpr auto kMax = static_cast<unsigned __int128>(INT64_MAX);
+  const auto too_long = [&] {
+    return invalid(fmt::format("duration \"{}\": too long (at most about 292 years)", text));
+  };
+  unsigned __int128 total_ns = 0;
   size_t pos = 0;
   while (pos < text.size()) {
-    double value = 0;
-    if (!read_number(text, pos, value)) {
+    Decimal value;
+    const ReadNumber read = read_number(text, pos, value);
+    if (read == ReadNumber::kNone) {
       return invalid(fmt::format("duration \"{}\": expected a number at \"{}\" (e.g. 30s, 5m, 1h)",
                                  text, text.substr(pos)));
     }
     size_t unit_start = pos;
     while (pos < text.size() && std::isalpha(static_cast<unsigned char>(text[pos]))) ++pos;
+    // "µs": the micro sign is two bytes, neither of them alphabetic in the C locale.
+    if (text.substr(unit_start).starts_with("\xc2\xb5s")) pos = unit_start + 3;
     std::string_view unit = text.substr(unit_start, pos - unit_start);
-    double scale = 0;
+    uint64_t scale = 0;
     if (unit == "ns")
       scale = 1;
-    else if (unit == "us" || unit == "µs")
-      scale = 1e3;
+    else if (unit == "us" || unit == "\xc2\xb5s")
+      scale = 1000;
     else if (unit == "ms")
-      scale = 1e6;
+      scale = 1000000;
     else if (unit == "s")
-      scale = 1e9;
+      scale = 1000000000;
     else if (unit == "m")
-      scale = 60e9;
+      scale = 60ull * 1000000000;
     else if (unit == "h")
-      scale = 3600e9;
+      scale = 3600ull * 1000000000;
     else if (unit.empty()) {
       return invalid(fmt::format("duration \"{}\": missing unit (ns, us, ms, s, m, h)", text));
     } else {
       return invalid(
           fmt::format("duration \"{}\": unknown unit \"{}\" (ns, us, ms, s, m, h)", text, unit));
     }
-    total_ns += value * scale;
+    if (read == ReadNumber::kTooLarge) return too_long();
+    total_ns += scaled(value, scale);
+    if (total_ns > kMax) return too_long();
   }
-  if (total_ns > 9.2e18) return invalid(fmt::format("duration \"{}\": too long", text));
-  return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(total_ns)));
+  return std::chrono::nanoseconds(static_cast<int64_t>(total_ns));
 }
 
 Result<uint64_t> parse_size(std::string_view text) {
   size_t pos = 0;
-  double value = 0;
-  if (!read_number(text, pos, value)) {
+  Decimal value;
+  const ReadNumber read = read_number(text, pos, value);
+  if (read == ReadNumber::kNone) {
     return invalid(fmt::format("size \"{}\": expected a number (e.g. 512, 10MB, 1GiB)", text));
   }
   std::string unit = lower(text.substr(pos));
   if (!unit.empty() && unit[0] == ' ') unit.erase(0, 1);
-  double scale = 0;
+  uint64_t scale = 0;
   if (unit.empty() || unit == "b")
     scale = 1;
   else if (unit == "k" || unit == "kb")
-    scale = 1e3;
+    scale = 1000;
   else if (unit == "m" || unit == "mb")
-    scale = 1e6;
+    scale = 1000000;
   else if (unit == "g" || unit == "gb")
-    scale = 1e9;
+    scale = 1000000000;
   else if (unit == "t" || unit == "tb")
-    scale = 1e12;
+    scale = 1000000000000;
   else if (unit == "ki" || unit == "kib")
-    scale = 1024.0;
+    scale = 1ull << 10;
   else if (unit == "mi" || unit == "mib")
-    scale = 1024.0 * 1024;
+    scale = 1ull << 20;
   else if (unit == "gi" || unit == "gib")
-    scale = 1024.0 * 1024 * 1024;
+    scale = 1ull << 30;
   else if (unit == "ti" || unit == "tib")
-    scale = 1024.0 * 1024 * 1024 * 1024;
+    scale = 1ull << 40;
   else {
     return invalid(
         fmt::format("size \"{}\": unknown unit \"{}\" (B, KB, MB, GB, TB, KiB, MiB, "
                     "GiB, TiB)",
                     text, text.substr(pos)));
   }
-  double bytes = value * scale;
-  if (bytes > 1.8e19) return invalid(fmt::format("size \"{}\": too large", text));
-  if (scale == 1 && value != std::floor(value)) {
+  if (scale == 1 && value.fraction != 0) {
     return invalid(fmt::format("size \"{}\": a number of bytes must be whole", text));
   }
-  return static_cast<uint64_t>(std::llround(bytes));
+  const unsigned __int128 bytes = scaled(value, scale);
+  if (read == ReadNumber::kTooLarge || bytes > UINT64_MAX) {
+    return invalid(fmt::format("size \"{}\": too large (at most {} bytes)", text, UINT64_MAX));
+  }
+  return static_cast<uint64_t>(bytes);
 }
 
 std::string format_size(uint64_t bytes) {

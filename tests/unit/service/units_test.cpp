@@ -53,6 +53,50 @@ TEST(Units, RejectsBadSizes) {
   }
 }
 
+TEST(Units, SizesAreExactUpToTheLargest64BitValue) {
+  EXPECT_EQ(*parse_size("18446744073709551615"), UINT64_MAX);
+  EXPECT_EQ(*parse_size("18014398509481985"), (1ull << 54) + 1);  // beyond a double's precision
+  // Above INT64_MAX: once converted through a signed 64-bit rounding, and wrapped.
+  EXPECT_EQ(*parse_size("10000000000000000000"), 10000000000000000000ull);
+  EXPECT_EQ(*parse_size("10000000TB"), 10000000000000000000ull);
+  EXPECT_EQ(*parse_size("16777215.999999999999TiB"), UINT64_MAX);
+}
+
+TEST(Units, RefusesSizesThatOverflowInsteadOfWrapping) {
+  for (const char* big :
+       {"18446744073709551616", "10000000000000000000000", "20000000TB", "16777216TiB",
+        "18446744073709551616.5KiB",
+        "1000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"}) {
+    auto s = parse_size(big);
+    ASSERT_FALSE(s.ok()) << big << " gave " << *s;
+    EXPECT_EQ(s.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(s.error().message().find("too large"), std::string::npos) << s.error().message();
+  }
+}
+
+TEST(Units, RefusesDurationsThatOverflowInsteadOfWrapping) {
+  EXPECT_EQ(parse_duration("9223372036854775807ns")->count(), INT64_MAX);
+  EXPECT_EQ(*parse_duration("2562047h"), std::chrono::hours(2562047));
+  for (const char* big :
+       {"9223372036854775808ns", "2562048h", "2562047h48m", "99999999999999999999s",
+        "18446744073709551616ns", "5124094h-",
+        "1000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000"
+        "0000000000000000000000000000000000000000000000000000000000000000000000s"}) {
+    auto d = parse_duration(big);
+    ASSERT_FALSE(d.ok()) << big << " gave " << d->count();
+    EXPECT_EQ(d.error().code(), ErrorCode::kInvalidArgument);
+  }
+  EXPECT_NE(parse_duration("2562048h").error().message().find("too long"), std::string::npos);
+  EXPECT_EQ(*parse_duration("1\xc2\xb5s"), 1us);
+}
+
 TEST(Units, FormatsForHumans) {
   EXPECT_EQ(format_size(300), "300 B");
   EXPECT_EQ(format_size(1536), "1.5 KiB");
