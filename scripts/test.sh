@@ -21,7 +21,8 @@ if [ "${CI:-}" = "true" ]; then export RECORDER_REQUIRE_PRIVILEGED=1; fi
 jobs=$(nproc)
 
 echo "== sanitizer build (ASan+UBSan): unit tests"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRECORDER_SANITIZE=ON \
+# Warnings are errors in both builds here (RECORDER_WERROR); a packager's build leaves it off.
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRECORDER_SANITIZE=ON -DRECORDER_WERROR=ON \
   -DRECORDER_BUILD_DATAPATH=OFF -DRECORDER_BUILD_BENCH=OFF >/dev/null
 cmake --build build/asan -j "$jobs"
 if [ ${#label_args[@]} -eq 0 ] || [ "${label_args[1]}" = "unit" ]; then
@@ -29,7 +30,7 @@ if [ ${#label_args[@]} -eq 0 ] || [ "${label_args[1]}" = "unit" ]; then
 fi
 
 echo "== full build: every test"
-cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
 # Privileged tests share the kernel (tc hooks, namespaces): run them one at a time.
 ctest --test-dir build/release "${label_args[@]}" --output-on-failure -j 1
