@@ -85,8 +85,11 @@ pb::StartRecording build_start(const RecordFlags& f) {
     throw Failure("at least one filter is required, e.g. \"10.0.0.0/8 0 10.1.2.3 443 TCP\"");
   }
   for (const auto& text : f.filters) {
-    auto filter = parse_filter(text);
+    std::string note;
+    auto filter = parse_filter(text, &note);
     if (!filter) throw Failure("filter \"" + text + "\": " + filter.error().message());
+    // Accepted as Hubble did (host bits cleared); say so, since the file holds what was used.
+    if (!note.empty()) fmt::print(stderr, "warning: filter \"{}\": {}\n", text, note);
     std::vector<Filter> all{*filter};
     if (f.bidirectional) {
       Filter back = reversed(*filter);

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <vector>
 
+#include "common/text.h"
+
 namespace recorder {
 namespace {
 
@@ -65,39 +67,51 @@ std::string address_text(AddressFamily family, const std::array<uint8_t, 16>& ad
   return buffer;
 }
 
+void add_note(std::string* note, std::string sentence) {
+  if (note == nullptr) return;
+  if (!note->empty()) *note += "; ";
+  *note += sentence;
+}
+
 // `field` names the CIDR in messages: "CIDR", "source CIDR", "destination CIDR".
-Result<Cidr> parse_cidr_field(std::string_view text, std::string_view field) {
+Result<Cidr> parse_cidr_field(std::string_view text, std::string_view field, std::string* note) {
   Cidr cidr;
+  // Bounded and clean before anything reads it: inet_pton() would stop at a NUL and take
+  // "10.0.0.0\0junk/8" for 10.0.0.0.
+  if (auto s = check_text(text, field, kMaxCidrText); !s) return std::move(s).error();
   if (text.empty() || iequals(text, "any")) return cidr;
 
   const size_t slash = text.find('/');
   const std::string address(text.substr(0, slash));
   if (address.empty()) {
-    return invalid(fmt::format("{} \"{}\": the address is missing", field, text));
+    return invalid(fmt::format("{} {}: the address is missing", field, excerpt(text)));
   }
   if (inet_pton(AF_INET, address.c_str(), cidr.address.data()) == 1) {
     cidr.family = AddressFamily::kIPv4;
   } else if (inet_pton(AF_INET6, address.c_str(), cidr.address.data()) == 1) {
     cidr.family = AddressFamily::kIPv6;
   } else {
-    return invalid(
-        fmt::format("{} \"{}\": \"{}\" is not an IPv4 or IPv6 address", field, text, address));
+    return invalid(fmt::format("{} {}: {} is not an IPv4 or IPv6 address", field, excerpt(text),
+                               excerpt(address)));
   }
   const unsigned max_prefix = cidr.family == AddressFamily::kIPv4 ? 32 : 128;
   uint64_t prefix = max_prefix;
   if (slash != std::string_view::npos) {
     const std::string_view prefix_text = text.substr(slash + 1);
     if (!parse_decimal(prefix_text, prefix) || prefix > max_prefix) {
-      return invalid(fmt::format("{} \"{}\": prefix length \"{}\" must be 0..{} for {}", field,
-                                 text, prefix_text, max_prefix, family_name(cidr.family)));
+      return invalid(fmt::format("{} {}: prefix length {} must be 0..{} for {}", field,
+                                 excerpt(text), excerpt(prefix_text), max_prefix,
+                                 family_name(cidr.family)));
     }
   }
   cidr.prefix_length = static_cast<uint8_t>(prefix);
   const auto network = masked(cidr.address, address_bytes(cidr.family), cidr.prefix_length);
   if (network != cidr.address) {
-    return invalid(fmt::format(
-        "{} \"{}\": host bits set below the /{} prefix (did you mean {}/{}?)", field, text,
-        cidr.prefix_length, address_text(cidr.family, network), cidr.prefix_length));
+    // Hubble parsed with Go's net.ParseCIDR, which returns the masked network, so runbooks
+    // hold filters such as "10.95.0.1/24": keep accepting them, and say what is used.
+    cidr.address = network;
+    add_note(note, fmt::format("{} {}: host bits set below the /{} prefix, using {}", field,
+                               excerpt(text), cidr.prefix_length, to_string(cidr)));
   }
   return cidr;
 }
@@ -110,9 +124,9 @@ Result<uint16_t> check_port(uint64_t value, std::string_view shown, std::string_
 Result<uint16_t> parse_port(std::string_view text, std::string_view field) {
   uint64_t value = 0;
   if (!parse_decimal(text, value)) {
-    return invalid(fmt::format("{} \"{}\": not a decimal number (0 = any port)", field, text));
+    return invalid(fmt::format("{} {}: not a decimal number (0 = any port)", field, excerpt(text)));
   }
-  return check_port(value, fmt::format("\"{}\"", text), field);
+  return check_port(value, excerpt(text), field);
 }
 
 Result<Protocol> protocol_from_number(uint64_t number, std::string_view shown) {
@@ -166,7 +180,9 @@ bool cidr_matches(const Cidr& cidr, uint8_t ip_version, const std::array<uint8_t
 
 }  // namespace
 
-Result<Cidr> parse_cidr(std::string_view text) { return parse_cidr_field(text, "CIDR"); }
+Result<Cidr> parse_cidr(std::string_view text, std::string* note) {
+  return parse_cidr_field(text, "CIDR", note);
+}
 
 Result<Protocol> parse_protocol(std::string_view text) {
   static constexpr std::pair<std::string_view, Protocol> kNames[] = {
@@ -177,12 +193,13 @@ Result<Protocol> parse_protocol(std::string_view text) {
     if (iequals(text, name)) return protocol;
   }
   uint64_t number = 0;
-  if (parse_decimal(text, number)) return protocol_from_number(number, fmt::format("\"{}\"", text));
+  if (parse_decimal(text, number)) return protocol_from_number(number, excerpt(text));
   return invalid(
-      fmt::format("protocol \"{}\": expected ANY, TCP, UDP, SCTP, ICMP or ICMPv6", text));
+      fmt::format("protocol {}: expected ANY, TCP, UDP, SCTP, ICMP or ICMPv6", excerpt(text)));
 }
 
-Result<Filter> parse_filter(std::string_view text) {
+Result<Filter> parse_filter(std::string_view text, std::string* note) {
+  if (auto s = check_text(text, "filter", kMaxFilterText); !s) return std::move(s).error();
   std::vector<std::string_view> fields;
   size_t i = 0;
   while (i < text.size()) {
@@ -193,14 +210,14 @@ Result<Filter> parse_filter(std::string_view text) {
   }
   if (fields.size() != 5) {
     return invalid(fmt::format(
-        "filter \"{}\": expected 5 fields \"SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTO\", got {}",
-        text, fields.size()));
+        "filter {}: expected 5 fields \"SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTO\", got {}",
+        excerpt(text), fields.size()));
   }
-  auto source = parse_cidr_field(fields[0], "source CIDR");
+  auto source = parse_cidr_field(fields[0], "source CIDR", note);
   if (!source) return source.error();
   auto source_port = parse_port(fields[1], "source port");
   if (!source_port) return source_port.error();
-  auto destination = parse_cidr_field(fields[2], "destination CIDR");
+  auto destination = parse_cidr_field(fields[2], "destination CIDR", note);
   if (!destination) return destination.error();
   auto destination_port = parse_port(fields[3], "destination port");
   if (!destination_port) return destination_port.error();
@@ -211,12 +228,12 @@ Result<Filter> parse_filter(std::string_view text) {
 
 Result<Filter> make_filter(std::string_view source_cidr, uint32_t source_port,
                            std::string_view destination_cidr, uint32_t destination_port,
-                           uint32_t protocol) {
-  auto source = parse_cidr_field(source_cidr, "source CIDR");
+                           uint32_t protocol, std::string* note) {
+  auto source = parse_cidr_field(source_cidr, "source CIDR", note);
   if (!source) return source.error();
   auto src_port = check_port(source_port, std::to_string(source_port), "source port");
   if (!src_port) return src_port.error();
-  auto destination = parse_cidr_field(destination_cidr, "destination CIDR");
+  auto destination = parse_cidr_field(destination_cidr, "destination CIDR", note);
   if (!destination) return destination.error();
   auto dst_port =
       check_port(destination_port, std::to_string(destination_port), "destination port");

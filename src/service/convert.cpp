@@ -1,5 +1,7 @@
 #include "service/convert.h"
 
+#include <spdlog/spdlog.h>
+
 namespace recorder::service {
 
 grpc::StatusCode to_grpc_code(ErrorCode code) {
@@ -24,6 +26,15 @@ grpc::StatusCode to_grpc_code(ErrorCode code) {
 
 grpc::Status to_grpc_status(const Error& error) {
   return grpc::Status(to_grpc_code(error.code()), error.message());
+}
+
+grpc::Status refuse(std::string_view rpc, std::string_view peer, const grpc::Status& status) {
+  spdlog::info("refused {} from {}: {}", rpc, peer, status.error_message());
+  return status;
+}
+
+grpc::Status refuse(std::string_view rpc, std::string_view peer, const Error& error) {
+  return refuse(rpc, peer, to_grpc_status(error));
 }
 
 pb::StopReason to_proto(StopReason reason) {

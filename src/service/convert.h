@@ -5,6 +5,7 @@
 #include <grpcpp/support/status.h>
 
 #include <chrono>
+#include <string_view>
 
 #include "common/result.h"
 #include "dispatch/filter.h"
@@ -16,6 +17,11 @@ namespace recorder::service {
 
 grpc::StatusCode to_grpc_code(ErrorCode code);
 grpc::Status to_grpc_status(const Error& error);
+// A refused request: logged at info level with the rpc and the client's gRPC peer string
+// ("ipv4:10.0.0.5:41234", "unix:"), then returned as its gRPC status. Messages are short
+// (validation quotes only excerpts of what the client sent).
+grpc::Status refuse(std::string_view rpc, std::string_view peer, const Error& error);
+grpc::Status refuse(std::string_view rpc, std::string_view peer, const grpc::Status& status);
 
 pb::StopReason to_proto(StopReason reason);
 StopReason from_proto(pb::StopReason reason);

@@ -137,24 +137,27 @@ class RecordService::Reactor final
 
   void handle_start_locked() {
     if (!request_.has_start()) {
-      finish_locked(request_.has_stop()
-                        ? grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                       "the first request must be start, not stop")
-                        : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                       "the first request must be start (request_type not set)"));
+      finish_locked(refuse("Record", context_->peer(),
+                           request_.has_stop()
+                               ? grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                              "the first request must be start, not stop")
+                               : grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                              "the first request must be start (request_type "
+                                              "not set)")));
       return;
     }
     auto spec = validate_start(request_.start(), service_.limits_);
     if (!spec) {
-      finish_locked(to_grpc_status(spec.error()));
+      finish_locked(refuse("Record", context_->peer(), spec.error()));
       return;
     }
     auto info = service_.manager_.start(*spec);
     if (!info) {
-      finish_locked(to_grpc_status(info.error()));
+      finish_locked(refuse("Record", context_->peer(), info.error()));
       return;
     }
     id_ = info->id;
+    log_notes(*spec, id_, context_->peer());
     spdlog::info("recording {} belongs to Record stream from {}", id_, context_->peer());
     push_running_locked(RecordingStats{});
   }

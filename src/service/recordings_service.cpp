@@ -24,21 +24,22 @@ bool same_stats(const RecordingStats& a, const RecordingStats& b) {
 RecordingsService::RecordingsService(RecordingManager& manager, ServiceLimits limits)
     : manager_(manager), limits_(limits) {}
 
-grpc::Status RecordingsService::Start(grpc::ServerContext*, const pb::StartRequest* request,
+grpc::Status RecordingsService::Start(grpc::ServerContext* context, const pb::StartRequest* request,
                                       pb::StartResponse* response) {
   auto spec = validate_start(request->recording(), limits_);
-  if (!spec) return to_grpc_status(spec.error());
+  if (!spec) return refuse("Start", context->peer(), spec.error());
   auto info = manager_.start(*spec);
-  if (!info) return to_grpc_status(info.error());
+  if (!info) return refuse("Start", context->peer(), info.error());
+  log_notes(*spec, info->id, context->peer());
   response->set_id(info->id);
   to_proto(*info, response->mutable_info());
   return grpc::Status::OK;
 }
 
-grpc::Status RecordingsService::Get(grpc::ServerContext*, const pb::GetRequest* request,
+grpc::Status RecordingsService::Get(grpc::ServerContext* context, const pb::GetRequest* request,
                                     pb::RecordingInfo* response) {
   auto info = manager_.get(request->id());
-  if (!info) return to_grpc_status(info.error());
+  if (!info) return refuse("Get", context->peer(), info.error());
   to_proto(*info, response);
   return grpc::Status::OK;
 }
@@ -49,10 +50,10 @@ grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest
   return grpc::Status::OK;
 }
 
-grpc::Status RecordingsService::Stop(grpc::ServerContext*, const pb::StopRequest* request,
+grpc::Status RecordingsService::Stop(grpc::ServerContext* context, const pb::StopRequest* request,
                                      pb::RecordingInfo* response) {
   auto info = manager_.stop(request->id(), StopReason::kRequested);
-  if (!info) return to_grpc_status(info.error());
+  if (!info) return refuse("Stop", context->peer(), info.error());
   to_proto(*info, response);
   return grpc::Status::OK;
 }
@@ -60,7 +61,7 @@ grpc::Status RecordingsService::Stop(grpc::ServerContext*, const pb::StopRequest
 grpc::Status RecordingsService::Watch(grpc::ServerContext* context, const pb::WatchRequest* request,
                                       grpc::ServerWriter<pb::RecordingInfo>* writer) {
   auto info = manager_.get(request->id());
-  if (!info) return to_grpc_status(info.error());
+  if (!info) return refuse("Watch", context->peer(), info.error());
   bool first = true;
   RecordingInfo last;
   while (!context->IsCancelled()) {
@@ -83,7 +84,7 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
                                          const pb::DownloadRequest* request,
                                          grpc::ServerWriter<pb::DownloadChunk>* writer) {
   auto path = manager_.file_of(request->id());
-  if (!path) return to_grpc_status(path.error());
+  if (!path) return refuse("Download", context->peer(), path.error());
   // O_NOFOLLOW: the checked path is already resolved; refuse if it was swapped for a link.
   int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -95,9 +96,11 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
   uint64_t offset = request->offset();
   if (offset > size) {
     ::close(fd);
-    return grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                        fmt::format("offset {} is beyond the end of recording {}'s file ({} bytes)",
-                                    offset, request->id(), size));
+    return refuse("Download", context->peer(),
+                  grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                               fmt::format("offset {} is beyond the end of recording {}'s file "
+                                           "({} bytes)",
+                                           offset, request->id(), size)));
   }
   std::vector<char> buffer(kChunkBytes);
   grpc::Status status = grpc::Status::OK;
@@ -127,10 +130,10 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
   return status;
 }
 
-grpc::Status RecordingsService::Delete(grpc::ServerContext*, const pb::DeleteRequest* request,
-                                       pb::DeleteResponse*) {
+grpc::Status RecordingsService::Delete(grpc::ServerContext* context,
+                                       const pb::DeleteRequest* request, pb::DeleteResponse*) {
   auto s = manager_.remove(request->id());
-  if (!s) return to_grpc_status(s.error());
+  if (!s) return refuse("Delete", context->peer(), s.error());
   return grpc::Status::OK;
 }
 

@@ -1,9 +1,11 @@
 #include "service/validation.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 
+#include "common/text.h"
 #include "dispatch/filter.h"
 
 namespace recorder::service {
@@ -18,23 +20,20 @@ Error invalid(std::string message) {
 }  // namespace
 
 Status validate_file_prefix(std::string_view prefix) {
+  constexpr std::string_view kField = "filesink.file_prefix";
+  // Bounded before anything else reads it; errors quote a short excerpt only.
+  if (auto s = check_text(prefix, kField, kMaxPrefixLength); !s) return s;
   // Checked by hand rather than with std::regex: the rule is tiny and this gives a precise reason.
   if (prefix.empty()) return invalid("filesink.file_prefix: must not be empty");
-  if (prefix.size() > kMaxPrefixLength) {
-    return invalid(fmt::format("filesink.file_prefix \"{}\": longer than {} characters", prefix,
-                               kMaxPrefixLength));
-  }
   if (prefix[0] < 'a' || prefix[0] > 'z') {
-    return invalid(fmt::format(
-        "filesink.file_prefix \"{}\": must start with a lowercase letter (^[a-z][a-z0-9_-]*$)",
-        prefix));
+    return invalid(fmt::format("{} {}: must start with a lowercase letter (^[a-z][a-z0-9_-]*$)",
+                               kField, excerpt(prefix)));
   }
   for (char c : prefix) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     if (!ok) {
-      return invalid(fmt::format(
-          "filesink.file_prefix \"{}\": character '{}' not allowed (^[a-z][a-z0-9_-]*$)", prefix,
-          c));
+      return invalid(fmt::format("{} {}: character {} not allowed (^[a-z][a-z0-9_-]*$)", kField,
+                                 excerpt(prefix), excerpt(std::string_view(&c, 1))));
     }
   }
   return ok_status();
@@ -66,11 +65,12 @@ Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceL
       return invalid(
           fmt::format("include[{}].destination_port: {} is above 65535", i, f.destination_port()));
     }
-    if (auto c = parse_cidr(f.source_cidr()); !c) {
-      return c.error().wrap(fmt::format("include[{}].source_cidr", i));
-    }
-    if (auto c = parse_cidr(f.destination_cidr()); !c) {
-      return c.error().wrap(fmt::format("include[{}].destination_cidr", i));
+    for (const auto& [name, text] : {std::pair{"source_cidr", &f.source_cidr()},
+                                     std::pair{"destination_cidr", &f.destination_cidr()}}) {
+      std::string note;
+      auto c = parse_cidr(*text, &note);
+      if (!c) return c.error().wrap(fmt::format("include[{}].{}", i, name));
+      if (!note.empty()) spec.notes.push_back(fmt::format("include[{}].{}: {}", i, name, note));
     }
     if (!pb::Protocol_IsValid(f.protocol())) {
       return invalid(
@@ -122,6 +122,10 @@ Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceL
           fmt::format("format: unknown file format {}", static_cast<int>(start.format())));
   }
   return spec;
+}
+
+void log_notes(const StartSpec& spec, uint64_t id, std::string_view peer) {
+  for (const auto& note : spec.notes) spdlog::info("recording {} (from {}): {}", id, peer, note);
 }
 
 }  // namespace recorder::service

@@ -2,11 +2,12 @@
 // the dispatch-side RecordingSpec plus the file settings, or an INVALID_ARGUMENT /
 // RESOURCE_EXHAUSTED Error whose message names the offending field.
 //
-// Pure functions, no state: the RecordingManager calls them, unit tests call them directly.
+// Pure functions, no state: the services call them, unit tests call them directly.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "dispatch/recording.h"
@@ -24,18 +25,27 @@ struct StartSpec {
   RecordingSpec recording;  // filters, effective snap length (never 0), stop conditions
   std::string file_prefix;
   sink::FileFormat format = sink::FileFormat::kPcap;
+  // What was accepted leniently and how it was read (a CIDR with host bits set, masked as
+  // Hubble did), for the service to log.
+  std::vector<std::string> notes;
 };
 
-// "^[a-z][a-z0-9_-]{0,39}$"; INVALID_ARGUMENT naming filesink.file_prefix otherwise.
+// "^[a-z][a-z0-9_-]{0,39}$"; INVALID_ARGUMENT naming filesink.file_prefix otherwise (the length
+// is checked first, and errors quote at most a short excerpt of the prefix).
 Status validate_file_prefix(std::string_view prefix);
 
 // Validates every field of `start` against `limits`:
 //  - filesink.file_prefix (empty: "hubble")
 //  - include: at least one, at most limits.max_filters (RESOURCE_EXHAUSTED), each a valid
-//    filter (CIDRs, family match, ports <= 65535, known protocol): "include[i].<field>: ..."
+//    filter (CIDRs, family match, ports <= 65535, known protocol): "include[i].<field>: ...";
+//    every CIDR is bounded (kMaxCidrText), free of NUL bytes and valid UTF-8 before it is parsed,
+//    and one with host bits set is masked (a note in StartSpec::notes says so)
 //  - max_capture_length: 0 = limits.max_snap_length, above it INVALID_ARGUMENT
 //  - stop_condition.time_elapsed: not negative, nanos within range
 //  - format: a known value
 Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceLimits& limits);
+
+// Logs spec.notes at info level: recording `id`, started by the client `peer`, was read so.
+void log_notes(const StartSpec& spec, uint64_t id, std::string_view peer);
 
 }  // namespace recorder::service

@@ -496,6 +496,91 @@ TEST(ReplayIntegration, BadRequestsGetTheRightStatusCodes) {
   }
 }
 
+// Oversized and odd fields through the real server: the client gets INVALID_ARGUMENT naming the
+// field with a short message (a 1 MiB echo once reached clients as "received initial metadata
+// size exceeds limit"), a NUL inside a CIDR is refused, and the daemon logs each refusal with the
+// client's peer.
+TEST(ReplayIntegration, OversizedAndOddFieldsAreRefusedBrieflyAndLoggedWithThePeer) {
+  using namespace std::string_literals;
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "1000"});
+  const std::string mib(1 << 20, 'a');
+  struct Case {
+    std::string name;
+    std::function<void(pb::StartRecording&)> edit;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"1 MiB file_prefix",
+       [&](pb::StartRecording& s) { s.mutable_filesink()->set_file_prefix(mib); },
+       "filesink.file_prefix"},
+      {"1 MiB source_cidr",
+       [&](pb::StartRecording& s) { s.mutable_include(0)->set_source_cidr(mib); },
+       "include[0].source_cidr"},
+      {"NUL in a CIDR",
+       [&](pb::StartRecording& s) {
+         s.mutable_include(0)->set_destination_cidr("10.0.0.0\0junk/8"s);
+       },
+       "include[0].destination_cidr"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    pb::RecordRequest request = hubble_start("any 0 any 0 ANY");
+    c.edit(*request.mutable_start());
+    auto status = record_status(d, request);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(status.error_message().find(c.says), 0u) << status.error_message();
+    EXPECT_LT(status.error_message().size(), 300u);
+
+    grpc::ClientContext ctx;
+    pb::StartRequest start;
+    *start.mutable_recording() = request.start();
+    pb::StartResponse response;
+    status = d.recordings().Start(&ctx, start, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_EQ(status.error_message().find(c.says), 0u) << status.error_message();
+  }
+  const std::string log = d.log();
+  EXPECT_NE(log.find("info refused Record from unix:"), std::string::npos) << log;
+  EXPECT_NE(log.find("info refused Start from unix:"), std::string::npos) << log;
+  EXPECT_NE(log.find("NUL byte"), std::string::npos) << log;
+  EXPECT_LT(log.size(), 64u << 10) << "the log quotes excerpts, not the megabyte";
+}
+
+// hubble record "10.95.0.1/24 0 10.95.0.2/32 9000 UDP": accepted as Cilium's recorder did (Go's
+// net.ParseCIDR masks), logged, and the status shows the prefix that is used.
+TEST(ReplayIntegration, CidrWithHostBitsIsMaskedAsHubbleDidLoggedAndShown) {
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "1000"});
+  pb::StartRequest start;
+  auto* f = start.mutable_recording()->add_include();
+  f->set_source_cidr("10.95.0.1/24");
+  f->set_destination_cidr("10.95.0.2/32");
+  f->set_destination_port(9000);
+  f->set_protocol(pb::PROTOCOL_UDP);
+  grpc::ClientContext ctx;
+  pb::StartResponse response;
+  auto status = d.recordings().Start(&ctx, start, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto info = get_info(d, response.id());
+  ASSERT_EQ(info.include_size(), 1);
+  EXPECT_EQ(info.include(0).source_cidr(), "10.95.0.0/24");
+  EXPECT_EQ(info.include(0).destination_cidr(), "10.95.0.2/32");
+  EXPECT_NE(d.log().find("host bits set below the /24 prefix, using 10.95.0.0/24"),
+            std::string::npos)
+      << d.log();
+
+  // recorderctl takes the same text and warns.
+  auto out = run_command(
+      {RECORDERCTL_PATH, "--server", d.server(), "start", "10.95.0.1/24 0 10.95.0.2/32 9000 UDP"},
+      tmp.path());
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("warning: filter"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("using 10.95.0.0/24"), std::string::npos) << out.output;
+}
+
 TEST(ReplayIntegration, DetachedStopIsIdempotentAndWatchEndsWhenStopped) {
   TempDir tmp;
   auto input = write_input(tmp.path());

@@ -43,7 +43,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
     return array[std::uniform_int_distribution<size_t>(0, std::size(array) - 1)(rng)];
   };
   auto chance = [&](double p) { return std::bernoulli_distribution(p)(rng); };
-  // A valid Cidr has no host bits set below the prefix (parse_cidr refuses them).
+  // A valid Cidr has no host bits set below the prefix (parse_cidr clears them).
   auto clear_host_bits = [](Cidr c) {
     for (unsigned bit = c.prefix_length; bit < 128; ++bit) {
       c.address[bit / 8] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));

@@ -55,7 +55,7 @@ Cidr random_cidr(std::mt19937_64& rng, const Pools& pools, AddressFamily family)
   if (rng() % 4 == 0) length = static_cast<unsigned>(rng() % (max + 1));
   c.prefix_length = static_cast<uint8_t>(length);
   const auto& address = v4 ? pick(rng, pools.v4) : pick(rng, pools.v6);
-  // Mask to the prefix (the parser would reject host bits).
+  // Mask to the prefix (as the parser clears host bits).
   for (unsigned i = 0; i < 16; ++i) {
     const unsigned bit = i * 8;
     if (c.prefix_length >= bit + 8) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 namespace recorder::service {
@@ -120,10 +121,81 @@ TEST(Validation, RejectsBadFiltersNamingIndexAndField) {
     start.mutable_include(0)->set_protocol(static_cast<pb::Protocol>(99));
     expect_error(start, ErrorCode::kInvalidArgument, "protocol");
   }
+}
+
+TEST(Validation, MasksCidrsWithHostBitsAsHubbleDidAndNotesIt) {
+  // `hubble record "10.95.0.1/24 0 10.95.0.2/32 9000 UDP"`
+  auto start = valid_start();
+  start.mutable_include(0)->set_source_cidr("10.95.0.1/24");
+  start.mutable_include(0)->set_destination_cidr("10.95.0.2/32");
+  auto spec = validate_start(start, ServiceLimits{});
+  ASSERT_TRUE(spec.ok()) << spec.error().message();
+  EXPECT_EQ(to_string(spec->recording.include[0].source), "10.95.0.0/24");
+  ASSERT_EQ(spec->notes.size(), 1u);
+  EXPECT_EQ(spec->notes[0],
+            "include[0].source_cidr: CIDR \"10.95.0.1/24\": host bits set below the /24 prefix, "
+            "using 10.95.0.0/24");
+  EXPECT_TRUE(validate_start(valid_start(), ServiceLimits{})->notes.empty());
+}
+
+// What a hostile or broken client sends: every string is bounded before it is parsed, the error
+// names the field and quotes only an excerpt (a 1 MiB echo made gRPC clients fail with "received
+// initial metadata size exceeds limit" instead of seeing the reason).
+TEST(Validation, RefusesOversizedStringsWithAShortErrorNamingTheField) {
+  const std::string mib(1 << 20, 'a');
+  struct Case {
+    const char* field;
+    std::function<void(pb::StartRecording&)> set;
+  };
+  const Case cases[] = {
+      {"filesink.file_prefix",
+       [&](pb::StartRecording& s) { s.mutable_filesink()->set_file_prefix(mib); }},
+      {"include[0].source_cidr",
+       [&](pb::StartRecording& s) { s.mutable_include(0)->set_source_cidr("10.0.0.0/8" + mib); }},
+      {"include[0].destination_cidr",
+       [&](pb::StartRecording& s) { s.mutable_include(0)->set_destination_cidr(mib); }},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.field);
+    auto start = valid_start();
+    c.set(start);
+    auto spec = validate_start(start, ServiceLimits{});
+    ASSERT_FALSE(spec.ok());
+    EXPECT_EQ(spec.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(spec.error().message().find(c.field), 0u) << spec.error().message();
+    EXPECT_NE(spec.error().message().find("longer than the limit"), std::string::npos)
+        << spec.error().message();
+    EXPECT_LT(spec.error().message().size(), 300u) << spec.error().message();
+  }
+}
+
+TEST(Validation, RefusesNulBytesAndInvalidUtf8) {
+  using namespace std::string_literals;
   {
     auto start = valid_start();
-    start.mutable_include(0)->set_source_cidr("10.0.0.1/8");  // host bits set
-    expect_error(start, ErrorCode::kInvalidArgument, "source_cidr");
+    start.mutable_include(0)->set_source_cidr("10.0.0.0\0junk/8"s);  // once read as 10.0.0.0/8
+    expect_error(start, ErrorCode::kInvalidArgument, "include[0].source_cidr");
+    expect_error(start, ErrorCode::kInvalidArgument, "NUL byte");
+  }
+  {
+    auto start = valid_start();
+    start.mutable_include(0)->set_destination_cidr("10.1.2.3\0"s);
+    expect_error(start, ErrorCode::kInvalidArgument, "include[0].destination_cidr");
+  }
+  {
+    auto start = valid_start();
+    start.mutable_filesink()->set_file_prefix("abc\0def"s);
+    expect_error(start, ErrorCode::kInvalidArgument, "NUL byte");
+  }
+  {
+    auto start = valid_start();
+    start.mutable_filesink()->set_file_prefix("ab\xff");
+    expect_error(start, ErrorCode::kInvalidArgument, "not valid UTF-8");
+  }
+  {
+    auto start = valid_start();
+    start.mutable_include(0)->set_source_cidr("10.0.0.0\xc0/8");
+    expect_error(start, ErrorCode::kInvalidArgument, "not valid UTF-8");
   }
 }
 
