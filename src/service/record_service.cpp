@@ -173,7 +173,14 @@ class RecordService::Reactor final
   }
 
   void push_locked(pb::RecordResponse response) {
-    pending_.push_back(std::move(response));
+    // A client that stops reading must not make this queue grow (about 0.5 KB/s per stream once
+    // gRPC's flow-control window is full): a newer `running` replaces one still pending, since
+    // it says everything the older one did. So at most a `running` and the `stopped` wait.
+    if (response.has_running() && !pending_.empty() && pending_.back().has_running()) {
+      pending_.back() = std::move(response);
+    } else {
+      pending_.push_back(std::move(response));
+    }
     write_next_locked();
   }
 

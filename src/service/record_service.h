@@ -3,12 +3,13 @@
 // Semantics (kept from Hubble): the first request must be `start` (else the stream ends with
 // FAILED_PRECONDITION, or INVALID_ARGUMENT for an empty request); a `running` response with zero
 // counts follows at once; statistics are pushed when they change, at most about four times per
-// second; when a stop condition hits or the client sends `stop`, the queue is drained and the
-// file closed, a `stopped` response carries the final statistics and the absolute file path,
-// and the stream ends OK (RESOURCE_EXHAUSTED after a disk-full stop, INTERNAL after another
-// write error: the stopped message is sent first in both cases). If the client goes away
-// (cancelled, or half-closed without `stop`), the recording stops with reason "client gone" and
-// its file is kept.
+// second (a client that stops reading gets only the latest once it reads again: at most one
+// `running` waits per stream); when a stop condition hits or the client sends `stop`, the queue
+// is drained and the file closed, a `stopped` response carries the final statistics and the
+// absolute file path, and the stream ends OK (RESOURCE_EXHAUSTED after a disk-full stop, INTERNAL
+// after another write error: the stopped message is sent first in both cases). If the client goes
+// away (cancelled, or half-closed without `stop`), the recording stops with reason "client gone"
+// and its file is kept.
 //
 // Implemented with gRPC's callback API, so the stream can end while no client message is
 // pending. One ticker thread (every 50 ms) moves all open streams forward; each stream is a

@@ -581,6 +581,66 @@ TEST(ReplayIntegration, CidrWithHostBitsIsMaskedAsHubbleDidLoggedAndShown) {
   EXPECT_NE(out.output.find("using 10.95.0.0/24"), std::string::npos) << out.output;
 }
 
+// A Record client that stops reading: once gRPC's flow-control window is full the daemon's
+// writes wait, and it must keep only the latest `running` per stream instead of queueing one
+// every 250 ms without bound. The client's window is made small (128 bytes, no BDP growth) so
+// it fills after a message or two; when the client reads again it gets what was in the window,
+// the one latest `running`, and `stopped`.
+TEST(ReplayIntegration, ClientThatStopsReadingGetsOnlyTheLatestProgress) {
+  TempDir tmp;
+  auto input = write_input(tmp.path());
+  // Statistics change all the time: a packet every millisecond.
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "1000"});
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 128);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto channel = grpc::CreateCustomChannel(d.server(), grpc::InsecureChannelCredentials(), args);
+  auto stub = pb::Recorder::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  auto stream = stub->Record(&ctx);
+  ASSERT_TRUE(stream->Write(hubble_start("any 0 any 0 ANY")));
+
+  // Not reading, while the statistics change: unbounded, this queued one `running` per 250 ms.
+  // Wait until the recording has captured for a while (stats seen to change 16 times = at least
+  // 16 * 250 ms of updates the stream had to send).
+  uint64_t id = 0;
+  for (int tries = 0; id == 0 && tries < 500; ++tries) {
+    grpc::ClientContext c;
+    pb::ListRequest req;
+    pb::ListResponse list;
+    ASSERT_TRUE(d.recordings().List(&c, req, &list).ok());
+    if (list.recordings_size() > 0) id = list.recordings(0).id();
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_NE(id, 0u);
+  uint64_t last = 0;
+  for (int changes = 0; changes < 16;) {
+    std::this_thread::sleep_for(260ms);
+    const uint64_t now = get_info(d, id).stats().packets_captured();
+    if (now != last) ++changes;
+    last = now;
+  }
+
+  pb::RecordRequest stop;
+  stop.mutable_stop();
+  ASSERT_TRUE(stream->Write(stop));
+  stream->WritesDone();
+  pb::RecordResponse response;
+  int running = 0;
+  bool stopped = false;
+  while (stream->Read(&response)) {
+    if (response.has_running()) ++running;
+    if (response.has_stopped()) stopped = true;
+  }
+  (void)stream->Finish();
+  EXPECT_TRUE(stopped);
+  // What fit in the 128-byte window (a few), the one latest pending, and those of the moments
+  // between reading again and the stop: a handful, however long the client did not read (16
+  // changes of the statistics took more than 16 * 250 ms; unbounded, each was queued).
+  EXPECT_LE(running, 8) << "running messages were queued while the client did not read";
+}
+
 TEST(ReplayIntegration, DetachedStopIsIdempotentAndWatchEndsWhenStopped) {
   TempDir tmp;
   auto input = write_input(tmp.path());
