@@ -21,6 +21,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -199,6 +200,19 @@ class Daemon {
   const fs::path& storage() const { return storage_; }
   std::string server() const { return "unix://" + socket_.string(); }
   std::string log() const { return read_text(log_); }
+  // The log once it holds `text`, polling up to `timeout` (the log as it is then, if never). The
+  // daemon accepts calls on its socket before it has logged everything of its start-up (the TCP
+  // port, "recorderd ready"), so a test that reads those lines waits for them.
+  std::string wait_for_log(std::string_view text,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(20)) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string now = log();
+    while (now.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      now = log();
+    }
+    return now;
+  }
   pb::Recorder::Stub& recorder() { return *recorder_; }
   pb::Recordings::Stub& recordings() { return *recordings_; }
 
