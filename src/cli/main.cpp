@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -32,6 +33,8 @@
 #include "dispatch/filter.h"
 #include "recorder.grpc.pb.h"
 #include "service/units.h"
+#include "sink/file_naming.h"
+#include "storage/directory.h"
 
 namespace {
 using namespace recorder;
@@ -344,7 +347,27 @@ int cmd_delete(const Global& g, uint64_t id) {
   return 0;
 }
 
+// The name fetch saves under when no -o is given: the server's file name only when it is a
+// plain name of the form the daemon makes for this recording (sink/file_naming.h), so a
+// hostile server cannot make fetch write to ../x, .bashrc or any other file.
+std::string local_name_for(uint64_t id, const std::string& server_name) {
+  const std::string shown =
+      server_name.size() > 80 ? server_name.substr(0, 80) + "..." : server_name;
+  auto parsed = sink::parse_recording_file_name(server_name);
+  if (!storage::is_plain_name(server_name) || !parsed || parsed->id != id ||
+      sink::recording_file_name(parsed->prefix, parsed->start, parsed->id, parsed->node,
+                                parsed->format) != server_name) {
+    throw Failure(fmt::format(
+        "recording {}: the server's file name \"{}\" is not a recording file name for this "
+        "recording (<prefix>_<time>_{}_<node>.pcap[ng]); refusing to use it, give -o FILE",
+        id, shown, id));
+  }
+  return server_name;
+}
+
 int cmd_fetch(const Global& g, uint64_t id, std::string output) {
+  // How much of an existing file is compared with the server's bytes before resuming into it.
+  constexpr uint64_t kResumeCheckBytes = 1u << 20;
   auto channel = channel_for(g);
   auto stub = pb::Recordings::NewStub(channel);
   if (output.empty()) {
@@ -355,17 +378,39 @@ int cmd_fetch(const Global& g, uint64_t id, std::string output) {
     pb::RecordingInfo info;
     auto status = stub->Get(&context, request, &info);
     if (!status.ok()) fail_status(status);
-    output = info.file_name();
-    if (output.empty() || output.find('/') != std::string::npos) {
+    if (info.file_name().empty())
       throw Failure(fmt::format("recording {} has no file to fetch", id));
-    }
+    output = local_name_for(id, info.file_name());
   }
-  // Resume: what is already in the output file is not fetched again.
-  uint64_t offset = 0;
-  struct stat st {};
-  if (::stat(output.c_str(), &st) == 0) offset = static_cast<uint64_t>(st.st_size);
-  int fd = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) throw Failure(fmt::format("open {}: {}", output, std::strerror(errno)));
+  const fs::path out_path(output);
+  auto dir = storage::Directory::open(out_path.has_parent_path() ? out_path.parent_path() : ".");
+  if (!dir) throw Failure(dir.error().message());
+  const std::string name = out_path.filename().string();
+
+  // A new file is created exclusively; an existing one (no link of either kind) is resumed only
+  // if its tail equals the recording's bytes at the same offsets.
+  uint64_t have = 0;
+  auto file = dir->open_file(name, O_RDWR);
+  if (file) {
+    struct stat st {};
+    if (::fstat(file->get(), &st) != 0) {
+      throw Failure(fmt::format("stat {}: {}", output, std::strerror(errno)));
+    }
+    have = static_cast<uint64_t>(st.st_size);
+  } else if (file.error().code() == ErrorCode::kNotFound) {
+    file = dir->create_file(name, O_WRONLY);
+    if (!file) throw Failure(file.error().message());
+  } else {
+    throw Failure(file.error().message());
+  }
+  const int fd = file->get();
+  const uint64_t offset = have > kResumeCheckBytes ? have - kResumeCheckBytes : 0;
+  auto not_ours = [&](const std::string& why) {
+    return Failure(
+        fmt::format("{} already exists and does not hold the beginning of recording {} "
+                    "({}); not resuming into it: remove it or give another -o",
+                    output, id, why));
+  };
 
   grpc::ClientContext context;
   pb::DownloadRequest request;
@@ -373,47 +418,68 @@ int cmd_fetch(const Global& g, uint64_t id, std::string output) {
   request.set_offset(offset);
   auto reader = stub->Download(&context, request);
   pb::DownloadChunk chunk;
-  uint64_t received = 0;
+  uint64_t at = offset;  // file offset of the next byte expected from the server
   uint64_t file_size = 0;
+  std::string local;
   while (reader->Read(&chunk)) {
     file_size = chunk.file_size();
-    if (chunk.offset() != offset + received) {
-      ::close(fd);
+    if (chunk.offset() != at) {
       context.TryCancel();
       throw Failure(fmt::format("download of recording {}: chunk at offset {}, expected {}", id,
-                                chunk.offset(), offset + received));
+                                chunk.offset(), at));
+    }
+    if (file_size < have) {
+      context.TryCancel();
+      throw not_ours(fmt::format("it has {} bytes, the recording {}", have, file_size));
     }
     const std::string& data = chunk.data();
-    size_t done = 0;
+    size_t skip = 0;
+    if (at < have) {  // bytes we hold already: they must be the same
+      skip = static_cast<size_t>(std::min<uint64_t>(have - at, data.size()));
+      local.resize(skip);
+      const ssize_t n = ::pread(fd, local.data(), skip, static_cast<off_t>(at));
+      if (n != static_cast<ssize_t>(skip) || std::memcmp(local.data(), data.data(), skip) != 0) {
+        context.TryCancel();
+        throw not_ours(fmt::format("its bytes from offset {} differ", at));
+      }
+    }
+    size_t done = skip;
     while (done < data.size()) {
-      ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      const ssize_t n =
+          ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(at + done));
       if (n < 0) {
-        int err = errno;
-        ::close(fd);
+        const int err = errno;
+        if (err == EINTR) continue;
         context.TryCancel();
         throw Failure(fmt::format("write {}: {}", output, std::strerror(err)));
       }
       done += static_cast<size_t>(n);
     }
-    received += data.size();
+    at += data.size();
   }
-  ::close(fd);
   auto status = reader->Finish();
-  if (!status.ok()) fail_status(status);
-  if (offset + received != file_size) {
-    throw Failure(fmt::format("download of recording {} incomplete: {} of {} bytes", id,
-                              offset + received, file_size));
+  if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::OUT_OF_RANGE && have > 0) {
+      throw not_ours("it is longer than the recording's file");
+    }
+    fail_status(status);
   }
+  if (at != file_size) {
+    throw Failure(
+        fmt::format("download of recording {} incomplete: {} of {} bytes", id, at, file_size));
+  }
+  if (::fsync(fd) != 0) throw Failure(fmt::format("fsync {}: {}", output, std::strerror(errno)));
+  const uint64_t received = at - std::max(offset, have);
   std::string path = fs::absolute(output).string();
   if (g.json) {
     std::cout << fmt::format(
                      "{{\"id\": {}, \"path\": \"{}\", \"file_size\": {}, "
                      "\"bytes_received\": {}, \"resumed_from\": {}}}",
-                     id, path, file_size, received, offset)
+                     id, path, file_size, received, have)
               << std::endl;
   } else {
     std::cout << fmt::format("fetched recording {} to {} ({} bytes{})", id, path, file_size,
-                             offset > 0 ? fmt::format(", resumed at {}", offset) : "")
+                             have > 0 ? fmt::format(", resumed at {}", have) : "")
               << std::endl;
   }
   return 0;
@@ -465,7 +531,10 @@ int main(int argc, char** argv) {
   stop->add_option("id", id, "recording id")->required();
   auto* fetch = app.add_subcommand("fetch", "download a finished recording's file (resumable)");
   fetch->add_option("id", id, "recording id")->required();
-  fetch->add_option("-o,--output", output, "output file (default: the recording's file name)");
+  fetch->add_option("-o,--output", output,
+                    "output file (default: the recording's file name, if it is one the daemon "
+                    "makes); an existing file is resumed only if it holds the recording's "
+                    "beginning");
   auto* del = app.add_subcommand("delete", "delete a finished recording and its file");
   del->add_option("id", id, "recording id")->required();
   // Global flags may also follow the subcommand.

@@ -30,6 +30,7 @@
 #include "service/units.h"
 #include "sink/recovery.h"
 #include "sink/sink.h"
+#include "storage/directory.h"
 
 #ifdef RECORDER_HAVE_DATAPATH
 #include "datapath/datapath.h"
@@ -40,6 +41,7 @@ using namespace recorder;
 
 struct Flags {
   std::string storage_path = "/var/lib/pcap-recorder";
+  std::string file_group;
   std::string socket = "/run/pcap-recorder/recorder.sock";
   std::vector<std::string> interfaces;
   std::string node_name;
@@ -130,6 +132,11 @@ int run(const Flags& flags) {
 
   service::ManagerOptions options;
   options.storage_path = flags.storage_path;
+  if (!flags.file_group.empty()) {
+    auto gid = storage::group_id(flags.file_group);
+    if (!gid) throw CLI::ValidationError("--file-group", gid.error().message());
+    options.permissions = storage::Permissions::readable_by_group(*gid);
+  }
   options.node_name = node;
   options.limits = limits;
   options.writer_threads = flags.writer_threads;
@@ -142,7 +149,10 @@ int run(const Flags& flags) {
       return lines;
     }
     for (const auto& r : *recovered) {
-      if (r.corrupt) {
+      if (r.refused) {
+        lines.push_back(
+            fmt::format("partial file {} left alone: {}", r.partial_path.string(), r.reason));
+      } else if (r.corrupt) {
         lines.push_back(fmt::format("recovered partial file {}: unreadable ({}), kept as {}",
                                     r.partial_path.string(), r.reason, r.final_path.string()));
       } else {
@@ -292,6 +302,9 @@ int main(int argc, char** argv) {
   app.allow_config_extras(CLI::config_extras_mode::error);
   app.add_option("--storage-path", flags.storage_path, "directory for recording files")
       ->capture_default_str();
+  app.add_option("--file-group", flags.file_group,
+                 "group that may read recordings: files 0640 owned by this group (default: "
+                 "files 0600, only the daemon's user)");
   app.add_option("--socket", flags.socket, "unix socket to serve on (mode 0660)")
       ->capture_default_str();
   app.add_option("--interfaces", flags.interfaces,

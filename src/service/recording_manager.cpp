@@ -24,7 +24,7 @@ Result<std::unique_ptr<RecordingManager>> RecordingManager::create(ManagerOption
 }
 
 Status RecordingManager::init() {
-  auto store = RecordingStore::open(options_.storage_path);
+  auto store = RecordingStore::open(options_.storage_path, options_.permissions);
   if (!store) return std::move(store).error();
   store_ = std::move(*store);
   if (options_.recover_partial_files) {
@@ -127,6 +127,7 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
 
   sink::SinkOptions sink_options;
   sink_options.path = store_->path() / info.file_name;
+  sink_options.permissions = options_.permissions;
   sink_options.format = spec.format;
   sink_options.snap_length = spec.recording.snap_length;
   sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;

@@ -35,6 +35,7 @@
 #include "service/recording_store.h"
 #include "service/validation.h"
 #include "sink/sink.h"
+#include "storage/directory.h"
 
 namespace recorder::service {
 
@@ -46,7 +47,8 @@ struct KernelLossEntry {
 };
 
 struct ManagerOptions {
-  std::filesystem::path storage_path;  // created if missing
+  std::filesystem::path storage_path;  // created if missing (mode permissions.dir_mode)
+  storage::Permissions permissions;    // of recording files and a created storage directory
   std::string node_name;
   ServiceLimits limits;
   unsigned writer_threads = 1;

@@ -9,6 +9,7 @@
 
 #include "service/convert.h"
 #include "service/validation.h"
+#include "storage/directory.h"
 
 namespace recorder::service {
 namespace {
@@ -85,17 +86,21 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
                                          grpc::ServerWriter<pb::DownloadChunk>* writer) {
   auto path = manager_.file_of(request->id());
   if (!path) return refuse("Download", context->peer(), path.error());
-  // O_NOFOLLOW: the checked path is already resolved; refuse if it was swapped for a link.
-  int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    return to_grpc_status(Error::from_errno("open " + path->string(), errno));
-  }
+  // Opened relative to the storage directory's fd and checked on the opened fd (no window
+  // between check and open): a symbolic link, a non-regular file or a hard link to a file
+  // outside (more than one link) swapped in under the recording's name is refused.
+  auto dir = storage::Directory::open(path->parent_path());
+  if (!dir) return to_grpc_status(std::move(dir).error().wrap("download"));
+  auto file = dir->open_file(path->filename().string(), O_RDONLY);
+  if (!file) return refuse("Download", context->peer(), std::move(file).error().wrap("download"));
+  const int fd = file->get();
   struct stat st {};
-  ::fstat(fd, &st);
+  if (::fstat(fd, &st) != 0) {
+    return to_grpc_status(Error::from_errno("download: stat " + path->string(), errno));
+  }
   uint64_t size = static_cast<uint64_t>(st.st_size);
   uint64_t offset = request->offset();
   if (offset > size) {
-    ::close(fd);
     return refuse("Download", context->peer(),
                   grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
                                fmt::format("offset {} is beyond the end of recording {}'s file "
@@ -126,7 +131,6 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
     offset += static_cast<uint64_t>(n);
     if (n == 0) break;
   } while (offset < size);
-  ::close(fd);
   return status;
 }
 

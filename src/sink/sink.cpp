@@ -1,6 +1,11 @@
 // Sink::open / SinkImpl: the file lifecycle of one recording (see sink.h).
 //
-// open:  "<dir>/.<name>.partial" created exclusively, opened a second time with O_DIRECT (when
+// Every file operation goes through the storage directory (storage/directory.h): relative to the
+// directory's fd, never following a symbolic link, so nothing planted in the directory can steer
+// a sink's writes, renames or removals elsewhere.
+//
+// open:  "<dir>/.<name>.partial" created exclusively (mode and group from SinkOptions, whatever
+//        the umask), opened a second time with O_DIRECT (when
 //        the pool wants direct I/O and the filesystem accepts it), file header queued, channel
 //        handed to a writer thread.
 // close: the writer drains the queue and hands the channel back; then (control thread) the
@@ -59,10 +64,12 @@ bool direct_io_usable(int fd, const std::string& name) {
 
 class SinkImpl final : public Sink {
  public:
-  SinkImpl(WriterPoolImpl& pool, SinkOptions options, std::filesystem::path partial)
+  SinkImpl(WriterPoolImpl& pool, SinkOptions options, storage::Directory dir)
       : pool_(pool),
         options_(std::move(options)),
-        partial_(std::move(partial)),
+        dir_(std::move(dir)),
+        final_name_(options_.path.filename().string()),
+        partial_(partial_file_name(final_name_)),
         channel_(std::make_unique<SinkChannel>(options_.format, options_.snap_length,
                                                options_.queue_bytes)) {}
 
@@ -71,7 +78,7 @@ class SinkImpl final : public Sink {
       // Not closed by the owner: still finish the file properly, it is never left half-valid.
       auto r = close(0);
       if (!r.ok())
-        spdlog::error("sink {}: close on destruction: {}", partial_.string(), r.error().message());
+        spdlog::error("sink {}: close on destruction: {}", partial_, r.error().message());
     }
   }
 
@@ -95,7 +102,10 @@ class SinkImpl final : public Sink {
   void abandon() {
     closed_ = true;
     close_fds();
-    if (created_) ::unlink(partial_.c_str());
+    if (created_) {
+      if (auto s = dir_.unlink(partial_); !s.ok())
+        spdlog::warn("sink {}: {}", final_name_, s.error().message());
+    }
     if (reserved_) pool_.release(options_.queue_bytes);
     reserved_ = created_ = false;
   }
@@ -106,7 +116,9 @@ class SinkImpl final : public Sink {
 
   WriterPoolImpl& pool_;
   SinkOptions options_;
-  std::filesystem::path partial_;
+  storage::Directory dir_;  // where the file lives; every operation is relative to it
+  std::string final_name_;
+  std::string partial_;  // the partial file's name in dir_
   std::unique_ptr<SinkChannel> channel_;
   bool attached_ = false;
   bool reserved_ = false;
@@ -126,32 +138,28 @@ Status SinkImpl::init() {
     return std::move(st).error().wrap("open sink " + options_.path.string());
   }
   reserved_ = true;
-  std::error_code ec;
-  if (std::filesystem::exists(options_.path, ec)) {
+  auto taken = dir_.exists(final_name_);
+  if (!taken) return std::move(taken).error().wrap("open sink");
+  if (*taken) {
     return Error(ErrorCode::kAlreadyExists,
                  "open sink: final file " + options_.path.string() + " already exists");
   }
   SinkChannel& c = *channel_;
-  c.name = options_.path.filename().string();
-  c.buffered_fd = ::open(partial_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (c.buffered_fd < 0) {
-    const int err = errno;
-    return Error::from_errno("create partial file " + partial_.string(), err,
-                             err == EEXIST   ? ErrorCode::kAlreadyExists
-                             : err == ENOENT ? ErrorCode::kNotFound
-                                             : ErrorCode::kInternal);
-  }
+  c.name = final_name_;
+  auto created = dir_.create_file(partial_, O_RDWR);
+  if (!created) return std::move(created).error().wrap("open sink");
+  c.buffered_fd = created->release();
   created_ = true;
   c.direct_fd = c.buffered_fd;
   if (pool_.options().direct_io && direct_io_usable(c.buffered_fd, c.name)) {
-    const int fd = ::open(partial_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
-    if (fd >= 0) {
-      c.direct_fd = c.odirect_fd = fd;
+    auto direct = dir_.open_file(partial_, O_WRONLY | O_DIRECT);
+    if (direct) {
+      c.direct_fd = c.odirect_fd = direct->release();
       c.direct = true;
     } else {
       // e.g. EINVAL on a filesystem without direct I/O: buffered writes work everywhere.
       spdlog::info("sink {}: O_DIRECT refused ({}), writing through the page cache", c.name,
-                   std::strerror(errno));
+                   direct.error().message());
     }
   }
   if (!c.queue.ok()) {
@@ -231,7 +239,8 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
     auto scan = scan_records(fd, limit);
     if (!scan.ok()) {
       // Not even the file header made it: there is no valid file to keep.
-      ::unlink(partial_.c_str());
+      if (auto s = dir_.unlink(partial_); !s.ok())
+        spdlog::warn("sink {}: {}", final_name_, s.error().message());
       r.path.clear();
       r.packets_lost_write = q.appended_packets();
       r.bytes_lost_write = q.appended_bytes();
@@ -251,7 +260,7 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
     r.bytes_written = scan->record_bytes - synthesized * PcapEncoder::kSynthesizedEthernetSize;
   }
   if (err != 0) {
-    r.write_error = Error::from_errno(fmt::format("{}: write to {}", what, partial_.string()), err,
+    r.write_error = Error::from_errno(fmt::format("{}: write to {}", what, partial_), err,
                                       err == ENOSPC || err == EFBIG || err == EDQUOT
                                           ? ErrorCode::kResourceExhausted
                                           : ErrorCode::kInternal);
@@ -268,20 +277,11 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
     if (!r.write_error) r.write_error = Error::from_errno(what + ": fsync", e);
   }
   r.file_bytes = size;
-  std::error_code ec;
-  std::filesystem::rename(partial_, options_.path, ec);
-  if (ec) {
-    return Error(
-        ErrorCode::kInternal,
-        fmt::format("{}: rename {} to final name: {}", what, partial_.string(), ec.message()),
-        ec.value());
+  if (auto s = dir_.rename(partial_, final_name_); !s.ok()) {
+    return std::move(s).error().wrap(what);
   }
-  const int dir =
-      ::open(options_.path.parent_path().empty() ? "." : options_.path.parent_path().c_str(),
-             O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);  // the rename is durable
-    ::close(dir);
+  if (auto s = dir_.sync(); !s.ok()) {  // the rename is durable
+    if (!r.write_error) r.write_error = std::move(s).error().wrap(what);
   }
   return r;
 }
@@ -293,8 +293,11 @@ Result<std::unique_ptr<Sink>> Sink::open(WriterPool& writers, SinkOptions option
   if (options.path.filename().empty()) {
     return Error(ErrorCode::kInvalidArgument, "open sink: path has no file name");
   }
-  auto partial = options.path.parent_path() / partial_file_name(options.path.filename().string());
-  auto sink = std::make_unique<SinkImpl>(pool, std::move(options), std::move(partial));
+  const std::filesystem::path parent =
+      options.path.parent_path().empty() ? "." : options.path.parent_path();
+  auto dir = storage::Directory::open(parent, options.permissions);
+  if (!dir) return std::move(dir).error().wrap("open sink " + options.path.string());
+  auto sink = std::make_unique<SinkImpl>(pool, std::move(options), std::move(*dir));
   if (auto st = sink->init(); !st.ok()) {
     // Undo what init() did: the partial file is removed, nothing is renamed.
     auto err = std::move(st).error();

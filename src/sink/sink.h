@@ -15,6 +15,7 @@
 
 #include "common/result.h"
 #include "dispatch/packet.h"
+#include "storage/directory.h"
 
 namespace recorder::sink {
 
@@ -27,7 +28,8 @@ std::string_view file_extension(FileFormat format);  // "pcap" / "pcapng"
 inline constexpr size_t kMinQueueBytes = 16384;
 
 struct SinkOptions {
-  std::filesystem::path path;  // the final path; the partial file is "<dir>/.<name>.partial"
+  std::filesystem::path path;        // the final path; the partial file is "<dir>/.<name>.partial"
+  storage::Permissions permissions;  // mode and group of the file (default 0600)
   FileFormat format = FileFormat::kPcap;
   uint32_t snap_length = 262144;   // written in the file header / interface blocks
   size_t queue_bytes = 16u << 20;  // this sink's memory: the ring the file is written from

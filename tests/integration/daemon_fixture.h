@@ -263,6 +263,21 @@ inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
   return info;
 }
 
+// Starts a detached recording of everything that stops after `packets` packets and waits until
+// it has stopped; returns its final info.
+inline pb::RecordingInfo record_packets(Daemon& d, uint64_t packets) {
+  pb::StartRequest request;
+  request.mutable_recording()->add_include();  // any, any protocol
+  request.mutable_recording()->mutable_stop_condition()->set_packets_captured_count(packets);
+  grpc::ClientContext ctx;
+  pb::StartResponse started;
+  auto status = d.recordings().Start(&ctx, request, &started);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  auto info = wait_until_stopped(d, started.id(), std::chrono::seconds(20));
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED) << "recording " << started.id();
+  return info;
+}
+
 // fd count and resident memory of a process (leak checks).
 inline size_t fd_count(pid_t pid) {
   size_t n = 0;

@@ -351,5 +351,50 @@ TEST(EbpfIntegration, WithoutAnInterfaceListRecordsEveryInterfaceIncludingNewOne
       << "the daemon's filter on the later interface was left behind";
 }
 
+// Captures are private whatever the umask: a storage directory the daemon creates is 0750, its
+// files 0600, and another user cannot read them; with --file-group, that group can (0640).
+TEST(Privacy, CapturesAreUnreadableForOtherUsersEvenUnderUmaskZero) {
+  RECORDER_REQUIRE_ROOT();
+  TempDir tmp;
+  // Others may traverse to the storage path, so only the daemon's modes decide who reads.
+  fs::permissions(tmp.path(), fs::perms(0711));
+  const auto input = big_packets(tmp.path());
+  struct UmaskZero {
+    mode_t old = ::umask(0);
+    ~UmaskZero() { ::umask(old); }
+  } umask_zero;
+  const std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups cat ";
+  const std::string as_stranger = "setpriv --reuid=65534 --regid=12345 --clear-groups cat ";
+  for (const bool shared : {false, true}) {
+    SCOPED_TRACE(shared ? "--file-group nogroup" : "default");
+    const fs::path storage = tmp.path() / (shared ? "shared" : "private") / "storage";
+    std::vector<std::string> flags = {"--replay",
+                                      input.string(),
+                                      "--replay-loop",
+                                      "--replay-rate",
+                                      "5000",
+                                      "--replay-start-after",
+                                      "0"};
+    if (shared) flags.insert(flags.end(), {"--file-group", "nogroup"});
+    Daemon d(flags, storage);
+    const auto info = record_packets(d, 10);
+    const std::string file = info.file_path();
+    ASSERT_FALSE(file.empty());
+    struct stat st {};
+    ASSERT_EQ(::stat(storage.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0750u);
+    ASSERT_EQ(::stat(file.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, shared ? 0640u : 0600u);
+    EXPECT_EQ(sh("cat " + file + " > /dev/null"), 0) << "root reads it";
+    EXPECT_NE(sh(as_stranger + file + " > /dev/null 2>&1"), 0) << "another user reads " << file;
+    if (shared) {
+      EXPECT_EQ(st.st_gid, 65534u);
+      EXPECT_EQ(sh(as_nobody + file + " > /dev/null"), 0) << "the file group cannot read it";
+    } else {
+      EXPECT_NE(sh(as_nobody + file + " > /dev/null 2>&1"), 0) << "nobody reads " << file;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace recorder::test

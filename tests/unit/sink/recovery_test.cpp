@@ -1,5 +1,6 @@
 // Crash recovery: partial files cut in the middle of a record are repaired and renamed.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -169,6 +170,35 @@ TEST(Recovery, GarbageIsMarkedCorruptAndMissingDirIsAnError) {
   EXPECT_TRUE((*again)[0].corrupt);
   EXPECT_EQ((*again)[0].final_path, dir / ".taken.pcap.partial");
   EXPECT_EQ(std::filesystem::file_size(dir / "taken.pcap.corrupt"), 3u);
+}
+
+// Names that look like partial files but are links or special files planted by someone who
+// can write into the directory: refused, reported, left alone, nothing outside opened or cut.
+TEST(Recovery, PlantedLinksAndSpecialFilesAreRefusedAndNothingOutsideIsTouched) {
+  TempDir dir;
+  TempDir outside;
+  const std::vector<uint8_t> secret(5000, 0x5a);  // would be cut to nothing if repaired
+  write_file(outside / "via-symlink", secret, secret.size());
+  write_file(outside / "via-hardlink", secret, secret.size());
+  std::filesystem::create_symlink(outside / "via-symlink", dir / ".s.pcap.partial");
+  ASSERT_EQ(::link((outside / "via-hardlink").c_str(), (dir / ".h.pcap.partial").c_str()), 0);
+  ASSERT_EQ(::mkfifo((dir / ".f.pcap.partial").c_str(), 0600), 0);  // must not block recovery
+  std::filesystem::create_directory(dir / ".d.pcap.partial");
+
+  auto r = recover_partial_files(dir.path());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(r->size(), 4u);
+  for (const RecoveredFile& f : *r) {
+    EXPECT_TRUE(f.refused) << f.partial_path;
+    EXPECT_FALSE(f.reason.empty());
+    EXPECT_EQ(f.final_path, f.partial_path);
+    EXPECT_TRUE(std::filesystem::exists(std::filesystem::symlink_status(f.partial_path)));
+  }
+  EXPECT_EQ(test::read_file(outside / "via-symlink"), secret);
+  EXPECT_EQ(test::read_file(outside / "via-hardlink"), secret);
+  for (const char* name : {"s.pcap", "h.pcap", "f.pcap", "d.pcap", "s.pcap.corrupt"}) {
+    EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(dir / name))) << name;
+  }
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <thread>
 
@@ -468,6 +469,64 @@ TEST(Sink, CloseIsIdempotentAndRefusesExistingFile) {
   auto nodir = Sink::open(*pool, o);
   ASSERT_FALSE(nodir.ok());
   EXPECT_EQ(nodir.error().code(), ErrorCode::kNotFound) << nodir.error().message();
+}
+
+// Someone who can write into the storage directory plants symbolic links under the names a
+// sink uses: the sink refuses them and nothing outside is created or written.
+TEST(Sink, PlantedLinksAtItsNamesAreNeverFollowed) {
+  TempDir dir;
+  TempDir outside;
+  { std::ofstream(outside / "victim") << "outside"; }
+  auto pool = make_pool(true);
+  std::filesystem::create_symlink(outside / "victim", dir / ".a.pcap.partial");
+  std::filesystem::create_symlink(outside / "created-through-link", dir / "b.pcap");
+  SinkOptions o;
+  o.path = dir / "a.pcap";
+  auto a = Sink::open(*pool, o);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code(), ErrorCode::kAlreadyExists) << a.error().message();
+  o.path = dir / "b.pcap";
+  auto b = Sink::open(*pool, o);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code(), ErrorCode::kAlreadyExists) << b.error().message();
+
+  // A link planted at the final name while recording: the finished file is not renamed over it.
+  o.path = dir / "c.pcap";
+  auto c = Sink::open(*pool, o);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  std::filesystem::create_symlink(outside / "victim", dir / "c.pcap");
+  auto closed = (*c)->close(0);
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.error().code(), ErrorCode::kAlreadyExists) << closed.error().message();
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "c.pcap"));
+
+  EXPECT_EQ(test::read_file(outside / "victim"),
+            std::vector<uint8_t>({'o', 'u', 't', 's', 'i', 'd', 'e'}));
+  EXPECT_FALSE(std::filesystem::exists(outside / "created-through-link"));
+}
+
+// Captures hold passwords and personal data: 0600 whatever the umask, or 0640 for a group.
+TEST(Sink, FileIs0600WhateverTheUmaskOr0640ForItsGroup) {
+  TempDir dir;
+  auto pool = make_pool(true);
+  const mode_t old_mask = ::umask(0);
+  SinkOptions o;
+  o.path = dir / "private.pcap";
+  auto priv = Sink::open(*pool, o);
+  o.path = dir / "group.pcap";
+  o.permissions = storage::Permissions::readable_by_group(::getegid());
+  auto group = Sink::open(*pool, o);
+  ::umask(old_mask);
+  ASSERT_TRUE(priv.ok()) << priv.error().message();
+  ASSERT_TRUE(group.ok()) << group.error().message();
+  ASSERT_TRUE((*priv)->close(0).ok());
+  ASSERT_TRUE((*group)->close(0).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat((dir / "private.pcap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  ASSERT_EQ(::stat((dir / "group.pcap").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_gid, ::getegid());
 }
 
 // An idle writer must sleep, not spin: with a sink open and nothing to write, the process uses
