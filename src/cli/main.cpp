@@ -294,15 +294,22 @@ int cmd_start(const Global& g, const RecordFlags& f) {
   return 0;
 }
 
+// Follows List's pages to the end: a daemon with many recordings answers in bounded pages.
 int cmd_list(const Global& g) {
-  const auto response = call(g, &pb::Recordings::Stub::List, pb::ListRequest());
+  pb::ListResponse all;
+  pb::ListRequest request;
+  do {
+    auto page = call(g, &pb::Recordings::Stub::List, request);
+    for (auto& info : *page.mutable_recordings()) *all.add_recordings() = std::move(info);
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
   if (g.json) {
-    std::cout << to_json(response) << std::endl;
+    std::cout << to_json(all) << std::endl;
     return 0;
   }
   std::cout << fmt::format("{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", "ID", "STATE", "REASON",
                            "PACKETS", "SIZE", "LOST", "FILE");
-  for (const auto& info : response.recordings()) {
+  for (const auto& info : all.recordings()) {
     std::cout << fmt::format(
         "{:>6}  {:<9} {:<16} {:>10} {:>10} {:>8}  {}\n", info.id(), state_name(info.state()),
         reason_name(info.stop_reason()), info.stats().packets_captured(),

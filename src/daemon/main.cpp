@@ -53,6 +53,9 @@ struct Flags {
   std::string queue_memory = "1GiB";
   std::string queue_per_recording = "16MiB";
   std::string min_free_disk = "64MiB";
+  std::string retain_max_age = "0";
+  std::string retain_max_bytes = "0";
+  uint64_t retain_max_count = 0;
   std::string transport = "auto";
   std::string replay;
   bool replay_loop = false;
@@ -128,6 +131,22 @@ int run(const Flags& flags) {
   }
   limits.min_free_disk = parse_size_flag("min-free-disk", flags.min_free_disk);
 
+  service::RetentionPolicy retention;
+  if (auto age = service::parse_duration(flags.retain_max_age); age) {
+    retention.max_age = *age;
+  } else {
+    throw CLI::ValidationError("--retain-max-age", age.error().message());
+  }
+  retention.max_bytes = parse_size_flag("retain-max-bytes", flags.retain_max_bytes);
+  retention.max_count = flags.retain_max_count;
+  if (retention.enabled()) {
+    spdlog::info(
+        "retention of finished recordings: max age {}, max bytes {}, max count {} "
+        "(0 = no limit)",
+        service::format_duration(retention.max_age), service::format_size(retention.max_bytes),
+        retention.max_count);
+  }
+
   std::string node = flags.node_name.empty() ? hostname() : flags.node_name;
 
   service::ManagerOptions options;
@@ -139,6 +158,7 @@ int run(const Flags& flags) {
   }
   options.node_name = node;
   options.limits = limits;
+  options.retention = retention;
   options.writer_threads = flags.writer_threads;
   options.use_io_uring = !flags.no_io_uring;
   options.recover_partial_files = [](const std::filesystem::path& dir) {
@@ -334,6 +354,18 @@ int main(int argc, char** argv) {
   app.add_option("--min-free-disk", flags.min_free_disk,
                  "free space to keep on the storage filesystem; below it starts are refused and "
                  "recordings stop (disk full)")
+      ->capture_default_str();
+  app.add_option("--retain-max-age", flags.retain_max_age,
+                 "delete finished recordings that stopped longer ago than this (e.g. 168h; 0: "
+                 "no limit)")
+      ->capture_default_str();
+  app.add_option("--retain-max-bytes", flags.retain_max_bytes,
+                 "delete the oldest finished recordings while their files hold more than this "
+                 "(e.g. 50GiB; 0: no limit)")
+      ->capture_default_str();
+  app.add_option("--retain-max-count", flags.retain_max_count,
+                 "delete the oldest finished recordings while there are more than this (0: no "
+                 "limit)")
       ->capture_default_str();
   app.add_option("--transport", flags.transport, "kernel-to-user transport")
       ->check(CLI::IsMember({"perf", "ring", "auto"}))

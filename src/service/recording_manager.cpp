@@ -234,6 +234,7 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     entry.recording.reset();
     metadata = std::move(entry.metadata);
     final_info = info;
+    retention_due_ = true;
   }
   if (result) {
     save_metadata(final_info, std::move(metadata));
@@ -290,12 +291,15 @@ Result<RecordingInfo> RecordingManager::get(uint64_t id) const {
   return snapshot_locked(it->second);
 }
 
-std::vector<RecordingInfo> RecordingManager::list() const {
+RecordingManager::Page RecordingManager::list(uint64_t after_id, size_t limit) const {
   std::lock_guard lock(mutex_);
-  std::vector<RecordingInfo> out;
-  out.reserve(entries_.size());
-  for (const auto& [_, e] : entries_) out.push_back(snapshot_locked(e));
-  return out;
+  Page page;
+  auto it = entries_.upper_bound(after_id);
+  for (; it != entries_.end() && page.recordings.size() < limit; ++it) {
+    page.recordings.push_back(snapshot_locked(it->second));
+  }
+  page.more = it != entries_.end();
+  return page;
 }
 
 size_t RecordingManager::running_count() const {
@@ -407,7 +411,34 @@ void RecordingManager::retry_metadata() {
   for (auto& [id, p] : pending) save_metadata(std::move(p.info), std::move(p.slot), p.attempts);
 }
 
+void RecordingManager::apply_retention() {
+  std::vector<FinishedRecording> finished;
+  {
+    std::lock_guard lock(mutex_);
+    retention_due_ = false;
+    finished.reserve(entries_.size());
+    for (const auto& [id, e] : entries_) {
+      if (e.info.state == RecordingState::kStopped) {
+        finished.push_back({id, e.info.stop_time, e.info.file_size});
+      }
+    }
+  }
+  const auto expired =
+      select_expired(std::move(finished), options_.retention, std::chrono::system_clock::now());
+  for (const auto& e : expired) {
+    auto name = forget(e.id);
+    if (name) {
+      spdlog::info("retention: deleted recording {} ({}): {}", e.id, *name, e.reason);
+    } else if (name.error().code() != ErrorCode::kNotFound) {  // not deleted meanwhile
+      spdlog::warn("retention: delete {}", name.error().message());
+    }
+  }
+}
+
 void RecordingManager::control_loop() {
+  // Age limits need a look now and then even when nothing stops.
+  constexpr auto kRetentionInterval = std::chrono::seconds(1);
+  auto last_retention = std::chrono::steady_clock::time_point{};
   auto last_metadata_retry = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
   while (!quit_) {
@@ -464,6 +495,18 @@ void RecordingManager::control_loop() {
     if (metadata_due) {
       retry_metadata();
       last_metadata_retry = std::chrono::steady_clock::now();
+    }
+    if (options_.retention.enabled()) {
+      const auto tick_end = std::chrono::steady_clock::now();
+      bool due = false;
+      {
+        std::lock_guard due_lock(mutex_);
+        due = retention_due_;
+      }
+      if (due || tick_end - last_retention >= kRetentionInterval) {
+        apply_retention();
+        last_retention = tick_end;
+      }
     }
     lock.lock();
   }

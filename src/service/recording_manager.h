@@ -4,7 +4,8 @@
 // source feeds (consumer()), the storage directory and the daemon-wide limits. start() validates
 // against the limits, names and opens the file (Sink), creates the Recording and adds it to the
 // Router. A control thread ticks every ~50 ms: it attributes the datapath's kernel losses to
-// recordings, and stops recordings whose limit, duration, sink error or disk-space floor hit.
+// recordings, stops recordings whose limit, duration, sink error or disk-space floor hit, and
+// deletes the finished recordings that the retention policy (retention.h) no longer keeps.
 // stop() takes the recording out of the routing table, drains and closes its file, has the store
 // (recording_store.h) persist its final state and keeps it in a registry, so get()/list() show
 // running and finished recordings alike. The registry is rebuilt at start-up from the storage
@@ -33,6 +34,7 @@
 #include "service/limits.h"
 #include "service/recording_info.h"
 #include "service/recording_store.h"
+#include "service/retention.h"
 #include "service/validation.h"
 #include "sink/sink.h"
 #include "storage/directory.h"
@@ -62,6 +64,8 @@ struct ManagerOptions {
   // are none left (exact names deleted, or every glob match gone).
   std::function<size_t()> attached_interface_count;
   std::chrono::milliseconds tick{50};
+  // Which finished recordings the control thread deletes (file, metadata and registry entry).
+  RetentionPolicy retention;
   // Repairs partial files in the storage directory before the registry is rebuilt; returns one
   // log line per file it handled. Empty: partial files are left alone.
   std::function<std::vector<std::string>(const std::filesystem::path&)> recover_partial_files;
@@ -96,7 +100,12 @@ class RecordingManager {
   void shutdown();
 
   Result<RecordingInfo> get(uint64_t id) const;
-  std::vector<RecordingInfo> list() const;  // by id
+  // Up to `limit` recordings with ids above `after_id`, by id; `more` tells whether others follow.
+  struct Page {
+    std::vector<RecordingInfo> recordings;
+    bool more = false;
+  };
+  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const;
   size_t running_count() const;
 
   // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
@@ -137,6 +146,8 @@ class RecordingManager {
   void retry_metadata();
   // Deletes a finished recording's file and metadata and drops its entry; returns its file name.
   Result<std::string> forget(uint64_t id);
+  // Deletes the finished recordings the retention policy no longer keeps.
+  void apply_retention();
   RecordingInfo snapshot_locked(const Entry& entry) const;
 
   ManagerOptions options_;
@@ -153,7 +164,8 @@ class RecordingManager {
   uint64_t next_id_ = 1;
   bool shutting_down_ = false;
   bool quit_ = false;
-  std::mutex start_mutex_;  // serializes start() so limit checks and the add are atomic
+  bool retention_due_ = true;  // a recording finished since retention last ran (or start-up)
+  std::mutex start_mutex_;     // serializes start() so limit checks and the add are atomic
 
   std::condition_variable control_wake_;
   std::thread control_;

@@ -5,6 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <charconv>
+#include <string>
 #include <vector>
 
 #include "service/convert.h"
@@ -14,6 +17,10 @@
 namespace recorder::service {
 namespace {
 constexpr size_t kChunkBytes = 1u << 20;
+// List pages: the default and largest number of recordings, and the bytes a page stays within.
+constexpr size_t kDefaultListPage = 100;
+constexpr size_t kMaxListPage = 1000;
+constexpr size_t kMaxListBytes = 1u << 20;
 constexpr auto kWatchInterval = std::chrono::milliseconds(250);
 
 bool same_stats(const RecordingStats& a, const RecordingStats& b) {
@@ -45,9 +52,39 @@ grpc::Status RecordingsService::Get(grpc::ServerContext* context, const pb::GetR
   return grpc::Status::OK;
 }
 
-grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest*,
+grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest* request,
                                      pb::ListResponse* response) {
-  for (const auto& info : manager_.list()) to_proto(info, response->add_recordings());
+  // The token is the id of the last recording sent: opaque to clients, and still right when
+  // recordings come and go between pages.
+  uint64_t after = 0;
+  if (!request->page_token().empty()) {
+    const std::string& token = request->page_token();
+    const auto* end = token.data() + token.size();
+    auto [ptr, ec] = std::from_chars(token.data(), end, after);
+    if (ec != std::errc() || ptr != end || token.size() > 20) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "page_token: not a token that List returned");
+    }
+  }
+  const size_t page_size = request->page_size() == 0
+                               ? kDefaultListPage
+                               : std::min<size_t>(request->page_size(), kMaxListPage);
+  auto page = manager_.list(after, page_size);
+  size_t bytes = 0;
+  for (const auto& info : page.recordings) {
+    pb::RecordingInfo message;
+    to_proto(info, &message);
+    bytes += message.ByteSizeLong();
+    if (bytes > kMaxListBytes && response->recordings_size() > 0) {
+      page.more = true;
+      break;
+    }
+    *response->add_recordings() = std::move(message);
+  }
+  if (page.more) {
+    const auto& last = response->recordings(response->recordings_size() - 1);
+    response->set_next_page_token(std::to_string(last.id()));
+  }
   return grpc::Status::OK;
 }
 

@@ -31,8 +31,10 @@ class ManagerTest : public ::testing::Test {
     return limits;
   }
 
-  std::unique_ptr<RecordingManager> make(ServiceLimits limits = no_disk_floor()) {
+  std::unique_ptr<RecordingManager> make(ServiceLimits limits = no_disk_floor(),
+                                         RetentionPolicy retention = {}) {
     ManagerOptions options;
+    options.retention = retention;
     options.storage_path = storage_.path() / "store";
     options.node_name = "unit";
     options.limits = limits;
@@ -170,7 +172,7 @@ TEST_F(ManagerTest, RegistryIsRebuiltFromTheStorageDirectory) {
   fs::copy_file(file, foreign);
 
   auto m = make();
-  auto list = m->list();
+  auto list = m->list().recordings;
   ASSERT_EQ(list.size(), 2u);
   auto info = m->get(id);
   ASSERT_TRUE(info.ok());
@@ -253,6 +255,87 @@ TEST_F(ManagerTest, MetadataWriteFailureIsLoggedAndRetriedUntilItIsWritten) {
   EXPECT_EQ(info->stop_reason, StopReason::kRequested);
   EXPECT_EQ(info->stats.packets_captured, 5u);
   EXPECT_TRUE(info->stop_message.empty()) << info->stop_message;
+}
+
+// Starts and stops a recording with `packets` packets; its final state.
+RecordingInfo record(RecordingManager& m, int packets) {
+  auto info = m.start(spec_for("any 0 any 0 ANY"));
+  EXPECT_TRUE(info.ok()) << info.error().message();
+  if (!info.ok()) return {};
+  feed(m, packets);
+  auto stopped = m.stop(info->id, StopReason::kRequested);
+  EXPECT_TRUE(stopped.ok());
+  return stopped.ok() ? *stopped : RecordingInfo{};
+}
+
+// Waits (up to 5 s) until the registry holds exactly `ids`.
+bool wait_for_ids(RecordingManager& m, const std::vector<uint64_t>& ids) {
+  for (int i = 0; i < 500; ++i) {
+    std::vector<uint64_t> now;
+    for (const auto& info : m.list().recordings) now.push_back(info.id);
+    if (now == ids) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+TEST_F(ManagerTest, RetentionDeletesTheOldestFinishedButNeverARunningOne) {
+  RetentionPolicy retention;
+  retention.max_count = 2;
+  auto m = make(no_disk_floor(), retention);
+  auto running = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(running.ok());
+  std::vector<RecordingInfo> finished;
+  for (int i = 0; i < 4; ++i) finished.push_back(record(*m, 3));
+
+  ASSERT_TRUE(wait_for_ids(*m, {running->id, finished[2].id, finished[3].id}));
+  EXPECT_EQ(m->get(running->id)->state, RecordingState::kRunning);
+  for (int i = 0; i < 2; ++i) {
+    // Disk and memory both freed: the file, its metadata and the entry.
+    EXPECT_FALSE(fs::exists(finished[i].file_path));
+    EXPECT_FALSE(fs::exists(m->storage_path() / metadata_file_name(finished[i].file_name)));
+    EXPECT_EQ(m->get(finished[i].id).error().code(), ErrorCode::kNotFound);
+  }
+  EXPECT_TRUE(fs::exists(finished[3].file_path));
+  EXPECT_TRUE(fs::exists(m->storage_path() / metadata_file_name(finished[3].file_name)));
+}
+
+TEST_F(ManagerTest, RetentionByBytesAppliesAtStartUpAndByAgeAsTimePasses) {
+  std::vector<RecordingInfo> finished;
+  {
+    auto m = make();
+    for (int i = 0; i < 3; ++i) finished.push_back(record(*m, 5));
+  }
+  RetentionPolicy by_bytes;
+  by_bytes.max_bytes = finished[2].file_size;  // room for the newest only
+  {
+    auto m = make(no_disk_floor(), by_bytes);
+    ASSERT_TRUE(wait_for_ids(*m, {finished[2].id}));
+    EXPECT_FALSE(fs::exists(finished[0].file_path));
+    EXPECT_FALSE(fs::exists(finished[1].file_path));
+  }
+  RetentionPolicy by_age;
+  by_age.max_age = 1ms;
+  auto m = make(no_disk_floor(), by_age);
+  ASSERT_TRUE(wait_for_ids(*m, {}));
+  EXPECT_FALSE(fs::exists(finished[2].file_path));
+}
+
+TEST_F(ManagerTest, ListPagesFollowIdsAfterTheLastOneSeen) {
+  auto m = make();
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(record(*m, 1).id);
+  std::vector<uint64_t> seen;
+  uint64_t after = 0;
+  for (bool more = true; more;) {
+    auto page = m->list(after, 2);
+    EXPECT_LE(page.recordings.size(), 2u);
+    for (const auto& info : page.recordings) seen.push_back(info.id);
+    if (!page.recordings.empty()) after = page.recordings.back().id;
+    more = page.more;
+  }
+  EXPECT_EQ(seen, ids);
+  EXPECT_TRUE(m->list(ids.back(), 2).recordings.empty());
 }
 
 }  // namespace
