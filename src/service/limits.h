@@ -13,7 +13,7 @@ struct ServiceLimits {
   uint32_t max_snap_length = 262144;             // bytes per packet; also the "whole packet" value
   size_t queue_memory = 1u << 30;                // all sinks' queues together (WriterPool bound)
   size_t queue_bytes_per_recording = 16u << 20;  // one sink's queue
-  uint64_t min_free_disk = 64u << 20;            // bytes to keep free on the storage filesystem
+  uint64_t min_free_disk = 64u << 20;  // bytes the writers keep free on the storage filesystem
 };
 
 }  // namespace recorder::service

@@ -13,6 +13,8 @@ namespace fs = std::filesystem;
 namespace {
 // How often the control thread retries metadata writes that failed.
 constexpr std::chrono::milliseconds kMetadataRetry{1000};
+// Free space above --min-free-disk that a start needs (its metadata and a first write).
+constexpr uint64_t kStartHeadroom = 256u << 10;
 }  // namespace
 
 RecordingManager::RecordingManager(ManagerOptions options) : options_(std::move(options)) {}
@@ -48,6 +50,7 @@ Status RecordingManager::init() {
   pool.use_io_uring = options_.use_io_uring;
   pool.direct_io = options_.direct_io;
   pool.total_queue_bytes = options_.limits.queue_memory;
+  pool.min_free_disk = options_.limits.min_free_disk;  // the writers keep the floor
   auto writers = sink::WriterPool::create(pool);
   if (!writers) return writers.error().wrap("create the writer pool");
   writers_ = std::move(*writers);
@@ -100,11 +103,13 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   if (options_.limits.min_free_disk > 0) {
     auto free = store_->free_bytes();
     if (!free) return free.error();
-    if (*free < options_.limits.min_free_disk) {
+    // The writers stop a recording at the floor: a start needs some room above it.
+    if (*free < options_.limits.min_free_disk + kStartHeadroom) {
       return Error(ErrorCode::kResourceExhausted,
-                   fmt::format("start recording: storage {} has {} bytes free, below the "
-                               "minimum of {} (--min-free-disk)",
-                               store_->path().string(), *free, options_.limits.min_free_disk));
+                   fmt::format("start recording: storage {} has {} bytes free, less than {} "
+                               "above the minimum of {} (--min-free-disk)",
+                               store_->path().string(), *free, kStartHeadroom,
+                               options_.limits.min_free_disk));
     }
   }
 
@@ -451,11 +456,6 @@ void RecordingManager::control_loop() {
     std::vector<KernelLossEntry> losses;
     if (options_.take_kernel_losses) losses = options_.take_kernel_losses();
     size_t interfaces = options_.attached_interface_count ? options_.attached_interface_count() : 1;
-    bool disk_low = false;
-    if (options_.limits.min_free_disk > 0) {
-      auto free = store_->free_bytes();
-      disk_low = free && *free < options_.limits.min_free_disk;
-    }
 
     lock.lock();
     for (const auto& loss : losses) {
@@ -478,15 +478,10 @@ void RecordingManager::control_loop() {
           now - e.started >= e.info.stop.duration) {
         reason = StopReason::kTimeLimit;
       }
-      if (reason == StopReason::kNone && disk_low) reason = StopReason::kDiskFull;
       if (reason == StopReason::kNone && interfaces == 0 && e.saw_interfaces) {
         reason = StopReason::kInterfaceGone;
       }
       if (reason != StopReason::kNone) to_stop.emplace_back(id, reason);
-    }
-    if (disk_low && !to_stop.empty()) {
-      spdlog::warn("storage {} is below the free-space floor of {} bytes: stopping recordings",
-                   store_->path().string(), options_.limits.min_free_disk);
     }
     const bool metadata_due =
         !pending_metadata_.empty() && now - last_metadata_retry >= kMetadataRetry;

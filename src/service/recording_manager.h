@@ -4,7 +4,8 @@
 // source feeds (consumer()), the storage directory and the daemon-wide limits. start() validates
 // against the limits, names and opens the file (Sink), creates the Recording and adds it to the
 // Router. A control thread ticks every ~50 ms: it attributes the datapath's kernel losses to
-// recordings, stops recordings whose limit, duration, sink error or disk-space floor hit, and
+// recordings, stops recordings whose limit, duration or sink error hit (the writers keep the
+// free-space floor: a sink fails with "disk full" before the disk is), and
 // deletes the finished recordings that the retention policy (retention.h) no longer keeps.
 // stop() takes the recording out of the routing table, drains and closes its file, has the store
 // (recording_store.h) persist its final state and keeps it in a registry, so get()/list() show

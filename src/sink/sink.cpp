@@ -259,7 +259,13 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
     }
     r.bytes_written = scan->record_bytes - synthesized * PcapEncoder::kSynthesizedEthernetSize;
   }
-  if (err != 0) {
+  if (err != 0 && c.floor_reached.load()) {
+    r.write_error = Error(ErrorCode::kResourceExhausted,
+                          fmt::format("{}: stopped writing before the filesystem would fall below "
+                                      "its free-space floor of {} bytes",
+                                      what, pool_.options().min_free_disk),
+                          ENOSPC);
+  } else if (err != 0) {
     r.write_error = Error::from_errno(fmt::format("{}: write to {}", what, partial_), err,
                                       err == ENOSPC || err == EFBIG || err == EDQUOT
                                           ? ErrorCode::kResourceExhausted

@@ -87,6 +87,9 @@ class WriterPool {
     bool use_io_uring = true;
     bool direct_io = true;                // O_DIRECT where the filesystem allows it
     size_t total_queue_bytes = 1u << 30;  // bound of all sinks' queues together
+    // Free bytes the writers keep on each sink's filesystem (free_space_floor.h): a sink whose
+    // next write would go below fails with ENOSPC before the disk is full. 0: no floor.
+    uint64_t min_free_disk = 0;
   };
 
   virtual ~WriterPool() = default;

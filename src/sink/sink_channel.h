@@ -16,6 +16,8 @@
 #include <memory>
 #include <string>
 
+#include <sys/types.h>
+
 #include "sink/encoding_queue.h"
 
 namespace recorder::sink {
@@ -51,6 +53,9 @@ struct SinkChannel {
 
   // Writer -> everyone.
   std::atomic<int> failure_errno{0};
+  // Set with failure_errno (ENOSPC) when the write was not made because it would have taken the
+  // filesystem below the pool's free-space floor.
+  std::atomic<bool> floor_reached{false};
 
   // Writer thread only (read by control after `drained`). Positions are stream positions, which
   // are file offsets.
@@ -66,8 +71,10 @@ struct SinkChannel {
     uint64_t submitted = 0;  // writes submitted up to here (whole blocks when direct)
     uint64_t visible = 0;    // in the file or in flight up to here (>= submitted)
     std::chrono::steady_clock::time_point pending_since{};
-    uint64_t allocated_end = 0;  // fallocate()d up to here
+    uint64_t allocated_end = 0;  // fallocate()d up to here (or given up on until here)
     bool fallocate_ok = true;
+    uint64_t claimed_end = 0;  // space below this offset is claimed from the free-space floor
+    dev_t dev = 0;             // the file's filesystem
     uint64_t failed_at = UINT64_MAX;  // lowest file offset a write failed at
     int memory_slot = -1;             // the ring's fixed-buffer slot in the writer's io_uring
     bool done = false;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@ struct WriteOp {
   const uint8_t* data;
   size_t length;
   uint64_t offset;
+  uint64_t claimed;  // bytes claimed from the free-space floor for it
 };
 
 uint32_t* futex_word(std::atomic<uint32_t>& a) {
@@ -51,7 +53,8 @@ void WriterWakeup::wake() noexcept {
 
 class WriterThread {
  public:
-  WriterThread(std::unique_ptr<IoBackend> io, unsigned index) : io_(std::move(io)) {
+  WriterThread(std::unique_ptr<IoBackend> io, FreeSpaceFloor& floor, unsigned index)
+      : io_(std::move(io)), floor_(floor) {
     thread_ = std::thread([this, index] { run(index); });
   }
   ~WriterThread() {
@@ -93,8 +96,14 @@ class WriterThread {
   void fail(SinkChannel& c, int err, uint64_t offset);
   void complete(const IoCompletion& done);
   void preallocate(SinkChannel& c, uint64_t end);
+  // Claims the new space a write up to `end` needs from the floor (how much: `claimed`); returns
+  // how far the write may go (`end` when all of it fits above the floor).
+  uint64_t claim_space(SinkChannel& c, uint64_t end, uint64_t& claimed);
+  // The floor cut a write short at `offset`: the sink takes nothing more (ENOSPC).
+  void floor_reached(SinkChannel& c, uint64_t offset);
 
   std::unique_ptr<IoBackend> io_;
+  FreeSpaceFloor& floor_;
   std::thread thread_;
   std::mutex mu_;
   WriterWakeup wakeup_;
@@ -109,9 +118,33 @@ void WriterThread::fail(SinkChannel& c, int err, uint64_t offset) {
   w.failed_at = std::min(w.failed_at, offset);
   int expected = 0;
   if (c.failure_errno.compare_exchange_strong(expected, err)) {
-    spdlog::error("sink {}: write at offset {} failed: {}; the recording stops taking packets",
-                  c.name, offset, std::strerror(err));
+    if (c.floor_reached.load()) {
+      spdlog::warn(
+          "sink {}: the filesystem is down to its free-space floor of {} bytes; the "
+          "recording stops taking packets",
+          c.name, floor_.floor());
+    } else {
+      spdlog::error("sink {}: write at offset {} failed: {}; the recording stops taking packets",
+                    c.name, offset, std::strerror(err));
+    }
   }
+}
+
+uint64_t WriterThread::claim_space(SinkChannel& c, uint64_t end, uint64_t& claimed) {
+  auto& w = c.writer;
+  if (end <= w.claimed_end) {
+    claimed = 0;
+    return end;
+  }
+  const uint64_t need = end - w.claimed_end;
+  claimed = floor_.claim(c.buffered_fd, w.dev, need);
+  w.claimed_end += claimed;
+  return claimed == need ? end : w.claimed_end;
+}
+
+void WriterThread::floor_reached(SinkChannel& c, uint64_t offset) {
+  c.floor_reached.store(true);
+  fail(c, ENOSPC, offset);
 }
 
 void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
@@ -120,28 +153,52 @@ void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
   // Reserve space well ahead so the filesystem allocates large extents and block allocation
   // stays off the write path. KEEP_SIZE: the file size keeps telling how much data is real.
   const uint64_t target = end + WriterPoolImpl::kFallocateStep;
-  if (::fallocate(c.buffered_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(w.allocated_end),
-                  static_cast<off_t>(target - w.allocated_end)) != 0) {
+  const uint64_t from = std::max(w.allocated_end, w.claimed_end);
+  const uint64_t need = target > from ? target - from : 0;
+  if (const uint64_t granted = floor_.claim(c.buffered_fd, w.dev, need); granted < need) {
+    // Not that much room above the floor: the writes claim their space as they go. Try again
+    // a step further on.
+    floor_.settle(w.dev, granted);
+    w.allocated_end = target;
+    return;
+  }
+  const int failed =
+      ::fallocate(c.buffered_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(w.allocated_end),
+                  static_cast<off_t>(target - w.allocated_end));
+  floor_.settle(w.dev, need);  // fallocate is synchronous: statvfs tells from here on
+  if (failed != 0) {
     // Not supported, or the disk is nearly full: the writes themselves will tell.
     w.fallocate_ok = false;
     return;
   }
   w.allocated_end = target;
+  w.claimed_end = std::max(w.claimed_end, target);
 }
 
 bool WriterThread::submit(SinkChannel& c, size_t max) {
   auto& w = c.writer;
-  if (w.count == SinkChannel::kMaxWrites) return false;
+  if (w.count == SinkChannel::kMaxWrites || c.failure_errno.load() != 0) return false;
   const StreamRing& ring = c.queue.ring();
   const uint64_t offset = w.submitted;
-  const size_t length = std::min(max, ring.contiguous(offset));
+  size_t length = std::min(max, ring.contiguous(offset));
+  preallocate(c, offset + length);
+  uint64_t claimed = 0;
+  if (const uint64_t fits = claim_space(c, offset + length, claimed); fits < offset + length) {
+    // The floor: write what fits (whole blocks when direct), and nothing after it.
+    const size_t block = c.direct ? SinkChannel::kBlock : 1;
+    length = static_cast<size_t>(fits > offset ? fits - offset : 0) / block * block;
+    floor_reached(c, offset + length);
+    if (length == 0) {
+      floor_.settle(w.dev, claimed);
+      return false;
+    }
+  }
   const size_t slot = (w.first + w.count) % SinkChannel::kMaxWrites;
   w.writes[slot] = {offset, length, false};
   ++w.count;
   w.submitted += length;
   w.visible = std::max(w.visible, w.submitted);
-  auto* op = new WriteOp{&c, slot, ring.at(offset), length, offset};
-  preallocate(c, offset + length);
+  auto* op = new WriteOp{&c, slot, ring.at(offset), length, offset, claimed};
   ++in_flight_;
   io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op, w.memory_slot);
   return true;
@@ -152,6 +209,11 @@ void WriterThread::write_tail(SinkChannel& c, uint64_t from, uint64_t to) {
   // now (small, at most once per flush interval) and is rewritten by the direct write of its
   // block once the block is full. The file size is then always the exact data size.
   const StreamRing& ring = c.queue.ring();
+  uint64_t claimed = 0;
+  if (const uint64_t fits = claim_space(c, to, claimed); fits < to) {
+    floor_reached(c, std::max(from, fits));  // the floor: write what fits, nothing after it
+    to = std::max(from, fits);
+  }
   uint64_t done = from;
   while (done < to) {
     const size_t piece = std::min<uint64_t>(to - done, ring.contiguous(done));
@@ -159,10 +221,11 @@ void WriterThread::write_tail(SinkChannel& c, uint64_t from, uint64_t to) {
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) {
       fail(c, r < 0 ? errno : ENOSPC, done);
-      return;
+      break;
     }
     done += static_cast<size_t>(r);
   }
+  floor_.settle(c.writer.dev, claimed);
 }
 
 void WriterThread::release_written(SinkChannel& c) {
@@ -210,6 +273,7 @@ void WriterThread::complete(const IoCompletion& done) {
     }
   }
   w.writes[op->slot].done = true;
+  floor_.settle(w.dev, op->claimed);
   delete op;
   release_written(c);
 }
@@ -279,6 +343,8 @@ void WriterThread::run(unsigned index) {
       // since they read from buffers the sinks own.
       if (stop_ && in_flight_ == 0) return;
       for (SinkChannel* c : incoming_) {
+        struct stat st {};
+        if (::fstat(c->buffered_fd, &st) == 0) c->writer.dev = st.st_dev;
         const StreamRing& ring = c->queue.ring();
         c->writer.memory_slot = io_->register_memory(ring.at(0), ring.capacity());
         active_.push_back(c);
@@ -336,7 +402,8 @@ void WriterThread::run(unsigned index) {
   }
 }
 
-WriterPoolImpl::WriterPoolImpl(Options options) : options_(options) {}
+WriterPoolImpl::WriterPoolImpl(Options options)
+    : options_(options), floor_(options.min_free_disk) {}
 
 WriterPoolImpl::~WriterPoolImpl() { threads_.clear(); }
 
@@ -367,7 +434,7 @@ Status WriterPoolImpl::start() {
     for (unsigned i = 0; i < options_.threads; ++i) backends.push_back(make_pwrite_backend());
   }
   for (unsigned i = 0; i < options_.threads; ++i) {
-    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), i));
+    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), floor_, i));
   }
   return ok_status();
 }

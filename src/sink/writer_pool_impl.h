@@ -7,7 +7,8 @@
 // pending); a producer wakes it with one futex wake only when a queue passes its watermark.
 // Every sleep and wakeup costs CPU (15-40 us on the VMs we measure on), so the constants below
 // keep them to a few per second at moderate rates. Sinks register at open and are handed back
-// at close.
+// at close. Before writing new space a thread claims it from the pool's FreeSpaceFloor; a sink
+// whose write would take its filesystem below the floor fails with ENOSPC instead.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "sink/free_space_floor.h"
 #include "sink/io_backend.h"
 #include "sink/sink.h"
 #include "sink/sink_channel.h"
@@ -61,6 +63,7 @@ class WriterPoolImpl final : public WriterPool {
   std::atomic<size_t> next_thread_{0};
   std::mutex budget_mu_;
   std::atomic<size_t> reserved_{0};
+  FreeSpaceFloor floor_;
 };
 
 }  // namespace recorder::sink

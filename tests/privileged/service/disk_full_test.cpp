@@ -2,8 +2,11 @@
 // recording leaves (its file and its metadata) must be complete however full the disk gets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "manager_fixture.h"
 #include "pcap_file.h"
@@ -81,6 +84,60 @@ TEST_F(DiskFullTest, MetadataSurvivesTwoRecordingsFillingTheDisk) {
     EXPECT_EQ(recorder::test::read_pcap(after->file_path.string()).records.size(),
               after->stats.packets_captured);
   }
+}
+
+// Samples the free space of a filesystem on a thread of its own until destroyed; keeps the
+// lowest value seen.
+class FreeSpaceSampler {
+ public:
+  explicit FreeSpaceSampler(const recorder::test::SmallTmpfs& fs)
+      : thread_([this, &fs] {
+          while (!done_.load()) {
+            lowest_.store(std::min(lowest_.load(), fs.free_bytes()));
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+          }
+        }) {}
+  ~FreeSpaceSampler() { stop(); }
+  uint64_t stop() {
+    done_.store(true);
+    if (thread_.joinable()) thread_.join();
+    return lowest_.load();
+  }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::atomic<uint64_t> lowest_{UINT64_MAX};
+  std::thread thread_;
+};
+
+TEST_F(DiskFullTest, WritersStopRecordingsBeforeTheFreeSpaceFloor) {
+  constexpr uint64_t kFloor = 1u << 20;  // --min-free-disk 1MiB on the 2 MiB tmpfs
+  // What may go below the floor: page rounding of the files' last pages, and metadata JSON.
+  constexpr uint64_t kSlack = 64u << 10;
+  FreeSpaceSampler sampler(*tmpfs_);
+  auto m = make(kFloor);
+  ASSERT_NE(m, nullptr);
+  const auto stopped = fill_with_two_recordings(*m);
+  const uint64_t lowest = sampler.stop();
+  ASSERT_EQ(stopped.size(), 2u);
+  EXPECT_GT(lowest, 0u) << "the filesystem filled up";
+  EXPECT_GE(lowest + kSlack, kFloor) << "free space fell to " << lowest;
+  EXPECT_GE(tmpfs_->free_bytes() + kSlack, kFloor);
+  for (const auto& info : stopped) {
+    EXPECT_EQ(info.stop_reason, StopReason::kDiskFull) << info.stop_message;
+    EXPECT_NE(info.stop_message.find("free-space floor"), std::string::npos) << info.stop_message;
+    EXPECT_GT(info.stats.packets_captured, 0u);
+    EXPECT_EQ(recorder::test::read_pcap(info.file_path.string()).records.size(),
+              info.stats.packets_captured);
+    const fs::path json = m->storage_path() / metadata_file_name(info.file_name);
+    ASSERT_TRUE(fs::exists(json));
+    EXPECT_GT(fs::file_size(json), 0u);
+  }
+  // At the floor, new recordings are refused.
+  auto refused = m->start(test::spec_for("any 0 any 0 ANY"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(refused.error().message().find("--min-free-disk"), std::string::npos);
 }
 
 }  // namespace
