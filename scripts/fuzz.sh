@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang (-fsanitize=fuzzer,address,undefined) into build/fuzz
 # and runs each for a bounded time, starting from seeds that fuzz_make_seeds writes (real frames
-# from tests/support/packet_builder.h, filter texts) into build/fuzz/seeds/<target>.
+# from tests/support/packet_builder.h, filter texts, start requests) into build/fuzz/seeds/<target>.
 #
 # Usage: scripts/fuzz.sh [seconds per target, default 60] [target ...]
-#   targets: decode_packet parse_filter classifier (default: all)
+#   targets: decode_packet parse_filter classifier request_validation (default: all)
 # The corpus grown by a run stays in build/fuzz/corpus/<target>; crashes go to
 # build/fuzz/artifacts/<target>/ and make the script fail.
 set -euo pipefail
@@ -12,14 +12,14 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(decode_packet parse_filter classifier); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(decode_packet parse_filter classifier request_validation); fi
 
 build=build/fuzz
 # Warnings are not errors here: this is a clang build whose job is finding crashes; the warning
 # gate is the normal (gcc) build.
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_FUZZ=ON \
   -DRECORDER_WERROR=OFF \
-  -DRECORDER_BUILD_DATAPATH=OFF -DRECORDER_BUILD_SERVICE=OFF -DRECORDER_BUILD_BENCH=OFF \
+  -DRECORDER_BUILD_DATAPATH=OFF -DRECORDER_BUILD_SERVICE=ON -DRECORDER_BUILD_BENCH=OFF \
   -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
 cmake --build "$build" -j 2 --target fuzz_make_seeds "${targets[@]/#/fuzz_}"

@@ -1,6 +1,7 @@
 // Writes the seed corpora of the fuzz targets: real frames from the packet builder (every
 // protocol, VLANs, IPv6 extension headers, fragments) and filter texts. Usage: make_seeds DIR
-// (creates DIR/decode_packet, DIR/parse_filter, DIR/classifier).
+// (creates DIR/decode_packet, DIR/parse_filter, DIR/classifier, and DIR/request_validation:
+// serialized start requests, when built with the service).
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -8,6 +9,9 @@
 #include <vector>
 
 #include "packet_builder.h"
+#ifdef RECORDER_SEED_REQUESTS
+#include "recorder.pb.h"
+#endif
 
 namespace {
 
@@ -27,7 +31,7 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   using recorder::test::PacketSpec;
   const fs::path dir = argv[1];
-  for (const char* t : {"decode_packet", "parse_filter", "classifier"})
+  for (const char* t : {"decode_packet", "parse_filter", "classifier", "request_validation"})
     fs::create_directories(dir / t);
 
   const std::vector<PacketSpec> specs = {
@@ -86,5 +90,29 @@ int main(int argc, char** argv) {
   for (const auto& f : filters) {
     write(dir / "parse_filter" / ("filter" + std::to_string(n++)), {f.begin(), f.end()});
   }
+#ifdef RECORDER_SEED_REQUESTS
+  // Start requests as hubble record and recorderctl send them, valid and not.
+  const std::vector<std::vector<std::string>> cidr_pairs = {
+      {"10.0.0.0/8", "192.168.1.10"}, {"", ""},
+      {"fd00::/64", "fd00::1"},       {"10.95.0.1/24", "10.95.0.2/32"},
+      {"10.0.0.0/33", "x"},           {"::1", "10.0.0.1"}};
+  n = 0;
+  for (const auto& pair : cidr_pairs) {
+    recorder::pb::RecordRequest request;
+    auto* start = request.mutable_start();
+    start->mutable_filesink()->set_file_prefix(n % 2 ? "hubble" : "incident-7");
+    auto* f = start->add_include();
+    f->set_source_cidr(pair[0]);
+    f->set_destination_cidr(pair[1]);
+    f->set_destination_port(static_cast<uint32_t>(443 * n));
+    f->set_protocol(n % 2 ? recorder::pb::PROTOCOL_TCP : recorder::pb::PROTOCOL_ANY);
+    start->set_max_capture_length(static_cast<uint32_t>(n * 100));
+    start->mutable_stop_condition()->set_packets_captured_count(static_cast<uint64_t>(n));
+    start->mutable_stop_condition()->mutable_time_elapsed()->set_seconds(n);
+    const std::string bytes = request.SerializeAsString();
+    write(dir / "request_validation" / ("start" + std::to_string(n++)),
+          {bytes.begin(), bytes.end()});
+  }
+#endif
   return 0;
 }
