@@ -15,6 +15,8 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   tshark tcpdump netsniff-ng iproute2 iputils-ping fio xdp-tools procps psmisc util-linux
+  # a hung disk for real: ext4 in a loop file that a test freezes (fsfreeze is in util-linux)
+  e2fsprogs
   # the demo and integration tests send small UDP/TCP flows with python3
   python3
 )

@@ -5,7 +5,8 @@
 // (unix socket, optional TCP+TLS). Signals are handled by sigwait() on the main thread (every
 // thread blocks them), so no work runs in a signal handler. SIGTERM/SIGINT shut down gracefully:
 // every recording is stopped with reason "daemon shutdown" and a complete file, Record streams
-// get their `stopped`, the tc filters are detached (Datapath destructor), exit 0.
+// get their `stopped`, the tc filters are detached (Datapath destructor), exit 0. A second
+// SIGTERM/SIGINT during that exits at once (status 2).
 #include <grp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
@@ -65,6 +67,7 @@ struct Flags {
   unsigned writer_threads = 1;
   bool no_io_uring = false;
   std::string log_level = "info";
+  std::string write_timeout = "30s";
 };
 
 std::string hostname() {
@@ -107,6 +110,7 @@ int run(const Flags& flags) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
   sigaddset(&signals, SIGUSR1);  // internal: the packet source failed
+  sigaddset(&signals, SIGUSR2);  // internal: the graceful shutdown is done
   // Block before any thread starts, so every thread inherits the mask and only sigwait() sees
   // these signals.
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
@@ -161,6 +165,14 @@ int run(const Flags& flags) {
   options.retention = retention;
   options.writer_threads = flags.writer_threads;
   options.use_io_uring = !flags.no_io_uring;
+  {
+    auto timeout = service::parse_duration(flags.write_timeout);
+    if (!timeout) throw CLI::ValidationError("--write-timeout", timeout.error().message());
+    if (timeout->count() <= 0) {
+      throw CLI::ValidationError("--write-timeout", "must be longer than 0");
+    }
+    options.write_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*timeout);
+  }
   options.recover_partial_files = [](const std::filesystem::path& dir) {
     std::vector<std::string> lines;
     auto recovered = sink::recover_partial_files(dir);
@@ -294,8 +306,26 @@ int run(const Flags& flags) {
   spdlog::info("shutting down ({}): stopping every recording",
                source_failed ? "packet source failed" : strsignal(sig));
 
-  (*manager)->shutdown();
-  (*server)->shutdown(std::chrono::milliseconds(3000));
+  // The graceful part runs on its own thread, so that a second SIGTERM/SIGINT still reaches
+  // sigwait() here while it waits (for a hung disk: each recording's stop gives up on it after
+  // --write-timeout) and ends the process at once.
+  std::thread graceful([&] {
+    (*manager)->shutdown();
+    (*server)->shutdown(std::chrono::milliseconds(3000));
+    ::kill(::getpid(), SIGUSR2);
+  });
+  while (true) {
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGUSR2) break;
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::warn(
+          "second {}: exiting now, without waiting for the shutdown; partial files are "
+          "repaired at the next start",
+          strsignal(sig));
+      std::_Exit(2);
+    }
+  }
+  graceful.join();
   stop_source.store(true);
   source_thread.join();
   server->reset();
@@ -373,6 +403,11 @@ int main(int argc, char** argv) {
   app.add_option("--writer-threads", flags.writer_threads, "file writer threads")
       ->capture_default_str();
   app.add_flag("--no-io-uring", flags.no_io_uring, "write with pwrite() instead of io_uring");
+  app.add_option("--write-timeout", flags.write_timeout,
+                 "how long stopping a recording waits for the disk (a hung device); then the "
+                 "recording ends with a write error and its partial file is repaired at the "
+                 "next start")
+      ->capture_default_str();
   app.add_option("--replay", flags.replay,
                  "replay this pcap file instead of capturing (no privileges, no BPF)");
   app.add_flag("--replay-loop", flags.replay_loop, "replay the file again and again");

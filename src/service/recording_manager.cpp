@@ -48,6 +48,7 @@ Status RecordingManager::init() {
   sink::WriterPool::Options pool;
   pool.threads = std::max(1u, options_.writer_threads);
   pool.use_io_uring = options_.use_io_uring;
+  pool.drain_timeout = options_.write_timeout;
   pool.direct_io = options_.direct_io;
   pool.total_queue_bytes = options_.limits.queue_memory;
   pool.min_free_disk = options_.limits.min_free_disk;  // the writers keep the floor
@@ -231,6 +232,9 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
       info.file_name = result->path.filename().string();
       info.file_size = result->file_bytes;
       if (result->write_error) info.stop_message = result->write_error->message();
+      // The disk did not complete the writes in time: whatever stop was asked for, the
+      // recording ended on a write error.
+      if (result->abandoned) info.stop_reason = StopReason::kWriteError;
     } else {
       info.stop_message = result.error().message();
     }
@@ -241,7 +245,10 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     final_info = info;
     retention_due_ = true;
   }
-  if (result) {
+  if (result && result->abandoned) {
+    // Writing the metadata would hang on the same disk; the partial file is repaired at the
+    // next start, and the reservation left behind is removed then too.
+  } else if (result) {
     save_metadata(final_info, std::move(metadata));
   } else {
     store_->discard(metadata);  // no file, nothing to describe

@@ -56,6 +56,9 @@ struct ManagerOptions {
   ServiceLimits limits;
   unsigned writer_threads = 1;
   bool use_io_uring = true;
+  // How long stopping a recording waits for the disk to complete its writes; past it the
+  // recording ends with a write error and its partial file is repaired at the next start.
+  std::chrono::milliseconds write_timeout{30000};
   bool direct_io = true;
   RuleListener* kernel_rules = nullptr;  // the datapath's rule table, if any (not owned)
   // Called on the control thread every tick; empty when there is no datapath.

@@ -74,6 +74,7 @@ class SinkImpl final : public Sink {
                                                options_.queue_bytes)) {}
 
   ~SinkImpl() override {
+    if (abandoned_) (void)channel_.release();  // the writer thread may still use it
     if (!closed_) {
       // Not closed by the owner: still finish the file properly, it is never left half-valid.
       auto r = close(0);
@@ -112,6 +113,7 @@ class SinkImpl final : public Sink {
 
  private:
   Result<SinkResult> finish(uint64_t dropped_packets);
+  SinkResult abandon_to_writer();
   void close_fds();
 
   WriterPoolImpl& pool_;
@@ -124,6 +126,7 @@ class SinkImpl final : public Sink {
   bool reserved_ = false;
   bool created_ = false;
   bool closed_ = false;
+  bool abandoned_ = false;
   uint64_t start_ns_ = 0;
   std::optional<Result<SinkResult>> result_;
 };
@@ -187,8 +190,11 @@ Result<SinkResult> SinkImpl::close(uint64_t dropped_packets) {
   if (result_) return *result_;
   closed_ = true;
   if (attached_) {
-    pool_.detach(channel_.get());
     attached_ = false;
+    if (!pool_.detach(channel_.get())) {
+      result_ = abandon_to_writer();
+      return *result_;
+    }
   }
   result_ = finish(dropped_packets);
   close_fds();
@@ -197,6 +203,29 @@ Result<SinkResult> SinkImpl::close(uint64_t dropped_packets) {
     reserved_ = false;
   }
   return *result_;
+}
+
+// The writer did not drain the sink in time: the disk does not complete writes. Nothing more
+// touches the file here (a truncate, fsync or rename would hang as well); the writer thread still
+// uses the channel, its ring and its descriptors, so they are left to it for good (a bounded
+// leak, once per recording a hung disk catches). The partial file is repaired at the next start.
+SinkResult SinkImpl::abandon_to_writer() {
+  const auto timeout = pool_.options().drain_timeout;
+  SinkResult r;
+  r.abandoned = true;
+  r.packets_written = channel_->queue.appended_packets();
+  r.bytes_written = channel_->queue.appended_bytes();
+  r.write_error = Error(ErrorCode::kInternal,
+                        fmt::format("close sink {}: the disk did not complete the writes within "
+                                    "{} ms (a hung device?); the partial file {} is repaired at "
+                                    "the next start",
+                                    options_.path.string(), timeout.count(), partial_),
+                        ETIMEDOUT);
+  spdlog::error("{}", r.write_error->message());
+  channel_->failure_errno.store(ETIMEDOUT);
+  abandoned_ = true;  // the destructor leaves the channel to the writer
+  reserved_ = false;  // the writer still holds that memory
+  return r;
 }
 
 Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {

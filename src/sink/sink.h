@@ -7,6 +7,7 @@
 // Threads: try_append() is for the single producer (dispatch); everything else is control side.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -49,6 +50,9 @@ struct SinkResult {
   uint64_t packets_lost_write = 0;   // appended, but lost to a write error
   uint64_t bytes_lost_write = 0;     // their captured bytes
   std::optional<Error> write_error;  // the first write error, if any (ENOSPC: disk full)
+  // The disk did not complete the writes within drain_timeout: the file is still the partial
+  // file (not renamed, not cut to size), repaired at the next start; write_error says so.
+  bool abandoned = false;
 };
 
 class WriterPool;
@@ -90,6 +94,10 @@ class WriterPool {
     // Free bytes the writers keep on each sink's filesystem (free_space_floor.h): a sink whose
     // next write would go below fails with ENOSPC before the disk is full. 0: no floor.
     uint64_t min_free_disk = 0;
+    // How long close() waits for the disk to complete a sink's writes. Past it (a hung device)
+    // the sink is given up: close() returns a write error (ETIMEDOUT), the partial file stays
+    // for recovery at the next start, and the writer keeps the sink's memory and descriptors.
+    std::chrono::milliseconds drain_timeout{30000};
   };
 
   virtual ~WriterPool() = default;

@@ -58,12 +58,15 @@ class WriterThread {
     thread_ = std::thread([this, index] { run(index); });
   }
   ~WriterThread() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    kick();
+    request_stop();
     thread_.join();
+  }
+
+  // Lets the thread end on its own once its writes complete, without waiting for it: it may be
+  // stuck in a hung disk. The caller leaks this object, which the thread goes on using.
+  void let_go() {
+    request_stop();
+    thread_.detach();
   }
 
   void attach(SinkChannel* c) {
@@ -79,6 +82,16 @@ class WriterThread {
   // Control side (attach, close, stop): always wakes the thread.
   void kick() { wakeup_.wake(); }
 
+ private:
+  void request_stop() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    kick();
+  }
+
+ public:
  private:
   void run(unsigned index);
   // Sleeps until `deadline` unless there is work: a stop, a new sink, a closing sink, or a queue
@@ -403,9 +416,18 @@ void WriterThread::run(unsigned index) {
 }
 
 WriterPoolImpl::WriterPoolImpl(Options options)
-    : options_(options), floor_(options.min_free_disk) {}
+    : options_(options), floor_(std::make_unique<FreeSpaceFloor>(options.min_free_disk)) {}
 
-WriterPoolImpl::~WriterPoolImpl() { threads_.clear(); }
+WriterPoolImpl::~WriterPoolImpl() {
+  if (abandoned_.load()) {
+    // A sink was given up on a hung disk: its writer may never return from the kernel, and
+    // joining it would hang the daemon's exit. The threads end (or the process exits) without us.
+    spdlog::warn("sink writers: not waiting for writes a hung disk has not completed");
+    for (auto& t : threads_) t.release()->let_go();
+    (void)floor_.release();  // the threads let go still use it
+  }
+  threads_.clear();
+}
 
 Status WriterPoolImpl::start() {
   if (options_.threads == 0) {
@@ -434,7 +456,7 @@ Status WriterPoolImpl::start() {
     for (unsigned i = 0; i < options_.threads; ++i) backends.push_back(make_pwrite_backend());
   }
   for (unsigned i = 0; i < options_.threads; ++i) {
-    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), floor_, i));
+    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), *floor_, i));
   }
   return ok_status();
 }
@@ -462,11 +484,13 @@ void WriterPoolImpl::attach(SinkChannel* channel) {
   threads_[i]->attach(channel);
 }
 
-void WriterPoolImpl::detach(SinkChannel* channel) {
+bool WriterPoolImpl::detach(SinkChannel* channel) {
   auto drained = channel->drained.get_future();
   channel->close_requested.store(true, std::memory_order_release);
   for (auto& t : threads_) t->kick();
-  drained.wait();
+  if (drained.wait_for(options_.drain_timeout) == std::future_status::ready) return true;
+  abandoned_.store(true);
+  return false;
 }
 
 Result<std::unique_ptr<WriterPool>> WriterPool::create(Options options) {

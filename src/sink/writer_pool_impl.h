@@ -53,8 +53,10 @@ class WriterPoolImpl final : public WriterPool {
 
   // Hands a sink to a writer thread (round robin); the writer owns its `writer` state from now.
   void attach(SinkChannel* channel);
-  // Asks the writer to drain the sink completely and let go of it; returns once it has.
-  void detach(SinkChannel* channel);
+  // Asks the writer to drain the sink completely and let go of it; returns true once it has,
+  // false when it has not within options().drain_timeout (a hung disk). Then the writer still
+  // uses the channel: the caller must leave it (and its descriptors) alive for good.
+  bool detach(SinkChannel* channel);
 
  private:
   Options options_;
@@ -63,7 +65,9 @@ class WriterPoolImpl final : public WriterPool {
   std::atomic<size_t> next_thread_{0};
   std::mutex budget_mu_;
   std::atomic<size_t> reserved_{0};
-  FreeSpaceFloor floor_;
+  // On the heap: a pool that gave up a sink leaves it to the threads it does not join.
+  std::unique_ptr<FreeSpaceFloor> floor_;
+  std::atomic<bool> abandoned_{false};  // a detach timed out: threads may be stuck in the disk
 };
 
 }  // namespace recorder::sink

@@ -14,6 +14,7 @@
 #include "packet_builder.h"
 #include "pcap_file.h"
 #include "privileged.h"
+#include "stuck_disk.h"
 
 namespace recorder::test {
 namespace {
@@ -56,6 +57,15 @@ fs::path big_packets(const fs::path& dir) {
   fs::path path = dir / "big.pcap";
   write_pcap(path.string(), records);
   return path;
+}
+
+uint64_t get_stats_packets(Daemon& d, uint64_t id) {
+  grpc::ClientContext ctx;
+  pb::GetRequest request;
+  request.set_id(id);
+  pb::RecordingInfo info;
+  if (!d.recordings().Get(&ctx, request, &info).ok()) return 0;
+  return info.stats().packets_captured();
 }
 
 pb::RecordRequest start_any(uint64_t packets = 0) {
@@ -134,6 +144,71 @@ TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
 std::string tc_filters(const std::string& dev) {
   return sh_output("tc filter show dev " + dev + " ingress 2>/dev/null; tc filter show dev " + dev +
                    " egress 2>/dev/null");
+}
+
+// A disk that stops completing writes (a frozen filesystem: every write blocks in the kernel, as
+// on a hung device): stopping a recording gives up after --write-timeout with a write-error
+// reason instead of waiting forever, and during the shutdown that then waits again, a second
+// SIGTERM ends recorderd at once. The partial files are repaired at the next start.
+TEST(StuckDisk, StopGivesUpWithAWriteErrorAndASecondSigtermExitsAtOnce) {
+  RECORDER_REQUIRE_ROOT();
+  StuckDisk disk;
+  ASSERT_TRUE(disk.ok()) << disk.error();
+  TempDir tmp;
+  auto input = big_packets(tmp.path());
+  auto d = std::make_unique<Daemon>(
+      std::vector<std::string>{"--replay", input.string(), "--replay-loop", "--replay-rate", "1000",
+                               "--replay-start-after", "0", "--write-timeout", "3s"},
+      disk.path() / "storage");
+  auto start = [&] {
+    grpc::ClientContext ctx;
+    pb::StartRequest request;
+    *request.mutable_recording() = start_any().start();
+    pb::StartResponse started;
+    EXPECT_TRUE(d->recordings().Start(&ctx, request, &started).ok());
+    return started.id();
+  };
+  // Two recordings (files are created before the disk hangs), with packets on their way to it.
+  const uint64_t first = start();
+  const uint64_t second = start();
+  for (int i = 0; i < 1000 && get_stats_packets(*d, second) < 100; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GE(get_stats_packets(*d, second), 100u);
+
+  {
+    StuckDisk::Suspension hung(disk);  // thawed when the scope ends, also on failure
+    ASSERT_TRUE(hung.ok());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 60s);  // before: it never returned
+    pb::StopRequest stop;
+    stop.set_id(first);
+    pb::RecordingInfo info;
+    auto status = d->recordings().Stop(&ctx, stop, &info);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+    EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_WRITE_ERROR) << info.stop_message();
+    EXPECT_NE(info.stop_message().find("did not complete the writes within 3000 ms"),
+              std::string::npos)
+        << info.stop_message();
+
+    // The shutdown waits on the second recording's writes; a second SIGTERM does not wait.
+    const pid_t pid = d->pid();
+    ::kill(pid, SIGTERM);
+    d->wait_for_log("shutting down");
+    ::kill(pid, SIGTERM);
+    EXPECT_NE(d->wait_for_log("exiting now").find("second Terminated: exiting now"),
+              std::string::npos)
+        << d->log();
+  }  // thawed: the process, whose writer was stuck in the kernel, can finish exiting
+  const int status = d->terminate(30s);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2)
+      << "exit status 2 after a second SIGTERM; wait status " << status;
+  d.reset();
+
+  // The next start repairs what the hung disk left behind.
+  Daemon again({"--replay", input.string(), "--replay-start-after", "1"}, disk.path() / "storage");
+  EXPECT_NE(again.log().find("recovered partial file"), std::string::npos) << again.log();
 }
 
 TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
