@@ -1,5 +1,7 @@
 #include "service/recording_metadata.h"
 
+#include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "dispatch/filter.h"
@@ -21,7 +23,9 @@ std::chrono::system_clock::time_point from_ns(int64_t ns) {
 }  // namespace
 
 std::string metadata_file_name(std::string_view file_name) {
-  return "." + std::string(file_name) + ".json";
+  // fmt::format, not "." + std::string(...) + ...: GCC 12 at -O3 flags that concatenation with a
+  // false -Wrestrict (GCC bug 105329).
+  return fmt::format(".{}.json", file_name);
 }
 
 std::string to_metadata_json(const RecordingInfo& info) {
