@@ -190,7 +190,7 @@ int prog_bench(int repeat) {
   // Installs the rules, then measures each case against them.
   auto with_rules = [&](const char* rules_name, const std::vector<std::string>& texts,
                         const std::vector<Case>& cases) {
-    if (!table.install(rules_from(texts)).ok()) return false;
+    if (!table.install(rules_from(texts), 1).ok()) return false;
     run_cases(rules_name, cases);
     return true;
   };
@@ -294,7 +294,7 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     // dir "-": the reader feeds a counting consumer instead (the reader's own ceiling).
     const bool counting = dir == "-";
     CountingConsumer counter;
-    if (counting) (void)(*dp)->install_rules(router.current()->rules);
+    if (counting) (void)(*dp)->install_rules(router.current()->rules, router.current()->generation);
     std::atomic<bool> stop{false};
     std::thread reader([&] {
       pin(1);

@@ -33,8 +33,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The ABI this object was built with; the loader refuses a mismatch. */
-const volatile __u32 recorder_abi_version = RECORDER_ABI_VERSION;
+/* The ABI this object was built with; the loader refuses a mismatch. A test builds an object
+ * with another version (RECORDER_OBJECT_ABI_VERSION) to see the refusal. */
+#ifndef RECORDER_OBJECT_ABI_VERSION
+#define RECORDER_OBJECT_ABI_VERSION RECORDER_ABI_VERSION
+#endif
+const volatile __u32 recorder_abi_version = RECORDER_OBJECT_ABI_VERSION;
 /* 0: perf buffer, 1: per-CPU ring buffers. Set by the loader before load. */
 const volatile __u8 recorder_use_ringbuf = 0;
 /* Ring buffers: a submit wakes the reader only once this many bytes wait unread (set by the
@@ -45,10 +49,9 @@ const volatile __u64 recorder_rb_wakeup_bytes = 65536;
  * .bss after it has filled the other set completely. */
 __u32 recorder_active_set = 0;
 
-/* Both bounds are the user-space decoder's too (src/dispatch/packet_info.cpp): kernel and
- * user space give up on the same packets. */
-#define MAX_VLAN_TAGS 8
-#define MAX_IPV6_EXT_HEADERS 8
+/* The parse limits (RECORDER_MAX_VLAN_TAGS, RECORDER_MAX_IPV6_EXT_HEADERS in recorder_abi.h) are
+ * the user-space decoder's too (src/dispatch/packet_info.cpp): kernel and user space give up on
+ * the same packets. */
 #define SLOT_MASK (RECORDER_MAX_RULES - 1)
 
 #ifndef IPPROTO_SCTP
@@ -149,13 +152,9 @@ struct {
 	__array(values, struct recorder_ringbuf_inner);
 } recorder_ringbufs SEC(".maps");
 
-struct vlan_hdr_ {
-	__be16 tci;
-	__be16 proto;
-};
-
 /* What the parser found; mirrors PacketInfo in src/dispatch/packet_info.h. The addresses are
- * 8-byte aligned so the prefilter reads them as whole 64-bit words. */
+ * 8-byte aligned so the prefilter reads them as whole 64-bit words, and adjacent (src, then dst)
+ * as in the IPv6 header, so one copy fills both. */
 struct parsed {
 	__u8 ip_version; /* 0: not IP */
 	__u8 has_protocol;
@@ -165,6 +164,9 @@ struct parsed {
 	__u16 dport;
 	__u8 src[16] __attribute__((aligned(8)));
 	__u8 dst[16] __attribute__((aligned(8)));
+	/* A header the classifier needs is truncated, malformed or beyond the parse limits:
+	 * counted in recorder_unclassified (see recorder_abi.h). */
+	__u8 incomplete;
 };
 
 static __always_inline void mask_and(struct recorder_rule_mask *m,
@@ -236,146 +238,210 @@ static __always_inline __u64 addr6_word(const __u8 *a)
 	return w;
 }
 
-/* Parses L3 at byte offset `off` of the packet; `want` is the IP version the EtherType
- * announced (0: take it from the header, for L3 devices). Leaves ip_version 0 when the header
- * is missing, truncated or of another version. */
-static __always_inline void parse_ip(void *data, void *data_end, __u32 off, __u8 want,
-				     struct parsed *p)
+/* Where the parser reads from: the skb (all of it, paged fragments included) and its linear
+ * area, which holds every header in the common case. */
+struct pkt {
+	struct __sk_buff *skb;
+	void *data;
+	void *data_end;
+	__u32 len; /* skb->len: the whole packet, linear area and fragments */
+};
+
+/* Headers are read at most this far into the packet: the deepest is the TCP/UDP/SCTP header
+ * behind 8 VLAN tags, an IPv6 header and 8 extension headers of at most 2 KiB each. */
+#define MAX_PARSE_OFFSET 0x7fff
+
+/* Copies the n (constant) bytes at packet offset `off` to `dst`. From the linear area when it
+ * holds them: a few loads, what nearly every packet costs. Otherwise (headers in paged
+ * fragments: packets built from trafgen's TX ring, header-split NICs, some GRO and tunnel
+ * paths) bpf_skb_load_bytes reads them wherever they are, without changing the skb, which
+ * other programs and the stack see as it was. Returns 0, or -1 when the packet is shorter than
+ * off + n. */
+static __always_inline int load(const struct pkt *k, __u32 off, void *dst, __u32 n)
 {
-	void *l4;
-	__u8 first;
-
-	/* Verifier: every packet pointer is compared with data_end before it is dereferenced,
-	 * and each variable offset is bounded first so the pointer's range stays known. */
-	if (off > 64)
-		return;
-	if (data + off + 1 > data_end)
-		return;
-	first = *(__u8 *)(data + off) >> 4;
-	if (want && first != want)
-		return;
-	if (first == 4) {
-		struct iphdr *ip = data + off;
-		__u32 ihl;
-
-		if ((void *)(ip + 1) > data_end)
-			return;
-		ihl = ip->ihl * 4;
-		if (ihl < sizeof(*ip) || (void *)ip + ihl > data_end)
-			return; /* options cut: not decodable, as in user space */
-		p->ip_version = 4;
-		__builtin_memcpy(p->src, &ip->saddr, 4);
-		__builtin_memcpy(p->dst, &ip->daddr, 4);
-		p->protocol = ip->protocol;
-		p->has_protocol = 1;
-		if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
-			return; /* non-first fragment: no ports */
-		l4 = (void *)ip + ihl;
-	} else if (first == 6) {
-		struct ipv6hdr *ip6 = data + off;
-		__u8 nh;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return;
-		p->ip_version = 6;
-		__builtin_memcpy(p->src, &ip6->saddr, 16);
-		__builtin_memcpy(p->dst, &ip6->daddr, 16);
-		nh = ip6->nexthdr;
-		l4 = ip6 + 1;
-#pragma unroll
-		for (int i = 0; i < MAX_IPV6_EXT_HEADERS; i++) {
-			__u8 *h = l4;
-			__u32 len;
-
-			if (nh != NEXTHDR_HOP && nh != NEXTHDR_ROUTING && nh != NEXTHDR_DEST &&
-			    nh != NEXTHDR_FRAGMENT && nh != NEXTHDR_AUTH)
-				goto ports;
-			if ((void *)(h + 8) > data_end)
-				return; /* truncated extension header: protocol unknown */
-			if (nh == NEXTHDR_FRAGMENT) {
-				/* offset (13 bits) in the upper bits of bytes 2..3 */
-				if ((((__u16)h[2] << 8) | h[3]) & 0xfff8) {
-					p->protocol = h[0];
-					p->has_protocol = 1;
-					return; /* non-first fragment: no ports */
-				}
-				len = 8;
-			} else if (nh == NEXTHDR_AUTH) {
-				len = ((__u32)h[1] + 2) * 4;
-			} else {
-				len = ((__u32)h[1] + 1) * 8;
-			}
-			nh = h[0];
-			if ((void *)h + len > data_end)
-				return; /* truncated extension header: protocol unknown */
-			/* Verifier: len <= 2048, so the pointer stays far below the 64 KiB
-			 * packet-offset limit after MAX_IPV6_EXT_HEADERS additions. */
-			l4 = (void *)h + (len & 0x7ff);
-		}
-		if (nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
-		    nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH)
-			return; /* too many extension headers: protocol unknown */
-	ports:
-		p->protocol = nh;
-		p->has_protocol = 1;
-	} else {
-		return;
+	/* Verifier: off is bounded before it moves a packet pointer. */
+	if (off > MAX_PARSE_OFFSET)
+		return -1;
+	if (k->data + off + n <= k->data_end) {
+		__builtin_memcpy(dst, k->data + off, n);
+		return 0;
 	}
-	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP ||
-	    p->protocol == IPPROTO_SCTP) {
-		/* TCP, UDP and SCTP all start with source and destination port. */
-		__be16 *ports = l4;
-
-		if ((void *)(ports + 2) > data_end)
-			return;
-		p->sport = bpf_ntohs(ports[0]);
-		p->dport = bpf_ntohs(ports[1]);
-		p->has_ports = 1;
-	}
+	return bpf_skb_load_bytes(k->skb, off, dst, n) < 0 ? -1 : 0;
 }
 
-/* Returns the offset of the L3 header behind Ethernet and up to MAX_VLAN_TAGS VLAN tags, or
- * -1 when the frame is not IPv4/IPv6. */
-static __always_inline int parse_eth(void *data, void *data_end, __u8 *version)
+static __always_inline int has_port_header(__u8 protocol)
 {
-	struct ethhdr *eth = data;
-	__be16 proto;
-	int off = sizeof(*eth);
+	return protocol == IPPROTO_TCP || protocol == IPPROTO_UDP || protocol == IPPROTO_SCTP;
+}
 
-	if ((void *)(eth + 1) > data_end)
-		return -1;
-	proto = eth->h_proto;
+/* TCP, UDP and SCTP all start with source and destination port. */
+static __always_inline void parse_ports(const struct pkt *k, __u32 off, struct parsed *p)
+{
+	__be16 ports[2];
+
+	if (!has_port_header(p->protocol))
+		return;
+	if (load(k, off, ports, sizeof(ports))) {
+		p->incomplete = 1; /* transport header cut */
+		return;
+	}
+	p->sport = bpf_ntohs(ports[0]);
+	p->dport = bpf_ntohs(ports[1]);
+	p->has_ports = 1;
+}
+
+static __always_inline void parse_ipv4(const struct pkt *k, __u32 off, struct parsed *p)
+{
+	struct iphdr ip;
+	__u32 ihl;
+
+	if (load(k, off, &ip, sizeof(ip)))
+		goto incomplete;
+	ihl = ip.ihl * 4;
+	if (ihl < sizeof(ip) || off + ihl > k->len)
+		goto incomplete; /* bad IHL, or options cut: not decodable, as in user space */
+	p->ip_version = 4;
+	__builtin_memcpy(p->src, &ip.saddr, 4);
+	__builtin_memcpy(p->dst, &ip.daddr, 4);
+	p->protocol = ip.protocol;
+	p->has_protocol = 1;
+	if (ip.frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
+		return; /* non-first fragment: no ports */
+	parse_ports(k, off + ihl, p);
+	return;
+incomplete:
+	p->incomplete = 1;
+}
+
+static __always_inline int is_ipv6_ext(__u8 nh)
+{
+	return nh == NEXTHDR_HOP || nh == NEXTHDR_ROUTING || nh == NEXTHDR_DEST ||
+	       nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH;
+}
+
+static __always_inline void parse_ipv6(const struct pkt *k, __u32 off, struct parsed *p)
+{
+	__u8 first[8]; /* version ... next header, hop limit */
+	__u8 h[4];     /* an extension header's next header, length, fragment offset */
+	__u32 len;
+	__u8 nh;
+
+	_Static_assert(__builtin_offsetof(struct parsed, dst) ==
+			       __builtin_offsetof(struct parsed, src) + 16,
+		       "src and dst are adjacent, as in the IPv6 header");
+	if (load(k, off, first, sizeof(first)) || load(k, off + 8, p->src, 32)) {
+		p->incomplete = 1;
+		return;
+	}
+	p->ip_version = 6;
+	nh = first[6];
+	off += 40;
 #pragma unroll
-	for (int i = 0; i < MAX_VLAN_TAGS; i++) {
-		struct vlan_hdr_ *vh = data + off;
+	for (int i = 0; i < RECORDER_MAX_IPV6_EXT_HEADERS; i++) {
+		if (!is_ipv6_ext(nh))
+			goto transport;
+		/* Every extension header is at least 8 bytes long. */
+		if (off + 8 > k->len || load(k, off, h, sizeof(h)))
+			goto incomplete;
+		if (nh == NEXTHDR_FRAGMENT) {
+			/* offset (13 bits) in the upper bits of bytes 2..3 */
+			if ((((__u16)h[2] << 8) | h[3]) & 0xfff8) {
+				p->protocol = h[0];
+				p->has_protocol = 1;
+				return; /* non-first fragment: no ports */
+			}
+			len = 8;
+		} else if (nh == NEXTHDR_AUTH) {
+			len = ((__u32)h[1] + 2) * 4;
+		} else {
+			len = ((__u32)h[1] + 1) * 8;
+		}
+		nh = h[0];
+		if (off + len > k->len)
+			goto incomplete;
+		/* Verifier: len <= 2048, so off stays below MAX_PARSE_OFFSET. */
+		off += len & 0x7ff;
+	}
+	if (is_ipv6_ext(nh))
+		goto incomplete; /* more extension headers than the limit: protocol unknown */
+transport:
+	p->protocol = nh;
+	p->has_protocol = 1;
+	parse_ports(k, off, p);
+	return;
+incomplete:
+	/* A truncated extension header, or too many: the protocol stays unknown. */
+	p->incomplete = 1;
+}
 
+/* Parses L3 at byte offset `off`; `want` is the IP version the EtherType announced (0: take it
+ * from the header, for L3 devices). Leaves ip_version 0 when the header is missing, truncated
+ * or of another version, and marks the packet incomplete then. */
+static __always_inline void parse_ip(const struct pkt *k, __u32 off, __u8 want, struct parsed *p)
+{
+	__u8 first;
+
+	if (load(k, off, &first, 1)) {
+		p->incomplete = 1;
+		return;
+	}
+	first >>= 4;
+	if (want && first != want) {
+		p->incomplete = 1;
+		return;
+	}
+	if (first == 4)
+		parse_ipv4(k, off, p);
+	else if (first == 6)
+		parse_ipv6(k, off, p);
+	else
+		p->incomplete = 1;
+}
+
+/* Returns the offset of the L3 header behind Ethernet and up to RECORDER_MAX_VLAN_TAGS VLAN
+ * tags, or -1 when the frame is not IPv4/IPv6 (and marks it incomplete when that is because a
+ * header is cut or there are more tags than the limit). */
+static __always_inline int parse_eth(const struct pkt *k, __u8 *version, struct parsed *p)
+{
+	__be16 proto, tag[2]; /* a VLAN tag: TCI, then the next EtherType */
+	int off = ETH_HLEN;
+
+	if (load(k, ETH_HLEN - 2, &proto, sizeof(proto)))
+		goto incomplete;
+#pragma unroll
+	for (int i = 0; i < RECORDER_MAX_VLAN_TAGS; i++) {
 		if (proto != bpf_htons(ETH_P_8021Q_) && proto != bpf_htons(ETH_P_8021AD_) &&
 		    proto != bpf_htons(ETH_P_QINQ_OLD_))
 			break;
-		if ((void *)(vh + 1) > data_end)
-			return -1;
-		proto = vh->proto;
-		off += sizeof(*vh);
+		if (load(k, off, tag, sizeof(tag)))
+			goto incomplete;
+		proto = tag[1];
+		off += sizeof(tag);
 	}
-	if (proto == bpf_htons(ETH_P_IP))
+	if (proto == bpf_htons(ETH_P_IP)) {
 		*version = 4;
-	else if (proto == bpf_htons(ETH_P_IPV6))
+		return off;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
 		*version = 6;
-	else
-		return -1;
-	return off;
+		return off;
+	}
+	if (proto == bpf_htons(ETH_P_8021Q_) || proto == bpf_htons(ETH_P_8021AD_) ||
+	    proto == bpf_htons(ETH_P_QINQ_OLD_))
+		goto incomplete; /* more tags than the limit */
+	return -1;
+incomplete:
+	p->incomplete = 1;
+	return -1;
 }
 
-/* Classifies `p` against rule set `set`; returns 0 when no rule matches. */
-static __always_inline int classify(const struct parsed *p, __u32 set, struct recorder_rule_mask *m)
+/* Classifies `p` against rule set `set`, whose masks are `sm`; returns 0 when no rule matches. */
+static __always_inline int classify(const struct parsed *p, __u32 set,
+				    const struct recorder_set_masks *sm, struct recorder_rule_mask *m)
 {
-	const struct recorder_set_masks *sm;
 	const struct recorder_rule_mask *v;
 	__u32 key;
 
-	sm = bpf_map_lookup_elem(&recorder_set_masks, &set);
-	if (!sm)
-		return 0;
 	if (!p->ip_version) {
 		*m = sm->non_ip;
 		return !mask_empty(m);
@@ -622,30 +688,55 @@ static __always_inline int emit_ringbuf(struct __sk_buff *skb,
 	return -1;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, RECORDER_MAX_UNCLASSIFIED_KEYS);
+	__type(key, struct recorder_iface_key);
+	__type(value, struct recorder_unclassified);
+} recorder_unclassified SEC(".maps");
+
+/* Counts a packet the parser could not fully classify (rare: a hash lookup is affordable). */
+static __always_inline void count_unclassified(struct __sk_buff *skb, __u8 direction, __u32 len)
+{
+	struct recorder_iface_key key = {.ifindex = skb->ifindex, .direction = direction};
+	struct recorder_unclassified *u = bpf_map_lookup_elem(&recorder_unclassified, &key);
+
+	if (u) {
+		/* Per-CPU value and tc runs with migration disabled: plain adds suffice. */
+		u->packets++;
+		u->bytes += len;
+	} else {
+		struct recorder_unclassified first = {.packets = 1, .bytes = len};
+
+		bpf_map_update_elem(&recorder_unclassified, &key, &first, BPF_NOEXIST);
+	}
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 {
 	struct parsed p = {};
 	struct recorder_capture_hdr hdr;
+	const struct recorder_set_masks *sm;
 	struct walk_ctx c;
-	void *data, *data_end;
+	struct pkt k;
 	__u32 nbits, cap_len, len = skb->len;
 	int off, err;
 	__u32 set;
 	__u8 version = 0;
 
-	/* Headers are parsed from the linear area only: locally built and veth/tun packets keep
-	 * their headers there. bpf_skb_pull_data would unclone every cloned (TCP) skb, which
-	 * costs a copy and is not an observer's business. */
-	data = (void *)(long)skb->data;
-	data_end = (void *)(long)skb->data_end;
-
+	k.skb = skb;
+	k.data = (void *)(long)skb->data;
+	k.data_end = (void *)(long)skb->data_end;
+	k.len = len;
 	if (l3) {
-		parse_ip(data, data_end, 0, 0, &p);
+		parse_ip(&k, 0, 0, &p);
 	} else {
-		off = parse_eth(data, data_end, &version);
+		off = parse_eth(&k, &version, &p);
 		if (off >= 0)
-			parse_ip(data, data_end, off, version, &p);
+			parse_ip(&k, off, version, &p);
 	}
+	if (p.incomplete)
+		count_unclassified(skb, direction, len);
 
 	/* Keeps `p` a struct in memory (its address escapes into an empty asm). Without this clang
 	 * splits it into scalars for the prefilter's word reads and spills them all over the
@@ -653,7 +744,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	 * which every packet pays for, even one rejected at its protocol. */
 	asm volatile("" : : "r"(&p) : "memory");
 	set = recorder_active_set & 1;
-	if (!classify(&p, set, &hdr.rules))
+	sm = bpf_map_lookup_elem(&recorder_set_masks, &set);
+	if (!sm || !classify(&p, set, sm, &hdr.rules))
 		return TC_ACT_UNSPEC;
 
 	/* Only matching packets pay for the walk state. */
@@ -678,6 +770,8 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 direction, int l3)
 	hdr.vlan_tci = skb->vlan_tci;
 	hdr.vlan_proto = skb->vlan_proto;
 	hdr.pad1[0] = hdr.pad1[1] = hdr.pad1[2] = 0;
+	hdr.generation = sm->generation;
+	hdr.pad2 = 0;
 	hdr.link_type = l3 ? RECORDER_LINK_RAW : RECORDER_LINK_ETHERNET;
 
 	if (recorder_use_ringbuf) {

@@ -21,10 +21,9 @@
 /* BPF side: types come from the UAPI headers the program includes (linux/types.h). */
 #else
 #include <linux/types.h>
-#include <stddef.h>
 #endif
 
-#define RECORDER_ABI_VERSION 5
+#define RECORDER_ABI_VERSION 6
 
 /* How many rules (filters) can be active at once across all recordings. */
 #define RECORDER_MAX_RULES 256
@@ -70,6 +69,11 @@ struct recorder_capture_hdr {
 	__be16 vlan_proto; /* network byte order, as on the wire (0x8100, 0x88a8) */
 	__u8 vlan_present; /* 0 or 1 */
 	__u8 pad1[3];	   /* zero */
+	/* The generation of the rule set the packet was classified with (ABI 6): user space routes
+	 * the rule bits through the routing table of that generation's rules, never through a
+	 * later one whose slots may belong to other recordings. */
+	__u32 generation;
+	__u32 pad2; /* zero */
 };
 
 /*
@@ -206,6 +210,9 @@ struct recorder_set_masks {
 	struct recorder_rule_mask wild_dst6;
 	/* Address prefilter masks (ABI 5), indexed by enum recorder_addr_dim. */
 	struct recorder_addr_mask addr_mask[RECORDER_ADDR_DIMS];
+	/* Which rule-table generation this set holds (ABI 6); copied into every capture header. */
+	__u32 generation;
+	__u32 pad0; /* zero */
 };
 
 /* Per-rule data the program needs after classification, indexed by set * MAX_RULES + slot. */
@@ -215,31 +222,57 @@ struct recorder_rule_info {
 	__u16 pad0;
 };
 
-#ifndef __bpf__
+/*
+ * Packets the program could not classify (ABI 6), per interface and direction: a header the
+ * classifier needs is truncated, malformed, or beyond the parse limits (more than
+ * RECORDER_MAX_VLAN_TAGS VLAN tags, more than RECORDER_MAX_IPV6_EXT_HEADERS IPv6 extension
+ * headers). Such a packet is still classified with what was found (a missing field matches only
+ * rules that need no value there), and it is counted here whether or not a rule matched it, so
+ * a recording can never miss packets silently. A per-CPU hash keyed by recorder_iface_key.
+ */
+#define RECORDER_MAX_VLAN_TAGS 8
+#define RECORDER_MAX_IPV6_EXT_HEADERS 8
+#define RECORDER_MAX_UNCLASSIFIED_KEYS 4096
+
+struct recorder_iface_key {
+	__u32 ifindex;
+	__u32 direction; /* enum recorder_direction */
+};
+
+struct recorder_unclassified {
+	__u64 packets;
+	__u64 bytes; /* their skb->len summed */
+};
+
+/* Layout checks, compiled on both sides (the BPF object and user space), so a layout that
+ * differs between clang's BPF target and the host compiler fails the build. */
 #ifdef __cplusplus
 #define RECORDER_STATIC_ASSERT static_assert
 #else
 #define RECORDER_STATIC_ASSERT _Static_assert
 #endif
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_mask) == 32, "rule mask size");
-RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 64, "capture header size");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, vlan_tci) == 56, "vlan_tci offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, ifindex) == 8, "ifindex offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, cap_len) == 16, "cap_len offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, direction) == 20, "direction offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, link_type) == 22, "link_type offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_capture_hdr, rules) == 24, "rules offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 72, "capture header size");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, generation) == 64, "generation offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, vlan_tci) == 56, "vlan_tci offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, ifindex) == 8, "ifindex offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, cap_len) == 16, "cap_len offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, direction) == 20, "direction offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, link_type) == 22, "link_type offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, rules) == 24, "rules offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule) == 48, "rule size");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, family) == 32, "rule family offset");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_rule, snap_len) == 40, "rule snap_len offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, family) == 32, "rule family offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, snap_len) == 40, "rule snap_len offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm4_key) == 12, "lpm4 key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm6_key) == 24, "lpm6 key size");
-RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 352, "set masks size");
-RECORDER_STATIC_ASSERT(offsetof(struct recorder_set_masks, addr_mask) == 288, "addr_mask offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 360, "set masks size");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, generation) == 352, "generation offset");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_iface_key) == 8, "iface key size");
+RECORDER_STATIC_ASSERT(sizeof(struct recorder_unclassified) == 16, "unclassified size");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, addr_mask) == 288, "addr_mask offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_mask) == 16, "addr mask size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_bloom) == 8192, "addr bloom size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_info) == 8, "rule info size");
-#endif
 
 #endif /* RECORDER_ABI_H */

@@ -59,6 +59,7 @@ struct Flags {
   std::string retain_max_bytes = "0";
   uint64_t retain_max_count = 0;
   std::string transport = "auto";
+  std::string attach = "auto";
   std::string replay;
   bool replay_loop = false;
   double replay_rate = 0;
@@ -222,6 +223,12 @@ int run(const Flags& flags) {
       dp.transport = datapath::Transport::kRingBuffer;
     else
       dp.transport = datapath::Transport::kAuto;
+    if (flags.attach == "tcx")
+      dp.attach_mode = datapath::AttachMode::kTcx;
+    else if (flags.attach == "clsact")
+      dp.attach_mode = datapath::AttachMode::kClsact;
+    else
+      dp.attach_mode = datapath::AttachMode::kAuto;
     auto opened = datapath::Datapath::open(dp);
     if (!opened) {
       spdlog::error("eBPF datapath: {}", opened.error().message());
@@ -399,6 +406,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--transport", flags.transport, "kernel-to-user transport")
       ->check(CLI::IsMember({"perf", "ring", "auto"}))
+      ->capture_default_str();
+  app.add_option("--attach", flags.attach,
+                 "how the tc programs are attached: tcx links (leave with the process; Linux "
+                 "6.6+), clsact filters, or auto (tcx where the kernel has it)")
+      ->check(CLI::IsMember({"tcx", "clsact", "auto"}))
       ->capture_default_str();
   app.add_option("--writer-threads", flags.writer_threads, "file writer threads")
       ->capture_default_str();

@@ -8,6 +8,7 @@
 #include "datapath/datapath.h"
 #include "datapath/datapath_testing.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <linux/if.h>
@@ -37,6 +38,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kResyncInterval = std::chrono::seconds(1);
+constexpr auto kHealthLogInterval = std::chrono::seconds(10);
 constexpr int kBatchEndIntervalMs = 100;
 // A sample is committed to its CPU's buffer a moment after its timestamp is taken (the rest of
 // the tc program). Each round delivers only samples older than this, so one committed late on
@@ -113,9 +115,9 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   // RuleListener
-  Status install_rules(std::span<const RuleEntry> rules) override {
+  Status install_rules(std::span<const RuleEntry> rules, uint32_t generation) override {
     std::lock_guard lock(table_mutex_);
-    if (auto s = table_->install(rules); !s) {
+    if (auto s = table_->install(rules, generation); !s) {
       return Error(s.error().code(), s.error().message()).wrap("install kernel rules");
     }
     return ok_status();
@@ -140,6 +142,35 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     std::vector<AttachedInterface> out;
     for (const auto& [ifindex, a] : attachments_) out.push_back(a.info);
     return out;
+  }
+
+  DatapathHealth health() const override {
+    DatapathHealth h;
+    h.malformed_samples = malformed_samples_.load(std::memory_order_relaxed);
+    h.lost_samples = lost_samples_.load(std::memory_order_relaxed);
+    const int fd = object_->unclassified_fd();
+    std::vector<recorder_unclassified> per_cpu(object_->num_cpus());
+    recorder_iface_key key{};
+    recorder_iface_key next{};
+    const recorder_iface_key* prev = nullptr;
+    std::map<int, std::string> names;
+    for (const auto& a : attached_interfaces()) names[a.ifindex] = a.name;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      key = next;
+      prev = &key;
+      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+      UnclassifiedCount c;
+      c.ifindex = static_cast<int>(key.ifindex);
+      auto it = names.find(c.ifindex);
+      if (it != names.end()) c.interface = it->second;
+      c.direction = static_cast<Direction>(key.direction);
+      for (const auto& v : per_cpu) {
+        c.packets += v.packets;
+        c.bytes += v.bytes;
+      }
+      h.unclassified.push_back(std::move(c));
+    }
+    return h;
   }
 
   int program_fd(bool ingress, bool l3) const { return object_->program_fd(ingress, l3); }
@@ -177,15 +208,15 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
                    fmt::format("capture on {}: link type {} is not supported", l.name, l.type));
     }
     auto tc = TcAttachment::attach(l.ifindex, l.name, object_->program_fd(true, *l3),
-                                   object_->program_fd(false, *l3));
+                                   object_->program_fd(false, *l3), options_.attach_mode);
     if (!tc) return std::move(tc).error();
     Attached a;
     a.tc = std::move(tc).value();
     a.info.ifindex = l.ifindex;
     a.info.name = l.name;
     a.info.link_type = *l3 ? LinkType::kRaw : LinkType::kEthernet;
-    spdlog::info("recorder attached to {} (ifindex {}, {})", l.name, l.ifindex,
-                 *l3 ? "L3" : "Ethernet");
+    spdlog::info("recorder attached to {} (ifindex {}, {}, {})", l.name, l.ifindex,
+                 *l3 ? "L3" : "Ethernet", a.tc->uses_tcx() ? "tcx links" : "clsact filters");
     attachments_.emplace(l.ifindex, std::move(a));
     return ok_status();
   }
@@ -238,19 +269,49 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   // Every second: the kernel-to-wall-clock offset drifts slowly (NTP slewing); steps are
-  // caught at once by the clock's step fd.
+  // caught at once by the clock's step fd. Every kHealthLogInterval: say in the log what could
+  // not be classified or was malformed since the last time.
   void periodic(Clock::time_point now) {
     if (now - last_resync_ < kResyncInterval) return;
     last_resync_ = now;
     clock_.resync();
+    if (now - last_health_log_ < kHealthLogInterval) return;
+    last_health_log_ = now;
+    log_health();
+  }
+
+  void log_health() {
+    const DatapathHealth h = health();
+    for (const auto& c : h.unclassified) {
+      uint64_t& logged = logged_unclassified_[{c.ifindex, static_cast<int>(c.direction)}];
+      if (c.packets == logged) continue;
+      spdlog::warn("{} packets ({} in all) on {} {} could not be classified (a header truncated, "
+                   "malformed or beyond the parse limits): they matched only filters that need "
+                   "no port, protocol or address",
+                   c.packets - logged, c.packets,
+                   c.interface.empty() ? fmt::format("ifindex {}", c.ifindex) : c.interface,
+                   c.direction == Direction::kIngress ? "ingress" : "egress");
+      logged = c.packets;
+    }
+    if (h.malformed_samples != logged_malformed_) {
+      spdlog::warn("{} malformed samples from the kernel were dropped ({} in all)",
+                   h.malformed_samples - logged_malformed_, h.malformed_samples);
+      logged_malformed_ = h.malformed_samples;
+    }
   }
 
   void deliver(const void* sample, size_t size) noexcept {
-    if (size < sizeof(recorder_capture_hdr)) return;
+    if (size < sizeof(recorder_capture_hdr)) {
+      bump(malformed_samples_);
+      return;
+    }
     // Perf samples start 4 bytes past an 8-byte boundary: copy the header into aligned
-    // storage (56 bytes) rather than read u64 fields (and hand out a RuleMask) in place.
+    // storage rather than read u64 fields (and hand out a RuleMask) in place.
     std::memcpy(&hdr_, sample, sizeof(hdr_));
-    if (size < sizeof(hdr_) + hdr_.cap_len) return;
+    if (size < sizeof(hdr_) + hdr_.cap_len || hdr_.cap_len > hdr_.orig_len) {
+      bump(malformed_samples_);
+      return;
+    }
     CapturedPacket p;
     p.timestamp_ns = clock_.to_wall_ns(hdr_.ktime_ns);
     p.ifindex = hdr_.ifindex;
@@ -259,6 +320,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     p.link_type = static_cast<LinkType>(hdr_.link_type);
     p.data = {static_cast<const uint8_t*>(sample) + sizeof(hdr_), hdr_.cap_len};
     p.kernel_rules = &hdr_.rules;
+    p.rule_generation = hdr_.generation;
     if (hdr_.vlan_present != 0 && p.link_type == LinkType::kEthernet && p.data.size() >= 12 &&
         p.data.size() + 4 <= vlan_frame_.size()) {
       // Put the offloaded outer tag back behind the MAC addresses (reader-owned buffer, no
@@ -277,7 +339,15 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
 
   // OrderedReader::Visitor
   void sample(const uint8_t* data, size_t size) noexcept override { deliver(data, size); }
-  void lost(uint64_t samples) noexcept override { lost_samples_ += samples; }
+  void lost(uint64_t samples) noexcept override {
+    lost_samples_.store(lost_samples_.load(std::memory_order_relaxed) + samples,
+                        std::memory_order_relaxed);
+  }
+
+  // Single-writer counter (the reader thread), read by anyone.
+  static void bump(std::atomic<uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // Polls the control fds (netlink, clock step) and `extra_fd` for up to timeout_ms.
   void wait_and_handle(int extra_fd, int timeout_ms) {
@@ -355,9 +425,9 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   void log_losses() {
-    if (lost_samples_ != 0) {
-      spdlog::warn("perf buffer reported {} lost samples", lost_samples_);
-    }
+    const uint64_t lost = lost_samples_.load(std::memory_order_relaxed);
+    if (lost != 0) spdlog::warn("perf buffer reported {} lost samples", lost);
+    log_health();
   }
 
   Options options_;
@@ -375,7 +445,12 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   int ring_epoll_ = -1;
   int wait_fd_ = -1;  // the epoll fd the reader waits on (perf or ring)
   std::unique_ptr<OrderedReader> reader_;
-  uint64_t lost_samples_ = 0;
+  std::atomic<uint64_t> lost_samples_{0};
+  std::atomic<uint64_t> malformed_samples_{0};
+  // What log_health() last reported (reader thread only).
+  Clock::time_point last_health_log_ = Clock::now();
+  std::map<std::pair<int, int>, uint64_t> logged_unclassified_;
+  uint64_t logged_malformed_ = 0;
   mutable std::mutex attach_mutex_;
   std::map<int, Attached> attachments_;
 };

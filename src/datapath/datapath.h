@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "datapath/tc_attachment.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/source.h"
 
@@ -32,6 +33,7 @@ struct Options {
   // including ones that appear later.
   std::vector<std::string> interfaces;
   Transport transport = Transport::kAuto;
+  AttachMode attach_mode = AttachMode::kAuto;  // tcx links where the kernel has them
   size_t buffer_bytes_per_cpu = 8u << 20;  // perf/ring buffer size per CPU
   uint32_t max_latency_ms = 100;           // a quiet packet reaches dispatch within this
 };
@@ -40,6 +42,23 @@ struct KernelLoss {
   uint64_t recording_id = 0;
   uint64_t packets = 0;
   uint64_t bytes = 0;
+};
+
+// Packets the kernel could not classify on one interface and direction (recorder_abi.h: a
+// header truncated, malformed or beyond the parse limits), since the datapath opened.
+struct UnclassifiedCount {
+  int ifindex = 0;
+  std::string interface;  // empty when the interface is gone
+  Direction direction = Direction::kUnknown;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+// What the datapath could not hand on exactly, since it opened.
+struct DatapathHealth {
+  std::vector<UnclassifiedCount> unclassified;
+  uint64_t malformed_samples = 0;  // samples too short for their header or cap_len: dropped
+  uint64_t lost_samples = 0;       // samples the perf buffer reported lost (not attributable)
 };
 
 struct AttachedInterface {
@@ -61,6 +80,7 @@ class Datapath : public PacketSource, public RuleListener {
   virtual std::vector<KernelLoss> take_kernel_losses() = 0;
 
   virtual std::vector<AttachedInterface> attached_interfaces() const = 0;
+  virtual DatapathHealth health() const = 0;
   // "perf buffer" or "ring buffer".
   virtual std::string transport_name() const = 0;
 };

@@ -1,19 +1,85 @@
 #include "datapath/loader.h"
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "datapath/libbpf_log.h"
 #include "recorder/recorder.skel.h"
 #include "recorder/recorder_abi.h"
 
 namespace recorder::datapath {
-namespace {}  // namespace
+namespace {
+
+// The value of the object's `recorder_abi_version` (a const volatile u32 in .rodata), found by
+// name in the object's BTF rather than at the offset this program's skeleton assumes.
+Result<uint32_t> object_abi_version(const bpf_object* object) {
+  const btf* types = bpf_object__btf(object);
+  const bpf_map* rodata = nullptr;
+  bpf_map* m = nullptr;
+  bpf_object__for_each_map(m, object) {
+    const char* name = bpf_map__name(m);
+    const size_t len = std::strlen(name);
+    if (len >= 7 && std::strcmp(name + len - 7, ".rodata") == 0) rodata = m;
+  }
+  const int sec = types == nullptr ? -1 : btf__find_by_name_kind(types, ".rodata", BTF_KIND_DATASEC);
+  if (rodata == nullptr || sec < 0) {
+    return Error(ErrorCode::kFailedPrecondition,
+                 "the object has no .rodata with BTF: not a recorder BPF object");
+  }
+  const btf_type* datasec = btf__type_by_id(types, sec);
+  const btf_var_secinfo* var = btf_var_secinfos(datasec);
+  for (int i = 0; i < btf_vlen(datasec); ++i, ++var) {
+    const btf_type* v = btf__type_by_id(types, var->type);
+    if (std::strcmp(btf__name_by_offset(types, v->name_off), "recorder_abi_version") != 0) continue;
+    size_t size = 0;
+    const void* data = bpf_map__initial_value(const_cast<bpf_map*>(rodata), &size);
+    if (data == nullptr || var->size != sizeof(uint32_t) || var->offset + var->size > size) break;
+    uint32_t version;
+    std::memcpy(&version, static_cast<const uint8_t*>(data) + var->offset, sizeof(version));
+    return version;
+  }
+  return Error(ErrorCode::kFailedPrecondition,
+               "the object states no recorder_abi_version: not a recorder BPF object");
+}
+
+// Opens the skeleton on the embedded object or, with a path, on that file's bytes (the skeleton
+// binds maps and programs by name, so another build with the same names fits).
+Result<recorder_bpf*> open_skeleton(const std::string& path, std::string& bytes) {
+  auto* skel = static_cast<recorder_bpf*>(calloc(1, sizeof(recorder_bpf)));
+  if (skel == nullptr) return Error(ErrorCode::kResourceExhausted, "allocate the BPF skeleton");
+  if (recorder_bpf__create_skeleton(skel) != 0) {
+    recorder_bpf__destroy(skel);
+    return Error::from_errno("create the BPF skeleton", errno, ErrorCode::kUnavailable);
+  }
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+      recorder_bpf__destroy(skel);
+      return Error(ErrorCode::kNotFound, fmt::format("read the BPF object {}", path));
+    }
+    skel->skeleton->data = bytes.data();
+    skel->skeleton->data_sz = bytes.size();
+  }
+  if (int err = bpf_object__open_skeleton(skel->skeleton, nullptr); err != 0) {
+    recorder_bpf__destroy(skel);
+    return Error::from_errno(
+        fmt::format("open the recorder BPF object{}", path.empty() ? "" : " " + path), -err,
+        ErrorCode::kUnavailable);
+  }
+  return skel;
+}
+
+}  // namespace
 
 size_t per_cpu_buffer_bytes(size_t requested) {
   size_t bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -46,17 +112,19 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
 
   const LibbpfLog log;  // libbpf's output during the load, for the error if it fails
 
-  obj->skel_ = recorder_bpf__open();
-  if (obj->skel_ == nullptr) {
-    return Error::from_errno("open the recorder BPF object", errno, ErrorCode::kUnavailable);
-  }
+  auto opened = open_skeleton(options.object_path, obj->object_bytes_);
+  if (!opened) return std::move(opened).error();
+  obj->skel_ = *opened;
   recorder_bpf* skel = obj->skel_;
   // The ABI check: the object states the layout it was compiled against.
-  if (skel->rodata->recorder_abi_version != RECORDER_ABI_VERSION) {
+  auto version = object_abi_version(skel->obj);
+  if (!version) return std::move(version).error().wrap("load the recorder BPF object");
+  if (*version != RECORDER_ABI_VERSION) {
     return Error(ErrorCode::kFailedPrecondition,
-                 fmt::format("load the recorder BPF object: ABI version {} of the object does "
-                             "not match version {} of this program",
-                             skel->rodata->recorder_abi_version, RECORDER_ABI_VERSION));
+                 fmt::format("load the recorder BPF object{}: its ABI version {} does not match "
+                             "version {} of this program (rebuild both from one tree)",
+                             options.object_path.empty() ? "" : " " + options.object_path,
+                             *version, RECORDER_ABI_VERSION));
   }
   const bool ring = options.transport == BpfTransport::kRingBuffer;
   skel->rodata->recorder_use_ringbuf = ring ? 1 : 0;
@@ -111,5 +179,9 @@ int BpfObject::program_fd(bool ingress, bool l3) const {
 }
 
 int BpfObject::events_fd() const { return bpf_map__fd(skel_->maps.recorder_events); }
+
+int BpfObject::unclassified_fd() const {
+  return bpf_map__fd(skel_->maps.recorder_unclassified);
+}
 
 }  // namespace recorder::datapath

@@ -1,4 +1,6 @@
-// Loader: opens the recorder BPF object through its skeleton, checks its ABI version, sets the
+// Loader: opens the recorder BPF object through its skeleton (the embedded object, or a file of
+// another build), checks its ABI version (read from the object's own BTF and rodata, so a
+// mismatch is seen whatever the layout of the rest), sets the
 // rodata knobs (transport) and the buffer maps' sizes, loads it, and for the ring-buffer
 // transport creates one BPF ring buffer per CPU. Owns the skeleton (and so every map and
 // program fd) and the ring buffer fds. A failed load returns UNAVAILABLE with the verifier log.
@@ -30,6 +32,10 @@ size_t reader_wakeup_bytes(size_t buffer_bytes);
 struct LoadOptions {
   BpfTransport transport = BpfTransport::kPerfBuffer;
   size_t ring_bytes_per_cpu = 8u << 20;  // rounded up to a power of two >= page size
+  // A BPF object file to load instead of the one built into this program (another build of
+  // bpf/recorder; tests use it to check the ABI refusal). It must have the same maps and
+  // programs, and the same ABI version, or it is refused.
+  std::string object_path;
 };
 
 class BpfObject {
@@ -47,12 +53,14 @@ class BpfObject {
   // Program fds: ingress/egress for Ethernet devices, or the L3 variants.
   int program_fd(bool ingress, bool l3) const;
   int events_fd() const;                                          // perf event array
+  int unclassified_fd() const;  // per-CPU hash: recorder_iface_key -> recorder_unclassified
   const std::vector<int>& ring_fds() const { return ring_fds_; }  // one per possible CPU
   int num_cpus() const { return num_cpus_; }
 
  private:
   BpfObject() = default;
   recorder_bpf* skel_ = nullptr;
+  std::string object_bytes_;  // the object file's bytes (object_path), kept while skel_ lives
   BpfTransport transport_ = BpfTransport::kPerfBuffer;
   std::vector<int> ring_fds_;
   int num_cpus_ = 0;

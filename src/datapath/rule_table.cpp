@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <cstring>
-#include <thread>
 
 #include "datapath/loader.h"
 #include "recorder/recorder.skel.h"
@@ -34,6 +33,7 @@ Key lpm_key(uint32_t set, const Prefix& p) {
 RuleTable::RuleTable(BpfObject& object) : object_(object) {
   active_ = object_.skeleton()->bss->recorder_active_set & 1;
 }
+
 
 Status RuleTable::clear_set(uint32_t set) {
   auto* maps = &object_.skeleton()->maps;
@@ -68,7 +68,7 @@ Status RuleTable::clear_set(uint32_t set) {
   return ok_status();
 }
 
-Status RuleTable::write_set(uint32_t set, const TableImage& image) {
+Status RuleTable::write_set(uint32_t set, const TableImage& image, uint32_t generation) {
   auto* maps = &object_.skeleton()->maps;
   Keys& k = keys_[set];
   const int proto_fd = bpf_map__fd(maps->recorder_proto);
@@ -135,10 +135,12 @@ Status RuleTable::write_set(uint32_t set, const TableImage& image) {
     if (auto s = update(info_fd, &key, &image.info[slot], "rule info"); !s) return s;
   }
   // The set masks last: until they are written the set matches nothing anyway.
-  return update(bpf_map__fd(maps->recorder_set_masks), &set, &image.masks, "the set masks");
+  recorder_set_masks masks = image.masks;
+  masks.generation = generation;
+  return update(bpf_map__fd(maps->recorder_set_masks), &set, &masks, "the set masks");
 }
 
-Status RuleTable::install(std::span<const RuleEntry> rules) {
+Status RuleTable::install(std::span<const RuleEntry> rules, uint32_t generation) {
   std::vector<CompiledRule> compiled;
   std::vector<uint64_t> ids;
   compiled.reserve(rules.size());
@@ -151,32 +153,27 @@ Status RuleTable::install(std::span<const RuleEntry> rules) {
     compiled.push_back({e.slot, compile_rule(e)});
     ids.push_back(e.recording_id);
   }
-  return install_compiled(compiled, ids);
+  return install_compiled(compiled, ids, generation);
 }
 
 Status RuleTable::install_compiled(std::span<const CompiledRule> rules,
-                                   std::span<const uint64_t> recording_ids) {
+                                   std::span<const uint64_t> recording_ids, uint32_t generation) {
+  // No program uses `next`: the previous install() waited for a grace period after its flip.
   const uint32_t next = active_ ^ 1;
-  // A program that loaded the selector before the previous flip may still use `next`.
-  const auto since = std::chrono::steady_clock::now() - last_flip_;
-  if (since < kGracePeriod) std::this_thread::sleep_for(kGracePeriod - since);
-  // Whatever `next` counted since it was last folded (stragglers) goes to its old owners.
-  fold(next, pending_);
   if (auto s = clear_set(next); !s) return s;
   const TableImage image = build_table(rules);
-  if (auto s = write_set(next, image); !s) return s;
+  if (auto s = write_set(next, image, generation); !s) return s;
   for (size_t i = 0; i < rules.size(); ++i) {
     owner_[next][rules[i].slot] = i < recording_ids.size() ? recording_ids[i] : 0;
   }
   __atomic_store_n(&object_.skeleton()->bss->recorder_active_set, next, __ATOMIC_RELEASE);
   const uint32_t old = active_;
   active_ = next;
-  last_flip_ = std::chrono::steady_clock::now();
-  // After the grace period the old set's counters are final: fold them now so losses of
-  // removed rules are reported.
-  std::this_thread::sleep_for(kGracePeriod);
+  // After the grace period no program uses the old set: its counters are final (fold them now,
+  // so losses of removed rules are reported) and the next install() may rewrite it.
+  Status waited = grace_.wait();
   fold(old, pending_);
-  return ok_status();
+  return waited;
 }
 
 Result<RuleCounters> RuleTable::read(uint32_t set, uint16_t slot) const {

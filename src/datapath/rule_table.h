@@ -2,26 +2,27 @@
 // reads the per-rule kernel counters.
 //
 // Consistency: the table is double-buffered (recorder_abi.h). install() clears and rewrites the
-// inactive set, then flips recorder_active_set (one aligned 32-bit store into the mmaped .bss),
-// so every packet is classified with either the old or the new rules, never a mix. A program
-// that read the selector just before the flip can still be using the old set; such a run lasts
-// well under a microsecond (tc runs under RCU, never sleeps), so install() waits kGracePeriod
-// after a flip before it rewrites that set again.
+// inactive set (stamped with the caller's generation, which the kernel copies into every capture
+// header), then flips recorder_active_set (one aligned 32-bit store into the mmaped .bss), so
+// every packet is classified with either the old or the new rules, never a mix. A program that
+// read the selector just before the flip can still be using the old set, so install() then waits
+// for an RCU grace period (RcuBarrier: tc programs run under RCU): when it returns, no program
+// uses the old set any more, and the next install() may rewrite it.
 //
-// Counters are kept per set and slot. After a flip the old set's counters stop growing (after
-// the grace period), so their final deltas are folded into the owning recordings exactly;
+// Counters are kept per set and slot. After a flip and its grace period the old set's counters
+// no longer grow, so their final deltas are folded into the owning recordings exactly;
 // the new set's counters are zeroed before the set is written. Not thread-safe against itself:
 // the owner (Datapath) serializes calls.
 #pragma once
 
 #include <array>
-#include <chrono>
 #include <cstdint>
 #include <map>
 #include <span>
 #include <vector>
 
 #include "common/result.h"
+#include "datapath/rcu_barrier.h"
 #include "datapath/rule_compiler.h"
 #include "dispatch/dispatcher.h"
 
@@ -35,14 +36,12 @@ struct RuleCounters {
 
 class RuleTable {
  public:
-  static constexpr std::chrono::milliseconds kGracePeriod{5};
-
   explicit RuleTable(BpfObject& object);
 
-  Status install(std::span<const RuleEntry> rules);
+  Status install(std::span<const RuleEntry> rules, uint32_t generation);
   // Installs already compiled rules (tests); recording ids are those given.
   Status install_compiled(std::span<const CompiledRule> rules,
-                          std::span<const uint64_t> recording_ids);
+                          std::span<const uint64_t> recording_ids, uint32_t generation = 0);
 
   // Emission failures since the last call per recording id (including removed rules).
   std::map<uint64_t, RuleCounters> take_losses();
@@ -53,12 +52,12 @@ class RuleTable {
  private:
   Result<RuleCounters> read(uint32_t set, uint16_t slot) const;
   Status clear_set(uint32_t set);
-  Status write_set(uint32_t set, const TableImage& image);
+  Status write_set(uint32_t set, const TableImage& image, uint32_t generation);
   void fold(uint32_t set, std::map<uint64_t, RuleCounters>& into);
 
   BpfObject& object_;
+  RcuBarrier grace_;
   uint32_t active_ = 0;
-  std::chrono::steady_clock::time_point last_flip_{};
   // Per set: owner recording id of each slot (0 = free) and the failure counts reported so far.
   std::array<std::array<uint64_t, RECORDER_MAX_RULES>, RECORDER_TABLE_SETS> owner_{};
   std::array<std::array<RuleCounters, RECORDER_MAX_RULES>, RECORDER_TABLE_SETS> reported_{};

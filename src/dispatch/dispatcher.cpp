@@ -33,6 +33,7 @@ struct Dispatcher::State {
   // Single writer (the hot path), read by anyone.
   std::atomic<uint64_t> packets{0};
   std::atomic<uint64_t> packets_unmatched{0};
+  std::atomic<uint64_t> stale_rule_bits{0};
 };
 
 namespace {
@@ -72,9 +73,18 @@ void Dispatcher::on_packet(const CapturedPacket& packet) noexcept {
   // Each recording gets the packet once, however many of its rules matched.
   std::bitset<RECORDER_MAX_RECORDINGS> offered;
   bool matched = false;
+  const bool from_kernel = packet.kernel_rules != nullptr;
   for_each_rule(*mask, [&](unsigned slot) noexcept {
     const int16_t recording_slot = table->rule_to_recording[slot];
-    if (recording_slot < 0 || offered.test(static_cast<size_t>(recording_slot))) return;
+    if (recording_slot < 0) return;
+    // The slot's rule came in after the kernel classified the packet: the bit meant another
+    // rule (see dispatcher.h). Serial-number comparison, so the generation may wrap.
+    if (from_kernel &&
+        static_cast<int32_t>(packet.rule_generation - table->slot_epoch[slot]) < 0) {
+      bump(s.stale_rule_bits);
+      return;
+    }
+    if (offered.test(static_cast<size_t>(recording_slot))) return;
     offered.set(static_cast<size_t>(recording_slot));
     if (static_cast<size_t>(recording_slot) >= table->recordings.size()) return;
     Recording* recording = table->recordings[static_cast<size_t>(recording_slot)].get();
@@ -118,6 +128,7 @@ DispatchCounters Dispatcher::counters() const noexcept {
   DispatchCounters c;
   c.packets = state_->packets.load(std::memory_order_relaxed);
   c.packets_unmatched = state_->packets_unmatched.load(std::memory_order_relaxed);
+  c.stale_rule_bits = state_->stale_rule_bits.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -170,6 +181,8 @@ Status Router::add(std::shared_ptr<Recording> recording) {
   }
 
   auto table = std::make_shared<RoutingTable>(*table_);
+  const uint32_t generation = generation_ + 1;
+  table->generation = generation;
   // Recording slot: the first free one.
   size_t recording_slot = 0;
   while (recording_slot < table->recordings.size() && table->recordings[recording_slot]) {
@@ -184,6 +197,7 @@ Status Router::add(std::shared_ptr<Recording> recording) {
   for (const Filter& filter : include) {
     while (table->rule_to_recording[next] >= 0) next = (next + 1) % RECORDER_MAX_RULES;
     table->rule_to_recording[next] = static_cast<int16_t>(recording_slot);
+    table->slot_epoch[next] = generation;
     table->rules.push_back(RuleEntry{next, static_cast<uint16_t>(recording_slot), id, filter,
                                      recording->spec().snap_length});
     next = (next + 1) % RECORDER_MAX_RULES;
@@ -194,9 +208,10 @@ Status Router::add(std::shared_ptr<Recording> recording) {
   // rule in the routing table.
   std::shared_ptr<const RoutingTable> previous = table_;
   table_ = table;
+  generation_ = generation;  // kept on failure too: the number may have reached the kernel
   dispatcher_.publish(table_);
   if (kernel_rules_ != nullptr) {
-    Status installed = kernel_rules_->install_rules(table_->rules);
+    Status installed = kernel_rules_->install_rules(table_->rules, generation);
     if (!installed) {
       table_ = previous;
       dispatcher_.publish(table_);
@@ -211,6 +226,7 @@ Status Router::add(std::shared_ptr<Recording> recording) {
 void Router::remove(uint64_t recording_id) {
   std::lock_guard lock(mutex_);
   auto table = std::make_shared<RoutingTable>(*table_);
+  table->generation = ++generation_;
   bool found = false;
   for (auto& recording : table->recordings) {
     if (recording && recording->id() == recording_id) {
@@ -231,7 +247,7 @@ void Router::remove(uint64_t recording_id) {
   if (kernel_rules_ != nullptr) {
     // A failure leaves stale kernel rules whose bits map to no recording: harmless for
     // correctness (dispatch ignores them), so removal goes on.
-    Status installed = kernel_rules_->install_rules(table->rules);
+    Status installed = kernel_rules_->install_rules(table->rules, table->generation);
     if (!installed) {
       spdlog::warn("remove recording {}: install kernel rules: {} (its stale rules are ignored)",
                    recording_id, installed.error().message());

@@ -1,10 +1,19 @@
 // Dispatcher and Router: hand each packet to every recording that wants it, without locks.
 //
 // The Router (control side) owns the set of active recordings. Each include filter of each
-// recording becomes a rule with a slot (0..RECORDER_MAX_RULES-1); a freed slot is reused last
-// (round robin) so packets still in flight with an old rule mask cannot reach a new recording.
-// On every change the Router builds a new immutable RoutingTable, publishes it to the
-// Dispatcher, and hands the rule list to the kernel rule table (RuleListener) when there is one.
+// recording becomes a rule with a slot (0..RECORDER_MAX_RULES-1). On every change the Router
+// builds a new immutable RoutingTable with the next generation number, publishes it to the
+// Dispatcher, and hands the rule list with that generation to the kernel rule table
+// (RuleListener) when there is one.
+//
+// Generations: a packet the kernel classified carries the generation of the rule set it was
+// classified with (recorder_capture_hdr.generation), and may sit in the per-CPU buffers for a
+// while. Each table records, per slot, the generation at which the slot's current rule was
+// assigned (slot_epoch). A rule bit of a packet of generation g is routed only when the slot is
+// still assigned and was assigned at or before g: then the slot holds the very rule the kernel
+// matched. A slot freed and given to another recording after g fails the test, and the packet
+// is counted as stale for that bit instead of reaching a recording whose filters it may not
+// match.
 //
 // The Dispatcher (hot path, the source's thread) loads the current table at the start of a batch
 // and keeps it until on_batch_end(). publish() swaps the table pointer and returns once the hot
@@ -37,9 +46,11 @@ struct RuleEntry {
 
 // Immutable once published.
 struct RoutingTable {
+  uint32_t generation = 0;  // one more with every change (wraps; compared modulo 2^32)
   std::vector<std::shared_ptr<Recording>> recordings;           // by recording slot (null = free)
   std::vector<RuleEntry> rules;                                 // the active rules
   std::array<int16_t, RECORDER_MAX_RULES> rule_to_recording{};  // slot -> recording slot, -1 free
+  std::array<uint32_t, RECORDER_MAX_RULES> slot_epoch{};  // generation the slot's rule came in
   Classifier classifier;  // user-space classification of `rules`, for sources without kernel bits
 };
 
@@ -47,12 +58,17 @@ struct RoutingTable {
 class RuleListener {
  public:
   virtual ~RuleListener() = default;
-  virtual Status install_rules(std::span<const RuleEntry> rules) = 0;
+  // Installs `rules` as the table of `generation`, which the kernel stamps on every packet it
+  // classifies with them.
+  virtual Status install_rules(std::span<const RuleEntry> rules, uint32_t generation) = 0;
 };
 
 struct DispatchCounters {
   uint64_t packets = 0;            // packets offered by the source
   uint64_t packets_unmatched = 0;  // matched no active recording (replay, or stale kernel bits)
+  // Rule bits dropped because their slot was given to another rule after the packet was
+  // classified (the packet reaches every recording whose rule still holds).
+  uint64_t stale_rule_bits = 0;
 };
 
 class Dispatcher final : public PacketConsumer {
@@ -90,7 +106,8 @@ class Router {
   RuleListener* kernel_rules_;
   mutable std::mutex mutex_;  // control side only
   std::shared_ptr<const RoutingTable> table_;
-  uint16_t next_slot_ = 0;  // round-robin rule slot allocation
+  uint16_t next_slot_ = 0;    // round-robin rule slot allocation
+  uint32_t generation_ = 0;  // of table_
 };
 
 }  // namespace recorder

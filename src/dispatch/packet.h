@@ -35,6 +35,10 @@ struct CapturedPacket {
   // Set by the eBPF source: the rules the kernel matched. When null, dispatch classifies the
   // packet itself with the user-space classifier.
   const RuleMask* kernel_rules = nullptr;
+  // With kernel_rules: the generation of the rule table the kernel classified the packet with
+  // (RoutingTable::generation); dispatch accepts a rule bit only if its slot still belongs to
+  // the same rule as in that generation.
+  uint32_t rule_generation = 0;
 };
 
 }  // namespace recorder

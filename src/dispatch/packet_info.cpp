@@ -23,10 +23,10 @@ constexpr uint8_t kProtoDestOpts = 60;
 constexpr uint8_t kProtoSctp = 132;
 
 // The VLAN-tag and IPv6 extension-header walks stop after this many (a packet can chain them
-// without limit; the BPF parser in bpf/recorder has the same bounds, so both sides give up on
-// the same packets and the kernel rule table agrees with matches()).
-constexpr int kMaxVlanTags = 8;
-constexpr int kMaxExtensionHeaders = 8;
+// without limit; the BPF parser in bpf/recorder has the same bounds, from the same header, so
+// both sides give up on the same packets and the kernel rule table agrees with matches()).
+constexpr int kMaxVlanTags = RECORDER_MAX_VLAN_TAGS;
+constexpr int kMaxExtensionHeaders = RECORDER_MAX_IPV6_EXT_HEADERS;
 
 uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
@@ -36,16 +36,26 @@ bool has_port_header(uint8_t protocol) {
 
 // TCP, UDP and SCTP all start with the source and destination ports.
 void decode_ports(std::span<const uint8_t> l4, PacketInfo& info) {
-  if (!has_port_header(info.protocol) || l4.size() < 4) return;
+  if (!has_port_header(info.protocol)) return;
+  if (l4.size() < 4) {
+    info.incomplete = true;
+    return;
+  }
   info.has_ports = true;
   info.source_port = load16(l4.data());
   info.destination_port = load16(l4.data() + 2);
 }
 
 void decode_ipv4(std::span<const uint8_t> ip, PacketInfo& info) {
-  if (ip.size() < 20 || (ip[0] >> 4) != 4) return;
+  if (ip.size() < 20 || (ip[0] >> 4) != 4) {
+    info.incomplete = true;
+    return;
+  }
   const size_t header_length = size_t{ip[0] & 0x0fu} * 4;
-  if (header_length < 20 || header_length > ip.size()) return;
+  if (header_length < 20 || header_length > ip.size()) {
+    info.incomplete = true;
+    return;
+  }
   info.ip_version = 4;
   std::memcpy(info.source.data(), ip.data() + 12, 4);
   std::memcpy(info.destination.data(), ip.data() + 16, 4);
@@ -58,7 +68,10 @@ void decode_ipv4(std::span<const uint8_t> ip, PacketInfo& info) {
 }
 
 void decode_ipv6(std::span<const uint8_t> ip, PacketInfo& info) {
-  if (ip.size() < 40 || (ip[0] >> 4) != 6) return;
+  if (ip.size() < 40 || (ip[0] >> 4) != 6) {
+    info.incomplete = true;
+    return;
+  }
   info.ip_version = 6;
   std::memcpy(info.source.data(), ip.data() + 8, 16);
   std::memcpy(info.destination.data(), ip.data() + 24, 16);
@@ -79,8 +92,11 @@ void decode_ipv6(std::span<const uint8_t> ip, PacketInfo& info) {
         decode_ports(ip.subspan(offset), info);
         return;
     }
-    if (headers == kMaxExtensionHeaders) return;  // give up: protocol stays unknown
-    if (ip.size() - offset < 8) return;           // truncated extension header
+    // Give up on a ninth extension header or a truncated one: the protocol stays unknown.
+    if (headers == kMaxExtensionHeaders || ip.size() - offset < 8) {
+      info.incomplete = true;
+      return;
+    }
     const uint8_t* header = ip.data() + offset;
     size_t length;
     if (next == kProtoFragment) {
@@ -99,7 +115,10 @@ void decode_ipv6(std::span<const uint8_t> ip, PacketInfo& info) {
       length = (size_t{header[1]} + 1) * 8;
     }
     next = header[0];
-    if (length > ip.size() - offset) return;  // truncated extension header
+    if (length > ip.size() - offset) {  // truncated extension header
+      info.incomplete = true;
+      return;
+    }
     offset += length;
   }
   static_assert(kProtoEsp == 50 && kProtoNoNext == 59, "ESP and no-next end the walk above");
@@ -110,26 +129,37 @@ void decode_ipv6(std::span<const uint8_t> ip, PacketInfo& info) {
 PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
   PacketInfo info;
   if (link_type == LinkType::kRaw) {
-    if (bytes.empty()) return info;
-    const uint8_t version = bytes[0] >> 4;
-    if (version == 4) decode_ipv4(bytes, info);
-    if (version == 6) decode_ipv6(bytes, info);
+    const uint8_t version = bytes.empty() ? 0 : bytes[0] >> 4;
+    if (version == 4) {
+      decode_ipv4(bytes, info);
+    } else if (version == 6) {
+      decode_ipv6(bytes, info);
+    } else {
+      info.incomplete = true;
+    }
     return info;
   }
-  if (link_type != LinkType::kEthernet || bytes.size() < 14) return info;
+  if (link_type != LinkType::kEthernet) return info;
+  if (bytes.size() < 14) {
+    info.incomplete = true;
+    return info;
+  }
   size_t offset = 12;
   uint16_t ether_type = load16(bytes.data() + offset);
   offset += 2;
-  // Up to kMaxVlanTags tags; behind more the frame counts as not IP.
-  for (int tags = 0; tags < kMaxVlanTags; ++tags) {
-    if (ether_type != kEtherTypeVlan && ether_type != kEtherTypeQinQ &&
-        ether_type != kEtherTypeQinQOld) {
-      break;
+  // Up to kMaxVlanTags tags; behind more the frame counts as not IP (and incomplete).
+  auto is_vlan = [](uint16_t t) {
+    return t == kEtherTypeVlan || t == kEtherTypeQinQ || t == kEtherTypeQinQOld;
+  };
+  for (int tags = 0; tags < kMaxVlanTags && is_vlan(ether_type); ++tags) {
+    if (bytes.size() - offset < 4) {
+      info.incomplete = true;
+      return info;
     }
-    if (bytes.size() - offset < 4) return info;
     ether_type = load16(bytes.data() + offset + 2);
     offset += 4;
   }
+  if (is_vlan(ether_type)) info.incomplete = true;
   if (ether_type == kEtherTypeIPv4) decode_ipv4(bytes.subspan(offset), info);
   if (ether_type == kEtherTypeIPv6) decode_ipv6(bytes.subspan(offset), info);
   return info;

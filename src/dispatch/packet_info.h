@@ -18,6 +18,9 @@ struct PacketInfo {
   bool has_ports = false;         // TCP/UDP/SCTP ports present (first fragment, not truncated)
   uint16_t source_port = 0;       // host byte order
   uint16_t destination_port = 0;  // host byte order
+  // A header the filters need is truncated, malformed or beyond the parse limits (what the
+  // kernel counts as "unclassified"); the fields found so far are set, the rest are not.
+  bool incomplete = false;
 };
 
 // Decodes Ethernet (with up to 8 802.1Q/802.1ad/0x9100 tags) or raw IP, IPv4 (fragments: only
@@ -32,6 +35,11 @@ struct PacketInfo {
 //    no ports. Any other next header (TCP, UDP, ESP 50, no-next 59, ...) ends the walk.
 //  - Ports need the first 4 bytes of a TCP, UDP or SCTP header.
 //  - Raw IP (LinkType::kRaw): the version nibble picks IPv4 or IPv6.
+// `incomplete` is set when the decoder gives up on a header it expected: an Ethernet frame
+// shorter than 14 bytes, a cut VLAN tag or more than 8 tags, an IPv4/IPv6 header that is cut,
+// of the wrong version or with a bad IHL (raw IP: a version other than 4 or 6), a cut or ninth
+// IPv6 extension header, a cut TCP/UDP/SCTP port pair. Non-IP EtherTypes (ARP, ...) and later
+// fragments (no ports by nature) are complete.
 PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type);
 
 }  // namespace recorder

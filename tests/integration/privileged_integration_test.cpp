@@ -22,6 +22,8 @@ using namespace std::chrono_literals;
 using recorder::testing::sh;
 using recorder::testing::sh_output;
 using recorder::testing::unique_name;
+using recorder::testing::hook_programs;
+using recorder::testing::HookPrograms;
 using recorder::testing::VethNamespace;
 
 // A tmpfs of `size` mounted on a fresh temp dir, unmounted in the destructor.
@@ -141,10 +143,6 @@ TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
   EXPECT_NE(status.error_message().find("min-free-disk"), std::string::npos);
 }
 
-std::string tc_filters(const std::string& dev) {
-  return sh_output("tc filter show dev " + dev + " ingress 2>/dev/null; tc filter show dev " + dev +
-                   " egress 2>/dev/null");
-}
 
 // A disk that stops completing writes (a frozen filesystem: every write blocks in the kernel, as
 // on a hung device): stopping a recording gives up after --write-timeout with a write-error
@@ -217,7 +215,8 @@ TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
   ASSERT_TRUE(net.ok());
   Daemon d({"--interfaces", net.host()});
   EXPECT_NE(d.log().find(net.host()), std::string::npos) << "attached interface not logged";
-  EXPECT_NE(tc_filters(net.host()).find("bpf"), std::string::npos);
+  EXPECT_EQ(hook_programs(net.host()).ingress(), 1);
+  EXPECT_EQ(hook_programs(net.host()).egress(), 1);
 
   // Hubble-style stream: UDP to the peer, exactly 30 packets.
   grpc::ClientContext ctx;
@@ -281,7 +280,7 @@ TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
   net.send_udp(false, 7, 5, 64);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(d.terminate(), 0);
-  EXPECT_EQ(tc_filters(net.host()).find("bpf"), std::string::npos) << tc_filters(net.host());
+  EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
   int files = 0;
   for (const auto& e : fs::directory_iterator(d.storage())) {
     std::string name = e.path().filename().string();
@@ -310,7 +309,7 @@ TEST(EbpfIntegration, ManyStartStopCyclesKeepFdsMemoryAndTcFiltersAtBaseline) {
   f->set_destination_cidr(net.peer4());
   f->set_protocol(pb::PROTOCOL_UDP);
   ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 20));  // warm-up: thread pools, arenas
-  const std::string filters = tc_filters(net.host());
+  const HookPrograms hooks = hook_programs(net.host());
   const size_t fds = fd_count(d.pid());
   const size_t rss = rss_kib(d.pid());
   ASSERT_NO_FATAL_FAILURE(start_stop_delete(d, req, 200));
@@ -320,13 +319,79 @@ TEST(EbpfIntegration, ManyStartStopCyclesKeepFdsMemoryAndTcFiltersAtBaseline) {
   const size_t rss_after = rss_kib(d.pid());
   std::cout << "fds " << fds << " -> " << fds_after << ", RSS " << rss << " KiB -> " << rss_after
             << " KiB\n";
-  EXPECT_NE(filters.find("bpf"), std::string::npos) << filters;
-  EXPECT_EQ(tc_filters(net.host()), filters) << "tc filters changed over 200 cycles";
+  EXPECT_EQ(hooks.ingress(), 1);
+  EXPECT_EQ(hooks.egress(), 1);
+  const HookPrograms hooks_after = hook_programs(net.host());
+  EXPECT_EQ(hooks_after.ingress(), 1) << "tc programs changed over 200 cycles";
+  EXPECT_EQ(hooks_after.egress(), 1) << "tc programs changed over 200 cycles";
   EXPECT_LE(fds_after, fds + 2);
   EXPECT_LE(rss_after, rss + 16 * 1024) << "RSS grew by more than 16 MiB over 200 cycles";
   EXPECT_EQ(d.terminate(), 0);
-  EXPECT_EQ(tc_filters(net.host()).find("bpf"), std::string::npos) << tc_filters(net.host());
+  EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
 }
+
+// A crash under traffic, a restart and a clean stop, with each way of attaching: exactly one
+// recorder program per direction while a daemon runs (a restart after kill -9 removes the
+// orphaned clsact filters first; tcx links leave with the process), none after SIGTERM, and a
+// neighbour's tc filter added after ours survives every step.
+class EbpfCrash : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EbpfCrash, KillRestartStopLeavesOneProgramPerDirectionAndNeighboursAlone) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("k"));
+  ASSERT_TRUE(net.ok());
+  const std::vector<std::string> flags = {"--interfaces", net.host(), "--attach", GetParam()};
+  std::jthread traffic([&](std::stop_token stop) {
+    while (!stop.stop_requested()) net.send_udp(false, 9999, 20, 200);
+  });
+  pb::StartRequest req;
+  auto* f = req.mutable_recording()->add_include();
+  f->set_destination_cidr(net.peer4());
+  f->set_protocol(pb::PROTOCOL_UDP);
+  auto expect_ours = [&](int per_direction, const char* step) {
+    const HookPrograms h = hook_programs(net.host());
+    EXPECT_EQ(h.ingress(), per_direction) << step;
+    EXPECT_EQ(h.egress(), per_direction) << step;
+    if (GetParam() == "tcx") {
+      EXPECT_EQ(h.clsact_ingress + h.clsact_egress, 0) << step;
+    } else {
+      EXPECT_EQ(h.tcx_ingress + h.tcx_egress, 0) << step;
+    }
+  };
+  fs::path storage;
+  {
+    Daemon d(flags);
+    storage = d.storage();
+    expect_ours(1, "first daemon running");
+    // The neighbour: a clsact filter added after ours (its qdisc too, under tcx).
+    sh("tc qdisc add dev " + net.host() + " clsact 2>/dev/null");
+    ASSERT_EQ(
+        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"),
+        0);
+    grpc::ClientContext ctx;
+    pb::StartResponse started;
+    ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
+    std::this_thread::sleep_for(300ms);  // packets in flight
+    d.kill_hard();
+    // clsact filters outlive their process; tcx links do not.
+    expect_ours(GetParam() == "clsact" ? 1 : 0, "after kill -9");
+    Daemon restarted(flags, storage);
+    expect_ours(1, "restarted daemon running");
+    EXPECT_GT(hook_programs(net.host()).foreign_filters, 0);
+    grpc::ClientContext ctx2;
+    pb::StartResponse again;
+    ASSERT_TRUE(restarted.recordings().Start(&ctx2, req, &again).ok());
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(restarted.terminate(), 0);
+  }
+  expect_ours(0, "after SIGTERM");
+  EXPECT_GT(hook_programs(net.host()).foreign_filters, 0);
+  EXPECT_NE(sh_output("tc filter show dev " + net.host() + " egress").find("u32"),
+            std::string::npos);
+}
+
+INSTANTIATE_TEST_SUITE_P(AttachModes, EbpfCrash, ::testing::Values("tcx", "clsact"),
+                         [](const auto& param_info) { return param_info.param; });
 
 TEST(EbpfIntegration, DeletedInterfaceStopsRecordingsWithReasonInterfaceGone) {
   RECORDER_REQUIRE_ROOT();

@@ -90,7 +90,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
   // it lets one through to the trie, in a dimension that has a non-zero prefix (from the
   // user-space image of the same rules): both paths must be well covered.
   int prefilter_rejected = 0, prefilter_passed = 0;
-  int compared = 0, matched_packets = 0;
+  int compared = 0, matched_packets = 0, incomplete_packets = 0;
   for (int set = 0; set < kRuleSets; ++set) {
     // Rules: sometimes all 256 slots, usually a few, in random slots.
     const int count =
@@ -123,7 +123,8 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
       e.filter.protocol = pick(kRuleProtocols);
       rules.push_back(e);
     }
-    auto installed = harness.table().install(rules);
+    const uint32_t generation = static_cast<uint32_t>(set) * 7 + 3;
+    auto installed = harness.table().install(rules, generation);
     ASSERT_TRUE(installed.ok()) << installed.error().message();
     std::vector<datapath::CompiledRule> compiled;
     for (const auto& r : rules) compiled.push_back({r.slot, datapath::compile_rule(r)});
@@ -154,6 +155,9 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
         spec.more_fragments = chance(0.5);
         spec.fragment_offset = chance(0.5) ? 0 : 100;
       }
+      // Beyond the parse limits: a ninth VLAN tag, a ninth IPv6 extension header.
+      if (!spec.raw_ip && chance(0.02)) spec.vlans.assign(9, {0x8100, 3});
+      if (v6 && chance(0.02)) spec.ipv6_extensions.assign(9, 60);
       std::vector<uint8_t> packet = test::build_packet(spec);
       // Sometimes cut inside the L4 header (the kernel refuses test runs with a cut L3 header).
       if (chance(0.05) && packet.size() > 70)
@@ -163,6 +167,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
       if (packet.size() < 15) continue;
 
       const PacketInfo info = decode_packet(packet, link);
+      const uint64_t unclassified_before = harness.unclassified_packets();
       if (info.ip_version == 4 || info.ip_version == 6) {
         const bool is4 = info.ip_version == 4;
         const unsigned src_dim = is4 ? RECORDER_ADDR_SRC4 : RECORDER_ADDR_SRC6;
@@ -184,6 +189,10 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
       }
       auto samples = harness.run(packet, chance(0.5), spec.raw_ip);
       if (harness.last_run_error() != 0) continue;
+      // The kernel counts as unclassified exactly what the decoder gives up on.
+      ASSERT_EQ(harness.unclassified_packets() - unclassified_before, info.incomplete ? 1u : 0u)
+          << "packet " << n << " of rule set " << set << ", len " << packet.size();
+      incomplete_packets += info.incomplete ? 1 : 0;
       std::set<unsigned> kernel;
       if (!samples.empty()) {
         ASSERT_EQ(samples.size(), 1u);
@@ -192,6 +201,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
         }
         EXPECT_EQ(samples[0].hdr.cap_len, std::min<size_t>(snap, packet.size()));
         EXPECT_EQ(samples[0].hdr.orig_len, packet.size());
+        EXPECT_EQ(samples[0].hdr.generation, generation);
         ++matched_packets;
       }
       std::string differing;
@@ -211,10 +221,11 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
   EXPECT_GT(matched_packets, compared / 20);  // the pools make matches common enough
   EXPECT_GT(prefilter_rejected, compared / 10);
   EXPECT_GT(prefilter_passed, compared / 10);
+  EXPECT_GT(incomplete_packets, compared / 100);  // the hostile shapes above occur
   std::printf(
-      "compared %d packet/rule-set combinations, %d matched; prefilter: %d addresses rejected, "
-      "%d passed to the trie\n",
-      compared, matched_packets, prefilter_rejected, prefilter_passed);
+      "compared %d packet/rule-set combinations, %d matched, %d incomplete; prefilter: %d "
+      "addresses rejected, %d passed to the trie\n",
+      compared, matched_packets, incomplete_packets, prefilter_rejected, prefilter_passed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, Agreement,

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <string>
 #include <thread>
+
+#include "hook_programs.h"
 #include <vector>
 
 #include "privileged.h"
@@ -184,8 +186,10 @@ class VethNamespace {
 };
 
 // No tc filter and no clsact qdisc left on `dev` (both hooks).
+// No program of the recorder on the interface's tcx hooks, and no clsact filter or qdisc at all.
 inline bool tc_clean(const std::string& dev) {
-  return sh_output("tc filter show dev " + dev + " ingress 2>/dev/null").empty() &&
+  return hook_programs(dev).recorder_total() == 0 &&
+         sh_output("tc filter show dev " + dev + " ingress 2>/dev/null").empty() &&
          sh_output("tc filter show dev " + dev + " egress 2>/dev/null").empty() &&
          sh_output("tc qdisc show dev " + dev + " 2>/dev/null | grep clsact").empty();
 }

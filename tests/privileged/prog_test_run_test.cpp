@@ -69,9 +69,10 @@ class ProgTestRun : public ::testing::TestWithParam<BpfTransport> {
     ASSERT_TRUE(harness_->ok()) << harness_->error();
   }
   void install(const std::vector<RuleEntry>& rules) {
-    auto s = harness_->table().install(rules);
+    auto s = harness_->table().install(rules, ++generation_);
     ASSERT_TRUE(s.ok()) << s.error().message();
   }
+  uint32_t generation_ = 0;  // of the last install()
   // Runs and checks the verdict; returns the samples.
   std::vector<Sample> run(const PacketSpec& spec, bool ingress = true) {
     int verdict = 0;
@@ -522,7 +523,8 @@ TEST(ProgTestRunLoss, FailedEmissionsAreCountedPerRecording) {
                   .install(std::vector<RuleEntry>{
                       rule(2, filter(kAny, 0, kAny, 0, Protocol::kUdp), 0, 0, 77),
                       rule(3, filter(kAny, 0, kAny, 2000, Protocol::kUdp), 0, 0, 77),
-                      rule(5, filter(kAny, 0, kAny, 0, Protocol::kAny), 0, 1, 88)})
+                      rule(5, filter(kAny, 0, kAny, 0, Protocol::kAny), 0, 1, 88)},
+                           1)
                   .ok());
   PacketSpec spec;
   const size_t len = build_packet(spec).size();
@@ -536,7 +538,7 @@ TEST(ProgTestRunLoss, FailedEmissionsAreCountedPerRecording) {
   EXPECT_EQ(again[77].emit_fail_packets, 0u);
   // Losses of a removed rule are still reported after its removal.
   harness.run(build_packet(spec), true, false, nullptr, 2);
-  ASSERT_TRUE(harness.table().install(std::vector<RuleEntry>{}).ok());
+  ASSERT_TRUE(harness.table().install(std::vector<RuleEntry>{}, 2).ok());
   auto removed = harness.table().take_losses();
   EXPECT_EQ(removed[77].emit_fail_packets, 2u);
   EXPECT_EQ(removed[88].emit_fail_packets, 2u);

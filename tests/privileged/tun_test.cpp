@@ -73,7 +73,7 @@ TEST(TunDevice, L3ProgramsCaptureRawIp) {
   RuleEntry e6 = e;
   e6.slot = 1;
   e6.filter = *parse_filter("fd77::/16 0 any 0 ANY");
-  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e, e6}).ok());
+  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e, e6}, 1).ok());
 
   CollectingConsumer consumer;
   std::atomic<bool> stop{false};

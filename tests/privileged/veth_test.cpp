@@ -34,6 +34,7 @@ using datapath::Datapath;
 using datapath::Transport;
 using testing::sh;
 using testing::sh_output;
+using testing::hook_programs;
 using testing::tc_clean;
 using testing::unique_name;
 using testing::VethNamespace;
@@ -228,7 +229,8 @@ TEST_P(VethCapture, GlobFollowsInterfacesThatComeAndGo) {
                     e.recording_id = 1;
                     e.filter.protocol = Protocol::kUdp;
                     return e;
-                  }()})
+                  }()},
+                                  1)
                   .ok());
 
   CountingConsumer consumer;
@@ -259,7 +261,10 @@ TEST_P(VethCapture, GlobFollowsInterfacesThatComeAndGo) {
   EXPECT_TRUE(tc_clean(prefix + "a"));
 }
 
-TEST_P(VethCapture, CleanupRemovesOnlyWhatItCreated) {
+// clsact (the fallback for kernels without tcx): the recorder adds its filters next to someone
+// else's, removes exactly its own, and keeps a qdisc it did not create, or that it created but
+// someone else has put a filter on since.
+TEST_P(VethCapture, ClsactCleanupRemovesOnlyWhatItCreated) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));
   ASSERT_TRUE(net.ok());
@@ -268,29 +273,70 @@ TEST_P(VethCapture, CleanupRemovesOnlyWhatItCreated) {
   ASSERT_EQ(
       sh("tc filter add dev " + net.host() + " ingress prio 7 protocol all u32 match u32 0 0"), 0);
   const std::string before = sh_output("tc filter show dev " + net.host() + " ingress");
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  options.attach_mode = datapath::AttachMode::kClsact;
   {
-    datapath::Options options;
-    options.interfaces = {net.host()};
-    options.transport = GetParam();
     auto dp = Datapath::open(options);
     ASSERT_TRUE(dp.ok()) << dp.error().message();
-    EXPECT_NE(sh_output("tc filter show dev " + net.host() + " ingress"), before);
-    EXPECT_NE(sh_output("tc filter show dev " + net.host() + " egress"), "");
+    const auto h = hook_programs(net.host());
+    EXPECT_EQ(h.clsact_ingress, 1);
+    EXPECT_EQ(h.clsact_egress, 1);
+    EXPECT_GT(h.foreign_filters, 0);  // a u32 filter lists as its hash table and its key
   }
   EXPECT_EQ(sh_output("tc filter show dev " + net.host() + " ingress"), before);
   EXPECT_EQ(sh_output("tc filter show dev " + net.host() + " egress"), "");
   EXPECT_NE(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
-  // Without a qdisc beforehand the recorder removes the one it created.
+  // Without a qdisc beforehand the recorder removes the one it created...
   ASSERT_EQ(sh("tc qdisc del dev " + net.host() + " clsact"), 0);
   {
-    datapath::Options options;
-    options.interfaces = {net.host()};
-    options.transport = GetParam();
     auto dp = Datapath::open(options);
     ASSERT_TRUE(dp.ok()) << dp.error().message();
     EXPECT_FALSE(tc_clean(net.host()));
   }
   EXPECT_TRUE(tc_clean(net.host()));
+  // ...unless someone else put a filter on it meanwhile.
+  {
+    auto dp = Datapath::open(options);
+    ASSERT_TRUE(dp.ok()) << dp.error().message();
+    ASSERT_EQ(
+        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"),
+        0);
+  }
+  EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
+  EXPECT_GT(hook_programs(net.host()).foreign_filters, 0);
+  EXPECT_NE(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
+}
+
+// tcx (the default where the kernel has it): no qdisc is created, a neighbour's clsact qdisc and
+// filters are never touched, and the links leave with their owner.
+TEST_P(VethCapture, TcxLeavesNeighboursAlone) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("h"));
+  ASSERT_TRUE(net.ok());
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  options.attach_mode = datapath::AttachMode::kTcx;
+  {
+    auto dp = Datapath::open(options);
+    ASSERT_TRUE(dp.ok()) << dp.error().message();
+    const auto h = hook_programs(net.host());
+    EXPECT_EQ(h.tcx_ingress, 1);
+    EXPECT_EQ(h.tcx_egress, 1);
+    EXPECT_EQ(h.clsact_ingress + h.clsact_egress, 0);
+    EXPECT_EQ(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
+    // A neighbour arrives while we are attached.
+    ASSERT_EQ(sh("tc qdisc add dev " + net.host() + " clsact"), 0);
+    ASSERT_EQ(
+        sh("tc filter add dev " + net.host() + " ingress prio 7 protocol all u32 match u32 0 0"),
+        0);
+  }
+  const auto after = hook_programs(net.host());
+  EXPECT_EQ(after.recorder_total(), 0);
+  EXPECT_GT(after.foreign_filters, 0);
+  EXPECT_NE(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
 }
 
 TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
@@ -379,7 +425,7 @@ TEST_P(VethCapture, QuietPacketArrivesWithinMaxLatency) {
   RuleEntry e;
   e.recording_id = 1;
   e.filter = must_parse("any 0 " + net.peer4() + " 7001 UDP");
-  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e}).ok());
+  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e}, 1).ok());
   CountingConsumer consumer;
   SourceThread source(**dp, consumer);
   const int ifindex = static_cast<int>(if_nametoindex(net.host().c_str()));
@@ -432,7 +478,7 @@ TEST_P(VethCapture, PacketsFromSeveralCpusArriveInCaptureTimeOrder) {
   RuleEntry e;
   e.recording_id = 1;
   e.filter = must_parse("any 0 " + net.peer4() + " 7002 UDP");
-  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e}).ok());
+  ASSERT_TRUE((*dp)->install_rules(std::vector<RuleEntry>{e}, 1).ok());
   constexpr int kPerCpu = 20000;
   TimestampConsumer consumer(2 * kPerCpu);
   SourceThread source(**dp, consumer);

@@ -192,8 +192,9 @@ class ProbingRuleListener : public RuleListener {
   explicit ProbingRuleListener(Dispatcher& dispatcher) : dispatcher_(dispatcher) {
     bytes_ = test::build_packet({.protocol = IPPROTO_TCP});
   }
-  Status install_rules(std::span<const RuleEntry> rules) override {
+  Status install_rules(std::span<const RuleEntry> rules, uint32_t generation) override {
     installs.emplace_back(rules.begin(), rules.end());
+    generations.push_back(generation);
     CapturedPacket p;
     p.data = bytes_;
     p.original_length = static_cast<uint32_t>(bytes_.size());
@@ -206,6 +207,7 @@ class ProbingRuleListener : public RuleListener {
     return ok_status();
   }
   std::vector<std::vector<RuleEntry>> installs;
+  std::vector<uint32_t> generations;
   bool fail_next = false;
 
  private:

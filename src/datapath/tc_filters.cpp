@@ -1,0 +1,126 @@
+#include "datapath/tc_filters.h"
+
+#include <bpf/bpf.h>
+#include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace recorder::datapath {
+namespace {
+
+// The program's name, from its id (empty when it is gone or cannot be read).
+std::string program_name(uint32_t id) {
+  const int fd = bpf_prog_get_fd_by_id(id);
+  if (fd < 0) return {};
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  std::string name;
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
+  close(fd);
+  return name;
+}
+
+void parse_bpf_options(const rtattr* options, TcFilter& f) {
+  int len = RTA_PAYLOAD(options);
+  for (auto* a = static_cast<const rtattr*>(RTA_DATA(options)); RTA_OK(a, len);
+       a = RTA_NEXT(a, len)) {
+    if (a->rta_type == TCA_BPF_ID && RTA_PAYLOAD(a) >= sizeof(uint32_t)) {
+      std::memcpy(&f.program_id, RTA_DATA(a), sizeof(uint32_t));
+    }
+  }
+}
+
+Status dump(int fd, int ifindex, bool ingress, std::vector<TcFilter>& out) {
+  struct {
+    nlmsghdr header;
+    tcmsg tc;
+  } request{};
+  request.header.nlmsg_len = sizeof(request);
+  request.header.nlmsg_type = RTM_GETTFILTER;
+  request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  request.header.nlmsg_seq = ingress ? 1 : 2;
+  request.tc.tcm_family = AF_UNSPEC;
+  request.tc.tcm_ifindex = ifindex;
+  request.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  if (send(fd, &request, sizeof(request), 0) < 0) {
+    return Error::from_errno("ask the kernel for the tc filters", errno);
+  }
+  alignas(nlmsghdr) char buffer[32768];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::from_errno("read the tc filter list", errno);
+    }
+    int remaining = static_cast<int>(n);
+    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
+         h = NLMSG_NEXT(h, remaining)) {
+      if (h->nlmsg_type == NLMSG_DONE) return ok_status();
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const int err = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+        // No clsact qdisc (or no such device): no filters.
+        if (err == EINVAL || err == ENOENT || err == ENODEV) return ok_status();
+        return Error::from_errno("list the tc filters", err);
+      }
+      if (h->nlmsg_type != RTM_NEWTFILTER) continue;
+      const auto* tc = static_cast<const tcmsg*>(NLMSG_DATA(h));
+      TcFilter f;
+      f.ingress = ingress;
+      f.handle = tc->tcm_handle;
+      f.priority = TC_H_MAJ(tc->tcm_info) >> 16;
+      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
+      const rtattr* options = nullptr;
+      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(tc) +
+                                                     NLMSG_ALIGN(sizeof(*tc)));
+           RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+        if (a->rta_type == TCA_KIND) f.kind = static_cast<const char*>(RTA_DATA(a));
+        if (a->rta_type == TCA_OPTIONS) options = a;
+      }
+      // The dump also lists each priority's chain head without a handle: not a filter.
+      if (f.handle == 0) continue;
+      if (f.kind == "bpf" && options != nullptr) {
+        parse_bpf_options(options, f);
+        if (f.program_id != 0) f.program_name = program_name(f.program_id);
+      }
+      out.push_back(std::move(f));
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::vector<TcFilter>> list_tc_filters(int ifindex) {
+  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return Error::from_errno("open a netlink socket to list tc filters", errno);
+  std::vector<TcFilter> out;
+  Status s = dump(fd, ifindex, true, out);
+  if (s) s = dump(fd, ifindex, false, out);
+  close(fd);
+  if (!s) return std::move(s).error();
+  return out;
+}
+
+std::vector<std::string> tcx_program_names(int ifindex, bool ingress) {
+  // enum bpf_attach_type values of Linux 6.6 (BPF_TCX_INGRESS, BPF_TCX_EGRESS).
+  const auto type = static_cast<bpf_attach_type>(ingress ? 46 : 47);
+  __u32 ids[64];
+  __u32 count = 64;
+  std::vector<std::string> names;
+  if (bpf_prog_query(ifindex, type, 0, nullptr, ids, &count) != 0) return names;
+  for (__u32 i = 0; i < count && i < 64; ++i) names.push_back(program_name(ids[i]));
+  return names;
+}
+
+bool is_recorder_filter(const TcFilter& filter) {
+  // The programs of bpf/recorder/recorder.bpf.c: recorder_ingress, recorder_egress and their
+  // _l3 variants; the kernel keeps the first 15 characters of a name.
+  return filter.kind == "bpf" && filter.program_name.rfind("recorder_", 0) == 0;
+}
+
+}  // namespace recorder::datapath
