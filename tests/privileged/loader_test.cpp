@@ -1,3 +1,5 @@
+// The loader's ABI check: an object file of this tree loads; one that states another ABI version
+// is refused with an error that names both versions.
 // The loader's errors carry the verifier log: a program the verifier refuses is loaded through
 // libbpf while a LibbpfLog (what the loader wraps its load in) collects the output, and the
 // collected text has the verifier's reason.
@@ -5,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "datapath/libbpf_log.h"
+#include "datapath/loader.h"
 #include "privileged.h"
+#include "recorder/recorder_abi.h"
 
 namespace recorder::datapath {
 namespace {
@@ -32,6 +36,29 @@ TEST(LibbpfLog, TailKeepsTheEnd) {
   EXPECT_NE(all.find("/nonexistent/recorder-test.bpf.o"), std::string::npos) << all;
   ASSERT_GT(all.size(), 8u);
   EXPECT_EQ(log.tail(8), "..." + all.substr(all.size() - 8));
+}
+
+TEST(Loader, AnObjectFileOfThisAbiLoads) {
+  RECORDER_REQUIRE_ROOT();
+  LoadOptions options;
+  options.object_path = SAME_ABI_BPF_OBJ;
+  auto obj = BpfObject::load(options);
+  ASSERT_TRUE(obj.ok()) << obj.error().message();
+  EXPECT_GE((*obj)->program_fd(true, false), 0);
+}
+
+TEST(Loader, AnObjectOfAnotherAbiVersionIsRefused) {
+  RECORDER_REQUIRE_ROOT();
+  LoadOptions options;
+  options.object_path = OTHER_ABI_BPF_OBJ;
+  auto obj = BpfObject::load(options);
+  ASSERT_FALSE(obj.ok());
+  EXPECT_EQ(obj.error().code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(obj.error().message().find("ABI version 999"), std::string::npos)
+      << obj.error().message();
+  EXPECT_NE(obj.error().message().find("version " + std::to_string(RECORDER_ABI_VERSION)),
+            std::string::npos)
+      << obj.error().message();
 }
 
 }  // namespace
