@@ -241,6 +241,20 @@ int cmd_record(const Global& g, const RecordFlags& f) {
 
 // --- detached recordings -------------------------------------------------------------------
 
+// What the daemon's capture could not hand on exactly (nothing when all is well).
+void print_capture_health(const pb::CaptureHealth& h) {
+  for (const auto& u : h.unclassified()) {
+    std::cout << "unclassified: " << u.packets() << " packets on "
+              << (u.interface().empty() ? "ifindex " + std::to_string(u.ifindex()) : u.interface())
+              << " " << u.direction()
+              << " (a header truncated, malformed or beyond the parse limits; they reached only "
+                 "filters needing no port, protocol or address they lacked)\n";
+  }
+  if (h.malformed_samples() != 0) {
+    std::cout << "malformed:    " << h.malformed_samples() << " kernel samples dropped\n";
+  }
+}
+
 void print_info(const pb::RecordingInfo& info) {
   std::cout << "id:           " << info.id() << "\n"
             << "state:        " << state_name(info.state()) << "\n"
@@ -264,6 +278,7 @@ void print_info(const pb::RecordingInfo& info) {
               << f.destination_port() << " "
               << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
   }
+  print_capture_health(info.capture_health());
 }
 
 // One unary call on the Recordings service: a stub, a context with its deadline, and the
@@ -315,6 +330,7 @@ int cmd_list(const Global& g) {
         reason_name(info.stop_reason()), info.stats().packets_captured(),
         service::format_size(info.file_size()), info.stats().packets_lost(), info.file_name());
   }
+  print_capture_health(response.capture_health());
   return 0;
 }
 

@@ -266,6 +266,23 @@ int run(const Flags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.tls_client_ca_file = flags.tls_client_ca;
+#ifdef RECORDER_HAVE_DATAPATH
+  if (datapath) {
+    server_options.capture_health = [dp = datapath.get()](pb::CaptureHealth* out) {
+      const datapath::DatapathHealth h = dp->health();
+      for (const auto& u : h.unclassified) {
+        auto* e = out->add_unclassified();
+        e->set_interface(u.interface);
+        e->set_ifindex(static_cast<uint32_t>(u.ifindex));
+        e->set_direction(u.direction == Direction::kIngress ? "ingress" : "egress");
+        e->set_packets(u.packets);
+        e->set_bytes(u.bytes);
+      }
+      out->set_malformed_samples(h.malformed_samples);
+      out->set_lost_samples(h.lost_samples);
+    };
+  }
+#endif
   auto server = service::Server::start(**manager, limits, server_options);
   if (!server) {
     spdlog::error("{}", server.error().message());

@@ -29,8 +29,9 @@ bool same_stats(const RecordingStats& a, const RecordingStats& b) {
 }
 }  // namespace
 
-RecordingsService::RecordingsService(RecordingManager& manager, ServiceLimits limits)
-    : manager_(manager), limits_(limits) {}
+RecordingsService::RecordingsService(RecordingManager& manager, ServiceLimits limits,
+                                     CaptureHealthFn capture_health)
+    : manager_(manager), limits_(limits), capture_health_(std::move(capture_health)) {}
 
 grpc::Status RecordingsService::Start(grpc::ServerContext* context, const pb::StartRequest* request,
                                       pb::StartResponse* response) {
@@ -49,6 +50,7 @@ grpc::Status RecordingsService::Get(grpc::ServerContext* context, const pb::GetR
   auto info = manager_.get(request->id());
   if (!info) return refuse("Get", context->peer(), info.error());
   to_proto(*info, response);
+  if (capture_health_) capture_health_(response->mutable_capture_health());
   return grpc::Status::OK;
 }
 
@@ -85,6 +87,7 @@ grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest
     const auto& last = response->recordings(response->recordings_size() - 1);
     response->set_next_page_token(std::to_string(last.id()));
   }
+  if (capture_health_) capture_health_(response->mutable_capture_health());
   return grpc::Status::OK;
 }
 

@@ -5,14 +5,20 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+
 #include "recorder.grpc.pb.h"
 #include "service/recording_manager.h"
 
 namespace recorder::service {
 
+// Fills in the datapath's CaptureHealth (src/daemon wires it to Datapath::health()).
+using CaptureHealthFn = std::function<void(pb::CaptureHealth*)>;
+
 class RecordingsService final : public pb::Recordings::Service {
  public:
-  RecordingsService(RecordingManager& manager, ServiceLimits limits);
+  RecordingsService(RecordingManager& manager, ServiceLimits limits,
+                    CaptureHealthFn capture_health = {});
 
   grpc::Status Start(grpc::ServerContext* context, const pb::StartRequest* request,
                      pb::StartResponse* response) override;
@@ -32,6 +38,7 @@ class RecordingsService final : public pb::Recordings::Service {
  private:
   RecordingManager& manager_;
   const ServiceLimits limits_;
+  const CaptureHealthFn capture_health_;
 };
 
 }  // namespace recorder::service

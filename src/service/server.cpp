@@ -29,13 +29,14 @@ Result<std::string> read_file(const std::string& path, std::string_view what) {
 }
 }  // namespace
 
-Server::Server(RecordingManager& manager, const ServiceLimits& limits)
-    : record_(manager, limits), recordings_(manager, limits) {}
+Server::Server(RecordingManager& manager, const ServiceLimits& limits,
+               CaptureHealthFn capture_health)
+    : record_(manager, limits), recordings_(manager, limits, std::move(capture_health)) {}
 
 Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
                                               const ServiceLimits& limits,
                                               const ServerOptions& options) {
-  std::unique_ptr<Server> server(new Server(manager, limits));
+  std::unique_ptr<Server> server(new Server(manager, limits, options.capture_health));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

@@ -21,6 +21,7 @@ struct ServerOptions {
   std::string tls_cert_file;          // PEM, required with `listen`
   std::string tls_key_file;
   std::string tls_client_ca_file;  // PEM: require and verify client certificates
+  CaptureHealthFn capture_health;  // the datapath's health for List/Get; empty: none
 };
 
 class Server {
@@ -37,7 +38,7 @@ class Server {
   int tcp_port() const { return tcp_port_; }
 
  private:
-  Server(RecordingManager& manager, const ServiceLimits& limits);
+  Server(RecordingManager& manager, const ServiceLimits& limits, CaptureHealthFn capture_health);
 
   RecordService record_;
   RecordingsService recordings_;

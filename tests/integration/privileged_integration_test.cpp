@@ -330,6 +330,57 @@ TEST(EbpfIntegration, ManyStartStopCyclesKeepFdsMemoryAndTcFiltersAtBaseline) {
   EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
 }
 
+// Packets the kernel cannot classify (here: frames cut inside their TCP header, sent by trafgen
+// from the namespace) are counted per interface and direction, shown by `recorderctl list` and
+// `status`, and logged; a portless TCP filter still records them.
+TEST(EbpfIntegration, UnclassifiedPacketsAreCountedShownAndLogged) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("u"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  pb::StartRequest req;
+  auto* f = req.mutable_recording()->add_include();
+  f->set_source_cidr(net.peer4());
+  f->set_protocol(pb::PROTOCOL_TCP);
+  grpc::ClientContext ctx;
+  pb::StartResponse started;
+  ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
+
+  auto cut = test::build_packet({.source = net.peer4(), .destination = net.host4(),
+                                 .protocol = IPPROTO_TCP, .destination_port = 80});
+  cut.resize(14 + 20 + 2);
+  std::string conf = "{ ";
+  for (size_t i = 0; i < cut.size(); ++i) conf += (i ? ", " : "") + std::to_string(cut[i]);
+  conf += " }\n";
+  const fs::path conf_file = d.dir() / "cut.cfg";
+  std::ofstream(conf_file) << conf;
+  ASSERT_EQ(sh("ip netns exec " + net.ns() + " trafgen --dev " + net.peer() + " --conf " +
+               conf_file.string() + " --num 7 -t 1ms >/dev/null 2>&1"),
+            0);
+  std::this_thread::sleep_for(500ms);
+
+  const auto list = run_command({RECORDERCTL_PATH, "--server", d.server(), "list"}, d.dir());
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("unclassified: 7 packets on " + net.host() + " ingress"),
+            std::string::npos)
+      << list.output;
+  const auto status = run_command(
+      {RECORDERCTL_PATH, "--server", d.server(), "status", std::to_string(started.id())},
+      d.dir());
+  EXPECT_NE(status.output.find("unclassified: 7 packets"), std::string::npos) << status.output;
+  grpc::ClientContext stop_ctx;
+  pb::StopRequest stop;
+  stop.set_id(started.id());
+  pb::RecordingInfo stopped;
+  ASSERT_TRUE(d.recordings().Stop(&stop_ctx, stop, &stopped).ok());
+  EXPECT_EQ(stopped.stats().packets_captured(), 7u) << "a portless TCP filter still matches";
+  EXPECT_EQ(d.terminate(), 0);
+  EXPECT_NE(d.log().find("7 packets (7 in all) on " + net.host() + " ingress could not be "
+                         "classified"),
+            std::string::npos)
+      << d.log();
+}
+
 // A crash under traffic, a restart and a clean stop, with each way of attaching: exactly one
 // recorder program per direction while a daemon runs (a restart after kill -9 removes the
 // orphaned clsact filters first; tcx links leave with the process), none after SIGTERM, and a
