@@ -41,6 +41,7 @@ Status MemorySource::run(PacketConsumer& consumer, const std::atomic<bool>& stop
       packet.link_type = p.link_type;
       packet.data = p.bytes;
       packet.kernel_rules = p.kernel_rules ? &*p.kernel_rules : nullptr;
+      packet.rule_generation = p.rule_generation;
       consumer.on_packet(packet);
       ++fed;
       if (++in_batch == options_.batch_packets) {

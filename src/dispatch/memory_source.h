@@ -25,6 +25,7 @@ struct MemoryPacket {
   Direction direction = Direction::kUnknown;
   LinkType link_type = LinkType::kEthernet;
   std::optional<RuleMask> kernel_rules;  // set: pretend the kernel classified it
+  uint32_t rule_generation = 0;          // ... with the rule table of this generation
 };
 
 class MemorySource final : public PacketSource {

@@ -87,16 +87,54 @@ TEST(Dispatcher, KernelRuleBitsAreTrustedAndStaleBitsIgnored) {
   ASSERT_TRUE(router.add(a.recording).ok());
   const uint16_t slot = router.current()->rules.at(0).slot;
 
+  const uint32_t generation = router.current()->generation;
   MemoryPacket p = memory_packet({.protocol = IPPROTO_UDP});  // user space would not match it
   RuleMask mask{};
   set_rule(mask, slot);
   p.kernel_rules = mask;
+  p.rule_generation = generation;
   MemoryPacket stale = memory_packet({.protocol = IPPROTO_TCP});
   RuleMask stale_mask{};
   set_rule(stale_mask, (slot + 100) % RECORDER_MAX_RULES);
   stale.kernel_rules = stale_mask;
+  stale.rule_generation = generation;
   feed(dispatcher, {p, stale});
   EXPECT_EQ(a.count(), 1u);
+  EXPECT_EQ(dispatcher.counters().packets_unmatched, 1u);
+}
+
+// A slot freed and given to a new recording: a packet the kernel classified under the old
+// recording's rule (an older generation) must not reach the new one, whatever its filters;
+// one classified under the new rule does.
+TEST(Dispatcher, ReusedSlotGetsOnlyPacketsOfItsOwnGeneration) {
+  Dispatcher dispatcher;
+  Router router(dispatcher);
+  // Fill every slot, so the next recording reuses the one freed below.
+  TestRecording filler(1, std::vector<std::string>(RECORDER_MAX_RULES - 1, "any 0 any 9 UDP"));
+  TestRecording old_owner(2, {"any 0 any 0 TCP"});
+  ASSERT_TRUE(router.add(filler.recording).ok());
+  ASSERT_TRUE(router.add(old_owner.recording).ok());
+  const uint16_t slot = router.current()->rules.back().slot;
+  const uint32_t old_generation = router.current()->generation;
+  router.remove(2);
+  TestRecording new_owner(3, {"any 0 any 0 UDP"});
+  ASSERT_TRUE(router.add(new_owner.recording).ok());
+  ASSERT_EQ(router.current()->rules.back().slot, slot) << "the freed slot was reused";
+  const uint32_t new_generation = router.current()->generation;
+  ASSERT_NE(old_generation, new_generation);
+
+  RuleMask mask{};
+  set_rule(mask, slot);
+  MemoryPacket in_flight = memory_packet({.protocol = IPPROTO_TCP});  // matched the old rule
+  in_flight.kernel_rules = mask;
+  in_flight.rule_generation = old_generation;
+  MemoryPacket fresh = memory_packet({.protocol = IPPROTO_UDP});
+  fresh.kernel_rules = mask;
+  fresh.rule_generation = new_generation;
+  feed(dispatcher, {in_flight, fresh});
+  EXPECT_EQ(new_owner.count(), 1u);
+  EXPECT_EQ(old_owner.count(), 0u);
+  EXPECT_EQ(dispatcher.counters().stale_rule_bits, 1u);
   EXPECT_EQ(dispatcher.counters().packets_unmatched, 1u);
 }
 

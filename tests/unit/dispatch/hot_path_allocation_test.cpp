@@ -95,6 +95,7 @@ TEST(HotPath, DecodeClassifyDispatchOfferNeverAllocate) {
   };
   RuleMask kernel_mask{};
   kernel_mask.words[0] = ~uint64_t{0};
+  const uint32_t generation = router.current()->generation;
   {
     AllocationCounter counter;
     for (int i = 0; i < 20000; ++i) {
@@ -103,7 +104,10 @@ TEST(HotPath, DecodeClassifyDispatchOfferNeverAllocate) {
       p.timestamp_ns = static_cast<uint64_t>(i);
       p.original_length = static_cast<uint32_t>(frame.size());
       p.data = frame;
-      if (i % 3 == 0) p.kernel_rules = &kernel_mask;  // the eBPF source's path
+      if (i % 3 == 0) {  // the eBPF source's path
+        p.kernel_rules = &kernel_mask;
+        p.rule_generation = generation;
+      }
       dispatcher.on_packet(p);
       if (i % 64 == 63) dispatcher.on_batch_end();
     }

@@ -270,5 +270,40 @@ TEST(DecodePacket, EveryTruncationIsSafe) {
   }
 }
 
+// `incomplete` marks what the kernel counts as unclassified: a header the filters need is cut,
+// malformed or beyond the parse limits; complete non-IP frames and later fragments are not.
+TEST(DecodePacket, IncompleteMarksWhatTheDecoderGaveUpOn) {
+  auto decode = [](const std::vector<uint8_t>& bytes, LinkType link = LinkType::kEthernet) {
+    return decode_packet(bytes, link);
+  };
+  const auto tcp = build_packet({.protocol = IPPROTO_TCP});
+  EXPECT_FALSE(decode(tcp).incomplete);
+  EXPECT_FALSE(decode(build_packet({.ether_type = 0x0806})).incomplete) << "ARP is complete";
+  EXPECT_FALSE(decode(build_packet({.protocol = IPPROTO_UDP, .fragment_offset = 10})).incomplete)
+      << "a later fragment has no ports by nature";
+  EXPECT_TRUE(decode({tcp.begin(), tcp.begin() + 13}).incomplete) << "no EtherType";
+  EXPECT_TRUE(decode({tcp.begin(), tcp.begin() + 14 + 19}).incomplete) << "IPv4 header cut";
+  EXPECT_TRUE(decode({tcp.begin(), tcp.begin() + 14 + 20 + 3}).incomplete) << "ports cut";
+  auto bad_ihl = tcp;
+  bad_ihl[14] = 0x44;
+  EXPECT_TRUE(decode(bad_ihl).incomplete) << "IHL 4";
+  auto wrong_version = tcp;
+  wrong_version[14] = 0x65;
+  EXPECT_TRUE(decode(wrong_version).incomplete) << "EtherType IPv4, version 6";
+  EXPECT_TRUE(decode(build_packet({.vlans = std::vector<test::VlanTag>(9, {0x8100, 1})})).incomplete)
+      << "a ninth VLAN tag";
+  EXPECT_FALSE(decode(build_packet({.vlans = std::vector<test::VlanTag>(8, {0x8100, 1})})).incomplete);
+  const PacketInfo nine_ext = decode(build_packet({.source = "fd00::1", .destination = "fd00::2",
+                                                   .protocol = IPPROTO_UDP,
+                                                   .ipv6_extensions = std::vector<uint8_t>(9, 60)}));
+  EXPECT_TRUE(nine_ext.incomplete) << "a ninth IPv6 extension header";
+  EXPECT_FALSE(nine_ext.has_protocol);
+  EXPECT_FALSE(decode(build_packet({.source = "fd00::1", .destination = "fd00::2",
+                                    .protocol = IPPROTO_UDP,
+                                    .ipv6_extensions = std::vector<uint8_t>(8, 60)}))
+                   .incomplete);
+  EXPECT_TRUE(decode({0x00}, LinkType::kRaw).incomplete) << "raw IP of version 0";
+}
+
 }  // namespace
 }  // namespace recorder
