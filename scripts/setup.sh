@@ -17,6 +17,8 @@ packages=(
   tshark tcpdump netsniff-ng iproute2 iputils-ping fio xdp-tools procps psmisc util-linux
   # a hung disk for real: ext4 in a loop file that a test freezes (fsfreeze is in util-linux)
   e2fsprogs
+  # a busy machine on purpose (the rule-set flip test runs under CPU contention)
+  stress-ng
   # the demo and integration tests send small UDP/TCP flows with python3
   python3
 )
