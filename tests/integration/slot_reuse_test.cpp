@@ -57,12 +57,11 @@ struct Tracked {
   pb::RecordingInfo final_info;
 };
 
-pb::Filter* add_udp(pb::StartRequest& request, const std::string& destination, uint16_t port) {
+void add_udp(pb::StartRequest& request, const std::string& destination, uint16_t port) {
   pb::Filter* f = request.mutable_recording()->add_include();
   f->set_destination_cidr(destination);
   f->set_destination_port(port);
   f->set_protocol(pb::PROTOCOL_UDP);
-  return f;
 }
 
 // Starts `request` and records its filters (as the product parses them) in `out`.
@@ -125,6 +124,16 @@ TEST(EbpfSlotReuse, ChurnOnAFullRuleTableDeliversOnlyMatchingPacketsAndCountsEve
     }
     tracked.push_back({Kind::kFiller, "filler " + std::to_string(r), {}});
     ASSERT_TRUE(start(d, request, tracked.back()));
+  }
+
+  {  // One slot is left: a recording that needs two is refused.
+    pb::StartRequest two;
+    add_udp(two, net.peer4() + "/32", 1);
+    add_udp(two, net.peer4() + "/32", 2);
+    grpc::ClientContext ctx;
+    pb::StartResponse refused;
+    EXPECT_EQ(d.recordings().Start(&ctx, two, &refused).error_code(),
+              grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
 
   // The flood, all along: 8 datagrams to each of 9100..9103 in turn. A jthread: stopped and
