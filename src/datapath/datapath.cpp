@@ -16,12 +16,14 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "datapath/cpu_buffers.h"
 #include "datapath/interfaces.h"
@@ -39,6 +41,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kResyncInterval = std::chrono::seconds(1);
 constexpr auto kHealthLogInterval = std::chrono::seconds(10);
+// How long drain() waits for the reader (it wakes the reader; a round takes well under this).
+constexpr auto kDrainTimeout = std::chrono::milliseconds(1000);
 constexpr int kBatchEndIntervalMs = 100;
 // A sample is committed to its CPU's buffer a moment after its timestamp is taken (the rest of
 // the tc program). Each round delivers only samples older than this, so one committed late on
@@ -57,6 +61,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     reader_.reset();  // reads the perf buffer's memory
     if (perf_ != nullptr) perf_buffer__free(perf_);
     if (ring_epoll_ >= 0) ::close(ring_epoll_);
+    if (drain_fd_ >= 0) ::close(drain_fd_);
   }
 
   Status init() {
@@ -65,6 +70,8 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
         (options_.transport == Transport::kAuto && BpfObject::ring_buffer_supported())) {
       transport = BpfTransport::kRingBuffer;
     }
+    drain_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (drain_fd_ < 0) return Error::from_errno("create the reader's wakeup eventfd", errno);
     LoadOptions load;
     load.transport = transport;
     load.ring_bytes_per_cpu = options_.buffer_bytes_per_cpu;
@@ -349,16 +356,46 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
-  // Polls the control fds (netlink, clock step) and `extra_fd` for up to timeout_ms.
+  // Polls the control fds (netlink, clock step, drain requests) and `extra_fd` for up to
+  // timeout_ms.
   void wait_and_handle(int extra_fd, int timeout_ms) {
-    pollfd fds[3] = {
-        {watcher_->fd(), POLLIN, 0}, {clock_.step_fd(), POLLIN, 0}, {extra_fd, POLLIN, 0}};
-    const int n = poll(fds, extra_fd >= 0 ? 3 : 2, timeout_ms);
+    pollfd fds[4] = {{watcher_->fd(), POLLIN, 0},
+                     {clock_.step_fd(), POLLIN, 0},
+                     {drain_fd_, POLLIN, 0},
+                     {extra_fd, POLLIN, 0}};
+    const int n = poll(fds, extra_fd >= 0 ? 4 : 3, timeout_ms);
     if (n > 0) {
       if (fds[0].revents & POLLIN) handle_link_events();
       if (fds[1].revents & POLLIN) clock_.check_step();
+      if (fds[2].revents & POLLIN) {
+        uint64_t requests;
+        (void)!::read(drain_fd_, &requests, sizeof(requests));  // a wakeup; the count is moot
+      }
     }
   }
+
+ public:
+  // RuleListener: the reader delivers, each round, every sample older than its horizon; wake it
+  // until a round's horizon has passed the moment of the call.
+  void drain() override {
+    if (!reading_.load(std::memory_order_acquire)) return;
+    const uint64_t since = WallClock::monotonic_now_ns();
+    const auto deadline = Clock::now() + kDrainTimeout;
+    while (reading_.load(std::memory_order_acquire) &&
+           delivered_through_ns_.load(std::memory_order_acquire) < since) {
+      if (Clock::now() > deadline) {
+        spdlog::warn("the reader did not deliver the kernel's buffers within {} ms; a stopped "
+                     "recording may miss its last packets",
+                     kDrainTimeout.count());
+        return;
+      }
+      const uint64_t one = 1;
+      (void)!::write(drain_fd_, &one, sizeof(one));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1) + std::chrono::nanoseconds(kOrderWindowNs));
+    }
+  }
+
+ private:
 
   // The perf buffers are opened at init: the kernel can only emit into a CPU's buffer once its
   // perf event exists, so packets between open() and run() are kept, not lost.
@@ -406,6 +443,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   Status run_reader(const std::atomic<bool>& stop) {
     const int timeout = static_cast<int>(
         std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
+    reading_.store(true, std::memory_order_release);
     while (!stop.load(std::memory_order_relaxed)) {
       wait_and_handle(wait_fd_, timeout);
       // poll() only looks at the epoll fd; collecting the events is what re-arms the
@@ -413,13 +451,16 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       epoll_event events[64];
       while (::epoll_wait(wait_fd_, events, 64, 0) == 64) {
       }
-      reader_->read(WallClock::monotonic_now_ns() - kOrderWindowNs, *this);
+      const uint64_t horizon = WallClock::monotonic_now_ns() - kOrderWindowNs;
+      reader_->read(horizon, *this);
       consumer_->on_batch_end();
+      delivered_through_ns_.store(horizon, std::memory_order_release);
       periodic(Clock::now());
     }
     // Whatever the kernel wrote before stop.
     reader_->read(OrderedReader::kNoHorizon, *this);
     consumer_->on_batch_end();
+    reading_.store(false, std::memory_order_release);
     log_losses();
     return ok_status();
   }
@@ -445,6 +486,10 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   int ring_epoll_ = -1;
   int wait_fd_ = -1;  // the epoll fd the reader waits on (perf or ring)
   std::unique_ptr<OrderedReader> reader_;
+  // drain(): a wakeup for the reader, whether it runs, and the horizon of its last round.
+  int drain_fd_ = -1;
+  std::atomic<bool> reading_{false};
+  std::atomic<uint64_t> delivered_through_ns_{0};
   std::atomic<uint64_t> lost_samples_{0};
   std::atomic<uint64_t> malformed_samples_{0};
   // What log_health() last reported (reader thread only).

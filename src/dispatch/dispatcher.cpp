@@ -242,8 +242,10 @@ void Router::remove(uint64_t recording_id) {
   });
   while (!table->recordings.empty() && !table->recordings.back()) table->recordings.pop_back();
   rebuild_classifier(*table);
-  // The kernel first: then no new packet carries the recording's rules, and publishing the
-  // table (which waits for the hot path's batch) makes the recording unreachable.
+  // The kernel first: then no new packet carries the recording's rules. Then the packets it
+  // matched before that, still in the kernel's buffers, are delivered through the current table
+  // (drain), and publishing the new table (which waits for the hot path's batch) makes the
+  // recording unreachable.
   if (kernel_rules_ != nullptr) {
     // A failure leaves stale kernel rules whose bits map to no recording: harmless for
     // correctness (dispatch ignores them), so removal goes on.
@@ -252,6 +254,7 @@ void Router::remove(uint64_t recording_id) {
       spdlog::warn("remove recording {}: install kernel rules: {} (its stale rules are ignored)",
                    recording_id, installed.error().message());
     }
+    kernel_rules_->drain();
   }
   table_ = table;
   dispatcher_.publish(table_);

@@ -207,6 +207,46 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
   EXPECT_TRUE(tc_clean(net.host())) << sh_output("tc filter show dev " + net.host() + " ingress");
 }
 
+// A recording removed right after its traffic: the packets the kernel matched before the stop
+// are still in the per-CPU buffers (the reader wakes at most every 100 ms here), and removal
+// drains them into the recording before its routing entry goes.
+TEST_P(VethCapture, StopRightAfterTrafficKeepsEveryMatchedPacket) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("d"));
+  ASSERT_TRUE(net.ok());
+  TempDir dir;
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  auto pool = sink::WriterPool::create({});
+  ASSERT_TRUE(pool.ok()) << pool.error().message();
+  Dispatcher dispatcher;
+  Router router(dispatcher, dp->get());
+  SourceThread source(**dp, dispatcher);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    sink::SinkOptions sink_options;
+    sink_options.path = dir.path + "/r" + std::to_string(id) + ".pcap";
+    auto sink = sink::Sink::open(**pool, sink_options);
+    ASSERT_TRUE(sink.ok()) << sink.error().message();
+    RecordingSpec spec;
+    spec.include = {must_parse("any 0 " + net.peer4() + " 7000 UDP")};
+    auto recording = std::make_shared<Recording>(id, spec, std::move(sink).value());
+    ASSERT_TRUE(router.add(recording).ok());
+    // tc egress runs in the sender's syscall: when send_udp returns, every packet is in the
+    // kernel's buffers.
+    net.send_udp(false, 7000, 50, 100);
+    router.remove(id);
+    auto result = recording->finish();
+    ASSERT_TRUE(result.ok()) << result.error().message();
+    const RecordingStats stats = recording->stats();
+    EXPECT_EQ(stats.packets_captured + stats.packets_lost(), 50u) << "recording " << id;
+    EXPECT_EQ(test::read_pcap(result->path.string()).records.size(), stats.packets_captured);
+  }
+  EXPECT_TRUE(source.stop().ok());
+}
+
 TEST_P(VethCapture, GlobFollowsInterfacesThatComeAndGo) {
   RECORDER_REQUIRE_ROOT();
   // The glob is specific to this process so concurrently running tests of other areas, whose
