@@ -290,27 +290,24 @@ static __always_inline void parse_ports(const struct pkt *k, __u32 off, struct p
 	p->has_ports = 1;
 }
 
-static __always_inline void parse_ipv4(const struct pkt *k, __u32 off, struct parsed *p)
+/* `ip`: the header's first 20 bytes, already read. */
+static __always_inline void parse_ipv4(const struct pkt *k, __u32 off, const struct iphdr *ip,
+				       struct parsed *p)
 {
-	struct iphdr ip;
-	__u32 ihl;
+	__u32 ihl = ip->ihl * 4;
 
-	if (load(k, off, &ip, sizeof(ip)))
-		goto incomplete;
-	ihl = ip.ihl * 4;
-	if (ihl < sizeof(ip) || off + ihl > k->len)
-		goto incomplete; /* bad IHL, or options cut: not decodable, as in user space */
+	if (ihl < sizeof(*ip) || off + ihl > k->len) {
+		p->incomplete = 1; /* bad IHL, or options cut: not decodable, as in user space */
+		return;
+	}
 	p->ip_version = 4;
-	__builtin_memcpy(p->src, &ip.saddr, 4);
-	__builtin_memcpy(p->dst, &ip.daddr, 4);
-	p->protocol = ip.protocol;
+	__builtin_memcpy(p->src, &ip->saddr, 4);
+	__builtin_memcpy(p->dst, &ip->daddr, 4);
+	p->protocol = ip->protocol;
 	p->has_protocol = 1;
-	if (ip.frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
+	if (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK))
 		return; /* non-first fragment: no ports */
 	parse_ports(k, off + ihl, p);
-	return;
-incomplete:
-	p->incomplete = 1;
 }
 
 static __always_inline int is_ipv6_ext(__u8 nh)
@@ -319,22 +316,20 @@ static __always_inline int is_ipv6_ext(__u8 nh)
 	       nh == NEXTHDR_FRAGMENT || nh == NEXTHDR_AUTH;
 }
 
-static __always_inline void parse_ipv6(const struct pkt *k, __u32 off, struct parsed *p)
+/* `nh`: the next-header field of the IPv6 header at `off`, already read. */
+static __always_inline void parse_ipv6(const struct pkt *k, __u32 off, __u8 nh, struct parsed *p)
 {
-	__u8 first[8]; /* version ... next header, hop limit */
-	__u8 h[4];     /* an extension header's next header, length, fragment offset */
+	__u8 h[4]; /* an extension header's next header, length, fragment offset */
 	__u32 len;
-	__u8 nh;
 
 	_Static_assert(__builtin_offsetof(struct parsed, dst) ==
 			       __builtin_offsetof(struct parsed, src) + 16,
 		       "src and dst are adjacent, as in the IPv6 header");
-	if (load(k, off, first, sizeof(first)) || load(k, off + 8, p->src, 32)) {
+	if (load(k, off + 8, p->src, 32)) {
 		p->incomplete = 1;
 		return;
 	}
 	p->ip_version = 6;
-	nh = first[6];
 	off += 40;
 #pragma unroll
 	for (int i = 0; i < RECORDER_MAX_IPV6_EXT_HEADERS; i++) {
@@ -379,21 +374,24 @@ incomplete:
  * or of another version, and marks the packet incomplete then. */
 static __always_inline void parse_ip(const struct pkt *k, __u32 off, __u8 want, struct parsed *p)
 {
-	__u8 first;
+	/* The first 20 bytes serve both versions (an IPv6 header is 40): one read, which matters
+	 * when it is a helper call (headers in fragments). */
+	struct iphdr ip;
+	__u8 version;
 
-	if (load(k, off, &first, 1)) {
+	if (load(k, off, &ip, sizeof(ip))) {
 		p->incomplete = 1;
 		return;
 	}
-	first >>= 4;
-	if (want && first != want) {
+	version = ((const __u8 *)&ip)[0] >> 4;
+	if (want && version != want) {
 		p->incomplete = 1;
 		return;
 	}
-	if (first == 4)
-		parse_ipv4(k, off, p);
-	else if (first == 6)
-		parse_ipv6(k, off, p);
+	if (version == 4)
+		parse_ipv4(k, off, &ip, p);
+	else if (version == 6)
+		parse_ipv6(k, off, ((const __u8 *)&ip)[6], p); /* struct ipv6hdr's nexthdr */
 	else
 		p->incomplete = 1;
 }
