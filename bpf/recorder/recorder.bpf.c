@@ -323,7 +323,7 @@ static __always_inline void parse_ipv6(const struct pkt *k, __u32 off, __u8 nh, 
 	__u32 len;
 
 	_Static_assert(__builtin_offsetof(struct parsed, dst) ==
-			       __builtin_offsetof(struct parsed, src) + 16,
+			   __builtin_offsetof(struct parsed, src) + 16,
 		       "src and dst are adjacent, as in the IPv6 header");
 	if (load(k, off + 8, p->src, 32)) {
 		p->incomplete = 1;
@@ -435,7 +435,8 @@ incomplete:
 
 /* Classifies `p` against rule set `set`, whose masks are `sm`; returns 0 when no rule matches. */
 static __always_inline int classify(const struct parsed *p, __u32 set,
-				    const struct recorder_set_masks *sm, struct recorder_rule_mask *m)
+				    const struct recorder_set_masks *sm,
+				    struct recorder_rule_mask *m)
 {
 	const struct recorder_rule_mask *v;
 	__u32 key;

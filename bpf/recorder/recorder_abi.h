@@ -253,24 +253,35 @@ struct recorder_unclassified {
 #endif
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_mask) == 32, "rule mask size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_capture_hdr) == 72, "capture header size");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, generation) == 64, "generation offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, vlan_tci) == 56, "vlan_tci offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, ifindex) == 8, "ifindex offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, cap_len) == 16, "cap_len offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, direction) == 20, "direction offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, link_type) == 22, "link_type offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, rules) == 24, "rules offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, generation) == 64,
+		       "generation offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, vlan_tci) == 56,
+		       "vlan_tci offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, ifindex) == 8,
+		       "ifindex offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, cap_len) == 16,
+		       "cap_len offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, direction) == 20,
+		       "direction offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, link_type) == 22,
+		       "link_type offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_capture_hdr, rules) == 24,
+		       "rules offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule) == 48, "rule size");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, family) == 32, "rule family offset");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, snap_len) == 40, "rule snap_len offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, family) == 32,
+		       "rule family offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_rule, snap_len) == 40,
+		       "rule snap_len offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_counters) == 32, "counters size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm4_key) == 12, "lpm4 key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_lpm6_key) == 24, "lpm6 key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_set_masks) == 360, "set masks size");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, generation) == 352, "generation offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, generation) == 352,
+		       "generation offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_iface_key) == 8, "iface key size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_unclassified) == 16, "unclassified size");
-RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, addr_mask) == 288, "addr_mask offset");
+RECORDER_STATIC_ASSERT(__builtin_offsetof(struct recorder_set_masks, addr_mask) == 288,
+		       "addr_mask offset");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_mask) == 16, "addr mask size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_addr_bloom) == 8192, "addr bloom size");
 RECORDER_STATIC_ASSERT(sizeof(struct recorder_rule_info) == 8, "rule info size");

@@ -292,12 +292,13 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     for (const auto& c : h.unclassified) {
       uint64_t& logged = logged_unclassified_[{c.ifindex, static_cast<int>(c.direction)}];
       if (c.packets == logged) continue;
-      spdlog::warn("{} packets ({} in all) on {} {} could not be classified (a header truncated, "
-                   "malformed or beyond the parse limits): they matched only filters that need "
-                   "no port, protocol or address",
-                   c.packets - logged, c.packets,
-                   c.interface.empty() ? fmt::format("ifindex {}", c.ifindex) : c.interface,
-                   c.direction == Direction::kIngress ? "ingress" : "egress");
+      spdlog::warn(
+          "{} packets ({} in all) on {} {} could not be classified (a header truncated, "
+          "malformed or beyond the parse limits): they matched only filters that need "
+          "no port, protocol or address",
+          c.packets - logged, c.packets,
+          c.interface.empty() ? fmt::format("ifindex {}", c.ifindex) : c.interface,
+          c.direction == Direction::kIngress ? "ingress" : "egress");
       logged = c.packets;
     }
     if (h.malformed_samples != logged_malformed_) {
@@ -384,19 +385,20 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     while (reading_.load(std::memory_order_acquire) &&
            delivered_through_ns_.load(std::memory_order_acquire) < since) {
       if (Clock::now() > deadline) {
-        spdlog::warn("the reader did not deliver the kernel's buffers within {} ms; a stopped "
-                     "recording may miss its last packets",
-                     kDrainTimeout.count());
+        spdlog::warn(
+            "the reader did not deliver the kernel's buffers within {} ms; a stopped "
+            "recording may miss its last packets",
+            kDrainTimeout.count());
         return;
       }
       const uint64_t one = 1;
       (void)!::write(drain_fd_, &one, sizeof(one));
-      std::this_thread::sleep_for(std::chrono::milliseconds(1) + std::chrono::nanoseconds(kOrderWindowNs));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1) +
+                                  std::chrono::nanoseconds(kOrderWindowNs));
     }
   }
 
  private:
-
   // The perf buffers are opened at init: the kernel can only emit into a CPU's buffer once its
   // perf event exists, so packets between open() and run() are kept, not lost.
   Status open_perf() {

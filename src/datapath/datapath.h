@@ -34,8 +34,8 @@ struct Options {
   std::vector<std::string> interfaces;
   Transport transport = Transport::kAuto;
   AttachMode attach_mode = AttachMode::kAuto;  // tcx links where the kernel has them
-  size_t buffer_bytes_per_cpu = 8u << 20;  // perf/ring buffer size per CPU
-  uint32_t max_latency_ms = 100;           // a quiet packet reaches dispatch within this
+  size_t buffer_bytes_per_cpu = 8u << 20;      // perf/ring buffer size per CPU
+  uint32_t max_latency_ms = 100;               // a quiet packet reaches dispatch within this
 };
 
 struct KernelLoss {

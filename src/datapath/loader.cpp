@@ -30,7 +30,8 @@ Result<uint32_t> object_abi_version(const bpf_object* object) {
     const size_t len = std::strlen(name);
     if (len >= 7 && std::strcmp(name + len - 7, ".rodata") == 0) rodata = m;
   }
-  const int sec = types == nullptr ? -1 : btf__find_by_name_kind(types, ".rodata", BTF_KIND_DATASEC);
+  const int sec =
+      types == nullptr ? -1 : btf__find_by_name_kind(types, ".rodata", BTF_KIND_DATASEC);
   if (rodata == nullptr || sec < 0) {
     return Error(ErrorCode::kFailedPrecondition,
                  "the object has no .rodata with BTF: not a recorder BPF object");
@@ -123,8 +124,8 @@ Result<std::unique_ptr<BpfObject>> BpfObject::load(const LoadOptions& options) {
     return Error(ErrorCode::kFailedPrecondition,
                  fmt::format("load the recorder BPF object{}: its ABI version {} does not match "
                              "version {} of this program (rebuild both from one tree)",
-                             options.object_path.empty() ? "" : " " + options.object_path,
-                             *version, RECORDER_ABI_VERSION));
+                             options.object_path.empty() ? "" : " " + options.object_path, *version,
+                             RECORDER_ABI_VERSION));
   }
   const bool ring = options.transport == BpfTransport::kRingBuffer;
   skel->rodata->recorder_use_ringbuf = ring ? 1 : 0;
@@ -180,8 +181,6 @@ int BpfObject::program_fd(bool ingress, bool l3) const {
 
 int BpfObject::events_fd() const { return bpf_map__fd(skel_->maps.recorder_events); }
 
-int BpfObject::unclassified_fd() const {
-  return bpf_map__fd(skel_->maps.recorder_unclassified);
-}
+int BpfObject::unclassified_fd() const { return bpf_map__fd(skel_->maps.recorder_unclassified); }
 
 }  // namespace recorder::datapath

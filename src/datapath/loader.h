@@ -52,7 +52,7 @@ class BpfObject {
   BpfTransport transport() const { return transport_; }
   // Program fds: ingress/egress for Ethernet devices, or the L3 variants.
   int program_fd(bool ingress, bool l3) const;
-  int events_fd() const;                                          // perf event array
+  int events_fd() const;        // perf event array
   int unclassified_fd() const;  // per-CPU hash: recorder_iface_key -> recorder_unclassified
   const std::vector<int>& ring_fds() const { return ring_fds_; }  // one per possible CPU
   int num_cpus() const { return num_cpus_; }

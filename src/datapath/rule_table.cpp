@@ -34,7 +34,6 @@ RuleTable::RuleTable(BpfObject& object) : object_(object) {
   active_ = object_.skeleton()->bss->recorder_active_set & 1;
 }
 
-
 Status RuleTable::clear_set(uint32_t set) {
   auto* maps = &object_.skeleton()->maps;
   Keys& k = keys_[set];

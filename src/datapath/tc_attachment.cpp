@@ -24,8 +24,8 @@ const char* direction_name(int dir) { return dir == 0 ? "ingress" : "egress"; }
 TcAttachment::~TcAttachment() { detach(); }
 
 Result<std::unique_ptr<TcAttachment>> TcAttachment::attach(int ifindex, const std::string& name,
-                                                           int ingress_prog_fd,
-                                                           int egress_prog_fd, AttachMode mode) {
+                                                           int ingress_prog_fd, int egress_prog_fd,
+                                                           AttachMode mode) {
   std::unique_ptr<TcAttachment> a(new TcAttachment());
   a->ifindex_ = ifindex;
   a->name_ = name;
@@ -46,10 +46,9 @@ Result<std::unique_ptr<TcAttachment>> TcAttachment::attach(int ifindex, const st
 Status TcAttachment::attach_tcx(const int prog_fds[2]) {
   for (int dir = 0; dir < 2; ++dir) {
     // libbpf 1.1 passes an attach type it does not know through to BPF_LINK_CREATE unchanged.
-    const int fd = bpf_link_create(prog_fds[dir], ifindex_,
-                                   static_cast<bpf_attach_type>(dir == 0 ? kBpfTcxIngress
-                                                                         : kBpfTcxEgress),
-                                   nullptr);
+    const int fd = bpf_link_create(
+        prog_fds[dir], ifindex_,
+        static_cast<bpf_attach_type>(dir == 0 ? kBpfTcxIngress : kBpfTcxEgress), nullptr);
     if (fd < 0) {
       const int err = errno;
       detach();  // the other direction, if it was linked
@@ -80,8 +79,7 @@ Status TcAttachment::attach_clsact(const int prog_fds[2]) {
       }
     }
   } else {
-    spdlog::warn("look for orphaned recorder filters on {}: {}", name_,
-                 filters.error().message());
+    spdlog::warn("look for orphaned recorder filters on {}: {}", name_, filters.error().message());
   }
 
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex_,

@@ -53,7 +53,7 @@ class TcAttachment {
   int ifindex_ = 0;
   std::string name_;
   bool forgotten_ = false;
-  int link_fd_[2] = {-1, -1};  // tcx: ingress, egress
+  int link_fd_[2] = {-1, -1};   // tcx: ingress, egress
   bool created_qdisc_ = false;  // clsact:
   bool attached_[2] = {false, false};
   uint32_t handle_[2] = {0, 0};

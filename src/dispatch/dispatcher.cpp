@@ -79,8 +79,7 @@ void Dispatcher::on_packet(const CapturedPacket& packet) noexcept {
     if (recording_slot < 0) return;
     // The slot's rule came in after the kernel classified the packet: the bit meant another
     // rule (see dispatcher.h). Serial-number comparison, so the generation may wrap.
-    if (from_kernel &&
-        static_cast<int32_t>(packet.rule_generation - table->slot_epoch[slot]) < 0) {
+    if (from_kernel && static_cast<int32_t>(packet.rule_generation - table->slot_epoch[slot]) < 0) {
       bump(s.stale_rule_bits);
       return;
     }

@@ -111,7 +111,7 @@ class Router {
   RuleListener* kernel_rules_;
   mutable std::mutex mutex_;  // control side only
   std::shared_ptr<const RoutingTable> table_;
-  uint16_t next_slot_ = 0;    // round-robin rule slot allocation
+  uint16_t next_slot_ = 0;   // round-robin rule slot allocation
   uint32_t generation_ = 0;  // of table_
 };
 

@@ -19,11 +19,11 @@
 namespace recorder::test {
 namespace {
 using namespace std::chrono_literals;
+using recorder::testing::hook_programs;
+using recorder::testing::HookPrograms;
 using recorder::testing::sh;
 using recorder::testing::sh_output;
 using recorder::testing::unique_name;
-using recorder::testing::hook_programs;
-using recorder::testing::HookPrograms;
 using recorder::testing::VethNamespace;
 
 // A tmpfs of `size` mounted on a fresh temp dir, unmounted in the destructor.
@@ -142,7 +142,6 @@ TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_NE(status.error_message().find("min-free-disk"), std::string::npos);
 }
-
 
 // A disk that stops completing writes (a frozen filesystem: every write blocks in the kernel, as
 // on a hung device): stopping a recording gives up after --write-timeout with a write-error
@@ -346,8 +345,10 @@ TEST(EbpfIntegration, UnclassifiedPacketsAreCountedShownAndLogged) {
   pb::StartResponse started;
   ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());
 
-  auto cut = test::build_packet({.source = net.peer4(), .destination = net.host4(),
-                                 .protocol = IPPROTO_TCP, .destination_port = 80});
+  auto cut = test::build_packet({.source = net.peer4(),
+                                 .destination = net.host4(),
+                                 .protocol = IPPROTO_TCP,
+                                 .destination_port = 80});
   cut.resize(14 + 20 + 2);
   std::string conf = "{ ";
   for (size_t i = 0; i < cut.size(); ++i) conf += (i ? ", " : "") + std::to_string(cut[i]);
@@ -365,8 +366,7 @@ TEST(EbpfIntegration, UnclassifiedPacketsAreCountedShownAndLogged) {
             std::string::npos)
       << list.output;
   const auto status = run_command(
-      {RECORDERCTL_PATH, "--server", d.server(), "status", std::to_string(started.id())},
-      d.dir());
+      {RECORDERCTL_PATH, "--server", d.server(), "status", std::to_string(started.id())}, d.dir());
   EXPECT_NE(status.output.find("unclassified: 7 packets"), std::string::npos) << status.output;
   grpc::ClientContext stop_ctx;
   pb::StopRequest stop;
@@ -375,7 +375,8 @@ TEST(EbpfIntegration, UnclassifiedPacketsAreCountedShownAndLogged) {
   ASSERT_TRUE(d.recordings().Stop(&stop_ctx, stop, &stopped).ok());
   EXPECT_EQ(stopped.stats().packets_captured(), 7u) << "a portless TCP filter still matches";
   EXPECT_EQ(d.terminate(), 0);
-  EXPECT_NE(d.log().find("7 packets (7 in all) on " + net.host() + " ingress could not be "
+  EXPECT_NE(d.log().find("7 packets (7 in all) on " + net.host() +
+                         " ingress could not be "
                          "classified"),
             std::string::npos)
       << d.log();
@@ -417,8 +418,7 @@ TEST_P(EbpfCrash, KillRestartStopLeavesOneProgramPerDirectionAndNeighboursAlone)
     // The neighbour: a clsact filter added after ours (its qdisc too, under tcx).
     sh("tc qdisc add dev " + net.host() + " clsact 2>/dev/null");
     ASSERT_EQ(
-        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"),
-        0);
+        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"), 0);
     grpc::ClientContext ctx;
     pb::StartResponse started;
     ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());

@@ -17,8 +17,8 @@
 #include <string>
 #include <thread>
 
-#include "hook_programs.h"
 #include <vector>
+#include "hook_programs.h"
 
 #include "privileged.h"
 

@@ -12,8 +12,8 @@
 // filters accept by matches(): the same user-space model the kernel rule table must agree with.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <net/if.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -75,28 +75,63 @@ std::vector<std::vector<uint8_t>> frames(const std::string& a4, const std::strin
                                          const std::string& a6, const std::string& b6) {
   std::vector<test::PacketSpec> specs;
   auto add = [&](test::PacketSpec s) { specs.push_back(std::move(s)); };
-  add({.source = a4, .destination = b4, .protocol = IPPROTO_UDP, .destination_port = 9000,
+  add({.source = a4,
+       .destination = b4,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
        .payload_length = 300});
-  add({.source = a4, .destination = b4, .protocol = IPPROTO_TCP, .destination_port = 9001,
+  add({.source = a4,
+       .destination = b4,
+       .protocol = IPPROTO_TCP,
+       .destination_port = 9001,
        .payload_length = 1200});
-  add({.source = a4, .destination = b4, .protocol = 132 /* SCTP */, .destination_port = 9002,
+  add({.source = a4,
+       .destination = b4,
+       .protocol = 132 /* SCTP */,
+       .destination_port = 9002,
        .payload_length = 64});
   add({.source = a4, .destination = b4, .protocol = IPPROTO_ICMP, .payload_length = 56});
-  add({.source = a6, .destination = b6, .protocol = IPPROTO_UDP, .destination_port = 9000,
+  add({.source = a6,
+       .destination = b6,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
        .payload_length = 500});
-  add({.source = a6, .destination = b6, .protocol = IPPROTO_TCP, .destination_port = 9001,
+  add({.source = a6,
+       .destination = b6,
+       .protocol = IPPROTO_TCP,
+       .destination_port = 9001,
        .payload_length = 80});
   add({.source = a6, .destination = b6, .protocol = IPPROTO_ICMPV6, .payload_length = 40});
-  add({.source = a6, .destination = b6, .protocol = IPPROTO_UDP, .destination_port = 9000,
-       .ipv6_extensions = {0, 60, 43}, .payload_length = 100});
-  add({.vlans = {{0x8100, 42}}, .source = a4, .destination = b4, .protocol = IPPROTO_UDP,
-       .destination_port = 9000, .payload_length = 200});
-  add({.vlans = {{0x88a8, 7}, {0x8100, 42}}, .source = a6, .destination = b6,
-       .protocol = IPPROTO_UDP, .destination_port = 9000, .payload_length = 200});
-  add({.source = a4, .destination = b4, .protocol = IPPROTO_UDP, .destination_port = 9000,
-       .more_fragments = true, .payload_length = 400});
-  add({.source = a4, .destination = b4, .protocol = IPPROTO_UDP, .destination_port = 9000,
-       .fragment_offset = 51, .payload_length = 400});
+  add({.source = a6,
+       .destination = b6,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
+       .ipv6_extensions = {0, 60, 43},
+       .payload_length = 100});
+  add({.vlans = {{0x8100, 42}},
+       .source = a4,
+       .destination = b4,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
+       .payload_length = 200});
+  add({.vlans = {{0x88a8, 7}, {0x8100, 42}},
+       .source = a6,
+       .destination = b6,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
+       .payload_length = 200});
+  add({.source = a4,
+       .destination = b4,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
+       .more_fragments = true,
+       .payload_length = 400});
+  add({.source = a4,
+       .destination = b4,
+       .protocol = IPPROTO_UDP,
+       .destination_port = 9000,
+       .fragment_offset = 51,
+       .payload_length = 400});
   std::vector<std::vector<uint8_t>> out;
   for (const auto& s : specs) out.push_back(test::build_packet(s));
   // Cut on the wire inside its TCP header: IPv4 header whole, 2 bytes of TCP.
@@ -112,8 +147,8 @@ std::vector<Filter> filters(const std::string& a4, const std::string& b4, const 
   std::vector<Filter> out;
   for (const std::string& text : std::vector<std::string>{
            a4 + " 0 " + b4 + " 9000 UDP", "any 0 " + b4 + " 9001 TCP", "any 0 any 9002 SCTP",
-        "any 0 " + b4 + " 0 ICMP", a6 + " 0 " + b6 + " 9000 UDP", "any 0 " + b6 + " 9001 TCP",
-        "any 0 " + b6 + " 0 ICMPv6", a4 + " 0 " + b4 + " 0 TCP"}) {
+           "any 0 " + b4 + " 0 ICMP", a6 + " 0 " + b6 + " 9000 UDP", "any 0 " + b6 + " 9001 TCP",
+           "any 0 " + b6 + " 0 ICMPv6", a4 + " 0 " + b4 + " 0 TCP"}) {
     auto f = parse_filter(text);
     EXPECT_TRUE(f.ok()) << text;
     if (f.ok()) out.push_back(*f);
@@ -240,8 +275,8 @@ TEST_P(NonLinear, TrafgenTxRingEqualsTcpdump) {
         // No -t/-b: trafgen sends through its memory-mapped TX ring, at full speed.
         const std::string cmd = "ip netns exec " + net.ns() + " trafgen --dev " + net.peer() +
                                 " --conf " + conf + " --num " +
-                                std::to_string(rounds_per_burst * shapes.size()) +
-                                " --cpus 1 >" + conf_dir.path + "/trafgen.log 2>&1";
+                                std::to_string(rounds_per_burst * shapes.size()) + " --cpus 1 >" +
+                                conf_dir.path + "/trafgen.log 2>&1";
         for (size_t b = 0; b < bursts; ++b) {
           ASSERT_EQ(testing::sh(cmd), 0)
               << testing::sh_output("cat " + conf_dir.path + "/trafgen.log");

@@ -519,13 +519,14 @@ TEST(ProgTestRunLoss, FailedEmissionsAreCountedPerRecording) {
   // No perf reader: the perf event array is empty, so every emission fails.
   BpfHarness harness(BpfTransport::kPerfBuffer, /*with_reader=*/false);
   ASSERT_TRUE(harness.ok()) << harness.error();
-  ASSERT_TRUE(harness.table()
-                  .install(std::vector<RuleEntry>{
-                      rule(2, filter(kAny, 0, kAny, 0, Protocol::kUdp), 0, 0, 77),
-                      rule(3, filter(kAny, 0, kAny, 2000, Protocol::kUdp), 0, 0, 77),
-                      rule(5, filter(kAny, 0, kAny, 0, Protocol::kAny), 0, 1, 88)},
-                           1)
-                  .ok());
+  ASSERT_TRUE(
+      harness.table()
+          .install(
+              std::vector<RuleEntry>{rule(2, filter(kAny, 0, kAny, 0, Protocol::kUdp), 0, 0, 77),
+                                     rule(3, filter(kAny, 0, kAny, 2000, Protocol::kUdp), 0, 0, 77),
+                                     rule(5, filter(kAny, 0, kAny, 0, Protocol::kAny), 0, 1, 88)},
+              1)
+          .ok());
   PacketSpec spec;
   const size_t len = build_packet(spec).size();
   harness.run(build_packet(spec), true, false, nullptr, 5);

@@ -32,9 +32,9 @@ namespace {
 
 using datapath::Datapath;
 using datapath::Transport;
+using testing::hook_programs;
 using testing::sh;
 using testing::sh_output;
-using testing::hook_programs;
 using testing::tc_clean;
 using testing::unique_name;
 using testing::VethNamespace;
@@ -268,12 +268,12 @@ TEST_P(VethCapture, GlobFollowsInterfacesThatComeAndGo) {
   ASSERT_EQ((*dp)->attached_interfaces().size(), 1u);
   ASSERT_TRUE((*dp)
                   ->install_rules(std::vector<RuleEntry>{[] {
-                    RuleEntry e;
-                    e.slot = 0;
-                    e.recording_id = 1;
-                    e.filter.protocol = Protocol::kUdp;
-                    return e;
-                  }()},
+                                    RuleEntry e;
+                                    e.slot = 0;
+                                    e.recording_id = 1;
+                                    e.filter.protocol = Protocol::kUdp;
+                                    return e;
+                                  }()},
                                   1)
                   .ok());
 
@@ -345,8 +345,7 @@ TEST_P(VethCapture, ClsactCleanupRemovesOnlyWhatItCreated) {
     auto dp = Datapath::open(options);
     ASSERT_TRUE(dp.ok()) << dp.error().message();
     ASSERT_EQ(
-        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"),
-        0);
+        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"), 0);
   }
   EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
   EXPECT_GT(hook_programs(net.host()).foreign_filters, 0);

@@ -290,15 +290,20 @@ TEST(DecodePacket, IncompleteMarksWhatTheDecoderGaveUpOn) {
   auto wrong_version = tcp;
   wrong_version[14] = 0x65;
   EXPECT_TRUE(decode(wrong_version).incomplete) << "EtherType IPv4, version 6";
-  EXPECT_TRUE(decode(build_packet({.vlans = std::vector<test::VlanTag>(9, {0x8100, 1})})).incomplete)
+  EXPECT_TRUE(
+      decode(build_packet({.vlans = std::vector<test::VlanTag>(9, {0x8100, 1})})).incomplete)
       << "a ninth VLAN tag";
-  EXPECT_FALSE(decode(build_packet({.vlans = std::vector<test::VlanTag>(8, {0x8100, 1})})).incomplete);
-  const PacketInfo nine_ext = decode(build_packet({.source = "fd00::1", .destination = "fd00::2",
-                                                   .protocol = IPPROTO_UDP,
-                                                   .ipv6_extensions = std::vector<uint8_t>(9, 60)}));
+  EXPECT_FALSE(
+      decode(build_packet({.vlans = std::vector<test::VlanTag>(8, {0x8100, 1})})).incomplete);
+  const PacketInfo nine_ext =
+      decode(build_packet({.source = "fd00::1",
+                           .destination = "fd00::2",
+                           .protocol = IPPROTO_UDP,
+                           .ipv6_extensions = std::vector<uint8_t>(9, 60)}));
   EXPECT_TRUE(nine_ext.incomplete) << "a ninth IPv6 extension header";
   EXPECT_FALSE(nine_ext.has_protocol);
-  EXPECT_FALSE(decode(build_packet({.source = "fd00::1", .destination = "fd00::2",
+  EXPECT_FALSE(decode(build_packet({.source = "fd00::1",
+                                    .destination = "fd00::2",
                                     .protocol = IPPROTO_UDP,
                                     .ipv6_extensions = std::vector<uint8_t>(8, 60)}))
                    .incomplete);
