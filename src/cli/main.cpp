@@ -316,6 +316,7 @@ int cmd_list(const Global& g) {
   do {
     auto page = call(g, &pb::Recordings::Stub::List, request);
     for (auto& info : *page.mutable_recordings()) *all.add_recordings() = std::move(info);
+    *all.mutable_capture_health() = page.capture_health();  // the latest
     request.set_page_token(page.next_page_token());
   } while (!request.page_token().empty());
   if (g.json) {
@@ -330,7 +331,7 @@ int cmd_list(const Global& g) {
         reason_name(info.stop_reason()), info.stats().packets_captured(),
         service::format_size(info.file_size()), info.stats().packets_lost(), info.file_name());
   }
-  print_capture_health(response.capture_health());
+  print_capture_health(all.capture_health());
   return 0;
 }
 
