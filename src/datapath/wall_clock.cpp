@@ -1,10 +1,12 @@
 #include "datapath/wall_clock.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <limits>
 
 namespace recorder::datapath {
@@ -22,6 +24,13 @@ uint64_t WallClock::monotonic_now_ns() {
 
 WallClock::WallClock() {
   timer_fd_ = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (timer_fd_ < 0) {
+    // Without it a step of the wall clock is caught by the next periodic resync (1 s), not at
+    // once: worth saying, not worth failing the capture.
+    spdlog::warn("create a timerfd to notice wall-clock steps: {}; steps are caught by the "
+                 "periodic resync only",
+                 std::strerror(errno));
+  }
   resync();
   arm();
 }
@@ -54,7 +63,14 @@ void WallClock::arm() {
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   spec.it_value.tv_sec = now.tv_sec + 10 * 365 * 86400;
-  timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, nullptr);
+  if (timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, nullptr) !=
+      0) {
+    spdlog::warn("arm the wall-clock step timerfd: {}; steps are caught by the periodic resync "
+                 "only",
+                 std::strerror(errno));
+    close(timer_fd_);
+    timer_fd_ = -1;
+  }
 }
 
 bool WallClock::check_step() {
