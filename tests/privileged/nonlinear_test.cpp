@@ -33,42 +33,16 @@
 #include "pcap_file.h"
 #include "privileged.h"
 #include "sink/sink.h"
+#include "source_thread.h"
 #include "tcpdump.h"
+#include "temp_dir.h"
 
 namespace recorder {
 namespace {
 
 using datapath::Datapath;
 using datapath::Transport;
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/prt_nl_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    if (std::getenv("RECORDER_KEEP_TEST_FILES") == nullptr) std::filesystem::remove_all(path);
-  }
-  std::string path;
-};
-
-class SourceThread {
- public:
-  SourceThread(PacketSource& source, PacketConsumer& consumer) {
-    thread_ = std::thread([&] { status_ = source.run(consumer, stop_); });
-  }
-  ~SourceThread() { (void)stop(); }
-  Status stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return status_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  Status status_;
-  std::thread thread_;
-};
+using testing::SourceThread;
 
 // The frame shapes, between addresses `a` (sender) and `b` (receiver) of each family.
 std::vector<std::vector<uint8_t>> frames(const std::string& a4, const std::string& b4,
@@ -163,8 +137,9 @@ std::vector<Filter> filters(const std::string& a4, const std::string& b4, const 
 void record_and_compare(Transport transport, const std::string& dev,
                         const std::vector<Filter>& include, const std::function<void()>& send,
                         size_t shapes_expected, uint64_t unclassified_expected) {
-  TempDir dir;
-  testing::Tcpdump tcpdump(dev, dir.path + "/tcpdump.pcap", "", dir.path + "/tcpdump.log");
+  test::TempDir dir("prt_dp");
+  testing::Tcpdump tcpdump(dev, dir.path().string() + "/tcpdump.pcap", "",
+                           dir.path().string() + "/tcpdump.log");
   ASSERT_TRUE(tcpdump.ready()) << "tcpdump did not start";
 
   datapath::Options options;
@@ -176,7 +151,7 @@ void record_and_compare(Transport transport, const std::string& dev,
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok()) << pool.error().message();
   sink::SinkOptions sink_options;
-  sink_options.path = dir.path + "/recording.pcap";
+  sink_options.path = dir.path().string() + "/recording.pcap";
   auto sink = sink::Sink::open(**pool, sink_options);
   ASSERT_TRUE(sink.ok()) << sink.error().message();
   RecordingSpec spec;
@@ -207,7 +182,7 @@ void record_and_compare(Transport transport, const std::string& dev,
   EXPECT_EQ(health.malformed_samples, 0u);
 
   auto ours = test::read_pcap(result->path.string());
-  auto theirs = test::read_pcap(dir.path + "/tcpdump.pcap");
+  auto theirs = test::read_pcap(dir.path().string() + "/tcpdump.pcap");
   ASSERT_EQ(tcpdump.summary(" packets dropped by kernel"), 0) << "the reference lost packets";
   // What tcpdump saw that the recording's filters accept.
   std::multiset<std::vector<uint8_t>> expected;
@@ -250,10 +225,10 @@ TEST_P(NonLinear, TrafgenTxRingEqualsTcpdump) {
   RECORDER_REQUIRE_ROOT();
   testing::VethNamespace net(testing::unique_name("g"));
   ASSERT_TRUE(net.ok());
-  TempDir conf_dir;
+  test::TempDir conf_dir("prt_nl");
   // Sent from the namespace: a4/a6 are the peer's addresses, b4/b6 the host's.
   const auto shapes = frames(net.peer4(), net.host4(), net.peer6(), net.host6());
-  const std::string conf = conf_dir.path + "/frames.cfg";
+  const std::string conf = conf_dir.path().string() + "/frames.cfg";
   {
     std::ofstream out(conf);
     for (const auto& f : shapes) {
@@ -276,10 +251,10 @@ TEST_P(NonLinear, TrafgenTxRingEqualsTcpdump) {
         const std::string cmd = "ip netns exec " + net.ns() + " trafgen --dev " + net.peer() +
                                 " --conf " + conf + " --num " +
                                 std::to_string(rounds_per_burst * shapes.size()) + " --cpus 1 >" +
-                                conf_dir.path + "/trafgen.log 2>&1";
+                                conf_dir.path().string() + "/trafgen.log 2>&1";
         for (size_t b = 0; b < bursts; ++b) {
           ASSERT_EQ(testing::sh(cmd), 0)
-              << testing::sh_output("cat " + conf_dir.path + "/trafgen.log");
+              << testing::sh_output("cat " + conf_dir.path().string() + "/trafgen.log");
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
       },

@@ -25,7 +25,9 @@
 #include "pcap_file.h"
 #include "privileged.h"
 #include "sink/sink.h"
+#include "source_thread.h"
 #include "tcpdump.h"
+#include "temp_dir.h"
 
 namespace recorder {
 namespace {
@@ -35,39 +37,10 @@ using datapath::Transport;
 using testing::hook_programs;
 using testing::sh;
 using testing::sh_output;
+using testing::SourceThread;
 using testing::tc_clean;
 using testing::unique_name;
 using testing::VethNamespace;
-
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/prt_dp_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    if (std::getenv("RECORDER_KEEP_TEST_FILES") == nullptr) std::filesystem::remove_all(path);
-  }
-  std::string path;
-};
-
-// Runs a source on its own thread until stop().
-class SourceThread {
- public:
-  SourceThread(PacketSource& source, PacketConsumer& consumer) {
-    thread_ = std::thread([&] { status_ = source.run(consumer, stop_); });
-  }
-  ~SourceThread() { (void)stop(); }
-  Status stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return status_;
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  Status status_;
-  std::thread thread_;
-};
 
 // Counts packets per ifindex (a consumer without dispatch, for the churn test).
 class CountingConsumer final : public PacketConsumer {
@@ -105,7 +78,7 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));
   ASSERT_TRUE(net.ok());
-  TempDir dir;
+  test::TempDir dir("prt_dp");
 
   const std::string b4 = net.peer4(), a4 = net.host4(), b6 = net.peer6(), a6 = net.host6();
   RecordingSpec spec;
@@ -125,8 +98,8 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
       "and dst host " +
       b6 + " and dst port 6667) or (ip6 and tcp and src host " + b6 + " and src port 6667)";
 
-  testing::Tcpdump tcpdump(net.host(), dir.path + "/tcpdump.pcap", bpf_filter,
-                           dir.path + "/tcpdump.log");
+  testing::Tcpdump tcpdump(net.host(), dir.path().string() + "/tcpdump.pcap", bpf_filter,
+                           dir.path().string() + "/tcpdump.log");
   ASSERT_TRUE(tcpdump.ready()) << "tcpdump did not start";
 
   datapath::Options options;
@@ -141,7 +114,7 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok()) << pool.error().message();
   sink::SinkOptions sink_options;
-  sink_options.path = dir.path + "/recording.pcap";
+  sink_options.path = dir.path().string() + "/recording.pcap";
   auto sink = sink::Sink::open(**pool, sink_options);
   ASSERT_TRUE(sink.ok()) << sink.error().message();
   auto recording = std::make_shared<Recording>(1, spec, std::move(sink).value());
@@ -171,7 +144,7 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
   EXPECT_EQ(stats.packets_lost(), 0u);
 
   auto ours = test::read_pcap(result->path.string());
-  auto theirs = test::read_pcap(dir.path + "/tcpdump.pcap");
+  auto theirs = test::read_pcap(dir.path().string() + "/tcpdump.pcap");
   EXPECT_EQ(ours.link_type, 1);  // DLT_EN10MB
   ASSERT_GE(theirs.records.size(), 300u + 200u + 10u);
   // tcpdump is the reference, but it can drop under load; it says how many packets its filter
@@ -218,7 +191,7 @@ TEST_P(VethCapture, StopRightAfterTrafficKeepsEveryMatchedPacket) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("d"));
   ASSERT_TRUE(net.ok());
-  TempDir dir;
+  test::TempDir dir("prt_dp");
   datapath::Options options;
   options.interfaces = {net.host()};
   options.transport = GetParam();
@@ -231,7 +204,7 @@ TEST_P(VethCapture, StopRightAfterTrafficKeepsEveryMatchedPacket) {
   SourceThread source(**dp, dispatcher);
   for (uint64_t id = 1; id <= 5; ++id) {
     sink::SinkOptions sink_options;
-    sink_options.path = dir.path + "/r" + std::to_string(id) + ".pcap";
+    sink_options.path = dir.path().string() + "/r" + std::to_string(id) + ".pcap";
     auto sink = sink::Sink::open(**pool, sink_options);
     ASSERT_TRUE(sink.ok()) << sink.error().message();
     RecordingSpec spec;
@@ -408,9 +381,9 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
     for (int k = 0; k < 6; ++k) frame[k] = static_cast<uint8_t>(mac[k]);
     frames.push_back(frame);
   }
-  TempDir dir;
-  testing::Tcpdump tcpdump(net.host(), dir.path + "/tcpdump.pcap", "vlan 100",
-                           dir.path + "/tcpdump.log");
+  test::TempDir dir("prt_dp");
+  testing::Tcpdump tcpdump(net.host(), dir.path().string() + "/tcpdump.pcap", "vlan 100",
+                           dir.path().string() + "/tcpdump.log");
   ASSERT_TRUE(tcpdump.ready());
 
   datapath::Options options;
@@ -421,7 +394,7 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok());
   sink::SinkOptions sink_options;
-  sink_options.path = dir.path + "/recording.pcap";
+  sink_options.path = dir.path().string() + "/recording.pcap";
   auto sink = sink::Sink::open(**pool, sink_options);
   ASSERT_TRUE(sink.ok()) << sink.error().message();
   RecordingSpec spec;
@@ -441,7 +414,7 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   auto result = recording->finish();
   ASSERT_TRUE(result.ok()) << result.error().message();
   auto ours = test::read_pcap(result->path.string());
-  auto theirs = test::read_pcap(dir.path + "/tcpdump.pcap");
+  auto theirs = test::read_pcap(dir.path().string() + "/tcpdump.pcap");
   ASSERT_EQ(theirs.records.size(), 10u);
   ASSERT_EQ(ours.records.size(), theirs.records.size());
   std::multiset<std::vector<uint8_t>> a_set, b_set;
