@@ -27,9 +27,10 @@ WallClock::WallClock() {
   if (timer_fd_ < 0) {
     // Without it a step of the wall clock is caught by the next periodic resync (1 s), not at
     // once: worth saying, not worth failing the capture.
-    spdlog::warn("create a timerfd to notice wall-clock steps: {}; steps are caught by the "
-                 "periodic resync only",
-                 std::strerror(errno));
+    spdlog::warn(
+        "create a timerfd to notice wall-clock steps: {}; steps are caught by the "
+        "periodic resync only",
+        std::strerror(errno));
   }
   resync();
   arm();
@@ -65,9 +66,10 @@ void WallClock::arm() {
   spec.it_value.tv_sec = now.tv_sec + 10 * 365 * 86400;
   if (timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, nullptr) !=
       0) {
-    spdlog::warn("arm the wall-clock step timerfd: {}; steps are caught by the periodic resync "
-                 "only",
-                 std::strerror(errno));
+    spdlog::warn(
+        "arm the wall-clock step timerfd: {}; steps are caught by the periodic resync "
+        "only",
+        std::strerror(errno));
     close(timer_fd_);
     timer_fd_ = -1;
   }
