@@ -8,7 +8,6 @@
 #include "datapath/datapath.h"
 #include "datapath/datapath_testing.h"
 
-#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
 #include <linux/if.h>
@@ -155,26 +154,16 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     DatapathHealth h;
     h.malformed_samples = malformed_samples_.load(std::memory_order_relaxed);
     h.lost_samples = lost_samples_.load(std::memory_order_relaxed);
-    const int fd = object_->unclassified_fd();
-    std::vector<recorder_unclassified> per_cpu(object_->num_cpus());
-    recorder_iface_key key{};
-    recorder_iface_key next{};
-    const recorder_iface_key* prev = nullptr;
     std::map<int, std::string> names;
     for (const auto& a : attached_interfaces()) names[a.ifindex] = a.name;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+    for (const auto& k : object_->unclassified()) {
       UnclassifiedCount c;
-      c.ifindex = static_cast<int>(key.ifindex);
+      c.ifindex = k.ifindex;
       auto it = names.find(c.ifindex);
       if (it != names.end()) c.interface = it->second;
-      c.direction = static_cast<Direction>(key.direction);
-      for (const auto& v : per_cpu) {
-        c.packets += v.packets;
-        c.bytes += v.bytes;
-      }
+      c.direction = static_cast<Direction>(k.direction);
+      c.packets = k.packets;
+      c.bytes = k.bytes;
       h.unclassified.push_back(std::move(c));
     }
     return h;

@@ -181,6 +181,26 @@ int BpfObject::program_fd(bool ingress, bool l3) const {
 
 int BpfObject::events_fd() const { return bpf_map__fd(skel_->maps.recorder_events); }
 
-int BpfObject::unclassified_fd() const { return bpf_map__fd(skel_->maps.recorder_unclassified); }
+std::vector<BpfObject::UnclassifiedCounter> BpfObject::unclassified() const {
+  const int fd = bpf_map__fd(skel_->maps.recorder_unclassified);
+  std::vector<recorder_unclassified> per_cpu(num_cpus_);
+  std::vector<UnclassifiedCounter> out;
+  recorder_iface_key key{}, next{};
+  const recorder_iface_key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;  // deleted meanwhile
+    UnclassifiedCounter c;
+    c.ifindex = static_cast<int>(key.ifindex);
+    c.direction = static_cast<uint8_t>(key.direction);
+    for (const auto& v : per_cpu) {
+      c.packets += v.packets;
+      c.bytes += v.bytes;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
 
 }  // namespace recorder::datapath

@@ -52,8 +52,15 @@ class BpfObject {
   BpfTransport transport() const { return transport_; }
   // Program fds: ingress/egress for Ethernet devices, or the L3 variants.
   int program_fd(bool ingress, bool l3) const;
-  int events_fd() const;        // perf event array
-  int unclassified_fd() const;  // per-CPU hash: recorder_iface_key -> recorder_unclassified
+  int events_fd() const;  // perf event array
+  // The kernel's unclassified-packet counters (recorder_unclassified), summed over CPUs.
+  struct UnclassifiedCounter {
+    int ifindex = 0;
+    uint8_t direction = 0;  // enum recorder_direction
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<UnclassifiedCounter> unclassified() const;
   const std::vector<int>& ring_fds() const { return ring_fds_; }  // one per possible CPU
   int num_cpus() const { return num_cpus_; }
 

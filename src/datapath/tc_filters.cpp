@@ -117,10 +117,10 @@ std::vector<std::string> tcx_program_names(int ifindex, bool ingress) {
   return names;
 }
 
+bool is_recorder_program(const std::string& name) { return name.rfind("recorder_", 0) == 0; }
+
 bool is_recorder_filter(const TcFilter& filter) {
-  // The programs of bpf/recorder/recorder.bpf.c: recorder_ingress, recorder_egress and their
-  // _l3 variants; the kernel keeps the first 15 characters of a name.
-  return filter.kind == "bpf" && filter.program_name.rfind("recorder_", 0) == 0;
+  return filter.kind == "bpf" && is_recorder_program(filter.program_name);
 }
 
 }  // namespace recorder::datapath

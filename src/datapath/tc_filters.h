@@ -28,6 +28,10 @@ Result<std::vector<TcFilter>> list_tc_filters(int ifindex);
 // without tcx, or when none is attached).
 std::vector<std::string> tcx_program_names(int ifindex, bool ingress);
 
+// Is this the name of one of the recorder's tc programs (recorder_ingress, recorder_egress and
+// their _l3 variants; the kernel keeps the first 15 characters of a name)?
+bool is_recorder_program(const std::string& name);
+
 // Is this a filter the recorder attaches (one of its tc programs)?
 bool is_recorder_filter(const TcFilter& filter);
 

@@ -85,17 +85,8 @@ class BpfHarness {
   }
   // Sum over CPUs and interfaces of the kernel's unclassified-packet counters.
   uint64_t unclassified_packets() const {
-    const int fd = object_->unclassified_fd();
-    std::vector<recorder_unclassified> per_cpu(object_->num_cpus());
-    recorder_iface_key key{}, next{};
-    const recorder_iface_key* prev = nullptr;
     uint64_t total = 0;
-    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-      key = next;
-      prev = &key;
-      if (bpf_map_lookup_elem(fd, &key, per_cpu.data()) != 0) continue;
-      for (const auto& v : per_cpu) total += v.packets;
-    }
+    for (const auto& c : object_->unclassified()) total += c.packets;
     return total;
   }
   int last_run_error() const { return last_run_error_; }

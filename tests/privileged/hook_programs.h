@@ -23,7 +23,7 @@ struct HookPrograms {
 inline int count_recorder_tcx(int ifindex, bool ingress) {
   int ours = 0;
   for (const auto& name : datapath::tcx_program_names(ifindex, ingress)) {
-    if (name.rfind("recorder_", 0) == 0) ++ours;
+    if (datapath::is_recorder_program(name)) ++ours;
   }
   return ours;
 }
