@@ -246,10 +246,11 @@ inline void start_stop_delete(Daemon& d, const pb::StartRequest& request, int n)
   }
 }
 
-// Polls Get until the recording has stopped (a stop the daemon decides: disk full, interface
-// gone) or `timeout` passes; returns the last RecordingInfo seen.
-inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
-                                            std::chrono::milliseconds timeout) {
+// Polls Get every 20 ms until `done(info)` or `timeout` passes (or Get fails); returns the last
+// RecordingInfo seen.
+template <typename Done>
+inline pb::RecordingInfo poll_recording(Daemon& d, uint64_t id, std::chrono::milliseconds timeout,
+                                        Done done) {
   pb::RecordingInfo info;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
@@ -257,10 +258,19 @@ inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
     pb::GetRequest g;
     g.set_id(id);
     if (!d.recordings().Get(&c, g, &info).ok()) break;
-    if (info.state() == pb::RECORDING_STATE_STOPPED) break;
+    if (done(info)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   } while (std::chrono::steady_clock::now() < deadline);
   return info;
+}
+
+// Polls Get until the recording has stopped (a stop the daemon decides: disk full, interface
+// gone) or `timeout` passes; returns the last RecordingInfo seen.
+inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
+                                            std::chrono::milliseconds timeout) {
+  return poll_recording(d, id, timeout, [](const pb::RecordingInfo& info) {
+    return info.state() == pb::RECORDING_STATE_STOPPED;
+  });
 }
 
 // Starts a detached recording of everything that stops after `packets` packets and waits until
@@ -283,17 +293,9 @@ inline pb::RecordingInfo record_packets(Daemon& d, uint64_t packets) {
 // recording whose traffic is known, without guessing how long the capture path takes.
 inline pb::RecordingInfo wait_until_accounted(Daemon& d, uint64_t id, uint64_t packets,
                                               std::chrono::milliseconds timeout) {
-  pb::RecordingInfo info;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  do {
-    grpc::ClientContext c;
-    pb::GetRequest g;
-    g.set_id(id);
-    if (!d.recordings().Get(&c, g, &info).ok()) break;
-    if (info.stats().packets_captured() + info.stats().packets_lost() >= packets) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return info;
+  return poll_recording(d, id, timeout, [packets](const pb::RecordingInfo& info) {
+    return info.stats().packets_captured() + info.stats().packets_lost() >= packets;
+  });
 }
 
 // fd count and resident memory of a process (leak checks).

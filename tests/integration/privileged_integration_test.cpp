@@ -19,6 +19,7 @@
 namespace recorder::test {
 namespace {
 using namespace std::chrono_literals;
+using recorder::testing::add_foreign_filter;
 using recorder::testing::hook_programs;
 using recorder::testing::HookPrograms;
 using recorder::testing::sh;
@@ -417,8 +418,7 @@ TEST_P(EbpfCrash, KillRestartStopLeavesOneProgramPerDirectionAndNeighboursAlone)
     expect_ours(1, "first daemon running");
     // The neighbour: a clsact filter added after ours (its qdisc too, under tcx).
     sh("tc qdisc add dev " + net.host() + " clsact 2>/dev/null");
-    ASSERT_EQ(
-        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"), 0);
+    ASSERT_EQ(add_foreign_filter(net.host(), "egress", 9), 0);
     grpc::ClientContext ctx;
     pb::StartResponse started;
     ASSERT_TRUE(d.recordings().Start(&ctx, req, &started).ok());

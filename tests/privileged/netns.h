@@ -186,6 +186,13 @@ class VethNamespace {
 };
 
 // No tc filter and no clsact qdisc left on `dev` (both hooks).
+// A neighbour's tc filter (u32, matching everything) on `hook` ("ingress"/"egress") of `dev`,
+// which must have a clsact qdisc; returns the exit status of `tc`.
+inline int add_foreign_filter(const std::string& dev, const std::string& hook, int priority) {
+  return sh("tc filter add dev " + dev + " " + hook + " prio " + std::to_string(priority) +
+            " protocol all u32 match u32 0 0");
+}
+
 // No program of the recorder on the interface's tcx hooks, and no clsact filter or qdisc at all.
 inline bool tc_clean(const std::string& dev) {
   return hook_programs(dev).recorder_total() == 0 &&

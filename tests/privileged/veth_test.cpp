@@ -34,6 +34,7 @@ namespace {
 
 using datapath::Datapath;
 using datapath::Transport;
+using testing::add_foreign_filter;
 using testing::hook_programs;
 using testing::sh;
 using testing::sh_output;
@@ -287,8 +288,7 @@ TEST_P(VethCapture, ClsactCleanupRemovesOnlyWhatItCreated) {
   ASSERT_TRUE(net.ok());
   // Someone else's clsact qdisc and filter are already there.
   ASSERT_EQ(sh("tc qdisc add dev " + net.host() + " clsact"), 0);
-  ASSERT_EQ(
-      sh("tc filter add dev " + net.host() + " ingress prio 7 protocol all u32 match u32 0 0"), 0);
+  ASSERT_EQ(add_foreign_filter(net.host(), "ingress", 7), 0);
   const std::string before = sh_output("tc filter show dev " + net.host() + " ingress");
   datapath::Options options;
   options.interfaces = {net.host()};
@@ -317,8 +317,7 @@ TEST_P(VethCapture, ClsactCleanupRemovesOnlyWhatItCreated) {
   {
     auto dp = Datapath::open(options);
     ASSERT_TRUE(dp.ok()) << dp.error().message();
-    ASSERT_EQ(
-        sh("tc filter add dev " + net.host() + " egress prio 9 protocol all u32 match u32 0 0"), 0);
+    ASSERT_EQ(add_foreign_filter(net.host(), "egress", 9), 0);
   }
   EXPECT_EQ(hook_programs(net.host()).recorder_total(), 0);
   EXPECT_GT(hook_programs(net.host()).foreign_filters, 0);
@@ -345,9 +344,7 @@ TEST_P(VethCapture, TcxLeavesNeighboursAlone) {
     EXPECT_EQ(sh_output("tc qdisc show dev " + net.host() + " | grep clsact"), "");
     // A neighbour arrives while we are attached.
     ASSERT_EQ(sh("tc qdisc add dev " + net.host() + " clsact"), 0);
-    ASSERT_EQ(
-        sh("tc filter add dev " + net.host() + " ingress prio 7 protocol all u32 match u32 0 0"),
-        0);
+    ASSERT_EQ(add_foreign_filter(net.host(), "ingress", 7), 0);
   }
   const auto after = hook_programs(net.host());
   EXPECT_EQ(after.recorder_total(), 0);
