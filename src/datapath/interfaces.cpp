@@ -10,6 +10,8 @@
 
 #include <cerrno>
 
+#include "datapath/netlink_dump.h"
+
 #ifndef ARPHRD_IP6GRE
 #define ARPHRD_IP6GRE 823
 #endif
@@ -40,12 +42,6 @@ LinkInfo parse_link(const nlmsghdr* h) {
 // whoever mounted it, so a daemon entered into a pod's namespace with `nsenter -n` would read
 // another namespace's flags and types there.
 Result<std::vector<LinkInfo>> list_links() {
-  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return Error::from_errno("open a netlink socket to list interfaces", errno);
-  struct Close {
-    int fd;
-    ~Close() { close(fd); }
-  } closer{fd};
   struct {
     nlmsghdr header;
     ifinfomsg body;
@@ -55,26 +51,12 @@ Result<std::vector<LinkInfo>> list_links() {
   request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
   request.header.nlmsg_seq = 1;
   request.body.ifi_family = AF_UNSPEC;
-  if (send(fd, &request, sizeof(request), 0) < 0) {
-    return Error::from_errno("ask netlink for the interfaces", errno);
-  }
   std::vector<LinkInfo> out;
-  alignas(nlmsghdr) char buffer[32768];
-  for (;;) {
-    const ssize_t got = recv(fd, buffer, sizeof(buffer), 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return Error::from_errno("read the interface list from netlink", errno);
-    int remaining = static_cast<int>(got);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
-         h = NLMSG_NEXT(h, remaining)) {
-      if (h->nlmsg_type == NLMSG_DONE) return out;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        return Error::from_errno("list the interfaces (netlink)", -e->error);
-      }
-      if (h->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(h));
-    }
-  }
+  Status s = netlink_dump(&request, sizeof(request), "list the interfaces", [&](const nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(h));
+  });
+  if (!s) return std::move(s).error();
+  return out;
 }
 
 bool is_glob(const std::string& pattern) {

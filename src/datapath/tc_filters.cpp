@@ -5,11 +5,13 @@
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
-#include <sys/socket.h>
+#include <sys/socket.h>  // AF_UNSPEC
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "datapath/netlink_dump.h"
 
 namespace recorder::datapath {
 namespace {
@@ -36,7 +38,8 @@ void parse_bpf_options(const rtattr* options, TcFilter& f) {
   }
 }
 
-Status dump(int fd, int ifindex, bool ingress, std::vector<TcFilter>& out) {
+// The filters of one clsact hook; none when the device has no clsact qdisc.
+Status dump(int ifindex, bool ingress, std::vector<TcFilter>& out) {
   struct {
     nlmsghdr header;
     tcmsg tc;
@@ -44,64 +47,47 @@ Status dump(int fd, int ifindex, bool ingress, std::vector<TcFilter>& out) {
   request.header.nlmsg_len = sizeof(request);
   request.header.nlmsg_type = RTM_GETTFILTER;
   request.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  request.header.nlmsg_seq = ingress ? 1 : 2;
+  request.header.nlmsg_seq = 1;
   request.tc.tcm_family = AF_UNSPEC;
   request.tc.tcm_ifindex = ifindex;
   request.tc.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  if (send(fd, &request, sizeof(request), 0) < 0) {
-    return Error::from_errno("ask the kernel for the tc filters", errno);
-  }
-  alignas(nlmsghdr) char buffer[32768];
-  for (;;) {
-    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error::from_errno("read the tc filter list", errno);
+  Status s = netlink_dump(&request, sizeof(request), "list the tc filters", [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWTFILTER) return;
+    const auto* tc = static_cast<const tcmsg*>(NLMSG_DATA(h));
+    TcFilter f;
+    f.ingress = ingress;
+    f.handle = tc->tcm_handle;
+    f.priority = TC_H_MAJ(tc->tcm_info) >> 16;
+    int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
+    const rtattr* options = nullptr;
+    for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(tc) +
+                                                   NLMSG_ALIGN(sizeof(*tc)));
+         RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+      if (a->rta_type == TCA_KIND) f.kind = static_cast<const char*>(RTA_DATA(a));
+      if (a->rta_type == TCA_OPTIONS) options = a;
     }
-    int remaining = static_cast<int>(n);
-    for (auto* h = reinterpret_cast<nlmsghdr*>(buffer); NLMSG_OK(h, remaining);
-         h = NLMSG_NEXT(h, remaining)) {
-      if (h->nlmsg_type == NLMSG_DONE) return ok_status();
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        const int err = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
-        // No clsact qdisc (or no such device): no filters.
-        if (err == EINVAL || err == ENOENT || err == ENODEV) return ok_status();
-        return Error::from_errno("list the tc filters", err);
-      }
-      if (h->nlmsg_type != RTM_NEWTFILTER) continue;
-      const auto* tc = static_cast<const tcmsg*>(NLMSG_DATA(h));
-      TcFilter f;
-      f.ingress = ingress;
-      f.handle = tc->tcm_handle;
-      f.priority = TC_H_MAJ(tc->tcm_info) >> 16;
-      int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(*tc)));
-      const rtattr* options = nullptr;
-      for (auto* a = reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(tc) +
-                                                     NLMSG_ALIGN(sizeof(*tc)));
-           RTA_OK(a, len); a = RTA_NEXT(a, len)) {
-        if (a->rta_type == TCA_KIND) f.kind = static_cast<const char*>(RTA_DATA(a));
-        if (a->rta_type == TCA_OPTIONS) options = a;
-      }
-      // The dump also lists each priority's chain head without a handle: not a filter.
-      if (f.handle == 0) continue;
-      if (f.kind == "bpf" && options != nullptr) {
-        parse_bpf_options(options, f);
-        if (f.program_id != 0) f.program_name = program_name(f.program_id);
-      }
-      out.push_back(std::move(f));
+    // The dump also lists each priority's chain head without a handle: not a filter.
+    if (f.handle == 0) return;
+    if (f.kind == "bpf" && options != nullptr) {
+      parse_bpf_options(options, f);
+      if (f.program_id != 0) f.program_name = program_name(f.program_id);
     }
+    out.push_back(std::move(f));
+  });
+  // No clsact qdisc (or no such device): no filters.
+  if (!s && (s.error().sys_errno() == EINVAL || s.error().sys_errno() == ENOENT ||
+             s.error().sys_errno() == ENODEV)) {
+    return ok_status();
   }
+  return s;
 }
 
 }  // namespace
 
 Result<std::vector<TcFilter>> list_tc_filters(int ifindex) {
-  const int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (fd < 0) return Error::from_errno("open a netlink socket to list tc filters", errno);
   std::vector<TcFilter> out;
-  Status s = dump(fd, ifindex, true, out);
-  if (s) s = dump(fd, ifindex, false, out);
-  close(fd);
+  Status s = dump(ifindex, true, out);
+  if (s) s = dump(ifindex, false, out);
   if (!s) return std::move(s).error();
   return out;
 }
