@@ -54,7 +54,7 @@ grpc::Status RecordingsService::Get(grpc::ServerContext* context, const pb::GetR
   return grpc::Status::OK;
 }
 
-grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest* request,
+grpc::Status RecordingsService::List(grpc::ServerContext* context, const pb::ListRequest* request,
                                      pb::ListResponse* response) {
   // The token is the id of the last recording sent: opaque to clients, and still right when
   // recordings come and go between pages.
@@ -64,8 +64,9 @@ grpc::Status RecordingsService::List(grpc::ServerContext*, const pb::ListRequest
     const auto* end = token.data() + token.size();
     auto [ptr, ec] = std::from_chars(token.data(), end, after);
     if (ec != std::errc() || ptr != end || token.size() > 20) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "page_token: not a token that List returned");
+      return refuse("List", context->peer(),
+                    grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "page_token: not a token that List returned"));
     }
   }
   const size_t page_size = request->page_size() == 0

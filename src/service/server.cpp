@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "service/grpc_log.h"
+
 namespace recorder::service {
 namespace {
 constexpr auto kClientsReadStatus = std::chrono::milliseconds(100);
@@ -37,9 +39,11 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
                                               const ServiceLimits& limits,
                                               const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(manager, limits, options.capture_health));
+  route_grpc_log();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
 
   if (!options.socket_path.empty()) {
     std::error_code ec;
@@ -75,7 +79,15 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
       ssl.pem_root_certs = *ca;
       ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
     }
-    builder.AddListeningPort(options.listen, grpc::SslServerCredentials(ssl), &server->tcp_port_);
+    // recorderd accepts TCP connections itself and hands them to gRPC, so that a failed TLS
+    // handshake is logged with the peer (grpc_log.h).
+    auto listener = TlsListener::bind(options.listen);
+    if (!listener) return listener.error();
+    server->listener_ = std::move(*listener);
+    server->tcp_port_ = server->listener_->port();
+    acceptor = builder.experimental().AddExternalConnectionAcceptor(
+        grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+        grpc::SslServerCredentials(ssl));
   }
   builder.RegisterService(&server->record_);
   builder.RegisterService(&server->recordings_);
@@ -86,8 +98,9 @@ Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
                              options.socket_path.string(), options.listen.empty() ? "" : " and ",
                              options.listen));
   }
-  if (!options.listen.empty() && server->tcp_port_ == 0) {
-    return Error(ErrorCode::kUnavailable, "listen on " + options.listen + ": bind failed");
+  if (server->listener_) {
+    auto started = server->listener_->start(std::move(acceptor));
+    if (!started) return started.error();
   }
   if (!server->socket_path_.empty()) {
     if (::chmod(server->socket_path_.c_str(), 0660) != 0) {
@@ -111,6 +124,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   // closes connections as soon as no call is left, and a client whose transport then fails a
   // write drops the final status it had already received ("Broken pipe" instead of OK after
   // `stopped`: seen in about one SIGTERM in four). Clients get a moment to read their status.
+  if (listener_) listener_->stop();
   record_.shutdown(grace);
   std::this_thread::sleep_for(kClientsReadStatus);
   server_->Shutdown(std::chrono::system_clock::now() + grace);

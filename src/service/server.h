@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "service/record_service.h"
 #include "service/recordings_service.h"
+#include "service/tls_listener.h"
 
 namespace recorder::service {
 
@@ -42,6 +43,7 @@ class Server {
 
   RecordService record_;
   RecordingsService recordings_;
+  std::unique_ptr<TlsListener> listener_;  // --listen; stopped before the server shuts down
   std::unique_ptr<grpc::Server> server_;
   std::filesystem::path socket_path_;
   int tcp_port_ = 0;
