@@ -7,11 +7,10 @@
 
 #include "common/text.h"
 #include "dispatch/filter.h"
+#include "sink/file_naming.h"
 
 namespace recorder::service {
 namespace {
-
-constexpr size_t kMaxPrefixLength = 40;
 
 Error invalid(std::string message) {
   return Error(ErrorCode::kInvalidArgument, std::move(message));
@@ -22,19 +21,9 @@ Error invalid(std::string message) {
 Status validate_file_prefix(std::string_view prefix) {
   constexpr std::string_view kField = "filesink.file_prefix";
   // Bounded before anything else reads it; errors quote a short excerpt only.
-  if (auto s = check_text(prefix, kField, kMaxPrefixLength); !s) return s;
-  // Checked by hand rather than with std::regex: the rule is tiny and this gives a precise reason.
-  if (prefix.empty()) return invalid("filesink.file_prefix: must not be empty");
-  if (prefix[0] < 'a' || prefix[0] > 'z') {
-    return invalid(fmt::format("{} {}: must start with a lowercase letter (^[a-z][a-z0-9_-]*$)",
-                               kField, excerpt(prefix)));
-  }
-  for (char c : prefix) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-    if (!ok) {
-      return invalid(fmt::format("{} {}: character {} not allowed (^[a-z][a-z0-9_-]*$)", kField,
-                                 excerpt(prefix), excerpt(std::string_view(&c, 1))));
-    }
+  if (auto s = check_text(prefix, kField, sink::kMaxFilePrefixBytes); !s) return s;
+  if (auto problem = sink::file_prefix_problem(prefix)) {
+    return invalid(fmt::format("{} {}: {}", kField, excerpt(prefix), *problem));
   }
   return ok_status();
 }

@@ -30,8 +30,9 @@ struct StartSpec {
   std::vector<std::string> notes;
 };
 
-// "^[a-z][a-z0-9_-]{0,39}$"; INVALID_ARGUMENT naming filesink.file_prefix otherwise (the length
-// is checked first, and errors quote at most a short excerpt of the prefix).
+// The prefix rule of sink/file_naming.h (^[a-z][a-z0-9_-]*$, at most 40 bytes); INVALID_ARGUMENT
+// naming filesink.file_prefix otherwise (the length, NUL bytes and UTF-8 are checked first, and
+// errors quote at most a short excerpt of the prefix).
 Status validate_file_prefix(std::string_view prefix);
 
 // Validates every field of `start` against `limits`:

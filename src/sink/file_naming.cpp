@@ -4,10 +4,31 @@
 
 #include <fmt/format.h>
 
+#include "common/text.h"
+
 namespace recorder::sink {
 
 std::string_view file_extension(FileFormat format) {
   return format == FileFormat::kPcapng ? "pcapng" : "pcap";
+}
+
+std::optional<std::string> file_prefix_problem(std::string_view prefix) {
+  // Checked by hand rather than with std::regex: the rule is tiny and this gives a precise reason.
+  if (prefix.empty()) return "must not be empty";
+  if (prefix.size() > kMaxFilePrefixBytes) {
+    return fmt::format("{} bytes, more than {}", prefix.size(), kMaxFilePrefixBytes);
+  }
+  if (prefix[0] < 'a' || prefix[0] > 'z') {
+    return fmt::format("must start with a lowercase letter ({})", kFilePrefixPattern);
+  }
+  for (char c : prefix) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) {
+      return fmt::format("character {} not allowed ({})", excerpt(std::string_view(&c, 1)),
+                         kFilePrefixPattern);
+    }
+  }
+  return std::nullopt;
 }
 
 std::string recording_file_name(std::string_view prefix,
@@ -60,7 +81,7 @@ std::optional<RecordingFileName> parse_recording_file_name(std::string_view name
   }
   std::string_view rest = name.substr(0, dot);
   // prefix _ time _ id _ node, read from the right: the node has no '_' after sanitizing and
-  // time and id are digits, while the prefix may contain '_' (the service allows it).
+  // time and id are digits, while the prefix may contain '_' (the prefix rule allows it).
   const size_t c = rest.rfind('_');
   if (c == std::string_view::npos || c == 0) return std::nullopt;
   const size_t b = rest.rfind('_', c - 1);
@@ -68,7 +89,7 @@ std::optional<RecordingFileName> parse_recording_file_name(std::string_view name
   const size_t a = rest.rfind('_', b - 1);
   if (a == std::string_view::npos || a == 0) return std::nullopt;
   out.prefix = std::string(rest.substr(0, a));
-  if (out.prefix.find('/') != std::string::npos || out.prefix[0] == '.') return std::nullopt;
+  if (file_prefix_problem(out.prefix)) return std::nullopt;
   const std::string_view time = rest.substr(a + 1, b - a - 1);
   const std::string_view id = rest.substr(b + 1, c - b - 1);
   const std::string_view node = rest.substr(c + 1);

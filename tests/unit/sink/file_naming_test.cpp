@@ -31,7 +31,7 @@ TEST(FileNaming, SanitizesNodeName) {
 }
 
 TEST(FileNaming, RoundTripsPrefixesWithUnderscore) {
-  // The service allows ^[a-z][a-z0-9_-]{0,39}$ prefixes, so the fields are read from the right.
+  // The prefix rule allows '_' (^[a-z][a-z0-9_-]*$), so the fields are read from the right.
   const auto t = std::chrono::system_clock::from_time_t(1763773323);
   for (std::string prefix : {"hubble", "incident-42", "db_checkout", "a_b_c"}) {
     const std::string name =
@@ -55,6 +55,20 @@ TEST(FileNaming, RejectsOtherNames) {
         ".hubble_20251122T010203Z_1_n.pcap.json", "x/hubble_20251122T010203Z_1_n.pcap",
         "hubble_1_n.pcap", "notes.txt"}) {
     EXPECT_FALSE(parse_recording_file_name(bad).has_value()) << bad;
+  }
+}
+
+TEST(FileNaming, ParsesOnlyPrefixesThatKeepThePrefixRule) {
+  // The same rule as request validation (file_prefix_problem): a name whose prefix no request
+  // could have asked for is not a recording file.
+  const std::string rest = "_20250101T000000Z_1_n.pcap";
+  EXPECT_TRUE(parse_recording_file_name("a-1_b" + rest).has_value());
+  EXPECT_TRUE(parse_recording_file_name(std::string(kMaxFilePrefixBytes, 'a') + rest).has_value());
+  for (const std::string& prefix : std::initializer_list<std::string>{
+           "Hubble", "1abc", "-a", "a.b", "a b", "a\\b", "\xc3\xa9t\xc3\xa9",
+           std::string(kMaxFilePrefixBytes + 1, 'a')}) {
+    EXPECT_TRUE(file_prefix_problem(prefix).has_value()) << prefix;
+    EXPECT_FALSE(parse_recording_file_name(prefix + rest).has_value()) << prefix;
   }
 }
 
