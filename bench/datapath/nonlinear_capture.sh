@@ -14,44 +14,35 @@
 # recorder_ingress), trafgen's rate, and how many frames recorderd and tcpdump captured or lost.
 # Everything created is removed on exit.
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/veth_workload.sh"
+. "$HERE/../lib/recorderd.sh"
 BUILD=${1:?build directory (with src/daemon/recorderd and src/cli/recorderctl)}
 PACKETS=${2:-1000000}
 ROUNDS=${3:-1}
-RECORDERD=$BUILD/src/daemon/recorderd
-RECORDERCTL=$BUILD/src/cli/recorderctl
 TAG=prtnl$$
-NS=${TAG}n
-HOST=${TAG}h
-PEER=${TAG}p
 DIR=$(mktemp -d /tmp/${TAG}.XXXX)
 DPID=
+TPID=
 cleanup() {
-  [ -n "$DPID" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
-  ip link del "$HOST" 2>/dev/null || true
-  ip netns del "$NS" 2>/dev/null || true
+  trap - INT TERM
+  for pid in $TPID $DPID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
+  veth_delete
   rm -rf "$DIR"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-ip netns add "$NS"
-ip link add "$HOST" type veth peer name "$PEER" netns "$NS"
-ip addr add 10.199.0.1/24 dev "$HOST"
-ip link set "$HOST" up
-ip -n "$NS" addr add 10.199.0.2/24 dev "$PEER"
-ip -n "$NS" link set "$PEER" up
-ip -n "$NS" link set lo up
-HMAC=$(cat /sys/class/net/$HOST/address)
-# 60-byte frames: Ethernet, IPv4 10.199.0.2 -> 10.199.0.1, UDP 4000 -> 9000, 18 bytes of payload.
-cat >"$DIR/frame.cfg" <<CFG
-{ eth(da=$HMAC, sa=02:00:00:00:00:99), ipv4(sa=10.199.0.2, da=10.199.0.1, ttl=64), udp(sp=4000, dp=9000), fill(0x41, 18) }
-CFG
+veth_create "$TAG"
+# 60-byte frames to the host end's MAC: Ethernet, IPv4 10.199.0.2 -> 10.199.0.1, UDP 4000 -> 9000.
+udp_frame_cfg "$DIR/frame.cfg" 60 "$(cat /sys/class/net/"$HOST"/address)"
 sysctl -q kernel.bpf_stats_enabled=1
 
-"$RECORDERD" --interfaces "$HOST" --storage-path "$DIR/storage" --socket "$DIR/sock" \
-  --min-free-disk 0 --log-level warn >"$DIR/recorderd.log" 2>&1 &
+recorderd_init "$BUILD" "$DIR"
+"${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1 &
 DPID=$!
-for _ in $(seq 100); do [ -S "$DIR/sock" ] && break; sleep 0.1; done
-CTL=("$RECORDERCTL" --server "unix://$DIR/sock")
+recorderd_wait "$DPID"
+
 prog_id() {
   bpftool -j prog show | python3 -c '
 import json, sys
@@ -66,33 +57,27 @@ printf '%-9s %-10s %10s %8s %10s %10s %12s %12s %9s\n' mode recording sent kpps 
 for round in $(seq "$ROUNDS"); do
   for filter in "10.199.0.2 0 10.199.0.1 9000 UDP" "10.199.0.2 0 10.199.0.1 9999 UDP"; do
     for mode in txring sendto; do
-      id=$("${CTL[@]}" start "$filter" --max-capture-len 128)
+      id=$(ctl start "$filter" --max-capture-len 128)
       tcpdump -i "$HOST" -s 128 -w "$DIR/tcpdump.pcap" -B 65536 -nn udp port 9000 \
         >/dev/null 2>"$DIR/tcpdump.log" &
       TPID=$!
       for _ in $(seq 50); do grep -q listening "$DIR/tcpdump.log" && break; sleep 0.1; done
       pid=$(prog_id)
       read -r t0 c0 < <(stats "$pid")
-      extra=()
-      [ "$mode" = sendto ] && extra=(-t 0)
-      start=$(date +%s.%N)
-      ip netns exec "$NS" trafgen --dev "$PEER" --conf "$DIR/frame.cfg" --num "$PACKETS" \
-        --cpus 1 -q "${extra[@]}" >/dev/null 2>&1
-      end=$(date +%s.%N)
+      read -r _ secs < <(trafgen_send "$DIR/frame.cfg" "$PACKETS" "$mode")
       read -r t1 c1 < <(stats "$pid")
       sleep 1
       kill -INT "$TPID"; wait "$TPID" 2>/dev/null || true
-      out=$("${CTL[@]}" --json stop "$id")
-      captured=$(echo "$out" | python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]; print(s.get("packetsCaptured", s.get("packets_captured", 0)))')
-      lost=$(echo "$out" | python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]; print(s.get("packetsLost", s.get("packets_lost", 0)))')
-      "${CTL[@]}" delete "$id" >/dev/null
+      TPID=
+      read -r captured lost _ < <(recording_counts "$(ctl --json stop "$id")")
+      ctl delete "$id" >/dev/null
       tgot=$(sed -n 's/^\([0-9]*\) packets received by filter.*/\1/p' "$DIR/tcpdump.log")
       tlost=$(sed -n 's/^\([0-9]*\) packets dropped by kernel.*/\1/p' "$DIR/tcpdump.log")
       runs=$((c1 - c0))
       ns=$(python3 -c "print(f'{($t1 - $t0) / max($runs, 1):.1f}')")
       rec=matching
       [[ "$filter" == *9999* ]] && rec=other
-      kpps=$(python3 -c "print(f'{$runs / ($end - $start) / 1000:.0f}')")
+      kpps=$(python3 -c "print(f'{$runs / $secs / 1000:.0f}')")
       printf '%-9s %-10s %10s %8s %10s %10s %12s %12s %9s\n' "$mode" "$rec" "$runs" "$kpps" \
         "$captured" "$lost" "$ns" "$tgot" "$tlost"
     done

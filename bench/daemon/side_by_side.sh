@@ -1,0 +1,245 @@
+#!/bin/bash
+# side_by_side.sh: the shipped recorderd next to tcpdump and xdpdump, each started as a user starts
+# it, on one veth workload: CPU per packet, loss, CPU when idle, and the highest lossless rate.
+#
+#   sudo bench/daemon/side_by_side.sh <build dir> [--quick] [--rounds N] [--parts LIST]
+#
+#   <build dir>     has src/daemon/recorderd and src/cli/recorderctl (e.g. build/release)
+#   --quick         one round, shorter traffic and idle windows, a shorter rate ladder (~2 min)
+#   --rounds N      alternating rounds of the per-packet part (default 3)
+#   --parts LIST    comma-separated, of: packet, idle, lossless (default all three)
+#
+# The workload: a private namespace with a veth pair (bench/lib/veth_workload.sh); trafgen inside
+# it sends UDP frames (10.199.0.2:4000 -> 10.199.0.1:9000) to the host end. The frames' destination
+# MAC is not the host end's, so the host's IP stack drops them at once (no ICMP, no ARP: nothing
+# but the workload crosses the link). The capturers, on the host end:
+#
+#   recorderd   recorderd --interfaces IF (defaults otherwise) with one recording started by
+#               recorderctl start "10.199.0.2 0 10.199.0.1 9000 UDP" --max-capture-len 128
+#   tcpdump     tcpdump -i IF -s 128 -w FILE -n udp
+#   xdpdump     xdpdump -i IF -s 128 -w FILE   (no XDP program on the veth: it captures in its
+#               legacy libpcap mode, as a user who runs it there gets)
+#
+# Each capturer runs alone, in its own cgroup v2 from its first instruction (bench/lib/cgroup.sh:
+# every thread, io_uring workers and threads that exited included), and is measured over the
+# same window: from the start of the traffic to 1 s after it ends (start-up and shut-down are
+# outside it). CPU ns per packet is that CPU time over the packets trafgen sent. Loss is the
+# frames sent that are not in the capturer's file; for recorderd also the daemon's own lost
+# counters (`recorderctl status`). Work the kernel does in softirq context (the tc program, the
+# AF_PACKET tap) is charged to the task it interrupts, usually trafgen, for every capturer.
+#
+# Parts:
+#   packet    60 B and 1,500 B frames; 20 kpps and 100 kpps (trafgen -b, sendto), unpaced sendto
+#             (-t 0) and unpaced through trafgen's TX ring (non-linear skbs); rounds alternate
+#             the capturers' order; a markdown table of medians (ranges) per workload and capturer
+#   idle      no traffic: recorderd with 1 and with 64 running recordings, and tcpdump, CPU
+#             microseconds per second over 10 s (after 2 s to settle)
+#   lossless  one recording, 128-byte snap, 60 B and 1,500 B frames: trafgen's rate is stepped up
+#             (paced, then unpaced sendto, then unpaced TX ring) until a step loses a frame, for
+#             recorderd and for tcpdump; one trial per step
+#
+# Needs root, trafgen (netsniff-ng), tcpdump, xdpdump (xdp-tools), capinfos (tshark), python3:
+# scripts/setup.sh installs them. Everything created (namespace, veth, cgroups, processes, files)
+# is removed on exit, also on Ctrl-C.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/veth_workload.sh"
+. "$HERE/../lib/cgroup.sh"
+. "$HERE/../lib/recorderd.sh"
+
+usage() { sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+BUILD=
+ROUNDS=3
+PARTS=packet,idle,lossless
+QUICK=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
+    --parts) PARTS=${2:?--parts needs a list}; shift ;;
+    -h | --help) usage ;;
+    -*) echo "side_by_side.sh: unknown option $1" >&2; usage ;;
+    *) [ -z "$BUILD" ] || usage; BUILD=$1 ;;
+  esac
+  shift
+done
+[ -n "$BUILD" ] || usage
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "side_by_side.sh: --rounds must be a positive number, not '$ROUNDS'" >&2; exit 2; }
+for p in ${PARTS//,/ }; do
+  case $p in packet | idle | lossless) ;; *) echo "side_by_side.sh: --parts: unknown part '$p' (packet, idle, lossless)" >&2; exit 2 ;; esac
+done
+has_part() { [[ ,$PARTS, == *,$1,* ]]; }
+[ "$(id -u)" = 0 ] || { echo "side_by_side.sh: needs root (namespaces, cgroups, BPF)" >&2; exit 1; }
+for tool in trafgen tcpdump xdpdump capinfos python3 findmnt; do
+  command -v "$tool" >/dev/null || { echo "side_by_side.sh: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
+done
+
+# Sizes of the runs.
+if [ "$QUICK" = 1 ]; then
+  ROUNDS=1 PACED_SECONDS=1 UNPACED_PACKETS=200000 IDLE_SECONDS=3
+  LADDER=(100000 200000 sendto txring)
+else
+  PACED_SECONDS=2 UNPACED_PACKETS=500000 IDLE_SECONDS=10
+  LADDER=(50000 100000 150000 200000 300000 400000 sendto txring)
+fi
+SIZES=(60 1500)
+MODES=(20000 100000 sendto txring)
+CAPTURERS=(recorderd tcpdump xdpdump)
+FILTER="10.199.0.2 0 10.199.0.1 9000 UDP"
+OTHER_MAC=02:00:00:00:00:01 # not the host end's: the frames are PACKET_OTHERHOST there
+
+TAG=prsbs$$
+DIR=$(mktemp -d /var/tmp/${TAG}.XXXX)
+cleanup() {
+  trap - INT TERM
+  cg_cleanup
+  veth_delete
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+veth_create "$TAG"
+cg_init "$TAG" "$DIR"
+recorderd_init "$BUILD" "$DIR"
+mkdir -p "$DIR/files"
+RESULTS=$DIR/results.tsv # part, workload, capturer, round, sent, seconds, usec, in file, daemon lost
+: >"$RESULTS"
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Frames in FILE that are the workload's.
+count_frames() {
+  local tmp=$DIR/files/count.pcap
+  tcpdump -r "$1" -w "$tmp" 'udp dst port 9000' 2>/dev/null
+  capinfos -c -M "$tmp" | sed -n 's/^Number of packets: *//p'
+  rm -f "$tmp"
+}
+
+# Starts capturer $1 in its cgroup; returns once it captures. tcpdump and xdpdump write to $2.
+start_capturer() {
+  local name=$1 file=$2 i
+  case $name in
+    recorderd)
+      cg_start "$name" "${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1
+      recorderd_wait "$CG_PID"
+      return ;;
+    tcpdump) cg_start "$name" tcpdump -i "$HOST" -s 128 -w "$file" -n udp >"$DIR/$name.log" 2>&1 ;;
+    xdpdump) cg_start "$name" xdpdump -i "$HOST" -s 128 -w "$file" >"$DIR/$name.log" 2>&1 ;;
+  esac
+  for i in $(seq 100); do
+    grep -q "listening on" "$DIR/$name.log" && return 0
+    kill -0 "$CG_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$name did not start:" >&2
+  cat "$DIR/$name.log" >&2
+  return 1
+}
+
+# run_capture NAME CFG PACKETS MODE: one capturer, one workload. Sets SENT (frames trafgen sent),
+# SECS (its wall time), USEC (the capturer's CPU over the window), IN_FILE (workload frames in its
+# file), LOST (the daemon's lost counter; - for the peers).
+SENT= SECS= USEC= IN_FILE= LOST=
+run_capture() {
+  local name=$1 cfg=$2 packets=$3 mode=$4 file=$DIR/files/$1.pcap id= u0 u1
+  local captured kernel queue write
+  LOST=-
+  start_capturer "$name" "$file"
+  if [ "$name" = recorderd ]; then id=$(ctl start "$FILTER" --max-capture-len 128); fi
+  sleep 0.5
+  u0=$(cg_usec "$name")
+  read -r SENT SECS < <(trafgen_send "$cfg" "$packets" "$mode")
+  sleep 1
+  u1=$(cg_usec "$name")
+  USEC=$((u1 - u0))
+  if [ -n "$id" ]; then # the daemon's counters, and its file
+    read -r captured LOST kernel queue write file < <(recording_counts "$(ctl --json stop "$id")")
+  fi
+  cg_stop "$name"
+  IN_FILE=$(count_frames "$file")
+  rm -f "$file"
+}
+
+kpps() { python3 -c "print(round($SENT / $SECS / 1000))"; } # trafgen's rate in the last run
+packets_for() { # PACKETS for MODE at the configured lengths
+  case $1 in sendto | txring) echo "$UNPACED_PACKETS" ;; *) echo $(($1 * PACED_SECONDS)) ;; esac
+}
+mode_name() {
+  case $1 in
+    sendto) echo "unpaced, sendto (-t 0)" ;;
+    txring) echo "unpaced, TX ring" ;;
+    *) echo "$(($1 / 1000)) kpps (-b, sendto)" ;;
+  esac
+}
+
+if has_part packet; then
+  for round in $(seq "$ROUNDS"); do
+    for size in "${SIZES[@]}"; do
+      udp_frame_cfg "$DIR/frame.cfg" "$size" "$OTHER_MAC"
+      for mode in "${MODES[@]}"; do
+        # Rotate the capturers' order from round to round.
+        for k in 0 1 2; do
+          name=${CAPTURERS[$(((k + round) % 3))]}
+          run_capture "$name" "$DIR/frame.cfg" "$(packets_for "$mode")" "$mode"
+          log "round $round, $size B, $(mode_name "$mode"): $name $((USEC * 1000 / SENT)) ns/packet, $IN_FILE of $SENT in file, daemon lost $LOST, $(kpps) kpps"
+          printf 'packet\t%s B, %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$(mode_name "$mode")" \
+            "$name" "$round" "$SENT" "$SECS" "$USEC" "$IN_FILE" "$LOST" >>"$RESULTS"
+        done
+      done
+    done
+  done
+fi
+
+if has_part idle; then
+  idle_window() { # prints the CPU microseconds per second of cgroup $1 over IDLE_SECONDS
+    local u0 u1
+    sleep 2
+    u0=$(cg_usec "$1")
+    sleep "$IDLE_SECONDS"
+    u1=$(cg_usec "$1")
+    python3 -c "print(f'{($u1 - $u0) / $IDLE_SECONDS:.1f}')"
+  }
+  start_capturer recorderd -
+  ctl start "$FILTER" --max-capture-len 128 >/dev/null
+  one=$(idle_window recorderd)
+  log "idle: recorderd, 1 recording: $one us/s"
+  for port in $(seq 9001 9063); do
+    ctl start "10.199.0.2 0 10.199.0.1 $port UDP" --max-capture-len 128 >/dev/null
+  done
+  running=$(ctl --json list | python3 -c '
+import json, sys
+r = json.load(sys.stdin); r = r.get("recordings", r) if isinstance(r, dict) else r
+print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
+  sixtyfour=$(idle_window recorderd)
+  log "idle: recorderd, $running recordings: $sixtyfour us/s"
+  cg_stop recorderd
+  start_capturer tcpdump "$DIR/files/idle.pcap"
+  tcpdump_idle=$(idle_window tcpdump)
+  log "idle: tcpdump: $tcpdump_idle us/s"
+  cg_stop tcpdump
+  printf 'idle\t-\trecorderd, 1 recording\t1\t-\t-\t%s\t-\t-\n' "$one" >>"$RESULTS"
+  printf 'idle\t-\trecorderd, %s recordings\t1\t-\t-\t%s\t-\t-\n' "$running" "$sixtyfour" >>"$RESULTS"
+  printf 'idle\t-\ttcpdump\t1\t-\t-\t%s\t-\t-\n' "$tcpdump_idle" >>"$RESULTS"
+fi
+
+if has_part lossless; then
+  for size in "${SIZES[@]}"; do
+    udp_frame_cfg "$DIR/frame.cfg" "$size" "$OTHER_MAC"
+    for name in recorderd tcpdump; do
+      paced_limit=0
+      for mode in "${LADDER[@]}"; do
+        # Once trafgen cannot pace as fast as asked, only the unpaced steps remain.
+        [ "$paced_limit" = 1 ] && [[ $mode =~ ^[0-9]+$ ]] && continue
+        run_capture "$name" "$DIR/frame.cfg" "$(packets_for "$mode")" "$mode"
+        log "lossless search, $size B, $name, $(mode_name "$mode"): $(kpps) kpps, $IN_FILE of $SENT in file, daemon lost $LOST"
+        printf 'lossless\t%s B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$name" "$mode" "$SENT" \
+          "$SECS" "$USEC" "$IN_FILE" "$LOST" >>"$RESULTS"
+        if [ "$IN_FILE" -lt "$SENT" ] || { [ "$LOST" != - ] && [ "$LOST" != 0 ]; }; then break; fi
+        if [[ $mode =~ ^[0-9]+$ ]] && [ "$(kpps)" -lt $((mode * 8 / 10000)) ]; then paced_limit=1; fi
+      done
+    done
+  done
+fi
+
+log "done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 "$HERE/side_by_side_table.py" "$RESULTS"

@@ -1,0 +1,62 @@
+# cgroup.sh: run a command in its own cgroup v2 and read the CPU time of everything in it (every
+# thread, io_uring workers and threads that exited included), in microseconds. Sourced by the
+# bench scripts.
+#
+#   cg_init TAG DIR    finds the cgroup2 hierarchy (mounts one under DIR if there is none);
+#                      the cgroups made here are named TAG-NAME
+#   cg_start NAME CMD...
+#                      starts CMD in the background inside a new cgroup TAG-NAME, from its first
+#                      instruction (a shell moves itself in, then execs CMD); sets CG_PID
+#   cg_usec NAME       usage_usec from the cgroup's cpu.stat
+#   cg_stop NAME [SIGNAL]
+#                      signals (default TERM) the cgroup's processes, waits up to 10 s for them to
+#                      leave (then SIGKILL), removes the cgroup
+#   cg_cleanup         cg_stop on every cgroup named TAG-*; unmounts what cg_init mounted
+CG_ROOT= CG_TAG= CG_MOUNTED= CG_PID=
+
+cg_init() {
+  CG_TAG=$1
+  CG_ROOT=$(findmnt -n -t cgroup2 -o TARGET | head -n 1)
+  if [ -z "$CG_ROOT" ]; then
+    CG_ROOT=$2/cgroup2
+    mkdir -p "$CG_ROOT"
+    mount -t cgroup2 none "$CG_ROOT"
+    CG_MOUNTED=$CG_ROOT
+  fi
+  [ -r "$CG_ROOT/cpu.stat" ] || { echo "cgroup.sh: no cpu.stat in $CG_ROOT" >&2; return 1; }
+}
+
+cg_start() {
+  local name=$1 g=$CG_ROOT/$CG_TAG-$1
+  shift
+  mkdir "$g"
+  sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$g" "$@" &
+  CG_PID=$!
+}
+
+cg_usec() { sed -n 's/^usage_usec //p' "$CG_ROOT/$CG_TAG-$1/cpu.stat"; }
+
+cg_stop() {
+  local g=$CG_ROOT/$CG_TAG-$1 sig=${2:-TERM} pids i
+  [ -d "$g" ] || return 0
+  pids=$(cat "$g/cgroup.procs")
+  [ -z "$pids" ] || kill "-$sig" $pids 2>/dev/null || true
+  for i in $(seq 100); do
+    [ -z "$(cat "$g/cgroup.procs")" ] && break
+    [ "$i" != 100 ] || kill -KILL $(cat "$g/cgroup.procs") 2>/dev/null || true
+    sleep 0.1
+  done
+  for i in $pids; do wait "$i" 2>/dev/null || true; done
+  for i in $(seq 50); do rmdir "$g" 2>/dev/null && break; sleep 0.1; done
+  return 0
+}
+
+cg_cleanup() {
+  local g
+  if [ -n "$CG_ROOT" ] && [ -n "$CG_TAG" ]; then
+    for g in "$CG_ROOT/$CG_TAG"-*; do [ -d "$g" ] && cg_stop "${g#"$CG_ROOT/$CG_TAG"-}"; done
+  fi
+  [ -n "$CG_MOUNTED" ] && umount "$CG_MOUNTED"
+  CG_MOUNTED=
+  return 0
+}
