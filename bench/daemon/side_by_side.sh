@@ -117,7 +117,7 @@ count_frames() {
 
 # Starts capturer $1 in its cgroup; returns once it captures. tcpdump and xdpdump write to $2.
 start_capturer() {
-  local name=$1 file=$2 i
+  local name=$1 file=$2
   case $name in
     recorderd)
       cg_start "$name" "${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1
@@ -126,7 +126,7 @@ start_capturer() {
     tcpdump) cg_start "$name" tcpdump -i "$HOST" -s 128 -w "$file" -n udp >"$DIR/$name.log" 2>&1 ;;
     xdpdump) cg_start "$name" xdpdump -i "$HOST" -s 128 -w "$file" >"$DIR/$name.log" 2>&1 ;;
   esac
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     grep -q "listening on" "$DIR/$name.log" && return 0
     kill -0 "$CG_PID" 2>/dev/null || break
     sleep 0.1
@@ -139,10 +139,9 @@ start_capturer() {
 # run_capture NAME CFG PACKETS MODE: one capturer, one workload. Sets SENT (frames trafgen sent),
 # SECS (its wall time), USEC (the capturer's CPU over the window), IN_FILE (workload frames in its
 # file), LOST (the daemon's lost counter; - for the peers).
-SENT= SECS= USEC= IN_FILE= LOST=
+SENT='' SECS='' USEC='' IN_FILE='' LOST=''
 run_capture() {
-  local name=$1 cfg=$2 packets=$3 mode=$4 file=$DIR/files/$1.pcap id= u0 u1
-  local captured kernel queue write
+  local name=$1 cfg=$2 packets=$3 mode=$4 file=$DIR/files/$1.pcap id='' u0 u1
   LOST=-
   start_capturer "$name" "$file"
   if [ "$name" = recorderd ]; then id=$(ctl start "$FILTER" --max-capture-len 128); fi
@@ -153,7 +152,7 @@ run_capture() {
   u1=$(cg_usec "$name")
   USEC=$((u1 - u0))
   if [ -n "$id" ]; then # the daemon's counters, and its file
-    read -r captured LOST kernel queue write file < <(recording_counts "$(ctl --json stop "$id")")
+    read -r _ LOST _ _ _ file < <(recording_counts "$(ctl --json stop "$id")")
   fi
   cg_stop "$name"
   IN_FILE=$(count_frames "$file")
@@ -217,9 +216,11 @@ print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
   tcpdump_idle=$(idle_window tcpdump)
   log "idle: tcpdump: $tcpdump_idle us/s"
   cg_stop tcpdump
-  printf 'idle\t-\trecorderd, 1 recording\t1\t-\t-\t%s\t-\t-\n' "$one" >>"$RESULTS"
-  printf 'idle\t-\trecorderd, %s recordings\t1\t-\t-\t%s\t-\t-\n' "$running" "$sixtyfour" >>"$RESULTS"
-  printf 'idle\t-\ttcpdump\t1\t-\t-\t%s\t-\t-\n' "$tcpdump_idle" >>"$RESULTS"
+  {
+    printf 'idle\t-\trecorderd, 1 recording\t1\t-\t-\t%s\t-\t-\n' "$one"
+    printf 'idle\t-\trecorderd, %s recordings\t1\t-\t-\t%s\t-\t-\n' "$running" "$sixtyfour"
+    printf 'idle\t-\ttcpdump\t1\t-\t-\t%s\t-\t-\n' "$tcpdump_idle"
+  } >>"$RESULTS"
 fi
 
 if has_part lossless; then

@@ -54,7 +54,7 @@ import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get
 
 printf '%-9s %-10s %10s %8s %10s %10s %12s %12s %9s\n' mode recording sent kpps captured lost \
   "BPF ns/pkt" "tcpdump got" "tcpdump lost"
-for round in $(seq "$ROUNDS"); do
+for _ in $(seq "$ROUNDS"); do
   for filter in "10.199.0.2 0 10.199.0.1 9000 UDP" "10.199.0.2 0 10.199.0.1 9999 UDP"; do
     for mode in txring sendto; do
       id=$(ctl start "$filter" --max-capture-len 128)

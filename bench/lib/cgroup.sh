@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # cgroup.sh: run a command in its own cgroup v2 and read the CPU time of everything in it (every
 # thread, io_uring workers and threads that exited included), in microseconds. Sourced by the
 # bench scripts.
@@ -12,7 +13,7 @@
 #                      signals (default TERM) the cgroup's processes, waits up to 10 s for them to
 #                      leave (then SIGKILL), removes the cgroup
 #   cg_cleanup         cg_stop on every cgroup named TAG-*; unmounts what cg_init mounted
-CG_ROOT= CG_TAG= CG_MOUNTED= CG_PID=
+CG_ROOT='' CG_TAG='' CG_MOUNTED='' CG_PID=''
 
 cg_init() {
   CG_TAG=$1
@@ -27,7 +28,7 @@ cg_init() {
 }
 
 cg_start() {
-  local name=$1 g=$CG_ROOT/$CG_TAG-$1
+  local g=$CG_ROOT/$CG_TAG-$1
   shift
   mkdir "$g"
   sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$g" "$@" &

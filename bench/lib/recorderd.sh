@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # recorderd.sh: the shipped daemon and its CLI, as a user runs them. Sourced by the bench scripts.
 #
 #   recorderd_init BUILD DIR  the binaries of BUILD; the daemon's storage, socket and log go
@@ -8,7 +9,7 @@
 #   ctl ARGS...               recorderctl against that daemon
 #   recording_counts JSON     from `ctl --json status|stop ID`: "CAPTURED LOST KERNEL QUEUE WRITE
 #                             FILE" (the daemon's own counters and its file path)
-RECORDERD= RECORDERCTL= RECORDERD_DIR= RECORDERD_ARGS=()
+RECORDERD='' RECORDERCTL='' RECORDERD_DIR='' RECORDERD_ARGS=()
 
 recorderd_init() {
   RECORDERD=$1/src/daemon/recorderd RECORDERCTL=$1/src/cli/recorderctl RECORDERD_DIR=$2
@@ -21,8 +22,7 @@ recorderd_init() {
 }
 
 recorderd_wait() {
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     [ -S "$RECORDERD_DIR/sock" ] && ctl list >/dev/null 2>&1 && return 0
     kill -0 "$1" 2>/dev/null || break
     sleep 0.1

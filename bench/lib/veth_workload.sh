@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # veth_workload.sh: a private namespace with a veth pair, and trafgen inside it sending UDP frames
 # to the host end, where the capturers under test listen. Sourced by the bench scripts.
 #
@@ -13,7 +14,7 @@
 #                            ring, unpaced), sendto (unpaced, -t 0) or a rate in packets per
 #                            second (sendto, paced with -b); prints "SENT SECONDS", the packets
 #                            trafgen reports sent and the wall time it took
-NS= HOST= PEER=
+NS='' HOST='' PEER=''
 
 veth_create() {
   NS=${1}n HOST=${1}h PEER=${1}p
