@@ -5,7 +5,7 @@
 #   sudo bench/daemon/side_by_side.sh <build dir> [--quick] [--rounds N] [--parts LIST]
 #
 #   <build dir>     has src/daemon/recorderd and src/cli/recorderctl (e.g. build/release)
-#   --quick         one round, shorter traffic and idle windows, a shorter rate ladder (~2 min)
+#   --quick         one round, shorter traffic and idle windows, a shorter rate ladder (~3 min)
 #   --rounds N      alternating rounds of the per-packet part (default 3)
 #   --parts LIST    comma-separated, of: packet, idle, lossless (default all three)
 #
@@ -15,7 +15,12 @@
 # but the workload crosses the link). The capturers, on the host end:
 #
 #   recorderd   recorderd --interfaces IF (defaults otherwise) with one recording started by
-#               recorderctl start "10.199.0.2 0 10.199.0.1 9000 UDP" --max-capture-len 128
+#               recorderctl start "10.199.0.2 0 10.199.0.1 9000 UDP" --max-capture-len 128;
+#               the daemon is started once and stays up for the whole run, as a node daemon
+#               does (its start-up, mostly the BPF verifier, takes seconds); each run starts
+#               and stops (and deletes) one recording in it. While a peer runs, the daemon is up
+#               with no recording: its tc program rejects each frame in softirq context (charged
+#               to trafgen), and its own idle CPU is in its cgroup, not the peer's.
 #   tcpdump     tcpdump -i IF -s 128 -w FILE -n udp
 #   xdpdump     xdpdump -i IF -s 128 -w FILE   (no XDP program on the veth: it captures in its
 #               legacy libpcap mode, as a user who runs it there gets)
@@ -35,8 +40,9 @@
 #   idle      no traffic: recorderd with 1 and with 64 running recordings, and tcpdump, CPU
 #             microseconds per second over 10 s (after 2 s to settle)
 #   lossless  one recording, 128-byte snap, 60 B and 1,500 B frames: trafgen's rate is stepped up
-#             (paced, then unpaced sendto, then unpaced TX ring) until a step loses a frame, for
-#             recorderd and for tcpdump; one trial per step
+#             (paced, then unpaced sendto, unpaced TX ring, and two trafgen processes on the TX
+#             ring, which leaves the capturer competing with them for the 2 CPUs) until a step
+#             loses a frame, for recorderd and for tcpdump; one trial per step
 #
 # Needs root, trafgen (netsniff-ng), tcpdump, xdpdump (xdp-tools), capinfos (tshark), python3:
 # scripts/setup.sh installs them. Everything created (namespace, veth, cgroups, processes, files)
@@ -77,10 +83,10 @@ done
 # Sizes of the runs.
 if [ "$QUICK" = 1 ]; then
   ROUNDS=1 PACED_SECONDS=1 UNPACED_PACKETS=200000 IDLE_SECONDS=3
-  LADDER=(100000 200000 sendto txring)
+  LADDER=(100000 200000 sendto txring txring2)
 else
-  PACED_SECONDS=2 UNPACED_PACKETS=500000 IDLE_SECONDS=10
-  LADDER=(50000 100000 150000 200000 300000 400000 sendto txring)
+  PACED_SECONDS=2 UNPACED_PACKETS=400000 IDLE_SECONDS=10
+  LADDER=(50000 100000 150000 200000 300000 sendto txring txring2)
 fi
 SIZES=(60 1500)
 MODES=(20000 100000 sendto txring)
@@ -116,12 +122,17 @@ count_frames() {
 }
 
 # Starts capturer $1 in its cgroup; returns once it captures. tcpdump and xdpdump write to $2.
+# recorderd is started once and kept (see the header); a run starts and stops a recording in it.
+DAEMON_PID=
 start_capturer() {
   local name=$1 file=$2
   case $name in
     recorderd)
-      cg_start "$name" "${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1
-      recorderd_wait "$CG_PID"
+      if [ -z "$DAEMON_PID" ]; then
+        cg_start "$name" "${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1
+        DAEMON_PID=$CG_PID
+        recorderd_wait "$DAEMON_PID"
+      fi
       return ;;
     tcpdump) cg_start "$name" tcpdump -i "$HOST" -s 128 -w "$file" -n udp >"$DIR/$name.log" 2>&1 ;;
     xdpdump) cg_start "$name" xdpdump -i "$HOST" -s 128 -w "$file" >"$DIR/$name.log" 2>&1 ;;
@@ -153,20 +164,24 @@ run_capture() {
   USEC=$((u1 - u0))
   if [ -n "$id" ]; then # the daemon's counters, and its file
     read -r _ LOST _ _ _ file < <(recording_counts "$(ctl --json stop "$id")")
+    IN_FILE=$(count_frames "$file")
+    ctl delete "$id" >/dev/null
+  else
+    cg_stop "$name"
+    IN_FILE=$(count_frames "$file")
+    rm -f "$file"
   fi
-  cg_stop "$name"
-  IN_FILE=$(count_frames "$file")
-  rm -f "$file"
 }
 
 kpps() { python3 -c "print(round($SENT / $SECS / 1000))"; } # trafgen's rate in the last run
 packets_for() { # PACKETS for MODE at the configured lengths
-  case $1 in sendto | txring) echo "$UNPACED_PACKETS" ;; *) echo $(($1 * PACED_SECONDS)) ;; esac
+  case $1 in sendto | txring | txring2) echo "$UNPACED_PACKETS" ;; *) echo $(($1 * PACED_SECONDS)) ;; esac
 }
 mode_name() {
   case $1 in
     sendto) echo "unpaced, sendto (-t 0)" ;;
     txring) echo "unpaced, TX ring" ;;
+    txring2) echo "unpaced, TX ring, 2 trafgen processes" ;;
     *) echo "$(($1 / 1000)) kpps (-b, sendto)" ;;
   esac
 }
@@ -199,11 +214,11 @@ if has_part idle; then
     python3 -c "print(f'{($u1 - $u0) / $IDLE_SECONDS:.1f}')"
   }
   start_capturer recorderd -
-  ctl start "$FILTER" --max-capture-len 128 >/dev/null
+  ids=$(ctl start "$FILTER" --max-capture-len 128)
   one=$(idle_window recorderd)
   log "idle: recorderd, 1 recording: $one us/s"
   for port in $(seq 9001 9063); do
-    ctl start "10.199.0.2 0 10.199.0.1 $port UDP" --max-capture-len 128 >/dev/null
+    ids+=" $(ctl start "10.199.0.2 0 10.199.0.1 $port UDP" --max-capture-len 128)"
   done
   running=$(ctl --json list | python3 -c '
 import json, sys
@@ -211,7 +226,7 @@ r = json.load(sys.stdin); r = r.get("recordings", r) if isinstance(r, dict) else
 print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
   sixtyfour=$(idle_window recorderd)
   log "idle: recorderd, $running recordings: $sixtyfour us/s"
-  cg_stop recorderd
+  for id in $ids; do ctl stop "$id" >/dev/null && ctl delete "$id" >/dev/null; done
   start_capturer tcpdump "$DIR/files/idle.pcap"
   tcpdump_idle=$(idle_window tcpdump)
   log "idle: tcpdump: $tcpdump_idle us/s"

@@ -74,7 +74,8 @@ def idle(rows):
 
 
 def mode_name(mode):
-    names = {"sendto": "unpaced sendto", "txring": "unpaced TX ring"}
+    names = {"sendto": "unpaced sendto", "txring": "unpaced TX ring",
+             "txring2": "unpaced TX ring, 2 trafgen processes"}
     return names[mode] if mode in names else f"-b {int(mode) // 1000} kpps"
 
 

@@ -11,9 +11,10 @@
 #                            IPv4 10.199.0.2:4000 -> 10.199.0.1:9000 UDP
 #   trafgen_send CFG PACKETS MODE
 #                            sends PACKETS frames; MODE is txring (trafgen's memory-mapped TX
-#                            ring, unpaced), sendto (unpaced, -t 0) or a rate in packets per
-#                            second (sendto, paced with -b); prints "SENT SECONDS", the packets
-#                            trafgen reports sent and the wall time it took
+#                            ring, unpaced), txring2 (the same from two trafgen processes),
+#                            sendto (unpaced, -t 0) or a rate in packets per second (sendto,
+#                            paced with -b); prints "SENT SECONDS", the packets trafgen reports
+#                            sent and the wall time it took
 NS='' HOST='' PEER=''
 
 veth_create() {
@@ -45,16 +46,17 @@ CFG
 }
 
 trafgen_send() {
-  local cfg=$1 packets=$2 mode=$3 pace=()
+  local cfg=$1 packets=$2 mode=$3 pace=() cpus=1
   case $mode in
     txring) ;;
+    txring2) cpus=2 ;;
     sendto) pace=(-t 0) ;;
-    *[!0-9]* | '') echo "trafgen_send: mode '$mode' is not txring, sendto or a packet rate" >&2; return 1 ;;
+    *[!0-9]* | '') echo "trafgen_send: mode '$mode' is not txring, txring2, sendto or a packet rate" >&2; return 1 ;;
     *) pace=(-b "${mode}pps") ;;
   esac
   local start end out
   start=$(date +%s.%N)
-  out=$(ip netns exec "$NS" trafgen --dev "$PEER" --conf "$cfg" --num "$packets" --cpus 1 -q -C \
+  out=$(ip netns exec "$NS" trafgen --dev "$PEER" --conf "$cfg" --num "$packets" --cpus "$cpus" -q -C \
     "${pace[@]}" 2>&1) || { echo "trafgen failed: $out" >&2; return 1; }
   end=$(date +%s.%N)
   local sent
