@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "service/file_names.h"
 #include "service/registry_rebuild.h"
+#include "sink/file_naming.h"
 
 namespace recorder::service {
 namespace fs = std::filesystem;
@@ -330,7 +330,7 @@ bool RecordingManager::wait_for_change(uint64_t id, uint64_t seen_version,
   });
 }
 
-Result<fs::path> RecordingManager::file_of(uint64_t id) const {
+Result<RecordingManager::OpenFile> RecordingManager::open_file(uint64_t id) const {
   RecordingInfo info;
   {
     std::lock_guard lock(mutex_);
@@ -348,14 +348,16 @@ Result<fs::path> RecordingManager::file_of(uint64_t id) const {
   if (info.file_name.empty()) {
     return Error(ErrorCode::kNotFound, fmt::format("recording {} has no file", id));
   }
-  return confine_to_storage(store_->path(), info.file_name);
+  auto fd = store_->open_for_reading(info.file_name);
+  if (!fd) return std::move(fd).error().wrap(fmt::format("recording {}", id));
+  return OpenFile{std::move(*fd), info.file_name};
 }
 
 Status RecordingManager::remove(uint64_t id) {
-  // file_of() refuses a file that is not what the recording wrote (a link planted in its
+  // open_file() refuses a file that is not what the recording wrote (a link planted in its
   // place); a recording whose file vanished may still be forgotten.
-  auto path = file_of(id);
-  if (!path && path.error().code() != ErrorCode::kNotFound) return path.error().wrap("delete");
+  auto file = open_file(id);
+  if (!file && file.error().code() != ErrorCode::kNotFound) return file.error().wrap("delete");
   auto name = forget(id);
   if (!name) return std::move(name).error().wrap("delete");
   spdlog::info("recording {} deleted ({})", id, *name);

@@ -116,9 +116,15 @@ class RecordingManager {
   // Returns false on timeout (or for an unknown id).
   bool wait_for_change(uint64_t id, uint64_t seen_version, std::chrono::milliseconds timeout) const;
 
-  // The complete file of a finished recording, checked to be a regular file inside the storage
-  // directory (realpath). FAILED_PRECONDITION while it runs, NOT_FOUND when unknown or gone.
-  Result<std::filesystem::path> file_of(uint64_t id) const;
+  // The complete file of a finished recording, opened read-only through the store: relative to
+  // the storage directory's fd, no symbolic link followed, and refused (FAILED_PRECONDITION)
+  // unless it is a regular file with one link, checked on the opened fd, so what is read is what
+  // was checked. FAILED_PRECONDITION while it runs, NOT_FOUND when unknown or gone.
+  struct OpenFile {
+    Fd fd;
+    std::string name;  // in the storage directory, for messages
+  };
+  Result<OpenFile> open_file(uint64_t id) const;
   // Deletes a finished recording's file and metadata and forgets it.
   Status remove(uint64_t id);
 

@@ -1,6 +1,5 @@
 #include "service/recordings_service.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +11,6 @@
 
 #include "service/convert.h"
 #include "service/validation.h"
-#include "storage/directory.h"
 
 namespace recorder::service {
 namespace {
@@ -125,19 +123,15 @@ grpc::Status RecordingsService::Watch(grpc::ServerContext* context, const pb::Wa
 grpc::Status RecordingsService::Download(grpc::ServerContext* context,
                                          const pb::DownloadRequest* request,
                                          grpc::ServerWriter<pb::DownloadChunk>* writer) {
-  auto path = manager_.file_of(request->id());
-  if (!path) return refuse("Download", context->peer(), path.error());
-  // Opened relative to the storage directory's fd and checked on the opened fd (no window
-  // between check and open): a symbolic link, a non-regular file or a hard link to a file
-  // outside (more than one link) swapped in under the recording's name is refused.
-  auto dir = storage::Directory::open(path->parent_path());
-  if (!dir) return to_grpc_status(std::move(dir).error().wrap("download"));
-  auto file = dir->open_file(path->filename().string(), O_RDONLY);
+  // Streamed from the fd the manager opened and checked (relative to the storage directory's
+  // fd, no link followed, a regular file with one link): no path is resolved again, so there is
+  // no window between check and read.
+  auto file = manager_.open_file(request->id());
   if (!file) return refuse("Download", context->peer(), std::move(file).error().wrap("download"));
-  const int fd = file->get();
+  const int fd = file->fd.get();
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
-    return to_grpc_status(Error::from_errno("download: stat " + path->string(), errno));
+    return to_grpc_status(Error::from_errno("download: stat " + file->name, errno));
   }
   uint64_t size = static_cast<uint64_t>(st.st_size);
   uint64_t offset = request->offset();
@@ -157,7 +151,7 @@ grpc::Status RecordingsService::Download(grpc::ServerContext* context,
     }
     ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(offset));
     if (n < 0) {
-      status = to_grpc_status(Error::from_errno("read " + path->string(), errno));
+      status = to_grpc_status(Error::from_errno("download: read " + file->name, errno));
       break;
     }
     pb::DownloadChunk chunk;

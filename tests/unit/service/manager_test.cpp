@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -56,9 +57,9 @@ TEST_F(ManagerTest, StartRecordStopIsIdempotentAndFileIsComplete) {
   feed(*m, 25);
   feed(*m, 5, 80);  // not matching
 
-  auto path = m->file_of(info->id);
-  ASSERT_FALSE(path.ok());
-  EXPECT_EQ(path.error().code(), ErrorCode::kFailedPrecondition);
+  auto running_file = m->open_file(info->id);
+  ASSERT_FALSE(running_file.ok());
+  EXPECT_EQ(running_file.error().code(), ErrorCode::kFailedPrecondition);
 
   auto stopped = m->stop(info->id, StopReason::kRequested);
   ASSERT_TRUE(stopped.ok()) << stopped.error().message();
@@ -218,11 +219,42 @@ TEST_F(ManagerTest, DownloadAndDeleteNeverLeaveTheStorageDirectory) {
   fs::remove(stopped->file_path);
   fs::create_symlink(outside, stopped->file_path);
 
-  auto path = m->file_of(info->id);
-  ASSERT_FALSE(path.ok());
-  EXPECT_EQ(path.error().code(), ErrorCode::kInvalidArgument);
+  auto file = m->open_file(info->id);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().code(), ErrorCode::kFailedPrecondition) << file.error().message();
   EXPECT_FALSE(m->remove(info->id).ok());
   EXPECT_TRUE(fs::exists(outside));
+}
+
+TEST_F(ManagerTest, OpenFileReadsWhatWasCheckedEvenWhenTheNameIsSwappedAfterwards) {
+  auto m = make();
+  auto info = m->start(spec_for("any 0 any 0 ANY"));
+  ASSERT_TRUE(info.ok());
+  feed(*m, 3);
+  auto stopped = m->stop(info->id, StopReason::kRequested);
+  ASSERT_TRUE(stopped.ok());
+  auto file = m->open_file(info->id);
+  ASSERT_TRUE(file.ok()) << file.error().message();
+  EXPECT_EQ(file->name, stopped->file_path.filename().string());
+  // The name now points outside; Download reads from the fd it was given, not the name.
+  fs::path outside = storage_.path() / "precious";
+  std::ofstream(outside) << "do not serve me";
+  fs::remove(stopped->file_path);
+  fs::create_symlink(outside, stopped->file_path);
+  struct stat st {};
+  ASSERT_EQ(::fstat(file->fd.get(), &st), 0);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_size), stopped->file_size);
+  uint32_t magic = 0;
+  ASSERT_EQ(::pread(file->fd.get(), &magic, sizeof(magic), 0), 4);
+  // The recording's pcap header (micro- or nanosecond), not the outside file.
+  EXPECT_TRUE(magic == 0xa1b2c3d4u || magic == 0xa1b23c4du) << std::hex << magic;
+
+  // A hard link to an outside file under a recording's name is refused too.
+  fs::remove(stopped->file_path);
+  fs::create_hard_link(outside, stopped->file_path);
+  auto linked = m->open_file(info->id);
+  ASSERT_FALSE(linked.ok());
+  EXPECT_EQ(linked.error().code(), ErrorCode::kFailedPrecondition) << linked.error().message();
 }
 
 TEST_F(ManagerTest, MetadataWriteFailureIsLoggedAndRetriedUntilItIsWritten) {
