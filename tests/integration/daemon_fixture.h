@@ -2,7 +2,8 @@
 //
 // Daemon starts the binary with the given flags on a unix socket in its own temp dir, waits
 // until the gRPC channel is ready, and in its destructor stops the process (SIGTERM, then
-// SIGKILL after 10 s) and removes the temp dir, so a failing test leaves nothing behind.
+// SIGKILL after 10 s) and removes the temp dir (test::TempDir, tests/support/temp_dir.h), so a
+// failing test leaves nothing behind.
 // run_command() runs a process to completion and captures its exit code and output.
 #pragma once
 
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "recorder.grpc.pb.h"
+#include "temp_dir.h"
 
 extern char** environ;
 
@@ -38,26 +40,6 @@ inline std::string read_text(const fs::path& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag = "rec-int") {
-    std::string tmpl = (fs::temp_directory_path() / (tag + "-XXXXXX")).string();
-    char* made = ::mkdtemp(tmpl.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // Starts `argv` with stdout and stderr appended to `log`; returns the pid (or -1).
 inline pid_t spawn(const std::vector<std::string>& argv, const fs::path& log) {

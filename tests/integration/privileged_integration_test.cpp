@@ -3,7 +3,6 @@
 // the storage on a small tmpfs. Without root they skip (or fail under
 // RECORDER_REQUIRE_PRIVILEGED=1); namespaces, veths and mounts are removed also on failure.
 #include <gtest/gtest.h>
-#include <sys/mount.h>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +14,7 @@
 #include "pcap_file.h"
 #include "privileged.h"
 #include "stuck_disk.h"
+#include "tmpfs.h"
 
 namespace recorder::test {
 namespace {
@@ -26,23 +26,6 @@ using recorder::testing::sh;
 using recorder::testing::sh_output;
 using recorder::testing::unique_name;
 using recorder::testing::VethNamespace;
-
-// A tmpfs of `size` mounted on a fresh temp dir, unmounted in the destructor.
-class SmallTmpfs {
- public:
-  explicit SmallTmpfs(const std::string& size) {
-    ok_ = ::mount("tmpfs", dir_.path().c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
-  }
-  ~SmallTmpfs() {
-    if (ok_) ::umount2(dir_.path().c_str(), MNT_DETACH);
-  }
-  bool ok() const { return ok_; }
-  const fs::path& path() const { return dir_.path(); }
-
- private:
-  TempDir dir_{"prt-disk"};
-  bool ok_ = false;
-};
 
 fs::path big_packets(const fs::path& dir) {
   std::vector<PcapRecord> records;
@@ -82,7 +65,7 @@ pb::RecordRequest start_any(uint64_t packets = 0) {
 TEST(DiskFull, EnospcStopsWithReasonDiskFullAndAValidFile) {
   RECORDER_REQUIRE_ROOT();
   SmallTmpfs disk("3M");
-  ASSERT_TRUE(disk.ok());
+  ASSERT_TRUE(disk.mounted()) << disk.error();
   TempDir tmp;
   auto input = big_packets(tmp.path());
   // No free-space floor (the fixture default): the writes themselves run into ENOSPC.
@@ -122,7 +105,7 @@ TEST(DiskFull, EnospcStopsWithReasonDiskFullAndAValidFile) {
 TEST(DiskFull, FreeSpaceFloorStopsRecordingsAndRefusesStarts) {
   RECORDER_REQUIRE_ROOT();
   SmallTmpfs disk("6M");
-  ASSERT_TRUE(disk.ok());
+  ASSERT_TRUE(disk.mounted()) << disk.error();
   TempDir tmp;
   auto input = big_packets(tmp.path());
   Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "5000",

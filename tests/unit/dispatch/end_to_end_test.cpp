@@ -17,6 +17,7 @@
 #include "packet_builder.h"
 #include "pcap_file.h"
 #include "sink/sink.h"
+#include "temp_dir.h"
 
 namespace recorder {
 namespace {
@@ -52,22 +53,7 @@ int run_tshark(const std::string& tshark, const fs::path& input, const std::stri
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "recorder_e2e.XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using test::TempDir;
 
 // Mixed traffic: IPv4/IPv6, TCP/UDP/SCTP/ICMP/ICMPv6, with and without VLAN tags, several
 // subnets and ports so the recordings below overlap.

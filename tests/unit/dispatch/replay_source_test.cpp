@@ -13,6 +13,7 @@
 #include "packet_builder.h"
 #include "pcap_file.h"
 #include "sink/sink.h"
+#include "temp_dir.h"
 
 namespace recorder {
 namespace {
@@ -42,21 +43,7 @@ class CollectingConsumer : public PacketConsumer {
   size_t max_batch = 0;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    path_ =
-        std::filesystem::temp_directory_path() /
-        ("recorder_dispatch_test_" + std::to_string(getpid()) + "_" + std::to_string(counter_++));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline int counter_ = 0;
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 std::vector<test::PcapRecord> mixed_records(size_t count) {
   const std::vector<test::PacketSpec> specs = {
