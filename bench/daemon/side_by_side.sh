@@ -173,7 +173,7 @@ run_capture() {
   fi
 }
 
-kpps() { python3 -c "print(round($SENT / $SECS / 1000))"; } # trafgen's rate in the last run
+kpps() { awk "BEGIN { printf \"%.0f\", $SENT / $SECS / 1000 }"; } # trafgen's rate in the last run
 packets_for() { # PACKETS for MODE at the configured lengths
   case $1 in sendto | txring | txring2) echo "$UNPACED_PACKETS" ;; *) echo $(($1 * PACED_SECONDS)) ;; esac
 }
@@ -211,7 +211,7 @@ if has_part idle; then
     u0=$(cg_usec "$1")
     sleep "$IDLE_SECONDS"
     u1=$(cg_usec "$1")
-    python3 -c "print(f'{($u1 - $u0) / $IDLE_SECONDS:.1f}')"
+    awk "BEGIN { printf \"%.1f\", ($u1 - $u0) / $IDLE_SECONDS }"
   }
   start_capturer recorderd -
   ids=$(ctl start "$FILTER" --max-capture-len 128)

@@ -61,5 +61,5 @@ trafgen_send() {
   end=$(date +%s.%N)
   local sent
   sent=$(sed -n 's/^ *\([0-9][0-9]*\) packets outgoing.*/\1/p' <<<"$out")
-  echo "${sent:-$packets} $(python3 -c "print(f'{$end - $start:.6f}')")"
+  echo "${sent:-$packets} $(awk "BEGIN { printf \"%.6f\", $end - $start }")"
 }
