@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "datapath/netlink_dump.h"
 
@@ -22,7 +23,7 @@
 namespace recorder::datapath {
 namespace {
 
-// One RTM_NEWLINK/RTM_DELLINK message: index, flags, ARPHRD type and name.
+// One RTM_NEWLINK/RTM_DELLINK message: index, flags, ARPHRD type, name and counters.
 LinkInfo parse_link(const nlmsghdr* h) {
   const auto* ifi = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
   LinkInfo link;
@@ -32,6 +33,14 @@ LinkInfo parse_link(const nlmsghdr* h) {
   int len = static_cast<int>(IFLA_PAYLOAD(h));
   for (auto* a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
     if (a->rta_type == IFLA_IFNAME) link.name = static_cast<const char*>(RTA_DATA(a));
+    if (a->rta_type == IFLA_STATS64 && RTA_PAYLOAD(a) >= sizeof(rtnl_link_stats64)) {
+      rtnl_link_stats64 stats;
+      std::memcpy(&stats, RTA_DATA(a), sizeof(stats));  // netlink attributes are 4-byte aligned
+      link.rx_packets = stats.rx_packets;
+      link.rx_bytes = stats.rx_bytes;
+      link.tx_packets = stats.tx_packets;
+      link.tx_bytes = stats.tx_bytes;
+    }
   }
   return link;
 }

@@ -8,6 +8,7 @@
 // thread's poll loop and read() returns the RTM_NEWLINK/RTM_DELLINK events queued so far.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ struct LinkInfo {
   std::string name;
   unsigned flags = 0;       // IFF_*
   unsigned short type = 0;  // ARPHRD_*
+  // The interface's own counters (IFLA_STATS64); 0 where the message carries none.
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
 };
 
 struct LinkEvent {

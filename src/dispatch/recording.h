@@ -91,6 +91,11 @@ class Recording {
 
   RecordingStats stats() const noexcept;
 
+  // The sink's queue fill and bytes written (any thread, also after finish()).
+  sink::SinkProgress sink_progress() const noexcept {
+    return sink_ ? sink_->progress() : sink::SinkProgress{};
+  }
+
   // Control side, once the recording is in no published routing table: drains the queue and
   // closes the file. Returns the file result; stats() include write losses afterwards.
   Result<sink::SinkResult> finish();

@@ -240,6 +240,10 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     }
     info.state = RecordingState::kStopped;
     ++info.version;
+    // The finished file takes over from the live count in write_activity(), in the same step,
+    // so the total never goes back (the file holds at least what was written).
+    finished_written_bytes_ +=
+        std::max(recording->sink_progress().written_bytes, result ? result->file_bytes : 0);
     entry.recording.reset();
     metadata = std::move(entry.metadata);
     final_info = info;
@@ -312,6 +316,19 @@ RecordingManager::Page RecordingManager::list(uint64_t after_id, size_t limit) c
   }
   page.more = it != entries_.end();
   return page;
+}
+
+RecordingManager::WriteActivity RecordingManager::write_activity() const {
+  std::lock_guard lock(mutex_);
+  WriteActivity activity;
+  activity.written_bytes = finished_written_bytes_;
+  for (const auto& [id, e] : entries_) {
+    if (!e.recording) continue;
+    const sink::SinkProgress p = e.recording->sink_progress();
+    activity.written_bytes += p.written_bytes;
+    activity.queues.push_back({id, e.info.file_name, p.queued_bytes, p.queue_capacity_bytes});
+  }
+  return activity;
 }
 
 size_t RecordingManager::running_count() const {

@@ -128,6 +128,23 @@ class RecordingManager {
   // Deletes a finished recording's file and metadata and forgets it.
   Status remove(uint64_t id);
 
+  // What the writers have done, for metrics: bytes written into recording files since the
+  // manager started (the completed writes of running recordings plus the files of those that
+  // finished since; never decreases), and the write queue of each running recording.
+  struct WriteActivity {
+    struct Queue {
+      uint64_t id = 0;
+      std::string file_name;
+      uint64_t queued_bytes = 0;
+      uint64_t capacity_bytes = 0;
+    };
+    uint64_t written_bytes = 0;
+    std::vector<Queue> queues;
+  };
+  WriteActivity write_activity() const;
+  // Free bytes on the storage filesystem (what an unprivileged writer may use).
+  Result<uint64_t> storage_free_bytes() const { return store_->free_bytes(); }
+
   const std::filesystem::path& storage_path() const { return store_->path(); }
   const std::string& node_name() const { return options_.node_name; }
   std::string writer_backend() const;
@@ -175,7 +192,8 @@ class RecordingManager {
   bool shutting_down_ = false;
   bool quit_ = false;
   bool retention_due_ = true;  // a recording finished since retention last ran (or start-up)
-  std::mutex start_mutex_;     // serializes start() so limit checks and the add are atomic
+  uint64_t finished_written_bytes_ = 0;  // written by the sinks of recordings finished so far
+  std::mutex start_mutex_;  // serializes start() so limit checks and the add are atomic
 
   std::condition_variable control_wake_;
   std::thread control_;

@@ -63,6 +63,8 @@ class EncodingQueue {
   // writer writes from the ring in place).
   size_t pop(uint8_t* out, size_t max);
   size_t read_available() const { return static_cast<size_t>(ring_.head() - ring_.tail()); }
+  // Bytes the writer has released: their writes to the file completed.
+  uint64_t released_bytes() const { return ring_.tail(); }
 
   // The pcapng trailer (IDB if needed, ISBs); empty for pcap. Control side, producer stopped.
   std::vector<uint8_t> trailer(uint64_t dropped_packets, uint64_t start_ns, uint64_t end_ns);

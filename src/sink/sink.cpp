@@ -97,6 +97,13 @@ class SinkImpl final : public Sink {
     return channel_->failure_errno.load(std::memory_order_relaxed);
   }
 
+  SinkProgress progress() const noexcept override {
+    const EncodingQueue& q = channel_->queue;
+    return {.queued_bytes = q.read_available(),
+            .queue_capacity_bytes = q.capacity(),
+            .written_bytes = q.released_bytes()};
+  }
+
   Result<SinkResult> close(uint64_t dropped_packets) override;
 
   // After a failed init(): removes what init() created.

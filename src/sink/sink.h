@@ -55,6 +55,14 @@ struct SinkResult {
   bool abandoned = false;
 };
 
+// How far a sink's writer has come, for metrics. Readable from any thread at any time; while the
+// producer appends it is a moment's view.
+struct SinkProgress {
+  uint64_t queued_bytes = 0;          // encoded in the queue, not yet written to the file
+  uint64_t queue_capacity_bytes = 0;  // the queue's size
+  uint64_t written_bytes = 0;         // bytes whose writes to the file completed (header included)
+};
+
 class WriterPool;
 
 class Sink {
@@ -74,6 +82,9 @@ class Sink {
 
   // 0 while healthy, else the errno of the first failed write (e.g. ENOSPC, EFBIG, EIO).
   virtual int failure_errno() const noexcept = 0;
+
+  // Any thread: the queue's fill and the bytes written so far (see SinkProgress).
+  virtual SinkProgress progress() const noexcept = 0;
 
   // Control side, after the producer has stopped appending: writes everything queued, the
   // trailer (pcapng: an interface statistics block per interface with `dropped_packets`),

@@ -55,6 +55,8 @@ class FakeSink : public sink::Sink {
 
   int failure_errno() const noexcept override { return failed() ? state_->failure_errno : 0; }
 
+  sink::SinkProgress progress() const noexcept override { return {}; }  // no queue, no file
+
   Result<sink::SinkResult> close(uint64_t dropped_packets) override {
     ++state_->close_calls;
     state_->closed_with_dropped = dropped_packets;

@@ -41,6 +41,7 @@ class CountingSink : public sink::Sink {
   }
   bool failed() const noexcept override { return false; }
   int failure_errno() const noexcept override { return 0; }
+  sink::SinkProgress progress() const noexcept override { return {}; }
   Result<sink::SinkResult> close(uint64_t) override { return sink::SinkResult{}; }
   uint64_t appended = 0;
   uint64_t bytes = 0;
