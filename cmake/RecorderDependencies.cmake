@@ -16,6 +16,7 @@ if(RECORDER_BUILD_SERVICE)
   find_package(Protobuf REQUIRED)
   find_package(gRPC CONFIG REQUIRED)
   find_package(nlohmann_json REQUIRED)
+  find_package(prometheus-cpp CONFIG REQUIRED)  # --metrics-listen of recorderd and the relay
 endif()
 
 if(RECORDER_BUILD_TESTS)

@@ -12,6 +12,8 @@ packages=(
   libpcap-dev liburing-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # the service
   libgrpc++-dev libgrpc-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev
+  # Prometheus metrics (--metrics-listen); the server itself scrapes the daemon in a test
+  prometheus-cpp-dev prometheus
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   tshark tcpdump netsniff-ng iproute2 iputils-ping fio xdp-tools procps psmisc util-linux

@@ -27,6 +27,8 @@
 
 #include "daemon/json_config.h"
 #include "dispatch/replay_source.h"
+#include "metrics/metrics_server.h"
+#include "metrics/node_metrics.h"
 #include "service/recording_manager.h"
 #include "service/server.h"
 #include "service/units.h"
@@ -35,6 +37,7 @@
 #include "storage/directory.h"
 
 #ifdef RECORDER_HAVE_DATAPATH
+#include "daemon/capture_counters.h"
 #include "datapath/datapath.h"
 #endif
 
@@ -48,6 +51,7 @@ struct Flags {
   std::vector<std::string> interfaces;
   std::string node_name;
   std::string listen;
+  std::string metrics_listen;
   std::string tls_cert, tls_key, tls_client_ca;
   size_t max_recordings = service::ServiceLimits{}.max_recordings;
   size_t max_filters = service::ServiceLimits{}.max_filters;
@@ -150,6 +154,12 @@ int run(const Flags& flags) {
         "(0 = no limit)",
         service::format_duration(retention.max_age), service::format_size(retention.max_bytes),
         retention.max_count);
+  }
+
+  if (!flags.metrics_listen.empty()) {
+    if (auto s = metrics::check_listen_address(flags.metrics_listen); !s) {
+      throw CLI::ValidationError("--metrics-listen", s.error().message());
+    }
   }
 
   std::string node = flags.node_name.empty() ? hostname() : flags.node_name;
@@ -289,6 +299,24 @@ int run(const Flags& flags) {
     return 1;
   }
 
+  // Read at every scrape, nothing in between; destroyed before the manager it reads.
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!flags.metrics_listen.empty()) {
+    auto started = metrics::MetricsServer::start(flags.metrics_listen);
+    if (!started) {
+      spdlog::error("{}", started.error().message());
+      return 1;
+    }
+    metrics_server = std::move(*started);
+    std::function<metrics::CaptureCounters()> capture;
+#ifdef RECORDER_HAVE_DATAPATH
+    if (datapath) capture = [dp = datapath.get()] { return daemon::capture_counters(*dp); };
+#endif
+    metrics_server->add(std::make_shared<metrics::NodeMetrics>(**manager, std::move(capture)));
+    spdlog::info("serving Prometheus metrics on http://{}/metrics, port {}", flags.metrics_listen,
+                 metrics_server->port());
+  }
+
 #ifdef RECORDER_HAVE_DATAPATH
   PacketSource* feed = datapath ? static_cast<PacketSource*>(datapath.get()) : nullptr;
 #else
@@ -353,6 +381,7 @@ int run(const Flags& flags) {
   stop_source.store(true);
   source_thread.join();
   server->reset();
+  metrics_server.reset();
   manager->reset();
 #ifdef RECORDER_HAVE_DATAPATH
   if (datapath) {
@@ -389,6 +418,9 @@ int main(int argc, char** argv) {
                  "node name in responses and file names "
                  "(default: hostname)");
   app.add_option("--listen", flags.listen, "also serve on HOST:PORT over TLS");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "serve Prometheus metrics over HTTP on HOST:PORT (GET /metrics), e.g. "
+                 "0.0.0.0:9090");
   app.add_option("--tls-cert", flags.tls_cert, "server certificate (PEM) for --listen");
   app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");
   app.add_option("--tls-client-ca", flags.tls_client_ca,
