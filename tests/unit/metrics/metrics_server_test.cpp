@@ -2,15 +2,12 @@
 // a real GET /metrics with what its collectables and registry hold.
 #include "metrics/metrics_server.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "exposition.h"
+#include "http.h"
 #include "metrics/family.h"
 
 namespace recorder::metrics {
@@ -42,26 +39,6 @@ TEST(ListenAddress, RefusesWhatItCannotBindAndSaysWhy) {
   }
 }
 
-// One HTTP/1.0 GET on 127.0.0.1:port; the whole response.
-std::string http_get(uint16_t port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      ssize_t n;
-      while ((n = ::read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  return response;
-}
-
 class FixedCollectable final : public prometheus::Collectable {
  public:
   std::vector<prometheus::MetricFamily> Collect() const override {
@@ -83,11 +60,11 @@ TEST(MetricsServer, ServesCollectablesAndRegistryOverHttp) {
                      .Register((*server)->registry());
   family.Add({{"peer", "node-a"}}).Increment(5);
 
-  const std::string response = http_get((*server)->port(), "/metrics");
-  ASSERT_NE(response.find("200 OK"), std::string::npos) << response;
-  const std::string body = response.substr(response.find("\r\n\r\n") + 4);
+  const recorder::test::HttpResponse response =
+      recorder::test::http_get((*server)->port(), "/metrics");
+  ASSERT_EQ(response.status, 200) << response.body;
   std::string error;
-  const test::Exposition e = test::parse_exposition(body, &error);
+  const test::Exposition e = test::parse_exposition(response.body, &error);
   ASSERT_TRUE(error.empty()) << error;
   EXPECT_EQ(e.types.at("recorder_test_peers"), "gauge");
   EXPECT_EQ(e.value("recorder_test_peers", {{"state", "up"}}), 3);
