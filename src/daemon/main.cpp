@@ -29,6 +29,7 @@
 #include "dispatch/replay_source.h"
 #include "metrics/metrics_server.h"
 #include "metrics/node_metrics.h"
+#include "service/health_server.h"
 #include "service/recording_manager.h"
 #include "service/server.h"
 #include "service/units.h"
@@ -52,6 +53,7 @@ struct Flags {
   std::string node_name;
   std::string listen;
   std::string metrics_listen;
+  std::string health_listen;
   std::string tls_cert, tls_key, tls_client_ca;
   size_t max_recordings = service::ServiceLimits{}.max_recordings;
   size_t max_filters = service::ServiceLimits{}.max_filters;
@@ -327,6 +329,18 @@ int run(const Flags& flags) {
     gated = std::make_unique<GatedSource>(std::move(source), **manager, flags.replay_start_after);
     feed = gated.get();
   }
+  // Last: SERVING on this port means the daemon is ready.
+  std::unique_ptr<service::HealthServer> health;
+  if (!flags.health_listen.empty()) {
+    auto started = service::HealthServer::start(flags.health_listen);
+    if (!started) {
+      spdlog::error("--health-listen: {}", started.error().message());
+      return 1;
+    }
+    health = std::move(*started);
+    spdlog::info("serving the gRPC health service (plain TCP) on {}, port {}", flags.health_listen,
+                 health->port());
+  }
   spdlog::info("recorderd ready: node {}, storage {}, source {}", node,
                (*manager)->storage_path().string(), feed->describe());
 
@@ -361,6 +375,7 @@ int run(const Flags& flags) {
   // The graceful part runs on its own thread, so that a second SIGTERM/SIGINT still reaches
   // sigwait() here while it waits (for a hung disk: each recording's stop gives up on it after
   // --write-timeout) and ends the process at once.
+  if (health) health->set_not_serving();  // not ready while draining
   std::thread graceful([&] {
     (*manager)->shutdown();
     (*server)->shutdown(std::chrono::milliseconds(3000));
@@ -380,6 +395,7 @@ int run(const Flags& flags) {
   graceful.join();
   stop_source.store(true);
   source_thread.join();
+  health.reset();
   server->reset();
   metrics_server.reset();
   manager->reset();
@@ -421,6 +437,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-listen", flags.metrics_listen,
                  "serve Prometheus metrics over HTTP on HOST:PORT (GET /metrics), e.g. "
                  "0.0.0.0:9090");
+  app.add_option("--health-listen", flags.health_listen,
+                 "serve only the standard gRPC health service (grpc.health.v1) over plain TCP on "
+                 "HOST:PORT, for probes without TLS (Kubernetes grpc probes)");
   app.add_option("--tls-cert", flags.tls_cert, "server certificate (PEM) for --listen");
   app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");
   app.add_option("--tls-client-ca", flags.tls_client_ca,

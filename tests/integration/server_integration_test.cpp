@@ -1,5 +1,6 @@
-// Integration tests of recorderd's server surface: the standard gRPC health service, server
-// reflection, the TCP listener with (mutual) TLS, the JSON config file, and start-up failures.
+// Integration tests of recorderd's server surface: the standard gRPC health service (on the API
+// socket and alone on --health-listen), server reflection, the TCP listener with (mutual) TLS, the
+// JSON config file, and start-up failures.
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -67,6 +68,21 @@ TEST(ServerIntegration, HealthServiceReportsServing) {
   auto [status, response] = raw_unary(*channel, "/grpc.health.v1.Health/Check", "");
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response, std::string("\x08\x01", 2));
+}
+
+TEST(ServerIntegration, HealthListenServesOnlyTheHealthServiceWithoutTls) {
+  TempDir tmp;
+  Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
+  const std::string log = d.wait_for_log("gRPC health service");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
+  auto channel = grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials());
+  auto [status, response] = raw_unary(*channel, "/grpc.health.v1.Health/Check", "");
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response, std::string("\x08\x01", 2));  // SERVING
+  // Nothing else is reachable there without TLS.
+  auto [list_status, ignored] = raw_unary(*channel, "/recorder.Recordings/List", "");
+  EXPECT_EQ(list_status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST(ServerIntegration, ReflectionListsBothServices) {
@@ -391,6 +407,15 @@ TEST(ServerIntegration, BadStartupConfigurationExitsNonZeroWithAReason) {
   auto no_tls = run({"--replay", small_input(tmp.path()).string(), "--listen", "127.0.0.1:0"});
   EXPECT_NE(no_tls.exit_code, 0);
   EXPECT_NE(no_tls.output.find("--tls-cert"), std::string::npos) << no_tls.output;
+  auto bad_metrics =
+      run({"--replay", small_input(tmp.path()).string(), "--metrics-listen", "localhost"});
+  EXPECT_NE(bad_metrics.exit_code, 0);
+  EXPECT_NE(bad_metrics.output.find("--metrics-listen: \"localhost\": no port"), std::string::npos)
+      << bad_metrics.output;
+  auto bad_health =
+      run({"--replay", small_input(tmp.path()).string(), "--health-listen", "256.1.1.1:1"});
+  EXPECT_NE(bad_health.exit_code, 0);
+  EXPECT_NE(bad_health.output.find("--health-listen"), std::string::npos) << bad_health.output;
   std::ofstream(tmp.path() / "typo.json") << R"({"max-recordingz": 3})";
   auto typo = run({"--config", (tmp.path() / "typo.json").string()});
   EXPECT_NE(typo.exit_code, 0);

@@ -1,0 +1,41 @@
+#include "service/health_server.h"
+
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+namespace recorder::service {
+
+Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& listen) {
+  std::unique_ptr<HealthServer> health(new HealthServer());
+  // The default health service is added to every server built while this is on; with no other
+  // service registered it is all this server serves.
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &health->port_);
+  health->server_ = builder.BuildAndStart();
+  if (!health->server_ || health->port_ == 0) {
+    return Error(ErrorCode::kUnavailable,
+                 fmt::format("serve the gRPC health service on {}: bind failed (address in use, "
+                             "or not HOST:PORT?)",
+                             listen));
+  }
+  return health;
+}
+
+void HealthServer::set_not_serving() {
+  if (auto* service = server_->GetHealthCheckService()) service->Shutdown();
+}
+
+HealthServer::~HealthServer() {
+  if (!server_) return;  // start() failed
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  server_->Wait();
+  // As in Server::~Server: grpc::Server's destructor can block forever in grpc_shutdown() on
+  // gRPC 1.51 (Debian 12); the server is shut down, its memory is left to process exit.
+  (void)server_.release();
+}
+
+}  // namespace recorder::service
