@@ -23,7 +23,12 @@ packages=(
   stress-ng
   # the demo and integration tests send small UDP/TCP flows with python3
   python3
+  # the Kubernetes manifests' test: YAML, and openssl for the TLS secrets it makes
+  python3-yaml openssl
 )
+# `kubectl kustomize` renders deploy/kubernetes in a test: Debian's kubernetes-client has it, and
+# so does a kubectl installed another way (kept when present).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 
 missing=()
 for p in "${packages[@]}"; do
