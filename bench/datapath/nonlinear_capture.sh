@@ -43,11 +43,14 @@ recorderd_init "$BUILD" "$DIR"
 DPID=$!
 recorderd_wait "$DPID"
 
+# The id of our daemon's recorder_ingress (other recorderd processes on the machine have their own).
 prog_id() {
-  bpftool -j prog show | python3 -c '
+  sed -n 's/^prog_id:\s*//p' /proc/"$DPID"/fdinfo/* 2>/dev/null | sort -un | while read -r id; do
+    bpftool -j prog show id "$id" | python3 -c '
 import json, sys
-ids = [p["id"] for p in json.load(sys.stdin) if p.get("name") == "recorder_ingress"]
-print(max(ids))'
+p = json.load(sys.stdin)
+if p.get("name") == "recorder_ingress": print(p["id"])'
+  done | tail -n 1
 }
 stats() { bpftool -j prog show id "$1" | python3 -c '
 import json, sys; p = json.load(sys.stdin); print(p.get("run_time_ns", 0), p.get("run_cnt", 0))'; }
