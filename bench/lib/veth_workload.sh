@@ -6,9 +6,9 @@
 #                            namespace (IPv6 off on both, so that nothing but the workload
 #                            crosses the link); sets NS, HOST, PEER
 #   veth_delete              removes both (safe to call twice, or before veth_create)
-#   udp_frame_cfg FILE BYTES DST_MAC
+#   udp_frame_cfg FILE BYTES DST_MAC [DST_PORT]
 #                            a trafgen config: one Ethernet frame of BYTES (>= 60) bytes,
-#                            IPv4 10.199.0.2:4000 -> 10.199.0.1:9000 UDP
+#                            IPv4 10.199.0.2:4000 -> 10.199.0.1:DST_PORT (default 9000) UDP
 #   trafgen_send CFG PACKETS MODE
 #                            sends PACKETS frames; MODE is txring (trafgen's memory-mapped TX
 #                            ring, unpaced), txring2 (the same from two trafgen processes),
@@ -37,11 +37,11 @@ veth_delete() {
 }
 
 udp_frame_cfg() {
-  local file=$1 bytes=$2 mac=$3
+  local file=$1 bytes=$2 mac=$3 port=${4:-9000}
   ((bytes >= 60)) || { echo "udp_frame_cfg: frame size $bytes is below 60 bytes" >&2; return 1; }
   # Ethernet 14 + IPv4 20 + UDP 8 bytes of headers, the rest payload.
   cat >"$file" <<CFG
-{ eth(da=$mac, sa=02:00:00:00:00:99), ipv4(sa=10.199.0.2, da=10.199.0.1, ttl=64), udp(sp=4000, dp=9000), fill(0x41, $((bytes - 42))) }
+{ eth(da=$mac, sa=02:00:00:00:00:99), ipv4(sa=10.199.0.2, da=10.199.0.1, ttl=64), udp(sp=4000, dp=$port), fill(0x41, $((bytes - 42))) }
 CFG
 }
 
