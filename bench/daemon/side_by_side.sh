@@ -113,6 +113,18 @@ RESULTS=$DIR/results.tsv # part, workload, capturer, round, sent, seconds, usec,
 : >"$RESULTS"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
+# Which binary this measures: its build time and the source tree it was built from (its commit,
+# and the last commit that changed src/ or bpf/: a build older than that one is stale).
+built=$(date -u -r "$RECORDERD" +%Y-%m-%dT%H:%MZ)
+src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
+head=$(git -C "${src:-/nonexistent}" log -1 --format=%h 2>/dev/null || true)
+code=$(git -C "${src:-/nonexistent}" log -1 --format='%h %ct' -- src bpf 2>/dev/null || true)
+BINARY="$RECORDERD (built $built${head:+, source $src at $head, code last changed in ${code% *}})"
+if [ -n "$code" ] && [ "$(date -r "$RECORDERD" +%s)" -lt "${code#* }" ]; then
+  log "warning: $RECORDERD is older than the last change to src/ or bpf/ (${code% *}): rebuild it"
+fi
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+
 # Frames in FILE that are the workload's.
 count_frames() {
   local tmp=$DIR/files/count.pcap
@@ -258,4 +270,7 @@ if has_part lossless; then
 fi
 
 log "done; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "Measured $(date -u +%Y-%m-%d), ending $(date -u +%H:%M) UTC: $BINARY; load average" \
+  "$LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg) at the end."
+echo
 python3 "$HERE/side_by_side_table.py" "$RESULTS"
