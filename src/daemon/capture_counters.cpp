@@ -16,11 +16,17 @@ std::string direction_name(Direction d) {
 metrics::CaptureCounters capture_counters(const datapath::Datapath& datapath) {
   metrics::CaptureCounters out;
   const datapath::DatapathHealth health = datapath.health();
-  for (const auto& u : health.unclassified) {
-    // An interface deleted since keeps its counts under its former index.
-    std::string name = u.interface.empty() ? "ifindex " + std::to_string(u.ifindex) : u.interface;
-    out.unclassified.push_back({std::move(name), direction_name(u.direction), u.packets, u.bytes});
-  }
+  auto convert = [](const std::vector<datapath::InterfaceCount>& in) {
+    std::vector<metrics::CaptureCounters::Interface> converted;
+    for (const auto& c : in) {
+      // An interface deleted since keeps its counts under its former index.
+      std::string name = c.interface.empty() ? "ifindex " + std::to_string(c.ifindex) : c.interface;
+      converted.push_back({std::move(name), direction_name(c.direction), c.packets, c.bytes});
+    }
+    return converted;
+  };
+  out.unclassified = convert(health.unclassified);
+  out.matched = convert(health.matched);
   out.lost_samples = health.lost_samples;
   out.malformed_samples = health.malformed_samples;
 

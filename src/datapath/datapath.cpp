@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "datapath/cpu_buffers.h"
+#include "datapath/interface_counters.h"
 #include "datapath/interfaces.h"
 #include "datapath/loader.h"
 #include "datapath/ordered_reader.h"
@@ -157,7 +158,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     std::map<int, std::string> names;
     for (const auto& a : attached_interfaces()) names[a.ifindex] = a.name;
     for (const auto& k : object_->unclassified()) {
-      UnclassifiedCount c;
+      InterfaceCount c;
       c.ifindex = k.ifindex;
       auto it = names.find(c.ifindex);
       if (it != names.end()) c.interface = it->second;
@@ -165,6 +166,16 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       c.packets = k.packets;
       c.bytes = k.bytes;
       h.unclassified.push_back(std::move(c));
+    }
+    for (const auto& m : matched_.counts()) {
+      InterfaceCount c;
+      c.ifindex = static_cast<int>(m.ifindex);
+      auto it = names.find(c.ifindex);
+      if (it != names.end()) c.interface = it->second;
+      c.direction = static_cast<Direction>(m.direction);
+      c.packets = m.packets;
+      c.bytes = m.bytes;
+      h.matched.push_back(std::move(c));
     }
     return h;
   }
@@ -309,6 +320,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       bump(malformed_samples_);
       return;
     }
+    matched_.add(hdr_.ifindex, hdr_.direction, hdr_.orig_len);
     CapturedPacket p;
     p.timestamp_ns = clock_.to_wall_ns(hdr_.ktime_ns);
     p.ifindex = hdr_.ifindex;
@@ -483,6 +495,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   std::atomic<uint64_t> delivered_through_ns_{0};
   std::atomic<uint64_t> lost_samples_{0};
   std::atomic<uint64_t> malformed_samples_{0};
+  InterfaceCounters matched_;  // written by the reader thread, read by health()
   // What log_health() last reported (reader thread only).
   Clock::time_point last_health_log_ = Clock::now();
   std::map<std::pair<int, int>, uint64_t> logged_unclassified_;

@@ -44,9 +44,8 @@ struct KernelLoss {
   uint64_t bytes = 0;
 };
 
-// Packets the kernel could not classify on one interface and direction (recorder_abi.h: a
-// header truncated, malformed or beyond the parse limits), since the datapath opened.
-struct UnclassifiedCount {
+// Packets and bytes on one interface and direction, since the datapath opened.
+struct InterfaceCount {
   int ifindex = 0;
   std::string interface;  // empty when the interface is gone
   Direction direction = Direction::kUnknown;
@@ -56,7 +55,12 @@ struct UnclassifiedCount {
 
 // What the datapath could not hand on exactly, since it opened.
 struct DatapathHealth {
-  std::vector<UnclassifiedCount> unclassified;
+  // Packets the kernel could not classify (recorder_abi.h: a header truncated, malformed or
+  // beyond the parse limits).
+  std::vector<InterfaceCount> unclassified;
+  // Packets that matched a recording's filter in the kernel and reached user space (kernel
+  // buffer losses never arrive: they are counted per recording). Bytes: lengths on the wire.
+  std::vector<InterfaceCount> matched;
   uint64_t malformed_samples = 0;  // samples too short for their header or cap_len: dropped
   uint64_t lost_samples = 0;       // samples the perf buffer reported lost (not attributable)
 };

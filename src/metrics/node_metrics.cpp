@@ -106,6 +106,11 @@ void add_capture(const CaptureCounters& c, std::vector<prometheus::MetricFamily>
                 "Packets through an interface the recorder is attached to, by direction (the "
                 "interface's own counters: received for ingress, transmitted for egress)",
                 "Bytes through an interface the recorder is attached to, by direction");
+  per_interface(c.matched, "recorder_interface_matched_packets_total",
+                "recorder_interface_matched_bytes_total",
+                "Packets that matched a recording's filter in the kernel and reached the daemon, "
+                "by interface and direction (kernel buffer losses are counted per recording)",
+                "Bytes (lengths on the wire) of the packets that matched and reached the daemon");
   per_interface(c.unclassified, "recorder_unclassified_packets_total",
                 "recorder_unclassified_bytes_total",
                 "Packets the kernel program could not classify (a header truncated, malformed or "

@@ -14,6 +14,8 @@
 //   recorder_storage_free_bytes                                  gauge
 //   recorder_interface_packets_total{interface,direction}        counter  } with a datapath
 //   recorder_interface_bytes_total{interface,direction}          counter  }
+//   recorder_interface_matched_packets_total{interface,direction} counter }
+//   recorder_interface_matched_bytes_total{interface,direction}  counter  }
 //   recorder_unclassified_packets_total{interface,direction}     counter  }
 //   recorder_unclassified_bytes_total{interface,direction}       counter  }
 //   recorder_kernel_buffer_lost_samples_total                    counter  }
@@ -44,6 +46,8 @@ struct CaptureCounters {
   // The interfaces' own counters (received: ingress, transmitted: egress) of the interfaces the
   // recorder is attached to: the traffic its hooks see.
   std::vector<Interface> seen;
+  // Packets that matched a recording's filter in the kernel and reached the daemon.
+  std::vector<Interface> matched;
   // Packets the BPF program could not classify (a header truncated, malformed or beyond the
   // parse limits), since the datapath opened.
   std::vector<Interface> unclassified;

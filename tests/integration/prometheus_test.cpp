@@ -167,6 +167,13 @@ TEST(PrometheusScrape, CapturedPacketsCounterEqualsTheRecordingsOwnCount) {
   EXPECT_EQ(prometheus.query("sum(recorder_recording_lost_packets_total{id=\"" + id + "\"})"),
             static_cast<double>(info.stats().packets_lost()));
   EXPECT_EQ(prometheus.query("recorder_recordings{state=\"stopped\"}"), 1);
+  // Every packet the kernel matched on the veth's egress reached the daemon and went to this
+  // recording (the only one): what it captured plus what its queue or disk lost.
+  EXPECT_EQ(
+      prometheus.query("recorder_interface_matched_packets_total{interface=\"" + net.host() +
+                       "\",direction=\"egress\"}"),
+      static_cast<double>(info.stats().packets_captured() + info.stats().loss().queue_packets() +
+                          info.stats().loss().write_packets()));
   // The veth's own egress counter saw at least every datagram sent (and ARP besides).
   const auto egress = prometheus.query("recorder_interface_packets_total{interface=\"" +
                                        net.host() + "\",direction=\"egress\"}");

@@ -125,6 +125,7 @@ TEST_F(NodeMetricsTest, SeriesOfADeletedRecordingAreGoneAndWrittenBytesNeverFall
 TEST_F(NodeMetricsTest, CaptureCountersByInterfaceAndDirection) {
   CaptureCounters counters;
   counters.seen = {{"eth0", "ingress", 100, 6400}, {"eth0", "egress", 90, 5000}};
+  counters.matched = {{"eth0", "egress", 20, 1200}};
   counters.unclassified = {{"eth0", "ingress", 3, 180}};
   counters.lost_samples = 4;
   counters.malformed_samples = 1;
@@ -137,6 +138,12 @@ TEST_F(NodeMetricsTest, CaptureCountersByInterfaceAndDirection) {
   EXPECT_EQ(
       e.value("recorder_interface_bytes_total", {{"interface", "eth0"}, {"direction", "egress"}}),
       5000);
+  EXPECT_EQ(e.value("recorder_interface_matched_packets_total",
+                    {{"interface", "eth0"}, {"direction", "egress"}}),
+            20);
+  EXPECT_EQ(e.value("recorder_interface_matched_bytes_total",
+                    {{"interface", "eth0"}, {"direction", "egress"}}),
+            1200);
   EXPECT_EQ(e.value("recorder_unclassified_packets_total",
                     {{"interface", "eth0"}, {"direction", "ingress"}}),
             3);
