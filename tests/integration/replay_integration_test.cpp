@@ -204,7 +204,7 @@ TEST(ReplayIntegration, HubbleRecordStreamStartThenStop) {
   EXPECT_EQ(packets.size(), s.stats().packets_captured());
   EXPECT_EQ(s.stats().packets_lost(), 0u);
   auto wanted = expected_for(input, {"10.0.0.0/8 0 any 53 UDP"});
-  std::set<std::vector<uint8_t>> allowed(wanted.begin(), wanted.end());
+  FrameSet allowed(wanted.begin(), wanted.end());
   for (const auto& p : packets)
     EXPECT_TRUE(allowed.count(p)) << "a packet the filter does not select";
 }

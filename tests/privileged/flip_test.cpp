@@ -134,7 +134,11 @@ Expectation expect(const std::vector<RuleEntry>& rules, const std::vector<uint8_
 std::string slots_of(const recorder_rule_mask& m) {
   std::string out;
   for (unsigned i = 0; i < RECORDER_MAX_RULES; ++i) {
-    if (datapath::test_bit(m, i)) out += " " + std::to_string(i);
+    if (!datapath::test_bit(m, i)) continue;
+    // Appended in two steps: `" " + std::to_string(i)` trips GCC 12's -Wrestrict false positive
+    // at -O3 (a Release build with RECORDER_WERROR).
+    out += ' ';
+    out += std::to_string(i);
   }
   return out.empty() ? " none" : out;
 }

@@ -185,8 +185,8 @@ void record_and_compare(Transport transport, const std::string& dev,
   auto theirs = test::read_pcap(dir.path().string() + "/tcpdump.pcap");
   ASSERT_EQ(tcpdump.summary(" packets dropped by kernel"), 0) << "the reference lost packets";
   // What tcpdump saw that the recording's filters accept.
-  std::multiset<std::vector<uint8_t>> expected;
-  std::set<std::vector<uint8_t>> shapes;
+  test::FrameMultiset expected;
+  test::FrameSet shapes;
   for (const auto& r : theirs.records) {
     const PacketInfo info = decode_packet(r.data, LinkType::kEthernet);
     bool wanted = false;

@@ -158,7 +158,7 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
   }
   // The same packets: per-CPU buffers may interleave CPUs differently from tcpdump's single
   // socket, so compare as multisets, and each packet's timestamps must agree closely.
-  std::multimap<std::vector<uint8_t>, uint64_t> reference;
+  test::FrameMultimap<uint64_t> reference;
   for (const auto& r : theirs.records) reference.emplace(r.data, r.timestamp_ns);
   size_t missing = 0, late = 0;
   for (const auto& r : ours.records) {
@@ -414,7 +414,7 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   auto theirs = test::read_pcap(dir.path().string() + "/tcpdump.pcap");
   ASSERT_EQ(theirs.records.size(), 10u);
   ASSERT_EQ(ours.records.size(), theirs.records.size());
-  std::multiset<std::vector<uint8_t>> a_set, b_set;
+  test::FrameMultiset a_set, b_set;
   for (const auto& r : ours.records) {
     a_set.insert(r.data);
     EXPECT_EQ(r.original_length, r.data.size());
@@ -422,7 +422,7 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   for (const auto& r : theirs.records) b_set.insert(r.data);
   EXPECT_EQ(a_set, b_set);
   // ... and both are exactly the frames that were sent, tags included.
-  EXPECT_EQ(a_set, std::multiset<std::vector<uint8_t>>(frames.begin(), frames.end()));
+  EXPECT_EQ(a_set, test::FrameMultiset(frames.begin(), frames.end()));
 }
 
 TEST_P(VethCapture, QuietPacketArrivesWithinMaxLatency) {

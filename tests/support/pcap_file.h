@@ -10,6 +10,9 @@
 #include <pcap/pcap.h>
 
 #include <cstdint>
+#include <cstring>
+#include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -21,6 +24,21 @@ struct PcapRecord {
   uint32_t original_length = 0;  // 0 when writing: data.size()
   std::vector<uint8_t> data;
 };
+
+// Orders frames by length, then bytes: the key order of the sets and maps tests compare
+// captures with (FrameMultiset, FrameMultimap). std::less on byte vectors would do, but GCC 12
+// at -O3 takes its memcmp length for possibly negative and fails a -Werror build
+// (-Wstringop-overread, a false positive); equal lengths first keep the bound evident.
+struct FrameLess {
+  bool operator()(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) const {
+    if (a.size() != b.size()) return a.size() < b.size();
+    return !a.empty() && std::memcmp(a.data(), b.data(), a.size()) < 0;
+  }
+};
+using FrameMultiset = std::multiset<std::vector<uint8_t>, FrameLess>;
+using FrameSet = std::set<std::vector<uint8_t>, FrameLess>;
+template <typename T>
+using FrameMultimap = std::multimap<std::vector<uint8_t>, T, FrameLess>;
 
 struct PcapContents {
   int link_type = 0;  // DLT_*
