@@ -12,8 +12,12 @@
 //   datapath_bench capture <iface> <seconds> <file.pcap> [perf|ring]
 //                                           record UDP on <iface> (snap 128) into a pcap file
 //                                           until SIGINT/SIGTERM or <seconds>, as tcpdump -w
-//                                           does; prints packets, losses and this process's
-//                                           CPU time per packet, split by thread
+//                                           does; like tcpdump it says "listening on <iface>"
+//                                           on stderr once it captures (loading and verifying
+//                                           the BPF programs takes seconds on a busy machine:
+//                                           start the traffic after that line); at the end it
+//                                           prints packets, losses and this process's CPU time
+//                                           per packet, split by thread
 //                                           (compare_capture.sh runs it next to tcpdump -w and
 //                                           xdpdump -w and measures all three the same way)
 //
@@ -59,6 +63,12 @@ void pin(int cpu) {
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
   pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// Says which step failed and why; returns the exit status for it.
+int failed(const char* step, const Error& error) {
+  std::fprintf(stderr, "%s: %s\n", step, error.message().c_str());
+  return 1;
 }
 
 Filter filter(const std::string& text) {
@@ -267,34 +277,31 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     options.transport = transport;
     options.buffer_bytes_per_cpu = 16u << 20;
     auto dp = datapath::Datapath::open(options);
-    if (!dp) {
-      std::fprintf(stderr, "%s\n", dp.error().message().c_str());
-      return 1;
-    }
+    if (!dp) return failed("open the datapath", dp.error());
     const int prog = datapath::testing_access::program_fd(**dp, true, false);
     auto pool = sink::WriterPool::create({});
-    if (!pool) return 1;
+    if (!pool) return failed("create the writer pool", pool.error());
     sink::SinkOptions so;
     so.path = (dir == "-" ? std::string("/tmp") : dir) + "/datapath_bench.pcap";
     so.snap_length = 128;
     so.queue_bytes = 64u << 20;
     auto sink = sink::Sink::open(**pool, so);
-    if (!sink) {
-      std::fprintf(stderr, "%s\n", sink.error().message().c_str());
-      return 1;
-    }
+    if (!sink) return failed("open the pcap file", sink.error());
     RecordingSpec rs;
     rs.include = {filter("any 0 any 5555 UDP")};
     rs.snap_length = 128;
     auto recording = std::make_shared<Recording>(1, rs, std::move(sink).value());
     Dispatcher dispatcher;
     Router router(dispatcher, dp->get());
-    if (!router.add(recording).ok()) return 1;
+    // The Router installs the recording's rule into the kernel (the Datapath is its
+    // RuleListener), stamped with the table's generation, as in recorderd.
+    if (auto added = router.add(recording); !added) {
+      return failed("add the recording", added.error());
+    }
 
     // dir "-": the reader feeds a counting consumer instead (the reader's own ceiling).
     const bool counting = dir == "-";
     CountingConsumer counter;
-    if (counting) (void)(*dp)->install_rules(router.current()->rules, router.current()->generation);
     std::atomic<bool> stop{false};
     std::thread reader([&] {
       pin(1);
@@ -380,27 +387,21 @@ int capture(const std::string& iface, double seconds, const std::string& file,
   options.interfaces = {iface};
   options.transport = transport;
   auto dp = datapath::Datapath::open(options);
-  if (!dp) {
-    std::fprintf(stderr, "%s\n", dp.error().message().c_str());
-    return 1;
-  }
+  if (!dp) return failed("open the datapath", dp.error());
   auto pool = sink::WriterPool::create({});
-  if (!pool) return 1;
+  if (!pool) return failed("create the writer pool", pool.error());
   sink::SinkOptions so;
   so.path = file;
   so.snap_length = 128;
   auto sink = sink::Sink::open(**pool, so);
-  if (!sink) {
-    std::fprintf(stderr, "%s\n", sink.error().message().c_str());
-    return 1;
-  }
+  if (!sink) return failed("open the pcap file", sink.error());
   RecordingSpec rs;
   rs.include = {filter("any 0 any 0 UDP")};
   rs.snap_length = 128;
   auto recording = std::make_shared<Recording>(1, rs, std::move(sink).value());
   Dispatcher dispatcher;
   Router router(dispatcher, dp->get());
-  if (!router.add(recording).ok()) return 1;
+  if (auto added = router.add(recording); !added) return failed("add the recording", added.error());
   rusage before{}, after{};
   getrusage(RUSAGE_SELF, &before);
   std::atomic<bool> stop{false};
@@ -412,6 +413,11 @@ int capture(const std::string& iface, double seconds, const std::string& file,
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
     reader_ns = (t1.tv_sec - t0.tv_sec) * 1000000000ull + t1.tv_nsec - t0.tv_nsec;
   });
+  // Ready: the programs are attached and the rule is in the kernel, so every packet from now on
+  // is captured (the buffers keep what arrives before the reader's first round). The caller
+  // starts its traffic on this line, as it does on tcpdump's.
+  std::fprintf(stderr, "listening on %s (%s), snap length 128, UDP\n", iface.c_str(),
+               (*dp)->transport_name().c_str());
   // Until interrupted (the way tcpdump is stopped) or `seconds` have passed; sleeping in
   // sigtimedwait costs no wakeups.
   const timespec limit{static_cast<time_t>(seconds),
