@@ -149,14 +149,7 @@ start_capturer() {
     tcpdump) cg_start "$name" tcpdump -i "$HOST" -s 128 -w "$file" -n udp >"$DIR/$name.log" 2>&1 ;;
     xdpdump) cg_start "$name" xdpdump -i "$HOST" -s 128 -w "$file" >"$DIR/$name.log" 2>&1 ;;
   esac
-  for _ in $(seq 100); do
-    grep -q "listening on" "$DIR/$name.log" && return 0
-    kill -0 "$CG_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$name did not start:" >&2
-  cat "$DIR/$name.log" >&2
-  return 1
+  cg_wait_line "$DIR/$name.log" "listening on"
 }
 
 # run_capture NAME CFG PACKETS MODE: one capturer, one workload. Sets SENT (frames trafgen sent),

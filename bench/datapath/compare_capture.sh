@@ -45,11 +45,13 @@ count() { tcpdump -r "$1" udp 2>/dev/null | wc -l; }  # the workload only (xdpdu
 
 printf "%-16s %10s %10s %10s %12s\n" capturer sent captured lost "CPU ns/pkt"
 # run <name> <pcap> <command...>: the command runs in cgroup ${TAG}-<name> from its first
-# instruction.
+# instruction; the traffic starts once it says "listening on" (tcpdump, xdpdump and
+# datapath_bench all do when they capture; the harness needs seconds to load its BPF programs).
 run() {
   local name=$1 pcap=$2; shift 2
   cg_start "$name" "$@" >"$DIR/$name.log" 2>&1
-  sleep 1.5
+  cg_wait_line "$DIR/$name.log" "listening on"
+  sleep 0.5
   local u0; u0=$(cg_usec "$name")
   trafgen_send "$DIR/udp.cfg" "$COUNT" "$PPS" >/dev/null
   sleep 1

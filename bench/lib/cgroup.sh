@@ -8,6 +8,11 @@
 #   cg_start NAME CMD...
 #                      starts CMD in the background inside a new cgroup TAG-NAME, from its first
 #                      instruction (a shell moves itself in, then execs CMD); sets CG_PID
+#   cg_wait_line LOG PATTERN
+#                      waits until the command cg_start started last writes a line matching
+#                      PATTERN into LOG (its redirected output), e.g. tcpdump's "listening on";
+#                      fails, printing LOG, if the command exits first or 60 s pass (loading
+#                      BPF programs takes seconds on a busy machine)
 #   cg_usec NAME       usage_usec from the cgroup's cpu.stat
 #   cg_stop NAME [SIGNAL]
 #                      signals (default TERM) the cgroup's processes, waits up to 10 s for them to
@@ -33,6 +38,19 @@ cg_start() {
   mkdir "$g"
   sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$g" "$@" &
   CG_PID=$!
+}
+
+cg_wait_line() {
+  local log=$1 pattern=$2
+  for _ in $(seq 600); do
+    grep -q "$pattern" "$log" 2>/dev/null && return 0
+    kill -0 "$CG_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q "$pattern" "$log" 2>/dev/null && return 0
+  echo "cgroup.sh: no '$pattern' from the command in $log; its output:" >&2
+  cat "$log" >&2
+  return 1
 }
 
 cg_usec() { sed -n 's/^usage_usec //p' "$CG_ROOT/$CG_TAG-$1/cpu.stat"; }
