@@ -1,0 +1,90 @@
+// ListeningProcess: a capturer run as a child process the way a user runs it (tcpdump, the
+// datapath_bench harness). Its stdout and stderr go to a log file; it is ready once it writes
+// "listening on" there (both print that when they capture); stop() ends it with SIGINT, which
+// makes it finish its file. Killed in the destructor if still running (also when the test fails).
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace recorder::testing {
+
+class ListeningProcess {
+ public:
+  // Starts `args` (args[0] looked up in PATH) and returns once it listens, exits or 120 s pass
+  // (loading and verifying BPF programs takes seconds on a busy machine).
+  ListeningProcess(std::vector<std::string> args, std::string log) : log_(std::move(log)) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&actions);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (output().find("listening on") != std::string::npos) {
+        ready_ = true;
+        break;
+      }
+      if (waitpid(pid_, &status_, WNOHANG) == pid_) {  // exited without listening
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~ListeningProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  ListeningProcess(const ListeningProcess&) = delete;
+  ListeningProcess& operator=(const ListeningProcess&) = delete;
+
+  bool ready() const { return ready_; }
+
+  // What it wrote so far (stdout and stderr).
+  std::string output() const {
+    std::ifstream in(log_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  // SIGINT, then waits for it; returns its exit status, -1 when it did not exit normally or
+  // never started.
+  int stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGINT);
+      waitpid(pid_, &status_, 0);
+      pid_ = -1;
+    }
+    return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  int status_ = -1;  // from waitpid, once it exited
+  bool ready_ = false;
+};
+
+}  // namespace recorder::testing
