@@ -162,9 +162,12 @@ int run(const Options& o) {
     packets[i].ifindex = 1;
     packets[i].direction = Direction::kIngress;
     if (o.kernel_bits) {
-      // As the eBPF source delivers them: classified by the kernel, dispatch only routes.
+      // As the eBPF source delivers them: classified by the kernel with the rules of the
+      // current table, stamped with its generation (dispatch drops bits of any older one as
+      // stale), so dispatch only routes.
       masks[i] = table->classifier.classify(decode_packet(f, LinkType::kEthernet));
       packets[i].kernel_rules = &masks[i];
+      packets[i].rule_generation = table->generation;
     }
   }
 
@@ -211,17 +214,22 @@ int run(const Options& o) {
     lost += s.packets_lost();
   }
   const auto t_done = Clock::now();
+  // Packets that reached no recording: none with these filters, so anything here means the
+  // benchmark measured less than it offered.
+  const DispatchCounters routed = dispatcher.counters();
   const double source_s = std::chrono::duration<double>(t_source - t0).count();
   const double total_s = std::chrono::duration<double>(t_done - t0).count();
 
   fmt::print(
       "packet_size={} recordings={} match={} format={} writer={} packets={} "
       "offered_pps={:.0f} captured_pps={:.0f} file_MBps={:.1f} captured={} lost={} "
-      "loss_pct={:.3f} source_s={:.3f} total_s={:.3f} peak_rss_MiB={:.1f} queue_MiB={}\n",
+      "loss_pct={:.3f} unmatched={} stale_rule_bits={} source_s={:.3f} total_s={:.3f} "
+      "peak_rss_MiB={:.1f} queue_MiB={}\n",
       o.packet_size, o.recordings, o.match, o.format, (*pool)->backend(), o.packets,
       o.packets / source_s, captured / total_s, file_bytes / total_s / 1e6, captured, lost,
-      100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), source_s, total_s,
-      peak_rss_kib() / 1024.0, o.recordings * o.queue_mib);
+      100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), routed.packets_unmatched,
+      routed.stale_rule_bits, source_s, total_s, peak_rss_kib() / 1024.0,
+      o.recordings * o.queue_mib);
   if (!o.keep_files) {
     std::error_code ec;
     for (const auto& f : files) fs::remove(f, ec);
