@@ -1,4 +1,4 @@
-// The datapath_bench harness (bench/datapath), run the way compare_capture.sh runs it, so a
+// datapath_bench (bench/datapath), run the way compare_capture.sh runs it, so a
 // harness that drifts from the datapath it measures fails here instead of recording nothing in a
 // benchmark while recorderd works (issue 11: the harness recorded 0 packets, because the traffic
 // started before it had loaded its programs; anything that keeps its rule out of the kernel or
