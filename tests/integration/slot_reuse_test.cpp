@@ -216,8 +216,8 @@ TEST(EbpfSlotReuse, ChurnOnAFullRuleTableDeliversOnlyMatchingPacketsAndCountsEve
       EXPECT_GT(expected.size(), size_t{kCountedPackets / 2});
     }
     if (stats.packets_lost() == 0) {
-      std::sort(recorded.begin(), recorded.end());
-      std::sort(expected.begin(), expected.end());
+      std::sort(recorded.begin(), recorded.end(), FrameLess());
+      std::sort(expected.begin(), expected.end(), FrameLess());
       EXPECT_TRUE(recorded == expected) << "not the packets tcpdump saw";
     }
   }
