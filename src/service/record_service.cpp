@@ -226,7 +226,7 @@ class RecordService::Reactor final
   std::chrono::steady_clock::time_point last_sent_at_{};
 };
 
-RecordService::RecordService(RecordingManager& manager, ServiceLimits limits)
+RecordService::RecordService(RecordingBackend& manager, ServiceLimits limits)
     : manager_(manager), limits_(limits) {
   ticker_ = std::thread([this] { tick_loop(); });
 }

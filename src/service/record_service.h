@@ -1,4 +1,5 @@
-// RecordService: Hubble's recorder.Recorder/Record stream on top of the RecordingManager.
+// RecordService: Hubble's recorder.Recorder/Record stream on top of a RecordingBackend (recorderd's
+// RecordingManager, or the recorder-relay's ClusterRecordings).
 //
 // Semantics (kept from Hubble): the first request must be `start` (else the stream ends with
 // FAILED_PRECONDITION, or INVALID_ARGUMENT for an empty request); a `running` response with zero
@@ -25,7 +26,8 @@
 #include <thread>
 
 #include "recorder.grpc.pb.h"
-#include "service/recording_manager.h"
+#include "service/limits.h"
+#include "service/recording_backend.h"
 
 namespace recorder::service {
 
@@ -34,7 +36,7 @@ grpc::Status record_end_status(StopReason reason, const std::string& message);
 
 class RecordService final : public pb::Recorder::CallbackService {
  public:
-  RecordService(RecordingManager& manager, ServiceLimits limits);
+  RecordService(RecordingBackend& manager, ServiceLimits limits);
   ~RecordService() override;
 
   grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* Record(
@@ -45,7 +47,7 @@ class RecordService final : public pb::Recorder::CallbackService {
   // gRPC) or `timeout` passed. Call after the manager's shutdown, before grpc::Server::Shutdown.
   void shutdown(std::chrono::milliseconds timeout);
 
-  RecordingManager& manager() { return manager_; }
+  RecordingBackend& manager() { return manager_; }
   const ServiceLimits& limits() const { return limits_; }
 
  private:
@@ -54,7 +56,7 @@ class RecordService final : public pb::Recorder::CallbackService {
   void tick_loop();
   void remove(Reactor* reactor);
 
-  RecordingManager& manager_;
+  RecordingBackend& manager_;
   const ServiceLimits limits_;
   std::mutex mutex_;
   std::condition_variable wake_;

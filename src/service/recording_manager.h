@@ -33,6 +33,7 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/recording.h"
 #include "service/limits.h"
+#include "service/recording_backend.h"
 #include "service/recording_info.h"
 #include "service/recording_store.h"
 #include "service/retention.h"
@@ -75,14 +76,14 @@ struct ManagerOptions {
   std::function<std::vector<std::string>(const std::filesystem::path&)> recover_partial_files;
 };
 
-class RecordingManager {
+class RecordingManager final : public RecordingBackend {
  public:
   // Creates the storage directory if needed, runs partial-file recovery, rebuilds the registry
   // of finished recordings, creates the writer pool and starts the control thread.
   static Result<std::unique_ptr<RecordingManager>> create(ManagerOptions options);
   // Stops every running recording (reason: daemon shutdown) and joins the threads. The packet
   // source must no longer be running.
-  ~RecordingManager();
+  ~RecordingManager() override;
   RecordingManager(const RecordingManager&) = delete;
   RecordingManager& operator=(const RecordingManager&) = delete;
 
@@ -91,42 +92,34 @@ class RecordingManager {
 
   // Starts a recording. RESOURCE_EXHAUSTED for the recordings limit, queue memory, rule slots or
   // free disk; UNAVAILABLE once shutting down.
-  Result<RecordingInfo> start(const StartSpec& spec);
+  Result<RecordingInfo> start(const StartSpec& spec) override;
 
   // Stops a recording and waits until its file is complete. Idempotent: for a stopping or
   // stopped recording it waits for / returns the final state (the first reason wins).
-  Result<RecordingInfo> stop(uint64_t id, StopReason reason);
+  Result<RecordingInfo> stop(uint64_t id, StopReason reason) override;
   // Asks the control thread to stop it soon; returns at once (for callers that must not block).
-  void request_stop(uint64_t id, StopReason reason);
+  void request_stop(uint64_t id, StopReason reason) override;
   // Stops every running recording with `reason` (e.g. the packet source ended).
   void stop_all(StopReason reason);
   // Refuses new starts from now on and stops everything with reason daemon shutdown.
   void shutdown();
 
-  Result<RecordingInfo> get(uint64_t id) const;
-  // Up to `limit` recordings with ids above `after_id`, by id; `more` tells whether others follow.
-  struct Page {
-    std::vector<RecordingInfo> recordings;
-    bool more = false;
-  };
-  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const;
+  Result<RecordingInfo> get(uint64_t id) const override;
+  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const override;
   size_t running_count() const;
 
   // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
   // Returns false on timeout (or for an unknown id).
-  bool wait_for_change(uint64_t id, uint64_t seen_version, std::chrono::milliseconds timeout) const;
+  bool wait_for_change(uint64_t id, uint64_t seen_version,
+                       std::chrono::milliseconds timeout) const override;
 
   // The complete file of a finished recording, opened read-only through the store: relative to
   // the storage directory's fd, no symbolic link followed, and refused (FAILED_PRECONDITION)
   // unless it is a regular file with one link, checked on the opened fd, so what is read is what
   // was checked. FAILED_PRECONDITION while it runs, NOT_FOUND when unknown or gone.
-  struct OpenFile {
-    Fd fd;
-    std::string name;  // in the storage directory, for messages
-  };
-  Result<OpenFile> open_file(uint64_t id) const;
+  Result<OpenFile> open_file(uint64_t id) const override;
   // Deletes a finished recording's file and metadata and forgets it.
-  Status remove(uint64_t id);
+  Status remove(uint64_t id) override;
 
   // What the writers have done, for metrics: bytes written into recording files since the
   // manager started (the completed writes of running recordings plus the files of those that
@@ -146,7 +139,7 @@ class RecordingManager {
   Result<uint64_t> storage_free_bytes() const { return store_->free_bytes(); }
 
   const std::filesystem::path& storage_path() const { return store_->path(); }
-  const std::string& node_name() const { return options_.node_name; }
+  const std::string& node_name() const override { return options_.node_name; }
   std::string writer_backend() const;
 
  private:

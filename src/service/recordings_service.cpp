@@ -27,7 +27,7 @@ bool same_stats(const RecordingStats& a, const RecordingStats& b) {
 }
 }  // namespace
 
-RecordingsService::RecordingsService(RecordingManager& manager, ServiceLimits limits,
+RecordingsService::RecordingsService(RecordingBackend& manager, ServiceLimits limits,
                                      CaptureHealthFn capture_health)
     : manager_(manager), limits_(limits), capture_health_(std::move(capture_health)) {}
 

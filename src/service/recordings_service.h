@@ -1,4 +1,5 @@
-// RecordingsService: detached recordings (recorder.Recordings) on top of the RecordingManager:
+// RecordingsService: detached recordings (recorder.Recordings) on top of a RecordingBackend (the
+// RecordingManager, or the relay's ClusterRecordings):
 // start, get, list, stop (idempotent), watch, download (resumable) and delete. Files are
 // addressed only by recording id; the manager confines every file access to the storage path.
 #pragma once
@@ -8,7 +9,8 @@
 #include <functional>
 
 #include "recorder.grpc.pb.h"
-#include "service/recording_manager.h"
+#include "service/limits.h"
+#include "service/recording_backend.h"
 
 namespace recorder::service {
 
@@ -17,7 +19,7 @@ using CaptureHealthFn = std::function<void(pb::CaptureHealth*)>;
 
 class RecordingsService final : public pb::Recordings::Service {
  public:
-  RecordingsService(RecordingManager& manager, ServiceLimits limits,
+  RecordingsService(RecordingBackend& manager, ServiceLimits limits,
                     CaptureHealthFn capture_health = {});
 
   grpc::Status Start(grpc::ServerContext* context, const pb::StartRequest* request,
@@ -36,7 +38,7 @@ class RecordingsService final : public pb::Recordings::Service {
                       pb::DeleteResponse* response) override;
 
  private:
-  RecordingManager& manager_;
+  RecordingBackend& manager_;
   const ServiceLimits limits_;
   const CaptureHealthFn capture_health_;
 };

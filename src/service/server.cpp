@@ -31,11 +31,11 @@ Result<std::string> read_file(const std::string& path, std::string_view what) {
 }
 }  // namespace
 
-Server::Server(RecordingManager& manager, const ServiceLimits& limits,
+Server::Server(RecordingBackend& manager, const ServiceLimits& limits,
                CaptureHealthFn capture_health)
     : record_(manager, limits), recordings_(manager, limits, std::move(capture_health)) {}
 
-Result<std::unique_ptr<Server>> Server::start(RecordingManager& manager,
+Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
                                               const ServiceLimits& limits,
                                               const ServerOptions& options) {
   std::unique_ptr<Server> server(new Server(manager, limits, options.capture_health));

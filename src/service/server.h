@@ -27,7 +27,7 @@ struct ServerOptions {
 
 class Server {
  public:
-  static Result<std::unique_ptr<Server>> start(RecordingManager& manager,
+  static Result<std::unique_ptr<Server>> start(RecordingBackend& manager,
                                                const ServiceLimits& limits,
                                                const ServerOptions& options);
   ~Server();
@@ -39,7 +39,7 @@ class Server {
   int tcp_port() const { return tcp_port_; }
 
  private:
-  Server(RecordingManager& manager, const ServiceLimits& limits, CaptureHealthFn capture_health);
+  Server(RecordingBackend& manager, const ServiceLimits& limits, CaptureHealthFn capture_health);
 
   RecordService record_;
   RecordingsService recordings_;
