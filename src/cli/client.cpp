@@ -40,6 +40,7 @@ Result<std::shared_ptr<grpc::Channel>> make_channel(const ClientOptions& options
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;
   }
+  if (!options.tls_server_name.empty()) args.SetSslTargetNameOverride(options.tls_server_name);
   return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl), args);
 }
 

@@ -18,6 +18,9 @@ struct ClientOptions {
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
+  // The name the server's certificate must carry; empty: the host of `server` (the relay sets it
+  // for peers it found by DNS, which it dials by address).
+  std::string tls_server_name;
 };
 
 Result<std::shared_ptr<grpc::Channel>> make_channel(const ClientOptions& options);

@@ -92,6 +92,18 @@ StopReason from_proto(pb::StopReason reason) {
   }
 }
 
+pb::RecordingState to_proto(RecordingState state) {
+  switch (state) {
+    case RecordingState::kRunning:
+      return pb::RECORDING_STATE_RUNNING;
+    case RecordingState::kStopping:
+      return pb::RECORDING_STATE_STOPPING;
+    case RecordingState::kStopped:
+      return pb::RECORDING_STATE_STOPPED;
+  }
+  return pb::RECORDING_STATE_UNSPECIFIED;
+}
+
 void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out) {
   out->set_packets_captured(stats.packets_captured);
   out->set_bytes_captured(stats.bytes_captured);
@@ -124,17 +136,7 @@ void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Time
 
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   out->set_id(info.id);
-  switch (info.state) {
-    case RecordingState::kRunning:
-      out->set_state(pb::RECORDING_STATE_RUNNING);
-      break;
-    case RecordingState::kStopping:
-      out->set_state(pb::RECORDING_STATE_STOPPING);
-      break;
-    case RecordingState::kStopped:
-      out->set_state(pb::RECORDING_STATE_STOPPED);
-      break;
-  }
+  out->set_state(to_proto(info.state));
   out->set_stop_reason(to_proto(info.stop_reason));
   out->set_stop_message(info.stop_message);
   to_proto(info.stats, out->mutable_stats());
@@ -157,6 +159,66 @@ void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   }
   out->set_file_prefix(info.file_prefix);
   out->set_node_name(info.node_name);
+  for (const auto& node : info.nodes) {
+    auto* n = out->add_nodes();
+    n->set_node_name(node.node_name);
+    n->set_address(node.address);
+    n->set_error(node.error);
+    n->set_recording_id(node.recording_id);
+    n->set_state(to_proto(node.state));
+    n->set_stop_reason(to_proto(node.stop_reason));
+    to_proto(node.stats, n->mutable_stats());
+    n->set_file_path(node.file_path);
+    n->set_file_size(node.file_size);
+    n->set_packets_merged(node.packets_merged);
+  }
+}
+
+RecordingStats from_proto(const pb::RecordingStatistics& stats) {
+  RecordingStats out;
+  out.packets_captured = stats.packets_captured();
+  out.bytes_captured = stats.bytes_captured();
+  out.packets_lost_kernel = stats.loss().kernel_packets();
+  out.bytes_lost_kernel = stats.loss().kernel_bytes();
+  out.packets_lost_queue = stats.loss().queue_packets();
+  out.bytes_lost_queue = stats.loss().queue_bytes();
+  out.packets_lost_write = stats.loss().write_packets();
+  out.bytes_lost_write = stats.loss().write_bytes();
+  // A peer that reports losses without the breakdown: count them where nothing is known better.
+  if (out.packets_lost() < stats.packets_lost()) {
+    out.packets_lost_kernel += stats.packets_lost() - out.packets_lost();
+  }
+  if (out.bytes_lost() < stats.bytes_lost()) {
+    out.bytes_lost_kernel += stats.bytes_lost() - out.bytes_lost();
+  }
+  return out;
+}
+
+RecordingState from_proto(pb::RecordingState state) {
+  switch (state) {
+    case pb::RECORDING_STATE_STOPPING:
+      return RecordingState::kStopping;
+    case pb::RECORDING_STATE_STOPPED:
+      return RecordingState::kStopped;
+    default:
+      return RecordingState::kRunning;
+  }
+}
+
+void to_proto(const StartSpec& spec, pb::StartRecording* out) {
+  for (const auto& f : spec.recording.include) to_proto(f, out->add_include());
+  out->set_max_capture_length(spec.requested_snap_length);
+  out->mutable_filesink()->set_file_prefix(spec.file_prefix);
+  auto* stop = out->mutable_stop_condition();
+  stop->set_packets_captured_count(spec.recording.stop.packets);
+  stop->set_bytes_captured_count(spec.recording.stop.bytes);
+  if (spec.recording.stop.duration.count() > 0) {
+    stop->mutable_time_elapsed()->set_seconds(spec.recording.stop.duration.count() / 1000000000);
+    stop->mutable_time_elapsed()->set_nanos(
+        static_cast<int32_t>(spec.recording.stop.duration.count() % 1000000000));
+  }
+  out->set_format(spec.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
+                                                           : pb::FILE_FORMAT_PCAP);
 }
 
 }  // namespace recorder::service

@@ -11,7 +11,8 @@
 #include "dispatch/filter.h"
 #include "dispatch/recording.h"
 #include "recorder.pb.h"
-#include "service/recording_manager.h"
+#include "service/recording_info.h"
+#include "service/validation.h"
 
 namespace recorder::service {
 
@@ -26,9 +27,16 @@ grpc::Status refuse(std::string_view rpc, std::string_view peer, const grpc::Sta
 pb::StopReason to_proto(StopReason reason);
 StopReason from_proto(pb::StopReason reason);
 
+pb::RecordingState to_proto(RecordingState state);
 void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out);
 void to_proto(const Filter& filter, pb::Filter* out);
 void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out);
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out);
+// The request that starts `spec` elsewhere (the relay forwards a validated start to its peers).
+void to_proto(const StartSpec& spec, pb::StartRecording* out);
+
+// What a peer reports, back into the service's types (the relay).
+RecordingStats from_proto(const pb::RecordingStatistics& stats);
+RecordingState from_proto(pb::RecordingState state);
 
 }  // namespace recorder::service

@@ -19,6 +19,20 @@ enum class RecordingState : uint8_t { kRunning, kStopping, kStopped };
 
 std::string_view to_string(RecordingState state);
 
+// One node's part of a cluster-wide recording (recorder-relay; see NodeRecording in the proto).
+struct NodeRecording {
+  std::string node_name;      // as the node reports it, else its address
+  std::string address;        // the peer address
+  std::string error;          // why its packets are missing from the merged file; empty: none
+  uint64_t recording_id = 0;  // on the node; 0: never started there
+  RecordingState state = RecordingState::kRunning;
+  StopReason stop_reason = StopReason::kNone;
+  RecordingStats stats;
+  std::string file_path;  // on the node
+  uint64_t file_size = 0;
+  uint64_t packets_merged = 0;
+};
+
 // A snapshot of one recording, running or finished.
 struct RecordingInfo {
   uint64_t id = 0;
@@ -37,7 +51,8 @@ struct RecordingInfo {
   std::string node_name;
   std::chrono::system_clock::time_point start_time;
   std::chrono::system_clock::time_point stop_time;  // valid once stopped
-  uint64_t version = 0;  // bumped on every state change (not on counter changes)
+  uint64_t version = 0;              // bumped on every state change (not on counter changes)
+  std::vector<NodeRecording> nodes;  // a relay's cluster-wide recording: per node; else empty
 };
 
 }  // namespace recorder::service

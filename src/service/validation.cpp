@@ -79,6 +79,7 @@ Result<StartSpec> validate_start(const pb::StartRecording& start, const ServiceL
                                limits.max_snap_length));
   }
   spec.recording.snap_length = snap == 0 ? limits.max_snap_length : snap;
+  spec.requested_snap_length = snap;
 
   const pb::StopCondition& stop = start.stop_condition();
   spec.recording.stop.packets = stop.packets_captured_count();

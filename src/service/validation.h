@@ -22,7 +22,8 @@ inline constexpr std::string_view kDefaultFilePrefix = "hubble";
 
 // A start request that passed validation.
 struct StartSpec {
-  RecordingSpec recording;  // filters, effective snap length (never 0), stop conditions
+  RecordingSpec recording;             // filters, effective snap length (never 0), stop conditions
+  uint32_t requested_snap_length = 0;  // max_capture_length as sent (0: the whole packet)
   std::string file_prefix;
   sink::FileFormat format = sink::FileFormat::kPcap;
   // What was accepted leniently and how it was read (a CIDR with host bits set, masked as

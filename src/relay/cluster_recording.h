@@ -1,0 +1,74 @@
+// ClusterRecording: one recording fanned out to many nodes. It starts the same request on every
+// peer at once, refreshes each node's state, stops them together, downloads each node's file
+// (the Download RPC, straight to disk: a chunk of at most 1 MiB in memory per node) and deletes
+// the nodes' files. Every node call runs on its own thread with a deadline, so one slow or dead
+// node costs one deadline, not one per node. A node that fails keeps its error; the others go on.
+//
+// Threads: the operations (poll, stop, download, remove_on_nodes) are serialized; nodes() may be
+// called from any thread at any time.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "recorder.grpc.pb.h"
+#include "relay/merge.h"
+#include "relay/peers.h"
+#include "service/recording_info.h"
+
+namespace recorder::relay {
+
+struct NodeDeadlines {
+  std::chrono::milliseconds call{10000};        // Start, Get, Delete
+  std::chrono::milliseconds stop{120000};       // Stop waits for the node's drain and close
+  std::chrono::milliseconds download{1800000};  // one node's whole file
+};
+
+class ClusterRecording {
+ public:
+  // Starts `request` on every peer at once. Always returns the recording; started() says on how
+  // many nodes it runs, nodes() why it does not on the others.
+  static std::unique_ptr<ClusterRecording> start(const std::vector<Peer>& peers,
+                                                 const pb::StartRecording& request,
+                                                 NodeDeadlines deadlines = {});
+
+  size_t started() const;
+  // Refreshes the state of every node that runs it (Get). A node that does not answer keeps its
+  // last state with an error saying so; one that answers again loses that error.
+  void poll();
+  // True when no node runs it any more (each stopped, or failed).
+  bool all_stopped() const;
+  // Stops it on every node still running it (Stop) and keeps their final states.
+  void stop();
+  // Downloads each stopped node's file to `dir`/`stem`.<n>.pcapng; returns the files that
+  // downloaded completely, as merge inputs, with the index of their node.
+  std::vector<std::pair<size_t, MergeInput>> download(const std::filesystem::path& dir,
+                                                      const std::string& stem);
+  // Deletes the node's files (Delete); failures are logged.
+  void remove_on_nodes();
+  // Notes an error on node `index` (e.g. from the merge).
+  void set_error(size_t index, const std::string& error);
+
+  std::vector<service::NodeRecording> nodes() const;
+
+ private:
+  struct Node {
+    Peer peer;
+    std::unique_ptr<pb::Recordings::Stub> stub;
+    service::NodeRecording info;
+    bool failed = false;  // will not be in the merged file
+  };
+  explicit ClusterRecording(NodeDeadlines deadlines) : deadlines_(deadlines) {}
+  void update(Node& node, const pb::RecordingInfo& info);  // info_mutex_ held by the caller
+
+  NodeDeadlines deadlines_;
+  std::mutex op_mutex_;            // one operation at a time
+  mutable std::mutex info_mutex_;  // nodes_[*].info and failed
+  std::vector<Node> nodes_;
+};
+
+}  // namespace recorder::relay

@@ -1,0 +1,175 @@
+// recorder-relay: records on every node of a cluster at once and hands back one merged file.
+//
+// Serves the same gRPC API as recorderd (recorder.Recorder/Record, recorder.Recordings) on a
+// unix socket and/or TCP with TLS (the same server setup: service/server.h), on top of
+// ClusterRecordings (cluster_recordings.h) instead of a local RecordingManager. The peers are
+// recorderd daemons: static (--peers) and/or found by DNS (--peers-dns), reached over mutual TLS
+// with --peer-tls-*. SIGTERM/SIGINT: running recordings are stopped and merged, Record streams
+// get their `stopped`, exit 0.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "relay/cluster_recordings.h"
+#include "relay/peers.h"
+#include "service/server.h"
+#include "service/units.h"
+
+namespace {
+using namespace recorder;
+
+struct Flags {
+  std::vector<std::string> peers;
+  std::string peers_dns;
+  std::string peers_dns_interval = "30s";
+  std::string peer_tls_ca, peer_tls_cert, peer_tls_key, peer_tls_server_name;
+  std::string storage_path = "/var/lib/pcap-recorder-relay";
+  std::string socket = "/run/pcap-recorder/relay.sock";
+  std::string node_name;
+  std::string listen;
+  std::string tls_cert, tls_key, tls_client_ca;
+  size_t max_filters = service::ServiceLimits{}.max_filters;
+  uint32_t max_snap_length = service::ServiceLimits{}.max_snap_length;
+  std::string log_level = "info";
+};
+
+std::string hostname() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "relay";
+  return buf;
+}
+
+int run(const Flags& flags) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  relay::PeerOptions peer_options;
+  peer_options.static_peers = flags.peers;
+  peer_options.dns = flags.peers_dns;
+  auto interval = service::parse_duration(flags.peers_dns_interval);
+  if (!interval || interval->count() <= 0) {
+    throw CLI::ValidationError("--peers-dns-interval",
+                               interval ? "must be longer than 0" : interval.error().message());
+  }
+  peer_options.dns_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*interval);
+  peer_options.tls = {flags.peer_tls_ca, flags.peer_tls_cert, flags.peer_tls_key,
+                      flags.peer_tls_server_name};
+  auto peers = relay::PeerSet::create(std::move(peer_options));
+  if (!peers) {
+    spdlog::error("{}", peers.error().message());
+    return 2;
+  }
+
+  relay::RelayOptions options;
+  options.storage_path = flags.storage_path;
+  options.node_name = flags.node_name.empty() ? hostname() : flags.node_name;
+  auto recordings = relay::ClusterRecordings::create(std::move(options), **peers);
+  if (!recordings) {
+    spdlog::error("{}", recordings.error().message());
+    return 1;
+  }
+
+  service::ServiceLimits limits;
+  limits.max_filters = flags.max_filters;
+  limits.max_snap_length = flags.max_snap_length;
+  service::ServerOptions server_options;
+  server_options.socket_path = flags.socket;
+  server_options.listen = flags.listen;
+  server_options.tls_cert_file = flags.tls_cert;
+  server_options.tls_key_file = flags.tls_key;
+  server_options.tls_client_ca_file = flags.tls_client_ca;
+  auto server = service::Server::start(**recordings, limits, server_options);
+  if (!server) {
+    spdlog::error("{}", server.error().message());
+    return 1;
+  }
+  spdlog::info("recorder-relay ready: {} peer(s) now, storage {}", (*peers)->current().size(),
+               flags.storage_path);
+
+  int sig = 0;
+  while (true) {
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      spdlog::info("SIGHUP ignored (nothing to reload)");
+      continue;
+    }
+    break;
+  }
+  spdlog::info("shutting down ({}): stopping and merging every recording", strsignal(sig));
+  (*recordings)->shutdown();
+  (*server)->shutdown(std::chrono::milliseconds(3000));
+  server->reset();
+  recordings->reset();
+  spdlog::info("recorder-relay stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "recorder-relay: records on every recorderd of a cluster at once and merges the files "
+      "(same gRPC API as recorderd)"};
+  Flags flags;
+  app.add_option("--peers", flags.peers,
+                 "recorderd daemons: unix:///path or host:port, comma-separated")
+      ->delimiter(',');
+  app.add_option("--peers-dns", flags.peers_dns,
+                 "NAME:PORT: every address NAME resolves to is a recorderd (e.g. a Kubernetes "
+                 "headless Service), resolved again every --peers-dns-interval");
+  app.add_option("--peers-dns-interval", flags.peers_dns_interval, "how often to resolve again")
+      ->capture_default_str();
+  app.add_option("--peer-tls-ca", flags.peer_tls_ca,
+                 "CA (PEM) the peers' server certificates chain to (TLS to TCP peers)");
+  app.add_option("--peer-tls-cert", flags.peer_tls_cert,
+                 "client certificate (PEM) for the peers (mutual TLS)");
+  app.add_option("--peer-tls-key", flags.peer_tls_key, "client key (PEM) for the peers");
+  app.add_option("--peer-tls-server-name", flags.peer_tls_server_name,
+                 "name the peers' certificates carry (default: the host of each static peer, "
+                 "the DNS name for --peers-dns)");
+  app.add_option("--storage-path", flags.storage_path, "directory for merged files")
+      ->capture_default_str();
+  app.add_option("--socket", flags.socket, "unix socket to serve on (mode 0660)")
+      ->capture_default_str();
+  app.add_option("--node-name", flags.node_name,
+                 "the relay's name in responses and file names (default: hostname)");
+  app.add_option("--listen", flags.listen, "also serve on HOST:PORT over TLS");
+  app.add_option("--tls-cert", flags.tls_cert, "server certificate (PEM) for --listen");
+  app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");
+  app.add_option("--tls-client-ca", flags.tls_client_ca,
+                 "CA (PEM) that client certificates must chain to (mutual TLS)");
+  app.add_option("--max-filters", flags.max_filters, "include filters per recording")
+      ->capture_default_str();
+  app.add_option("--max-snap-length", flags.max_snap_length,
+                 "largest capture length per packet the relay accepts")
+      ->capture_default_str();
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_default_logger(spdlog::stderr_color_mt("recorder-relay"));
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  try {
+    return run(flags);
+  } catch (const CLI::Error& e) {
+    spdlog::error("{}: {}", e.get_name(), e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    spdlog::error("fatal: {}", e.what());
+    return 1;
+  }
+}

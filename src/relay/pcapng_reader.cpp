@@ -1,0 +1,211 @@
+#include "relay/pcapng_reader.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace recorder::relay {
+namespace {
+
+constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
+constexpr uint32_t kInterfaceDescription = 1;
+constexpr uint32_t kEnhancedPacket = 6;
+constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
+constexpr size_t kStdioBuffer = 256u << 10;
+
+uint16_t u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+uint32_t u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// A timestamp in units of if_tsresol, in nanoseconds.
+uint64_t to_ns(uint64_t ticks, uint8_t tsresol) {
+  const unsigned exponent = tsresol & 0x7f;
+  if (tsresol & 0x80) {  // negative power of 2
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * 1000000000u) >> exponent);
+  }
+  uint64_t scale = 1;
+  if (exponent <= 9) {
+    for (unsigned i = exponent; i < 9; ++i) scale *= 10;
+    return ticks * scale;
+  }
+  for (unsigned i = 9; i < exponent && i < 29; ++i) scale *= 10;
+  return ticks / scale;
+}
+
+}  // namespace
+
+PcapngReader::PcapngReader(std::filesystem::path path, std::FILE* file)
+    : path_(std::move(path)), file_(file), stdio_buffer_(kStdioBuffer) {
+  std::setvbuf(file_, stdio_buffer_.data(), _IOFBF, stdio_buffer_.size());
+}
+
+PcapngReader::~PcapngReader() { std::fclose(file_); }
+
+Result<std::unique_ptr<PcapngReader>> PcapngReader::open(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rbe");
+  if (file == nullptr) {
+    return Error::from_errno("open " + path.string(), errno, ErrorCode::kNotFound);
+  }
+  std::unique_ptr<PcapngReader> reader(new PcapngReader(path, file));
+  auto got = reader->read_block();
+  if (!got) return got.error();
+  const auto& b = reader->block_;
+  if (!*got || u32(b.data()) != kSectionHeader || b.size() < 28) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path.string() + ": not a pcapng file (no section header block)");
+  }
+  if (u32(b.data() + 8) != kByteOrderMagic) {
+    return Error(ErrorCode::kInvalidArgument,
+                 path.string() + ": big-endian pcapng sections are not supported");
+  }
+  reader->first_block_ = reader->offset_;
+  return reader;
+}
+
+Result<bool> PcapngReader::read_block() {
+  uint8_t head[8];
+  const size_t got = std::fread(head, 1, sizeof(head), file_);
+  if (got == 0 && std::feof(file_)) return false;
+  if (got != sizeof(head)) {
+    if (std::ferror(file_)) return Error::from_errno("read " + path_.string(), errno);
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{}: truncated block header at offset {}", path_.string(), offset_));
+  }
+  const uint32_t length = u32(head + 4);
+  if (length < 12 || length % 4 != 0 || length > kMaxBlock) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{}: bad block length {} at offset {}",
+                                                          path_.string(), length, offset_));
+  }
+  block_.resize(length);
+  std::memcpy(block_.data(), head, sizeof(head));
+  if (std::fread(block_.data() + 8, 1, length - 8, file_) != length - 8) {
+    if (std::ferror(file_)) return Error::from_errno("read " + path_.string(), errno);
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{}: truncated block at offset {}", path_.string(), offset_));
+  }
+  if (u32(block_.data() + length - 4) != length) {
+    return Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{}: block at offset {}: trailing length differs", path_.string(), offset_));
+  }
+  offset_ += length;
+  return true;
+}
+
+Status PcapngReader::add_interface(std::span<const uint8_t> block) {
+  if (block.size() < 20) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{}: interface block too short", path_.string()));
+  }
+  PcapngInterface itf;
+  itf.link_type = u16(block.data() + 8);
+  itf.snap_length = u32(block.data() + 12);
+  // Options: code, length, value padded to 4; up to the trailing length.
+  size_t off = 16;
+  const size_t end = block.size() - 4;
+  while (off + 4 <= end) {
+    const uint16_t code = u16(block.data() + off);
+    const uint16_t len = u16(block.data() + off + 2);
+    if (code == 0 || off + 4 + len > end) break;
+    const auto* value = reinterpret_cast<const char*>(block.data() + off + 4);
+    if (code == 2) itf.name.assign(value, len);
+    if (code == 3) itf.description.assign(value, len);
+    if (code == 9 && len >= 1) itf.tsresol = static_cast<uint8_t>(value[0]);
+    off += 4 + ((len + 3u) & ~3u);
+  }
+  interfaces_.push_back(std::move(itf));
+  return ok_status();
+}
+
+Status PcapngReader::scan_interfaces() {
+  if (interfaces_scanned_) return ok_status();
+  uint64_t off = first_block_;
+  for (;;) {
+    if (std::fseek(file_, static_cast<long>(off), SEEK_SET) != 0) {
+      return Error::from_errno("seek " + path_.string(), errno);
+    }
+    uint8_t head[8];
+    const size_t got = std::fread(head, 1, sizeof(head), file_);
+    if (got < sizeof(head)) break;  // the end (a torn tail is reported by next())
+    const uint32_t type = u32(head);
+    const uint32_t length = u32(head + 4);
+    if (length < 12 || length % 4 != 0 || length > kMaxBlock) break;
+    if (type == kSectionHeader) break;
+    if (type == kInterfaceDescription) {
+      offset_ = off;
+      if (std::fseek(file_, static_cast<long>(off), SEEK_SET) != 0) {
+        return Error::from_errno("seek " + path_.string(), errno);
+      }
+      auto read = read_block();
+      if (!read) return read.error();
+      if (!*read) break;
+      if (auto s = add_interface(block_); !s) return s;
+    }
+    off += length;
+  }
+  interfaces_scanned_ = true;
+  offset_ = first_block_;
+  if (std::fseek(file_, static_cast<long>(first_block_), SEEK_SET) != 0) {
+    return Error::from_errno("seek " + path_.string(), errno);
+  }
+  return ok_status();
+}
+
+Result<bool> PcapngReader::next(PcapngPacket& out) {
+  for (;;) {
+    const uint64_t at = offset_;
+    auto got = read_block();
+    if (!got) return got.error();
+    if (!*got) return false;
+    const uint32_t type = u32(block_.data());
+    if (type == kSectionHeader) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{}: a second section at offset {} (one section per file)",
+                               path_.string(), at));
+    }
+    if (type == kInterfaceDescription) {
+      if (interfaces_scanned_ && idb_seen_ < interfaces_.size()) {
+        ++idb_seen_;
+        continue;
+      }
+      if (auto s = add_interface(block_); !s) return s.error();
+      ++idb_seen_;
+      continue;
+    }
+    if (type != kEnhancedPacket) continue;
+    if (block_.size() < 32) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{}: packet block too short at offset {}", path_.string(), at));
+    }
+    out.interface_id = u32(block_.data() + 8);
+    if (out.interface_id >= interfaces_.size()) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{}: packet at offset {} names interface {} before its "
+                               "description",
+                               path_.string(), at, out.interface_id));
+    }
+    const uint64_t ticks =
+        (static_cast<uint64_t>(u32(block_.data() + 12)) << 32) | u32(block_.data() + 16);
+    out.timestamp_ns = to_ns(ticks, interfaces_[out.interface_id].tsresol);
+    out.captured_length = u32(block_.data() + 20);
+    out.original_length = u32(block_.data() + 24);
+    if (out.captured_length > block_.size() - 32) {
+      return Error(ErrorCode::kInvalidArgument,
+                   fmt::format("{}: packet at offset {}: captured length beyond its block",
+                               path_.string(), at));
+    }
+    out.data = std::span<const uint8_t>(block_.data() + 28, out.captured_length);
+    out.block = std::span<const uint8_t>(block_.data(), block_.size());
+    return true;
+  }
+}
+
+}  // namespace recorder::relay
