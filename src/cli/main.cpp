@@ -278,6 +278,14 @@ void print_info(const pb::RecordingInfo& info) {
               << f.destination_port() << " "
               << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
   }
+  // A relay's cluster-wide recording: each node's part, and why a node is missing.
+  for (const auto& n : info.nodes()) {
+    std::cout << "on node:      " << n.node_name()
+              << (n.node_name() == n.address() ? "" : " (" + n.address() + ")") << ": "
+              << state_name(n.state()) << ", " << n.stats().packets_captured() << " captured, "
+              << n.stats().packets_lost() << " lost, " << n.packets_merged() << " in the file"
+              << (n.error().empty() ? "" : "; FAILED: " + n.error()) << "\n";
+  }
   print_capture_health(info.capture_health());
 }
 

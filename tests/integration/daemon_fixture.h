@@ -1,8 +1,9 @@
-// daemon_fixture.h: runs a real recorderd (and recorderctl) for integration tests.
+// daemon_fixture.h: runs a real recorderd, recorder-relay (and recorderctl) for integration tests.
 //
-// Daemon starts the binary with the given flags on a unix socket in its own temp dir, waits
-// until the gRPC channel is ready, and in its destructor stops the process (SIGTERM, then
-// SIGKILL after 10 s) and removes the temp dir (test::TempDir, tests/support/temp_dir.h), so a
+// Daemon (and Relay, where RECORDER_RELAY_PATH is defined) starts the binary with the given flags
+// on a unix socket in its own temp dir, waits until the gRPC channel is ready, and in its
+// destructor stops the process (SIGTERM, then SIGKILL after 10 s) and removes the temp dir
+// (test::TempDir, tests/support/temp_dir.h), so a
 // failing test leaves nothing behind.
 // run_command() runs a process to completion and captures its exit code and output.
 #pragma once
@@ -109,46 +110,12 @@ inline CommandResult run_command(const std::vector<std::string>& argv, const fs:
   return result;
 }
 
-class Daemon {
+// A server process (recorderd or recorder-relay) serving on a unix socket in its own temp dir.
+// The destructor stops it (SIGTERM, then SIGKILL after 10 s) and removes the temp dir, so a
+// failing test leaves nothing behind; it prints the process's log when the test failed.
+class ServerProcess {
  public:
-  // `extra` flags come after the fixture's --storage-path, --socket and --node-name.
-  // `launcher` goes in front of the daemon's command line (e.g. {"/usr/bin/nsenter",
-  // "--net=/run/netns/x"}: a launcher that execs the daemon in place, so the pid is the
-  // daemon's).
-  explicit Daemon(std::vector<std::string> extra, fs::path storage = {},
-                  std::vector<std::string> launcher = {})
-      : storage_(storage.empty() ? dir_.path() / "storage" : std::move(storage)),
-        socket_(dir_.path() / "recorder.sock"),
-        log_(dir_.path() / "recorderd.log") {
-    std::vector<std::string> argv = std::move(launcher);
-    argv.insert(argv.end(), {RECORDERD_PATH, "--storage-path", storage_.string(), "--socket",
-                             socket_.string(), "--node-name", "itest"});
-    // The temp filesystem may be nearly full on a dev machine: no free-space floor unless the
-    // test sets one.
-    if (std::find(extra.begin(), extra.end(), "--min-free-disk") == extra.end()) {
-      argv.insert(argv.end(), {"--min-free-disk", "0"});
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    pid_ = spawn(argv, log_);
-    if (pid_ < 0) throw std::runtime_error("could not start recorderd");
-    channel_ =
-        grpc::CreateChannel("unix://" + socket_.string(), grpc::InsecureChannelCredentials());
-    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(20);
-    while (!fs::exists(socket_) && std::chrono::system_clock::now() < deadline) {
-      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("recorderd exited at start-up:\n" + read_text(log_));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    if (!channel_->WaitForConnected(deadline)) {
-      throw std::runtime_error("recorderd did not become ready:\n" + read_text(log_));
-    }
-    recorder_ = pb::Recorder::NewStub(channel_);
-    recordings_ = pb::Recordings::NewStub(channel_);
-  }
-
-  ~Daemon() {
+  ~ServerProcess() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       if (wait_for_exit(pid_, std::chrono::seconds(10)) == -1) {
@@ -157,9 +124,12 @@ class Daemon {
       }
     }
     if (::testing::Test::HasFailure()) {
-      std::cerr << "---- recorderd log ----\n" << read_text(log_) << "-----------------------\n";
+      std::cerr << "---- " << name_ << " log ----\n"
+                << read_text(log_) << "-----------------------\n";
     }
   }
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
 
   // Sends SIGTERM and returns the exit status (-1 on timeout).
   int terminate(std::chrono::seconds timeout = std::chrono::seconds(15)) {
@@ -169,7 +139,7 @@ class Daemon {
     return status;
   }
 
-  // Simulates a crash: SIGKILL, reaped, nothing cleaned up by the daemon.
+  // Simulates a crash: SIGKILL, reaped, nothing cleaned up by the process.
   void kill_hard() {
     if (pid_ <= 0) return;
     ::kill(pid_, SIGKILL);
@@ -179,11 +149,11 @@ class Daemon {
 
   pid_t pid() const { return pid_; }
   const fs::path& dir() const { return dir_.path(); }
-  const fs::path& storage() const { return storage_; }
+  const fs::path& socket() const { return socket_; }
   std::string server() const { return "unix://" + socket_.string(); }
   std::string log() const { return read_text(log_); }
   // The log once it holds `text`, polling up to `timeout` (the log as it is then, if never). The
-  // daemon accepts calls on its socket before it has logged everything of its start-up (the TCP
+  // process accepts calls on its socket before it has logged everything of its start-up (the TCP
   // port, "recorderd ready"), so a test that reads those lines waits for them.
   std::string wait_for_log(std::string_view text,
                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) const {
@@ -198,9 +168,35 @@ class Daemon {
   pb::Recorder::Stub& recorder() { return *recorder_; }
   pb::Recordings::Stub& recordings() { return *recordings_; }
 
+ protected:
+  // `name`: the process's name in messages and its log file ("<name>.log" in dir()).
+  explicit ServerProcess(const std::string& name)
+      : name_(name), socket_(dir_.path() / (name + ".sock")), log_(dir_.path() / (name + ".log")) {}
+
+  // Starts `argv`, waits until the socket exists and the gRPC channel is ready.
+  void launch(const std::vector<std::string>& argv) {
+    pid_ = spawn(argv, log_);
+    if (pid_ < 0) throw std::runtime_error("could not start " + name_);
+    channel_ =
+        grpc::CreateChannel("unix://" + socket_.string(), grpc::InsecureChannelCredentials());
+    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(20);
+    while (!fs::exists(socket_) && std::chrono::system_clock::now() < deadline) {
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error(name_ + " exited at start-up:\n" + read_text(log_));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!channel_->WaitForConnected(deadline)) {
+      throw std::runtime_error(name_ + " did not become ready:\n" + read_text(log_));
+    }
+    recorder_ = pb::Recorder::NewStub(channel_);
+    recordings_ = pb::Recordings::NewStub(channel_);
+  }
+
  private:
+  std::string name_;
   TempDir dir_;
-  fs::path storage_;
   fs::path socket_;
   fs::path log_;
   pid_t pid_ = -1;
@@ -209,8 +205,64 @@ class Daemon {
   std::unique_ptr<pb::Recordings::Stub> recordings_;
 };
 
+// recorderd, with its storage in its temp dir unless told otherwise.
+class Daemon : public ServerProcess {
+ public:
+  // `extra` flags come after the fixture's --storage-path, --socket and --node-name (itest,
+  // unless `extra` names one).
+  // `launcher` goes in front of the daemon's command line (e.g. {"/usr/bin/nsenter",
+  // "--net=/run/netns/x"}: a launcher that execs the daemon in place, so the pid is the
+  // daemon's).
+  explicit Daemon(std::vector<std::string> extra, fs::path storage = {},
+                  std::vector<std::string> launcher = {})
+      : ServerProcess("recorderd"),
+        storage_(storage.empty() ? dir() / "storage" : std::move(storage)) {
+    std::vector<std::string> argv = std::move(launcher);
+    argv.insert(argv.end(), {RECORDERD_PATH, "--storage-path", storage_.string(), "--socket",
+                             socket().string()});
+    if (std::find(extra.begin(), extra.end(), "--node-name") == extra.end()) {
+      argv.insert(argv.end(), {"--node-name", "itest"});
+    }
+    // The temp filesystem may be nearly full on a dev machine: no free-space floor unless the
+    // test sets one.
+    if (std::find(extra.begin(), extra.end(), "--min-free-disk") == extra.end()) {
+      argv.insert(argv.end(), {"--min-free-disk", "0"});
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    launch(argv);
+  }
+
+  const fs::path& storage() const { return storage_; }
+
+ private:
+  fs::path storage_;
+};
+
+#ifdef RECORDER_RELAY_PATH
+// recorder-relay in front of `peers` (--peers), node name "relay", merged files in its temp dir.
+class Relay : public ServerProcess {
+ public:
+  explicit Relay(const std::vector<std::string>& peers, std::vector<std::string> extra = {})
+      : ServerProcess("recorder-relay"), storage_(dir() / "storage") {
+    std::string list;
+    for (const auto& p : peers) list += (list.empty() ? "" : ",") + p;
+    std::vector<std::string> argv = {
+        RECORDER_RELAY_PATH, "--storage-path", storage_.string(), "--socket", socket().string(),
+        "--node-name",       "relay"};
+    if (!list.empty()) argv.insert(argv.end(), {"--peers", list});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    launch(argv);
+  }
+
+  const fs::path& storage() const { return storage_; }
+
+ private:
+  fs::path storage_;
+};
+#endif
+
 // Starts, stops and deletes a detached recording `n` times (leak checks).
-inline void start_stop_delete(Daemon& d, const pb::StartRequest& request, int n) {
+inline void start_stop_delete(ServerProcess& d, const pb::StartRequest& request, int n) {
   for (int i = 0; i < n; ++i) {
     grpc::ClientContext c1;
     pb::StartResponse started;
@@ -231,8 +283,8 @@ inline void start_stop_delete(Daemon& d, const pb::StartRequest& request, int n)
 // Polls Get every 20 ms until `done(info)` or `timeout` passes (or Get fails); returns the last
 // RecordingInfo seen.
 template <typename Done>
-inline pb::RecordingInfo poll_recording(Daemon& d, uint64_t id, std::chrono::milliseconds timeout,
-                                        Done done) {
+inline pb::RecordingInfo poll_recording(ServerProcess& d, uint64_t id,
+                                        std::chrono::milliseconds timeout, Done done) {
   pb::RecordingInfo info;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   do {
@@ -248,7 +300,7 @@ inline pb::RecordingInfo poll_recording(Daemon& d, uint64_t id, std::chrono::mil
 
 // Polls Get until the recording has stopped (a stop the daemon decides: disk full, interface
 // gone) or `timeout` passes; returns the last RecordingInfo seen.
-inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
+inline pb::RecordingInfo wait_until_stopped(ServerProcess& d, uint64_t id,
                                             std::chrono::milliseconds timeout) {
   return poll_recording(d, id, timeout, [](const pb::RecordingInfo& info) {
     return info.state() == pb::RECORDING_STATE_STOPPED;
@@ -257,7 +309,7 @@ inline pb::RecordingInfo wait_until_stopped(Daemon& d, uint64_t id,
 
 // Starts a detached recording of everything that stops after `packets` packets and waits until
 // it has stopped; returns its final info.
-inline pb::RecordingInfo record_packets(Daemon& d, uint64_t packets) {
+inline pb::RecordingInfo record_packets(ServerProcess& d, uint64_t packets) {
   pb::StartRequest request;
   request.mutable_recording()->add_include();  // any, any protocol
   request.mutable_recording()->mutable_stop_condition()->set_packets_captured_count(packets);
@@ -273,7 +325,7 @@ inline pb::RecordingInfo record_packets(Daemon& d, uint64_t packets) {
 // Polls Get until the running recording has accounted for (captured or lost) at least `packets`
 // packets, or `timeout` passes; returns the last RecordingInfo seen. The settle before stopping a
 // recording whose traffic is known, without guessing how long the capture path takes.
-inline pb::RecordingInfo wait_until_accounted(Daemon& d, uint64_t id, uint64_t packets,
+inline pb::RecordingInfo wait_until_accounted(ServerProcess& d, uint64_t id, uint64_t packets,
                                               std::chrono::milliseconds timeout) {
   return poll_recording(d, id, timeout, [packets](const pb::RecordingInfo& info) {
     return info.stats().packets_captured() + info.stats().packets_lost() >= packets;

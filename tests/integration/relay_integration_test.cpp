@@ -1,0 +1,277 @@
+// recorder-relay in front of real recorderd daemons (label privileged): each daemon is a "node"
+// in its own network namespace, capturing with eBPF on its own veth end, with real UDP traffic
+// sent to it. Driven through recorderctl and Hubble's raw Record stream against the relay; the
+// merged file is read back with libpcap and tshark and compared with the nodes' own files.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <sstream>
+
+#include "daemon_fixture.h"
+#include "netns.h"
+#include "pcap_file.h"
+#include "privileged.h"
+
+namespace recorder::test {
+namespace {
+using namespace std::chrono_literals;
+using recorder::testing::sh_output;
+using recorder::testing::unique_name;
+using recorder::testing::VethNamespace;
+
+constexpr uint16_t kPort = 9999;
+constexpr int kPacketsPerNode = 20;
+
+// A node: a namespace with a veth, and a recorderd inside it capturing on the namespace's end.
+struct Node {
+  explicit Node(int index)
+      : net(unique_name("r")),
+        name("node-" + std::to_string(index)),
+        daemon({"--interfaces", net.peer(), "--node-name", name}, {},
+               {"/usr/bin/nsenter", "--net=/run/netns/" + net.ns()}) {}
+  VethNamespace net;
+  std::string name;
+  Daemon daemon;
+};
+
+std::vector<std::unique_ptr<Node>> make_nodes(int n) {
+  std::vector<std::unique_ptr<Node>> nodes;
+  for (int i = 0; i < n; ++i) nodes.push_back(std::make_unique<Node>(i));
+  return nodes;
+}
+
+std::vector<std::string> peers_of(const std::vector<std::unique_ptr<Node>>& nodes) {
+  std::vector<std::string> peers;
+  for (const auto& n : nodes) peers.push_back(n->daemon.server());
+  return peers;
+}
+
+// UDP to every node at once, so their packets interleave in time.
+void traffic(const std::vector<std::unique_ptr<Node>>& nodes) {
+  std::vector<std::thread> senders;
+  for (const auto& n : nodes) {
+    senders.emplace_back([&n] { n->net.send_udp(false, kPort, kPacketsPerNode, 200); });
+  }
+  for (auto& t : senders) t.join();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+pb::RecordingInfo get(ServerProcess& p, uint64_t id) {
+  grpc::ClientContext ctx;
+  pb::GetRequest request;
+  request.set_id(id);
+  pb::RecordingInfo info;
+  EXPECT_TRUE(p.recordings().Get(&ctx, request, &info).ok());
+  return info;
+}
+
+bool by_time_then_bytes(const PcapRecord& a, const PcapRecord& b) {
+  return std::tie(a.timestamp_ns, a.data) < std::tie(b.timestamp_ns, b.data);
+}
+
+// The merged file holds exactly the packets of the nodes' own files (those of `merged_nodes`),
+// in time order.
+void expect_union_of_node_files(const std::string& merged_path, const pb::RecordingInfo& info,
+                                const std::vector<int>& merged_nodes) {
+  const PcapContents merged = read_pcap(merged_path);
+  for (size_t i = 1; i < merged.records.size(); ++i) {
+    EXPECT_LE(merged.records[i - 1].timestamp_ns, merged.records[i].timestamp_ns)
+        << "packet " << i << " is out of time order";
+  }
+  std::vector<PcapRecord> expected;
+  for (int k : merged_nodes) {
+    const auto own = read_pcap(info.nodes(k).file_path());
+    EXPECT_EQ(own.records.size(), info.nodes(k).packets_merged()) << info.nodes(k).node_name();
+    expected.insert(expected.end(), own.records.begin(), own.records.end());
+  }
+  std::vector<PcapRecord> got = merged.records;
+  std::sort(expected.begin(), expected.end(), by_time_then_bytes);
+  std::sort(got.begin(), got.end(), by_time_then_bytes);
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].timestamp_ns, expected[i].timestamp_ns) << "packet " << i;
+    EXPECT_EQ(got[i].data, expected[i].data) << "packet " << i;
+  }
+}
+
+TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(3);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  Relay relay(peers_of(nodes));
+  const std::string filter = "any 0 any " + std::to_string(kPort) + " UDP";
+
+  auto started = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "start", filter, "--format", "pcapng"},
+      relay.dir());
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const uint64_t id = std::stoull(trim(started.output));
+  traffic(nodes);
+  const auto running = wait_until_accounted(relay, id, 3 * kPacketsPerNode, 20s);
+  EXPECT_EQ(running.stats().packets_captured(), 3u * kPacketsPerNode);
+
+  auto stopped = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "stop", std::to_string(id)}, relay.dir());
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  const fs::path merged = relay.dir() / "merged.pcapng";
+  auto fetched = run_command({RECORDERCTL_PATH, "--server", relay.server(), "fetch",
+                              std::to_string(id), "-o", merged.string()},
+                             relay.dir());
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
+
+  const pb::RecordingInfo info = get(relay, id);
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_REQUESTED);
+  EXPECT_EQ(info.stop_message(), "");
+  EXPECT_EQ(info.node_name(), "relay");
+  EXPECT_EQ(info.stats().packets_captured(), 3u * kPacketsPerNode);
+  ASSERT_EQ(info.nodes_size(), 3);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(info.nodes(k).node_name(), nodes[k]->name);
+    EXPECT_EQ(info.nodes(k).address(), nodes[k]->daemon.server());
+    EXPECT_EQ(info.nodes(k).error(), "");
+    EXPECT_EQ(info.nodes(k).packets_merged(), static_cast<uint64_t>(kPacketsPerNode));
+    EXPECT_EQ(info.nodes(k).state(), pb::RECORDING_STATE_STOPPED);
+  }
+  expect_union_of_node_files(merged.string(), info, {0, 1, 2});
+
+  // Each packet on its node's interface ("node-i/<veth>"), told apart by the address it went to.
+  std::istringstream lines(sh_output("tshark -r " + merged.string() +
+                                     " -T fields -e frame.interface_name -e ip.dst 2>/dev/null"));
+  std::string line;
+  int checked = 0;
+  while (std::getline(lines, line)) {
+    const auto tab = line.find('\t');
+    ASSERT_NE(tab, std::string::npos) << line;
+    const std::string itf = line.substr(0, tab), dst = line.substr(tab + 1);
+    bool found = false;
+    for (const auto& n : nodes) {
+      if (dst == n->net.peer4()) {
+        EXPECT_EQ(itf, n->name + "/" + n->net.peer()) << line;
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found) << line;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 3 * kPacketsPerNode);
+  // The section comment names the filter and every node.
+  const std::string capinfos = sh_output("capinfos " + merged.string() + " 2>/dev/null");
+  EXPECT_NE(capinfos.find(filter), std::string::npos) << capinfos;
+  for (const auto& n : nodes) EXPECT_NE(capinfos.find(n->name), std::string::npos) << capinfos;
+
+  // Delete removes the merged file and the nodes' files.
+  auto deleted = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "delete", std::to_string(id)}, relay.dir());
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_FALSE(fs::exists(info.file_path()));
+  for (int k = 0; k < 3; ++k) EXPECT_FALSE(fs::exists(info.nodes(k).file_path()));
+}
+
+TEST(Relay, UnreachableAndKilledNodesAreNamedAndTheRestIsMerged) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(3);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  TempDir nowhere;
+  const std::string unreachable = "unix://" + (nowhere.path() / "nobody.sock").string();
+  auto peers = peers_of(nodes);
+  peers.push_back(unreachable);
+  Relay relay(peers);
+
+  auto started = run_command({RECORDERCTL_PATH, "--server", relay.server(), "start",
+                              "any 0 any " + std::to_string(kPort) + " UDP", "--format", "pcapng"},
+                             relay.dir());
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const uint64_t id = std::stoull(trim(started.output));
+  traffic(nodes);
+  wait_until_accounted(relay, id, 3 * kPacketsPerNode, 20s);
+  nodes[2]->daemon.kill_hard();  // a node dies mid-recording
+
+  auto stopped = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "stop", std::to_string(id)}, relay.dir());
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  // The result names both failed nodes and why.
+  EXPECT_NE(stopped.output.find(unreachable), std::string::npos) << stopped.output;
+  EXPECT_NE(stopped.output.find(nodes[2]->name), std::string::npos) << stopped.output;
+
+  const pb::RecordingInfo info = get(relay, id);
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_REQUESTED);
+  ASSERT_EQ(info.nodes_size(), 4);
+  EXPECT_EQ(info.nodes(3).address(), unreachable);
+  EXPECT_EQ(info.nodes(3).recording_id(), 0u);
+  EXPECT_NE(info.nodes(3).error().find("start: UNAVAILABLE"), std::string::npos)
+      << info.nodes(3).error();
+  EXPECT_NE(info.nodes(2).error().find("stop: UNAVAILABLE"), std::string::npos)
+      << info.nodes(2).error();
+  EXPECT_EQ(info.nodes(2).packets_merged(), 0u);
+  EXPECT_NE(info.stop_message().find(nodes[2]->name), std::string::npos) << info.stop_message();
+  EXPECT_NE(info.stop_message().find(unreachable), std::string::npos) << info.stop_message();
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(info.nodes(k).error(), "");
+    EXPECT_EQ(info.nodes(k).packets_merged(), static_cast<uint64_t>(kPacketsPerNode));
+  }
+  ASSERT_FALSE(info.file_path().empty());
+  expect_union_of_node_files(info.file_path(), info, {0, 1});
+  EXPECT_NE(relay.log().find(unreachable), std::string::npos);
+}
+
+// Hubble's Record stream, driven as `hubble record` drives it (pcap, every stop condition sent
+// as 0), against the relay: running statistics summed over the nodes, then `stopped` with the
+// merged file's path on the relay.
+TEST(Relay, HubbleRecordStreamGetsTheMergedPcap) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(2);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  Relay relay(peers_of(nodes));
+  grpc::ClientContext ctx;
+  auto stream = relay.recorder().Record(&ctx);
+  pb::RecordRequest start;
+  auto* s = start.mutable_start();
+  s->mutable_filesink()->set_file_prefix("hubble");
+  auto* f = s->add_include();
+  f->set_destination_port(kPort);
+  f->set_protocol(pb::PROTOCOL_UDP);
+  s->set_max_capture_length(0);
+  s->mutable_stop_condition()->set_packets_captured_count(0);
+  s->mutable_stop_condition()->set_bytes_captured_count(0);
+  s->mutable_stop_condition()->mutable_time_elapsed()->set_seconds(0);
+  ASSERT_TRUE(stream->Write(start));
+  pb::RecordResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  ASSERT_TRUE(response.has_running());
+  EXPECT_EQ(response.node_name(), "relay");
+  traffic(nodes);
+  while (response.has_running() &&
+         response.running().stats().packets_captured() < 2u * kPacketsPerNode) {
+    ASSERT_TRUE(stream->Read(&response));
+  }
+  pb::RecordRequest stop;
+  stop.mutable_stop();
+  ASSERT_TRUE(stream->Write(stop));
+  pb::RecordResponse stopped;
+  while (stream->Read(&response)) {
+    if (response.has_stopped()) stopped = response;
+  }
+  const auto status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(stopped.has_stopped());
+  EXPECT_EQ(stopped.stopped().stop_reason(), pb::STOP_REASON_REQUESTED);
+  EXPECT_EQ(stopped.stopped().stats().packets_captured(), 2u * kPacketsPerNode);
+  const fs::path path = stopped.stopped().filesink().file_path();
+  EXPECT_EQ(path.parent_path(), fs::canonical(relay.storage()));
+  EXPECT_TRUE(path.filename().string().starts_with("hubble_"));
+  EXPECT_EQ(path.extension(), ".pcap");
+  const PcapContents merged = read_pcap(path.string());
+  EXPECT_EQ(merged.link_type, DLT_EN10MB);
+  EXPECT_EQ(merged.records.size(), 2u * kPacketsPerNode);
+  EXPECT_EQ(stopped.stopped().filesink().file_size(), fs::file_size(path));
+}
+
+}  // namespace
+}  // namespace recorder::test
