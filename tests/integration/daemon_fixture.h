@@ -239,16 +239,18 @@ class Daemon : public ServerProcess {
 };
 
 #ifdef RECORDER_RELAY_PATH
-// recorder-relay in front of `peers` (--peers), node name "relay", merged files in its temp dir.
+// recorder-relay in front of `peers` (--peers; none: give --peers-dns in `extra`), node name
+// "relay", merged files in its temp dir; `launcher` as for Daemon.
 class Relay : public ServerProcess {
  public:
-  explicit Relay(const std::vector<std::string>& peers, std::vector<std::string> extra = {})
+  explicit Relay(const std::vector<std::string>& peers, std::vector<std::string> extra = {},
+                 std::vector<std::string> launcher = {})
       : ServerProcess("recorder-relay"), storage_(dir() / "storage") {
     std::string list;
     for (const auto& p : peers) list += (list.empty() ? "" : ",") + p;
-    std::vector<std::string> argv = {
-        RECORDER_RELAY_PATH, "--storage-path", storage_.string(), "--socket", socket().string(),
-        "--node-name",       "relay"};
+    std::vector<std::string> argv = std::move(launcher);
+    argv.insert(argv.end(), {RECORDER_RELAY_PATH, "--storage-path", storage_.string(), "--socket",
+                             socket().string(), "--node-name", "relay"});
     if (!list.empty()) argv.insert(argv.end(), {"--peers", list});
     argv.insert(argv.end(), extra.begin(), extra.end());
     launch(argv);

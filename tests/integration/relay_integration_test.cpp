@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "daemon_fixture.h"
@@ -23,13 +25,27 @@ using recorder::testing::VethNamespace;
 constexpr uint16_t kPort = 9999;
 constexpr int kPacketsPerNode = 20;
 
+constexpr int kTlsPort = 4245;
+
 // A node: a namespace with a veth, and a recorderd inside it capturing on the namespace's end.
+// With `tls_dir` (make_certificates()) it also serves TCP with TLS on the namespace's address,
+// port kTlsPort, requiring client certificates.
 struct Node {
-  explicit Node(int index)
+  explicit Node(int index, const std::string& tls_dir = {})
       : net(unique_name("r")),
         name("node-" + std::to_string(index)),
-        daemon({"--interfaces", net.peer(), "--node-name", name}, {},
+        daemon(flags(net, name, tls_dir), {},
                {"/usr/bin/nsenter", "--net=/run/netns/" + net.ns()}) {}
+  static std::vector<std::string> flags(const VethNamespace& net, const std::string& name,
+                                        const std::string& tls_dir) {
+    std::vector<std::string> f = {"--interfaces", net.peer(), "--node-name", name};
+    if (!tls_dir.empty()) {
+      f.insert(f.end(), {"--listen", net.peer4() + ":" + std::to_string(kTlsPort), "--tls-cert",
+                         tls_dir + "/server.pem", "--tls-key", tls_dir + "/server.key",
+                         "--tls-client-ca", tls_dir + "/ca.pem"});
+    }
+    return f;
+  }
   VethNamespace net;
   std::string name;
   Daemon daemon;
@@ -271,6 +287,80 @@ TEST(Relay, HubbleRecordStreamGetsTheMergedPcap) {
   EXPECT_EQ(merged.link_type, DLT_EN10MB);
   EXPECT_EQ(merged.records.size(), 2u * kPacketsPerNode);
   EXPECT_EQ(stopped.stopped().filesink().file_size(), fs::file_size(path));
+}
+
+// A CA, a server certificate for `name` and a client certificate, made with openssl in `dir`:
+// ca.pem, server.pem/server.key, client.pem/client.key.
+bool make_certificates(const fs::path& dir, const std::string& name) {
+  using recorder::testing::sh;
+  const std::string d = dir.string() + "/";
+  const std::string quiet = " >/dev/null 2>&1";
+  auto issue = [&](const std::string& who, const std::string& extension) {
+    return sh("openssl req -newkey rsa:2048 -nodes -keyout " + d + who + ".key -subj /CN=" + who +
+              " -out " + d + who + ".csr" + quiet) == 0 &&
+           sh("echo '" + extension + "' > " + d + who + ".ext") == 0 &&
+           sh("openssl x509 -req -in " + d + who + ".csr -CA " + d + "ca.pem -CAkey " + d +
+              "ca.key -CAcreateserial -days 1 -out " + d + who + ".pem -extfile " + d + who +
+              ".ext" + quiet) == 0;
+  };
+  return sh("openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout " + d + "ca.key -out " + d +
+            "ca.pem -subj /CN=relay-test-ca" + quiet) == 0 &&
+         issue("server", "subjectAltName=DNS:" + name) &&
+         issue("client", "extendedKeyUsage=clientAuth");
+}
+
+// --peers-dns: the relay sees a private /etc/hosts (bind-mounted in a mount namespace of its
+// own) where one name has the address of each node; the daemons serve TCP with TLS and require
+// client certificates (mutual TLS, verified against the DNS name). A node whose address is
+// added to the name later is used by the next recording (re-resolution every second here).
+TEST(Relay, PeersFoundByDnsOverMutualTlsAndANodeThatJoinsLater) {
+  RECORDER_REQUIRE_ROOT();
+  TempDir tls;
+  const std::string name = "recorderd.relay-test";
+  ASSERT_TRUE(make_certificates(tls.path(), name));
+  const std::string pem = tls.path().string();
+  std::vector<std::unique_ptr<Node>> nodes;
+  for (int i = 0; i < 2; ++i) {
+    nodes.push_back(std::make_unique<Node>(i, pem));
+    ASSERT_TRUE(nodes.back()->net.ok());
+  }
+  const std::string port = std::to_string(kTlsPort);
+  const fs::path hosts = tls.path() / "hosts";
+  std::ofstream(hosts) << "127.0.0.1 localhost\n" << nodes[0]->net.peer4() << " " << name << "\n";
+  Relay relay({},
+              {"--peers-dns", name + ":" + port, "--peers-dns-interval", "1s", "--peer-tls-ca",
+               pem + "/ca.pem", "--peer-tls-cert", pem + "/client.pem", "--peer-tls-key",
+               pem + "/client.key"},
+              {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+               "mount --bind " + hosts.string() + " /etc/hosts && exec \"$0\" \"$@\""});
+  const std::string first = "peer " + nodes[0]->net.peer4() + ":" + port + " found";
+  ASSERT_NE(relay.wait_for_log(first).find(first), std::string::npos);
+  // Appended in place: the bind mount shows the same file.
+  std::ofstream(hosts, std::ios::app) << nodes[1]->net.peer4() << " " << name << "\n";
+  const std::string joined = "peer " + nodes[1]->net.peer4() + ":" + port + " found";
+  ASSERT_NE(relay.wait_for_log(joined).find(joined), std::string::npos);
+
+  auto started = run_command({RECORDERCTL_PATH, "--server", relay.server(), "start",
+                              "any 0 any " + std::to_string(kPort) + " UDP", "--format", "pcapng"},
+                             relay.dir());
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const uint64_t id = std::stoull(trim(started.output));
+  traffic(nodes);
+  wait_until_accounted(relay, id, 2 * kPacketsPerNode, 20s);
+  auto stopped = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "stop", std::to_string(id)}, relay.dir());
+  ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  const pb::RecordingInfo info = get(relay, id);
+  EXPECT_EQ(info.stop_message(), "");
+  ASSERT_EQ(info.nodes_size(), 2);
+  std::set<std::string> names;
+  for (const auto& node : info.nodes()) {
+    EXPECT_EQ(node.error(), "") << node.address();
+    EXPECT_EQ(node.packets_merged(), static_cast<uint64_t>(kPacketsPerNode)) << node.address();
+    names.insert(node.node_name());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"node-0", "node-1"}));
+  expect_union_of_node_files(info.file_path(), info, {0, 1});
 }
 
 }  // namespace
