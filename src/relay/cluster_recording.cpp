@@ -123,7 +123,9 @@ size_t ClusterRecording::started() const {
 }
 
 void ClusterRecording::poll() {
-  std::lock_guard op(op_mutex_);
+  // A stop (or download) in progress refreshes the nodes itself: do not wait behind it.
+  std::unique_lock op(op_mutex_, std::try_to_lock);
+  if (!op.owns_lock()) return;
   for_each_parallel(nodes_.size(), [&](size_t i) {
     Node& node = nodes_[i];
     {
@@ -148,10 +150,17 @@ void ClusterRecording::poll() {
 
 bool ClusterRecording::all_stopped() const {
   std::lock_guard lock(info_mutex_);
+  bool any_stopped = false;
   for (const auto& node : nodes_) {
-    if (!node.failed && node.info.state != service::RecordingState::kStopped) return false;
+    if (node.failed) continue;
+    if (node.info.state == service::RecordingState::kStopped) {
+      any_stopped = true;
+    } else if (node.info.error.empty()) {
+      return false;  // still running
+    }
+    // Running but not answering: it cannot hold the others back, but alone it ends nothing.
   }
-  return true;
+  return any_stopped;
 }
 
 void ClusterRecording::stop() {

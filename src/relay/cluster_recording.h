@@ -40,7 +40,8 @@ class ClusterRecording {
   // Refreshes the state of every node that runs it (Get). A node that does not answer keeps its
   // last state with an error saying so; one that answers again loses that error.
   void poll();
-  // True when no node runs it any more (each stopped, or failed).
+  // True when no node runs it any more: each stopped on its own, failed, or does not answer,
+  // and at least one stopped on its own (so an outage of every node does not end it).
   bool all_stopped() const;
   // Stops it on every node still running it (Stop) and keeps their final states.
   void stop();

@@ -1,5 +1,6 @@
 #include "relay/merge.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -53,8 +54,15 @@ class BlockBuilder {
 class Output {
  public:
   static Result<std::unique_ptr<Output>> create(const std::filesystem::path& path) {
-    std::FILE* f = std::fopen(path.c_str(), "wbe");
-    if (f == nullptr) return Error::from_errno("create " + path.string(), errno);
+    // Captures hold passwords and personal data: only the relay's user may read them.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Error::from_errno("create " + path.string(), errno);
+    std::FILE* f = ::fdopen(fd, "wb");
+    if (f == nullptr) {
+      const int err = errno;
+      ::close(fd);
+      return Error::from_errno("create " + path.string(), err);
+    }
     return std::unique_ptr<Output>(new Output(path, f));
   }
   ~Output() {
