@@ -155,6 +155,9 @@ TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
     EXPECT_EQ(info.nodes(k).state(), pb::RECORDING_STATE_STOPPED);
   }
   expect_union_of_node_files(merged.string(), info, {0, 1, 2});
+  // Captures hold personal data: the merged file is the relay user's alone.
+  EXPECT_EQ(fs::status(info.file_path()).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 
   // Each packet on its node's interface ("node-i/<veth>"), told apart by the address it went to.
   std::istringstream lines(sh_output("tshark -r " + merged.string() +
@@ -287,6 +290,44 @@ TEST(Relay, HubbleRecordStreamGetsTheMergedPcap) {
   EXPECT_EQ(merged.link_type, DLT_EN10MB);
   EXPECT_EQ(merged.records.size(), 2u * kPacketsPerNode);
   EXPECT_EQ(stopped.stopped().filesink().file_size(), fs::file_size(path));
+}
+
+// Stop conditions apply on each node; once every node has stopped on its own the relay finishes
+// the recording: `recorderctl record --packet-limit` (the Record stream) against the relay ends
+// by itself with the merged file of every node's packets.
+TEST(Relay, PerNodePacketLimitEndsTheClusterRecording) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(2);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  Relay relay(peers_of(nodes));
+  CommandResult recorded;
+  std::jthread record([&] {  // joined on every way out
+    recorded = run_command({RECORDERCTL_PATH, "--server", relay.server(), "--json", "record",
+                            "any 0 any " + std::to_string(kPort) + " UDP", "--packet-limit",
+                            std::to_string(kPacketsPerNode / 2), "--format", "pcapng"},
+                           relay.dir());
+  });
+  // The recording runs once the relay knows it (Get: NOT_FOUND until then).
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  bool running = false;
+  while (!running && std::chrono::steady_clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    pb::GetRequest request;
+    request.set_id(1);
+    pb::RecordingInfo info;
+    running = relay.recordings().Get(&ctx, request, &info).ok();
+    if (!running) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(running) << "the relay never started recording 1";
+  traffic(nodes);
+  record.join();
+  ASSERT_EQ(recorded.exit_code, 0) << recorded.output;
+  const pb::RecordingInfo info = get(relay, 1);
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_PACKET_LIMIT) << info.stop_message();
+  EXPECT_EQ(info.stats().packets_captured(), static_cast<uint64_t>(kPacketsPerNode));
+  EXPECT_NE(recorded.output.find(info.file_path()), std::string::npos) << recorded.output;
+  EXPECT_EQ(read_pcap(info.file_path()).records.size(), static_cast<size_t>(kPacketsPerNode));
 }
 
 // A CA, a server certificate for `name` and a client certificate, made with openssl in `dir`:
