@@ -1,12 +1,12 @@
 #include "relay/cluster_recordings.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 
 #include "service/convert.h"
-#include "service/file_names.h"
 #include "sink/file_naming.h"
 #include "storage/directory.h"
 
@@ -64,14 +64,15 @@ std::string section_comment(const RecordingInfo& info,
 
 }  // namespace
 
-ClusterRecordings::ClusterRecordings(RelayOptions options, PeerSet& peers)
-    : options_(std::move(options)), peers_(peers) {}
+ClusterRecordings::ClusterRecordings(RelayOptions options, PeerSet& peers, storage::Directory dir)
+    : options_(std::move(options)), peers_(peers), dir_(std::move(dir)) {}
 
 Result<std::unique_ptr<ClusterRecordings>> ClusterRecordings::create(RelayOptions options,
                                                                      PeerSet& peers) {
   auto dir = storage::Directory::open_or_create(options.storage_path);
   if (!dir) return std::move(dir).error().wrap("--storage-path");
-  std::unique_ptr<ClusterRecordings> relay(new ClusterRecordings(std::move(options), peers));
+  std::unique_ptr<ClusterRecordings> relay(
+      new ClusterRecordings(std::move(options), peers, std::move(*dir)));
   // Ids continue above the merged files already there, so no name is ever reused.
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(relay->options_.storage_path, ec)) {
@@ -334,17 +335,18 @@ bool ClusterRecordings::wait_for_change(uint64_t id, uint64_t seen_version,
   });
 }
 
-Result<fs::path> ClusterRecordings::file_of(uint64_t id) const {
+Result<service::RecordingBackend::OpenFile> ClusterRecordings::open_file(uint64_t id) const {
   std::string name;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      return Error(ErrorCode::kNotFound, fmt::format("no recording with id {}", id));
+      return Error(ErrorCode::kNotFound, fmt::format("recording {}: no such recording", id));
     }
     if (it->second.info.state != RecordingState::kStopped) {
       return Error(ErrorCode::kFailedPrecondition,
-                   fmt::format("recording {} is still running", id));
+                   fmt::format("recording {} is {}: its file is complete only once it has stopped",
+                               id, to_string(it->second.info.state)));
     }
     if (it->second.info.file_name.empty()) {
       return Error(ErrorCode::kNotFound, fmt::format("recording {} has no merged file: {}", id,
@@ -352,7 +354,9 @@ Result<fs::path> ClusterRecordings::file_of(uint64_t id) const {
     }
     name = it->second.info.file_name;
   }
-  return service::confine_to_storage(options_.storage_path, name);
+  auto fd = dir_.open_file(name, O_RDONLY);
+  if (!fd) return std::move(fd).error().wrap(fmt::format("recording {}", id));
+  return OpenFile{std::move(*fd), name};
 }
 
 Status ClusterRecordings::remove(uint64_t id) {
@@ -374,9 +378,7 @@ Status ClusterRecordings::remove(uint64_t id) {
     changed_.notify_all();
   }
   if (!name.empty()) {
-    std::error_code ec;
-    fs::remove(options_.storage_path / name, ec);
-    if (ec) return Error(ErrorCode::kInternal, "delete " + name + ": " + ec.message());
+    if (auto s = dir_.unlink(name); !s && s.error().code() != ErrorCode::kNotFound) return s;
   }
   cluster->remove_on_nodes();
   return ok_status();

@@ -27,6 +27,7 @@
 #include "relay/cluster_recording.h"
 #include "relay/peers.h"
 #include "service/recording_backend.h"
+#include "storage/directory.h"
 
 namespace recorder::relay {
 
@@ -49,7 +50,7 @@ class ClusterRecordings final : public service::RecordingBackend {
   Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const override;
   bool wait_for_change(uint64_t id, uint64_t seen_version,
                        std::chrono::milliseconds timeout) const override;
-  Result<std::filesystem::path> file_of(uint64_t id) const override;
+  Result<OpenFile> open_file(uint64_t id) const override;
   Status remove(uint64_t id) override;
   const std::string& node_name() const override { return options_.node_name; }
 
@@ -62,7 +63,7 @@ class ClusterRecordings final : public service::RecordingBackend {
     std::shared_ptr<ClusterRecording> cluster;
     bool finishing = false;  // a thread is stopping, downloading and merging it
   };
-  ClusterRecordings(RelayOptions options, PeerSet& peers);
+  ClusterRecordings(RelayOptions options, PeerSet& peers, storage::Directory dir);
   void poll_loop();
   void finish_loop();
   // Stops, downloads and merges; fills the entry's final state. Called without the lock by the
@@ -72,6 +73,7 @@ class ClusterRecordings final : public service::RecordingBackend {
 
   const RelayOptions options_;
   PeerSet& peers_;
+  storage::Directory dir_;  // the storage directory: merged files are served through it
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<uint64_t, Entry> entries_;

@@ -3,8 +3,7 @@
 // Daemon (and Relay, where RECORDER_RELAY_PATH is defined) starts the binary with the given flags
 // on a unix socket in its own temp dir, waits until the gRPC channel is ready, and in its
 // destructor stops the process (SIGTERM, then SIGKILL after 10 s) and removes the temp dir
-// (test::TempDir, tests/support/temp_dir.h), so a
-// failing test leaves nothing behind.
+// (test::TempDir, tests/support/temp_dir.h), so a failing test leaves nothing behind.
 // run_command() runs a process to completion and captures its exit code and output.
 #pragma once
 
