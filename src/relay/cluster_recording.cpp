@@ -93,6 +93,7 @@ std::unique_ptr<ClusterRecording> ClusterRecording::start(const std::vector<Peer
     context.set_wait_for_ready(false);
     pb::StartResponse response;
     const grpc::Status status = node.stub->Start(&context, start, &response);
+    node.peer.calls->record(status.ok());
     std::lock_guard lock(cluster->info_mutex_);
     if (!status.ok()) {
       node.failed = true;
@@ -138,6 +139,7 @@ void ClusterRecording::poll() {
     get.set_id(node.info.recording_id);
     pb::RecordingInfo info;
     const grpc::Status status = node.stub->Get(&context, get, &info);
+    node.peer.calls->record(status.ok());
     std::lock_guard lock(info_mutex_);
     if (!status.ok()) {
       node.info.error = describe("get", status);
@@ -178,6 +180,7 @@ void ClusterRecording::stop() {
     stop.set_id(node.info.recording_id);
     pb::RecordingInfo info;
     const grpc::Status status = node.stub->Stop(&context, stop, &info);
+    node.peer.calls->record(status.ok());
     std::lock_guard lock(info_mutex_);
     if (!status.ok()) {
       node.failed = true;
@@ -246,6 +249,7 @@ std::vector<std::pair<size_t, MergeInput>> ClusterRecording::download(
       written += data.size();
     }
     const grpc::Status status = reader->Finish();
+    node.peer.calls->record(status.ok() || !write_error.empty());  // our disk: not the peer's fault
     ::close(fd);
     if (!write_error.empty()) return fail(write_error);
     if (!status.ok()) return fail(describe("download", status));
@@ -273,6 +277,7 @@ void ClusterRecording::remove_on_nodes() {
     request.set_id(node.info.recording_id);
     pb::DeleteResponse response;
     const grpc::Status status = node.stub->Delete(&context, request, &response);
+    node.peer.calls->record(status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND);
     if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
       spdlog::warn("delete recording {} on node {} ({}): {}", node.info.recording_id,
                    node.info.node_name, node.info.address, describe("delete", status));

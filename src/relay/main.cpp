@@ -17,8 +17,10 @@
 #include <string>
 #include <vector>
 
+#include "metrics/metrics_server.h"
 #include "relay/cluster_recordings.h"
 #include "relay/peers.h"
+#include "relay/relay_metrics.h"
 #include "service/server.h"
 #include "service/units.h"
 
@@ -35,6 +37,7 @@ struct Flags {
   std::string node_name;
   std::string listen;
   std::string tls_cert, tls_key, tls_client_ca;
+  std::string metrics_listen;
   size_t max_filters = service::ServiceLimits{}.max_filters;
   uint32_t max_snap_length = service::ServiceLimits{}.max_snap_length;
   std::string log_level = "info";
@@ -54,6 +57,12 @@ int run(const Flags& flags) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+  if (!flags.metrics_listen.empty()) {
+    if (auto s = metrics::check_listen_address(flags.metrics_listen); !s) {
+      throw CLI::ValidationError("--metrics-listen", s.error().message());
+    }
+  }
 
   relay::PeerOptions peer_options;
   peer_options.static_peers = flags.peers;
@@ -79,6 +88,20 @@ int run(const Flags& flags) {
   if (!recordings) {
     spdlog::error("{}", recordings.error().message());
     return 1;
+  }
+
+  // Read at every scrape, nothing in between; destroyed before what it reads.
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!flags.metrics_listen.empty()) {
+    auto started = metrics::MetricsServer::start(flags.metrics_listen);
+    if (!started) {
+      spdlog::error("{}", started.error().message());
+      return 1;
+    }
+    metrics_server = std::move(*started);
+    metrics_server->add(std::make_shared<relay::RelayMetrics>(**peers, **recordings));
+    spdlog::info("serving Prometheus metrics on http://{}/metrics, port {}", flags.metrics_listen,
+                 metrics_server->port());
   }
 
   service::ServiceLimits limits;
@@ -111,6 +134,7 @@ int run(const Flags& flags) {
   (*recordings)->shutdown();
   (*server)->shutdown(std::chrono::milliseconds(3000));
   server->reset();
+  metrics_server.reset();
   recordings->reset();
   spdlog::info("recorder-relay stopped");
   return 0;
@@ -150,6 +174,9 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", flags.tls_key, "server key (PEM) for --listen");
   app.add_option("--tls-client-ca", flags.tls_client_ca,
                  "CA (PEM) that client certificates must chain to (mutual TLS)");
+  app.add_option("--metrics-listen", flags.metrics_listen,
+                 "serve Prometheus metrics (per-peer health, recordings) over HTTP on HOST:PORT "
+                 "(GET /metrics), e.g. 0.0.0.0:9249");
   app.add_option("--max-filters", flags.max_filters, "include filters per recording")
       ->capture_default_str();
   app.add_option("--max-snap-length", flags.max_snap_length,

@@ -95,7 +95,7 @@ Result<std::unique_ptr<PeerSet>> PeerSet::create(PeerOptions options) {
     }
     auto channel = set->channel_for(address, false);
     if (!channel) return channel.error();
-    set->static_peers_.push_back({address, *channel});
+    set->static_peers_.push_back({address, *channel, std::make_shared<PeerCalls>()});
   }
   if (!set->options_.dns.empty()) {
     if (auto split = split_host_port(set->options_.dns, "--peers-dns"); !split) {
@@ -155,7 +155,7 @@ void PeerSet::resolve_now() {
         continue;
       }
       spdlog::info("peer {} found by --peers-dns {}", address, options_.dns);
-      peers.push_back({address, *channel});
+      peers.push_back({address, *channel, std::make_shared<PeerCalls>()});
     }
     for (const auto& old : dns_peers_) {
       if (std::none_of(peers.begin(), peers.end(),

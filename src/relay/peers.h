@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
@@ -38,9 +39,23 @@ struct PeerOptions {
   PeerTls tls;
 };
 
+// What the relay's calls to one peer did, for its health metrics (relay_metrics.h). Shared by
+// every copy of the Peer; gone with the peer when DNS no longer names it.
+struct PeerCalls {
+  std::atomic<uint64_t> total{0};
+  std::atomic<uint64_t> failed{0};
+  std::atomic<bool> last_ok{true};
+  void record(bool ok) {
+    total.fetch_add(1, std::memory_order_relaxed);
+    if (!ok) failed.fetch_add(1, std::memory_order_relaxed);
+    last_ok.store(ok, std::memory_order_relaxed);
+  }
+};
+
 struct Peer {
   std::string address;  // as dialled: "unix:///path", "host:port", "10.0.0.5:4245"
   std::shared_ptr<grpc::Channel> channel;
+  std::shared_ptr<PeerCalls> calls = std::make_shared<PeerCalls>();
 };
 
 // Checks one --peers entry: INVALID_ARGUMENT naming it when it is neither "unix:///absolute/path"

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "daemon_fixture.h"
+#include "http.h"
 #include "netns.h"
 #include "pcap_file.h"
 #include "privileged.h"
@@ -75,6 +76,18 @@ void traffic(const std::vector<std::unique_ptr<Node>>& nodes) {
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// The value of `name` (for `peer`, when given) in a Prometheus text exposition; -1 when absent.
+double metric(const std::string& exposition, const std::string& name,
+              const std::string& peer = {}) {
+  const std::string series = peer.empty() ? name + " " : name + "{peer=\"" + peer + "\"} ";
+  std::istringstream lines(exposition);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(series, 0) == 0) return std::stod(line.substr(series.size()));
+  }
+  return -1;
 }
 
 pb::RecordingInfo get(ServerProcess& p, uint64_t id) {
@@ -200,7 +213,8 @@ TEST(Relay, UnreachableAndKilledNodesAreNamedAndTheRestIsMerged) {
   const std::string unreachable = "unix://" + (nowhere.path() / "nobody.sock").string();
   auto peers = peers_of(nodes);
   peers.push_back(unreachable);
-  Relay relay(peers);
+  const uint16_t metrics_port = free_tcp_port();
+  Relay relay(peers, {"--metrics-listen", "127.0.0.1:" + std::to_string(metrics_port)});
 
   auto started = run_command({RECORDERCTL_PATH, "--server", relay.server(), "start",
                               "any 0 any " + std::to_string(kPort) + " UDP", "--format", "pcapng"},
@@ -238,6 +252,21 @@ TEST(Relay, UnreachableAndKilledNodesAreNamedAndTheRestIsMerged) {
   ASSERT_FALSE(info.file_path().empty());
   expect_union_of_node_files(info.file_path(), info, {0, 1});
   EXPECT_NE(relay.log().find(unreachable), std::string::npos);
+
+  // Per-peer health in the relay's metrics: the live nodes up, the unreachable and the killed
+  // one down, with their failed calls counted; the recording's failed nodes.
+  const std::string metrics = http_get(metrics_port, "/metrics").body;
+  EXPECT_EQ(metric(metrics, "recorder_relay_peers"), 4) << metrics;
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(metric(metrics, "recorder_relay_peer_up", nodes[k]->daemon.server()), 1) << metrics;
+    EXPECT_EQ(metric(metrics, "recorder_relay_peer_failed_calls_total", nodes[k]->daemon.server()),
+              0)
+        << metrics;
+  }
+  for (const std::string& down : {nodes[2]->daemon.server(), unreachable}) {
+    EXPECT_EQ(metric(metrics, "recorder_relay_peer_up", down), 0) << metrics;
+    EXPECT_GE(metric(metrics, "recorder_relay_peer_failed_calls_total", down), 1) << metrics;
+  }
 }
 
 // Hubble's Record stream, driven as `hubble record` drives it (pcap, every stop condition sent
