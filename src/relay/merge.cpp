@@ -234,6 +234,22 @@ Result<MergeResult> merge_captures(const std::vector<MergeInput>& inputs,
     ++s.sequence;
     if (advance(s, result.inputs[i])) heap.emplace(s.packet.timestamp_ns, i, s.sequence);
   }
+  // pcapng: each node's interface statistics (its drop counts), after every packet as the nodes
+  // wrote them, with the interface ids renumbered.
+  if (format == sink::FileFormat::kPcapng) {
+    for (const Source& s : sources) {
+      if (!s.reader) continue;
+      for (const auto& isb : s.reader->statistics()) {
+        uint32_t id;
+        std::memcpy(&id, isb.data() + 8, sizeof(id));
+        if (id >= s.reader->interfaces().size()) continue;
+        id += s.first_interface;
+        (*out)->write(isb.data(), 8);
+        (*out)->write(&id, sizeof(id));
+        (*out)->write(isb.data() + 12, isb.size() - 12);
+      }
+    }
+  }
   if (auto s = (*out)->close(); !s) return s.error();
   return result;
 }

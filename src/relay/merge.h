@@ -8,7 +8,8 @@
 // then one interface description block per node and interface, named "<node>/<if_name>" with
 // "node <node> (<address>), interface <if_name>" in if_description, keeping the link type, snap
 // length and if_tsresol; then every enhanced packet block as the node wrote it (flags and options
-// kept), its interface id renumbered.
+// kept), its interface id renumbered; at the end each node's interface statistics blocks (their
+// drop counts, isb_ifdrop), renumbered too.
 // pcap output (nanosecond timestamps): only when every interface of every node has the same link
 // type; otherwise INVALID_ARGUMENT naming the interfaces that differ (pcapng keeps them apart).
 //

@@ -10,6 +10,7 @@ namespace {
 
 constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
 constexpr uint32_t kInterfaceDescription = 1;
+constexpr uint32_t kInterfaceStatistics = 5;
 constexpr uint32_t kEnhancedPacket = 6;
 constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
 constexpr size_t kStdioBuffer = 256u << 10;
@@ -178,6 +179,12 @@ Result<bool> PcapngReader::next(PcapngPacket& out) {
       }
       if (auto s = add_interface(block_); !s) return s.error();
       ++idb_seen_;
+      continue;
+    }
+    if (type == kInterfaceStatistics) {
+      if (block_.size() >= 24 && statistics_.size() <= interfaces_.size()) {
+        statistics_.push_back(block_);
+      }
       continue;
     }
     if (type != kEnhancedPacket) continue;

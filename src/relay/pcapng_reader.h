@@ -58,6 +58,10 @@ class PcapngReader {
   Result<bool> next(PcapngPacket& out);
 
   const std::vector<PcapngInterface>& interfaces() const { return interfaces_; }
+  // The interface statistics blocks next() has passed, as in the file (the daemons write one per
+  // interface when the file is closed, with the drop count in isb_ifdrop): at most one per
+  // interface is kept.
+  const std::vector<std::vector<uint8_t>>& statistics() const { return statistics_; }
   const std::filesystem::path& path() const { return path_; }
 
  private:
@@ -75,6 +79,7 @@ class PcapngReader {
   bool interfaces_scanned_ = false;
   size_t idb_seen_ = 0;  // interface blocks next() has passed
   std::vector<PcapngInterface> interfaces_;
+  std::vector<std::vector<uint8_t>> statistics_;
 };
 
 }  // namespace recorder::relay

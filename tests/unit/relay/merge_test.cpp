@@ -2,11 +2,14 @@
 // node files are written by the daemons' own encoder (sink::EncodingQueue, pcapng), merged, and
 // read back with libpcap and with PcapngReader: time order (ties stable by node), one interface
 // per node and interface named "<node>/<if_name>", blocks kept byte for byte, pcap output only
-// for one link type, a missing or torn node file named without failing the merge.
+// for one link type, each node's drop counts kept, a missing or torn node file named without
+// failing the merge.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
+#include <map>
 
 #include "relay/merge.h"
 #include "relay/pcapng_reader.h"
@@ -33,7 +36,7 @@ struct Sent {
 };
 
 // A node's file as recorderd writes it (pcapng, IDBs inline, ISBs at the end).
-void write_node_file(const fs::path& path, const std::vector<Sent>& packets) {
+void write_node_file(const fs::path& path, const std::vector<Sent>& packets, uint64_t dropped = 0) {
   EncodingQueue q(FileFormat::kPcapng, 65535, 1u << 20);
   ASSERT_TRUE(q.push_file_header());
   std::vector<std::vector<uint8_t>> data;
@@ -45,7 +48,7 @@ void write_node_file(const fs::path& path, const std::vector<Sent>& packets) {
   }
   std::vector<uint8_t> bytes(q.read_available());
   ASSERT_EQ(q.pop(bytes.data(), bytes.size()), bytes.size());
-  const auto trailer = q.trailer(0, kT0, kT0 + 1000);
+  const auto trailer = q.trailer(dropped, kT0, kT0 + 1000);
   bytes.insert(bytes.end(), trailer.begin(), trailer.end());
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()),
@@ -109,6 +112,49 @@ TEST(Merge, TimeOrderOneInterfacePerNodeAndInterfaceTiesStableByNode) {
   ASSERT_EQ(read.size(), 7u);
   EXPECT_EQ(read.front().ts_ns, kT0 + 5);
   EXPECT_EQ(read.back().ts_ns, kT0 + 60);
+}
+
+// isb_ifdrop (option 5) of an interface statistics block; -1 when absent.
+int64_t isb_ifdrop(const std::vector<uint8_t>& isb) {
+  size_t off = 20;
+  while (off + 4 <= isb.size() - 4) {
+    uint16_t code, len;
+    std::memcpy(&code, isb.data() + off, 2);
+    std::memcpy(&len, isb.data() + off + 2, 2);
+    if (code == 0) break;
+    if (code == 5 && len == 8) {
+      uint64_t v;
+      std::memcpy(&v, isb.data() + off + 4, 8);
+      return static_cast<int64_t>(v);
+    }
+    off += 4 + ((len + 3u) & ~3u);
+  }
+  return -1;
+}
+
+TEST(Merge, EachNodesDropCountsStayOnItsInterfaces) {
+  recorder::test::TempDir dir;
+  write_node_file(dir / "a.pcapng", {{kT0 + 1, 1, 1}, {kT0 + 2, 999999, 2}}, 7);
+  write_node_file(dir / "b.pcapng", {{kT0 + 3, 1, 3}}, 2);
+  auto result = merge_captures({{"a", "x", dir / "a.pcapng"}, {"b", "y", dir / "b.pcapng"}},
+                               dir / "out.pcapng", FileFormat::kPcapng, "");
+  ASSERT_TRUE(result) << result.error().message();
+  auto reader = PcapngReader::open(dir / "out.pcapng");
+  ASSERT_TRUE(reader);
+  PcapngPacket p;
+  for (auto got = (*reader)->next(p); got && *got; got = (*reader)->next(p)) {
+  }
+  const auto& isbs = (*reader)->statistics();
+  ASSERT_EQ(isbs.size(), 3u);  // one per interface: a/lo, a/if999999, b/lo
+  std::map<std::string, int64_t> drops;
+  for (const auto& isb : isbs) {
+    uint32_t id;
+    std::memcpy(&id, isb.data() + 8, sizeof(id));
+    ASSERT_LT(id, (*reader)->interfaces().size());
+    drops[(*reader)->interfaces()[id].name] = isb_ifdrop(isb);
+  }
+  // The daemon puts a recording's whole drop count on its first interface.
+  EXPECT_EQ(drops, (std::map<std::string, int64_t>{{"a/lo", 7}, {"a/if999999", 0}, {"b/lo", 2}}));
 }
 
 TEST(Merge, PacketBlocksKeepTheirBytesOnlyTheInterfaceIdChanges) {
