@@ -1,7 +1,8 @@
 // recorder-relay in front of real recorderd daemons (label privileged): each daemon is a "node"
 // in its own network namespace, capturing with eBPF on its own veth end, with real UDP traffic
 // sent to it. Driven through recorderctl and Hubble's raw Record stream against the relay; the
-// merged file is read back with libpcap and tshark and compared with the nodes' own files.
+// merged file is read back with libpcap and tshark and compared with the nodes' own files and
+// with tcpdump run on each node's interface.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,11 +16,13 @@
 #include "netns.h"
 #include "pcap_file.h"
 #include "privileged.h"
+#include "tcpdump.h"
 
 namespace recorder::test {
 namespace {
 using namespace std::chrono_literals;
 using recorder::testing::sh_output;
+using recorder::testing::Tcpdump;
 using recorder::testing::unique_name;
 using recorder::testing::VethNamespace;
 
@@ -128,12 +131,22 @@ void expect_union_of_node_files(const std::string& merged_path, const pb::Record
   }
 }
 
-TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
+TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesFilesAndTcpdump) {
   RECORDER_REQUIRE_ROOT();
   auto nodes = make_nodes(3);
   for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
   Relay relay(peers_of(nodes));
   const std::string filter = "any 0 any " + std::to_string(kPort) + " UDP";
+  // The reference: tcpdump on each node's interface, inside its namespace, for the same flows.
+  TempDir captures;
+  std::vector<std::unique_ptr<Tcpdump>> tcpdumps;
+  for (const auto& n : nodes) {
+    const std::string base = (captures.path() / n->name).string();
+    tcpdumps.push_back(std::make_unique<Tcpdump>(n->net.peer(), base + ".pcap",
+                                                 "udp dst port " + std::to_string(kPort),
+                                                 base + ".log", n->net.ns()));
+    ASSERT_TRUE(tcpdumps.back()->ready()) << n->name;
+  }
 
   auto started = run_command(
       {RECORDERCTL_PATH, "--server", relay.server(), "start", filter, "--format", "pcapng"},
@@ -143,6 +156,7 @@ TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
   traffic(nodes);
   const auto running = wait_until_accounted(relay, id, 3 * kPacketsPerNode, 20s);
   EXPECT_EQ(running.stats().packets_captured(), 3u * kPacketsPerNode);
+  for (auto& t : tcpdumps) t->stop();
 
   auto stopped = run_command(
       {RECORDERCTL_PATH, "--server", relay.server(), "stop", std::to_string(id)}, relay.dir());
@@ -177,10 +191,12 @@ TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
                                      " -T fields -e frame.interface_name -e ip.dst 2>/dev/null"));
   std::string line;
   int checked = 0;
+  std::vector<std::string> interfaces;  // of the merged file's packets, in file order
   while (std::getline(lines, line)) {
     const auto tab = line.find('\t');
     ASSERT_NE(tab, std::string::npos) << line;
     const std::string itf = line.substr(0, tab), dst = line.substr(tab + 1);
+    interfaces.push_back(itf);
     bool found = false;
     for (const auto& n : nodes) {
       if (dst == n->net.peer4()) {
@@ -192,6 +208,26 @@ TEST(Relay, ThreeNodesMergedInTimeOrderEqualToTheNodesOwnFiles) {
     ++checked;
   }
   EXPECT_EQ(checked, 3 * kPacketsPerNode);
+  // The packets on each node's interface are exactly those tcpdump saw there (bytes, as
+  // multisets: the two capturers stamp their own times).
+  const auto merged_records = read_pcap(merged.string()).records;
+  ASSERT_EQ(interfaces.size(), merged_records.size());
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    FrameMultiset on_node, seen_by_tcpdump;
+    for (size_t i = 0; i < merged_records.size(); ++i) {
+      if (interfaces[i] == nodes[k]->name + "/" + nodes[k]->net.peer()) {
+        on_node.insert(merged_records[i].data);
+      }
+    }
+    for (const auto& r :
+         read_pcap((captures.path() / (nodes[k]->name + ".pcap")).string()).records) {
+      seen_by_tcpdump.insert(r.data);
+    }
+    EXPECT_EQ(seen_by_tcpdump.size(), static_cast<size_t>(kPacketsPerNode)) << nodes[k]->name;
+    EXPECT_TRUE(on_node == seen_by_tcpdump)
+        << nodes[k]->name << ": " << on_node.size() << " merged vs " << seen_by_tcpdump.size()
+        << " seen by tcpdump";
+  }
   // The section comment names the filter and every node.
   const std::string capinfos = sh_output("capinfos " + merged.string() + " 2>/dev/null");
   EXPECT_NE(capinfos.find(filter), std::string::npos) << capinfos;
