@@ -9,7 +9,11 @@
 #   5. prints a capinfos/tshark summary of the fetched file;
 #   6. records 1,000 frames sent from trafgen's TX ring (headers in page fragments) and checks
 #      that every one is in the file or counted as lost;
-#   7. removes everything it created (trap), also when a step fails.
+#   7. a cluster recording: a second recorderd on the veth's other end, both behind one
+#      recorder-relay; one `recorderctl record` against the relay gives one merged pcapng, each
+#      packet on its node's interface (node-a/<veth>, node-b/<veth>); the relay's
+#      --metrics-listen shows both peers up;
+#   8. removes everything it created (trap), also when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,9 +28,10 @@ build=${RECORDER_DEMO_BUILD_DIR:-build/release}
 bash scripts/setup.sh
 echo "== building ($build)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECORDER_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" -j "$(nproc)" --target recorderd recorderctl
+cmake --build "$build" -j "$(nproc)" --target recorderd recorderctl recorder-relay
 recorderd=$root/$build/src/daemon/recorderd
 recorderctl=$root/$build/src/cli/recorderctl
+relay=$root/$build/src/relay/recorder-relay
 
 tag="prt$$"
 tag=${tag:0:9}
@@ -36,13 +41,17 @@ veth_a="${tag}va"
 veth_b="${tag}vb"
 work=$(mktemp -d /tmp/pcap-recorder-demo.XXXXXX)
 daemon_pid=""
+node_b_pid=""
+relay_pid=""
 
 cleanup() {
   set +e
-  if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-    kill -TERM "$daemon_pid"
-    wait "$daemon_pid"
-  fi
+  for pid in "$relay_pid" "$node_b_pid" "$daemon_pid"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      wait "$pid"
+    fi
+  done
   ip netns del "$ns_a" 2>/dev/null
   ip netns del "$ns_b" 2>/dev/null
   rm -rf "$work"
@@ -64,7 +73,7 @@ echo "== starting recorderd on $veth_a (inside $ns_a)"
 sock="$work/recorder.sock"
 # recorderd runs inside namespace A, so it sees (and attaches to) the veth's A end.
 ip netns exec "$ns_a" "$recorderd" --storage-path "$work/storage" --socket "$sock" \
-  --interfaces "$veth_a" --node-name demo --min-free-disk 0 >"$work/recorderd.log" 2>&1 &
+  --interfaces "$veth_a" --node-name node-a --min-free-disk 0 >"$work/recorderd.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 if [ ! -S "$sock" ]; then cat "$work/recorderd.log"; exit 1; fi
@@ -132,6 +141,54 @@ if [ "$captured" != 1000 ]; then
   exit 1
 fi
 ctl delete "$id" >/dev/null
+
+echo "== a cluster: node-b (recorderd on $veth_b, inside $ns_b) and recorder-relay in front of both"
+sock_b="$work/node-b.sock"
+ip netns exec "$ns_b" "$recorderd" --storage-path "$work/storage-b" --socket "$sock_b" \
+  --interfaces "$veth_b" --node-name node-b --min-free-disk 0 >"$work/node-b.log" 2>&1 &
+node_b_pid=$!
+metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+relay_sock="$work/relay.sock"
+"$relay" --peers "unix://$sock,unix://$sock_b" --socket "$relay_sock" \
+  --storage-path "$work/relay-storage" --node-name relay \
+  --metrics-listen "127.0.0.1:$metrics_port" >"$work/relay.log" 2>&1 &
+relay_pid=$!
+for _ in $(seq 300); do
+  "$recorderctl" --server "unix://$sock_b" list >/dev/null 2>&1 &&
+    "$recorderctl" --server "unix://$relay_sock" list >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$recorderctl" --server "unix://$relay_sock" list >/dev/null || { cat "$work/relay.log" "$work/node-b.log"; exit 1; }
+echo "== one record against the relay: UDP 10.77.0.1 -> 10.77.0.2:9200, seen leaving A and entering B"
+"$recorderctl" --server "unix://$relay_sock" record "10.77.0.1 0 10.77.0.2 9200 UDP" \
+  --time-limit 3s --format pcapng --file-prefix cluster >"$work/relay-record.out" &
+record_pid=$!
+sleep 0.5
+ip netns exec "$ns_a" python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5): u.sendto(b"z" * 100, ("10.77.0.2", 9200))
+'
+wait "$record_pid"
+sed 's/^/  /' "$work/relay-record.out"
+merged=$(ls "$work"/relay-storage/cluster_*.pcapng)
+echo "== the merged file: one interface per node, packets in time order"
+capinfos -c -I "$merged" 2>/dev/null | grep -E "Number of packets|Name = " | sed 's/^ */  /'
+tshark -r "$merged" -T fields -e frame.number -e frame.interface_name -e ip.src -e ip.dst \
+  -e udp.dstport 2>/dev/null | sed 's/^/  /'
+for node in "node-a/$veth_a" "node-b/$veth_b"; do
+  n=$(tshark -r "$merged" -T fields -e frame.interface_name 2>/dev/null | grep -cx "$node" || true)
+  if [ "$n" != 5 ]; then
+    echo "demo: $n of 5 packets on $node in the merged file" >&2
+    exit 1
+  fi
+done
+echo "== the relay's metrics (--metrics-listen 127.0.0.1:$metrics_port)"
+curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
+  grep -E '^recorder_relay_(peers|peer_up)[{ ]' | sed 's/^/  /'
+kill -TERM "$relay_pid" "$node_b_pid"
+wait "$relay_pid" "$node_b_pid"
+relay_pid="" node_b_pid=""
 
 echo "== stopping recorderd (SIGTERM): recordings closed, tc programs detached"
 kill -TERM "$daemon_pid"

@@ -21,8 +21,9 @@ packages=(
   e2fsprogs
   # a busy machine on purpose (the rule-set flip test runs under CPU contention)
   stress-ng
-  # the demo and integration tests send small UDP/TCP flows with python3
-  python3
+  # the demo and integration tests send small UDP/TCP flows with python3; the demo reads the
+  # relay's metrics with curl
+  python3 curl
   # the Kubernetes manifests' test: YAML, and openssl for the TLS secrets it makes
   python3-yaml openssl
 )
