@@ -3,6 +3,9 @@
 //   recorderctl record "10.0.0.0/8 0 10.1.2.3 443 TCP" --packet-limit 1000   (like hubble record)
 //   recorderctl start FILTER... [limits]   -> prints the id (detached)
 //   recorderctl list | status ID | stop ID | fetch ID [-o FILE] | delete ID
+//   recorderctl ring start NAME FILTER... [--max-size 10GiB] [--max-age 24h] ...
+//   recorderctl ring list | status NAME | stop NAME | delete NAME
+//   recorderctl snapshot NAME [--last 10m | --from T --to T] [FILTER...] [-o FILE]
 //
 // Filters are Hubble's text form "SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTOCOL", one argument
 // each. --json prints the server's messages as JSON for scripts. Exit status 0 only on success;
@@ -32,6 +35,7 @@
 #include "cli/client.h"
 #include "dispatch/filter.h"
 #include "recorder.grpc.pb.h"
+#include "service/ring_flags.h"
 #include "service/units.h"
 #include "sink/file_naming.h"
 #include "storage/directory.h"
@@ -517,6 +521,180 @@ int cmd_fetch(const Global& g, uint64_t id, std::string output) {
   return 0;
 }
 
+// --- rings and snapshots -------------------------------------------------------------------
+
+// One unary call on the Rings service (as call() for Recordings).
+template <typename Request, typename Response>
+Response ring_call(const Global& g,
+                   grpc::Status (pb::Rings::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                           Response*),
+                   const Request& request, int deadline_seconds = 60) {
+  auto stub = pb::Rings::NewStub(channel_for(g));
+  grpc::ClientContext context;
+  set_deadline(context, deadline_seconds);
+  Response response;
+  auto status = ((*stub).*method)(&context, request, &response);
+  if (!status.ok()) fail_status(status);
+  return response;
+}
+
+std::string time_text(const google::protobuf::Timestamp& t) {
+  const auto seconds = static_cast<time_t>(t.seconds());
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03}Z", buf, t.nanos() / 1000000);
+}
+
+std::string duration_text(const google::protobuf::Duration& d) {
+  return service::format_duration(std::chrono::seconds(d.seconds()) +
+                                  std::chrono::nanoseconds(d.nanos()));
+}
+
+void print_ring(const Global& g, const pb::RingInfo& info) {
+  if (g.json) {
+    std::cout << to_json(info) << std::endl;
+    return;
+  }
+  const auto& c = info.config();
+  std::cout << "name:         " << c.name() << "\n"
+            << "state:        " << (info.state() == pb::RING_STATE_RUNNING ? "running" : "stopped")
+            << "\n"
+            << "node:         " << info.node_name() << "\n"
+            << "budget:       max size "
+            << (c.max_bytes() == 0 ? "-" : service::format_size(c.max_bytes())) << ", max age "
+            << (c.has_max_age() ? duration_text(c.max_age()) : "-") << "\n"
+            << "chunks:       " << info.chunks() << " (" << service::format_size(info.bytes())
+            << "), chunk size " << service::format_size(c.chunk_bytes()) << ", chunk duration "
+            << duration_text(c.chunk_duration()) << ", " << info.chunks_deleted() << " deleted\n"
+            << "holds:        "
+            << (info.has_oldest() ? time_text(info.oldest()) + " to " + time_text(info.newest())
+                                  : std::string("nothing yet"))
+            << "\n"
+            << "captured:     " << info.stats().packets_captured() << " packets, "
+            << service::format_size(info.stats().bytes_captured()) << "\n"
+            << "lost:         " << info.stats().packets_lost() << " packets (kernel "
+            << info.stats().loss().kernel_packets() << ", queue "
+            << info.stats().loss().queue_packets() << ", write "
+            << info.stats().loss().write_packets() << ")\n"
+            << "format:       " << (c.format() == pb::FILE_FORMAT_PCAPNG ? "pcapng" : "pcap")
+            << ", snap length " << c.max_capture_length() << "\n";
+  for (const auto& f : c.include()) {
+    std::cout << "filter:       " << (f.source_cidr().empty() ? "any" : f.source_cidr()) << " "
+              << f.source_port() << " "
+              << (f.destination_cidr().empty() ? "any" : f.destination_cidr()) << " "
+              << f.destination_port() << " "
+              << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
+  }
+  if (!info.message().empty()) std::cout << "message:      " << info.message() << "\n";
+}
+
+int cmd_ring_start(const Global& g, const service::RingFlags& f) {
+  auto config = service::ring_config(f);
+  if (!config) throw Failure(config.error().message());
+  pb::StartRingRequest request;
+  *request.mutable_ring() = *config;
+  print_ring(g, ring_call(g, &pb::Rings::Stub::Start, request));
+  return 0;
+}
+
+int cmd_ring_list(const Global& g) {
+  auto all = ring_call(g, &pb::Rings::Stub::List, pb::ListRingsRequest());
+  if (g.json) {
+    std::cout << to_json(all) << std::endl;
+    return 0;
+  }
+  std::cout << fmt::format("{:<20} {:<8} {:>7} {:>10} {:<24} {:<24} {:>10} {:>8}\n", "NAME",
+                           "STATE", "CHUNKS", "SIZE", "OLDEST", "NEWEST", "PACKETS", "LOST");
+  for (const auto& r : all.rings()) {
+    std::cout << fmt::format(
+        "{:<20} {:<8} {:>7} {:>10} {:<24} {:<24} {:>10} {:>8}\n", r.config().name(),
+        r.state() == pb::RING_STATE_RUNNING ? "running" : "stopped", r.chunks(),
+        service::format_size(r.bytes()), r.has_oldest() ? time_text(r.oldest()) : "-",
+        r.has_newest() ? time_text(r.newest()) : "-", r.stats().packets_captured(),
+        r.stats().packets_lost());
+  }
+  return 0;
+}
+
+int cmd_ring_status(const Global& g, const std::string& name) {
+  pb::GetRingRequest request;
+  request.set_name(name);
+  print_ring(g, ring_call(g, &pb::Rings::Stub::Get, request));
+  return 0;
+}
+
+int cmd_ring_stop(const Global& g, const std::string& name) {
+  pb::StopRingRequest request;
+  request.set_name(name);
+  print_ring(g, ring_call(g, &pb::Rings::Stub::Stop, request, 300));
+  return 0;
+}
+
+int cmd_ring_delete(const Global& g, const std::string& name) {
+  pb::DeleteRingRequest request;
+  request.set_name(name);
+  ring_call(g, &pb::Rings::Stub::Delete, request, 300);
+  if (g.json) {
+    std::cout << fmt::format("{{\"name\": \"{}\", \"deleted\": true}}", name) << std::endl;
+  } else {
+    std::cout << "deleted ring " << name << std::endl;
+  }
+  return 0;
+}
+
+struct SnapshotFlags {
+  std::string name;
+  std::vector<std::string> filters;
+  std::string last, from, to;
+  std::string output;
+};
+
+int cmd_snapshot(const Global& g, const SnapshotFlags& f) {
+  pb::SnapshotRequest request;
+  request.set_name(f.name);
+  if (!f.last.empty()) {
+    if (!f.from.empty() || !f.to.empty()) throw Failure("give either --last or --from/--to");
+    auto d = service::parse_duration(f.last);
+    if (!d) throw Failure("--last: " + d.error().message());
+    request.mutable_last()->set_seconds(d->count() / 1000000000);
+    request.mutable_last()->set_nanos(static_cast<int32_t>(d->count() % 1000000000));
+  }
+  for (const auto& [flag, text, out] : {std::tuple{"--from", &f.from, request.mutable_from()},
+                                        std::tuple{"--to", &f.to, request.mutable_to()}}) {
+    if (text->empty()) {
+      continue;
+    }
+    auto t = service::parse_time(*text);
+    if (!t) throw Failure(std::string(flag) + ": " + t.error().message());
+    out->set_seconds(static_cast<int64_t>(*t / 1000000000u));
+    out->set_nanos(static_cast<int32_t>(*t % 1000000000u));
+  }
+  if (f.from.empty()) request.clear_from();
+  if (f.to.empty()) request.clear_to();
+  for (const auto& text : f.filters) {
+    auto filter = parse_filter(text);
+    if (!filter) throw Failure("filter \"" + text + "\": " + filter.error().message());
+    service::to_proto_filter(*filter, request.add_include());
+  }
+  auto response = ring_call(g, &pb::Rings::Stub::Snapshot, request, 600);
+  const auto& info = response.recording();
+  if (g.json) {
+    std::cout << to_json(response) << std::endl;
+  } else {
+    std::cout << fmt::format(
+                     "snapshot of ring {} in recording {}: {} packets ({}), {} chunks read, {} "
+                     "packets examined\nfile: {}",
+                     f.name, info.id(), info.stats().packets_captured(),
+                     service::format_size(info.file_size()), response.chunks_read(),
+                     response.packets_examined(), info.file_path())
+              << std::endl;
+  }
+  if (!f.output.empty()) return cmd_fetch(g, info.id(), f.output);
+  return 0;
+}
+
 void add_record_flags(CLI::App* cmd, RecordFlags& f) {
   cmd->add_option("filters", f.filters,
                   "filters: \"SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTOCOL\" (ports 0 = any; "
@@ -569,8 +747,57 @@ int main(int argc, char** argv) {
                     "beginning");
   auto* del = app.add_subcommand("delete", "delete a finished recording and its file");
   del->add_option("id", id, "recording id")->required();
+
+  auto* ring = app.add_subcommand("ring", "flight-recorder rings: always-on capture to disk");
+  ring->require_subcommand(1);
+  service::RingFlags ring_flags;
+  std::string ring_name;
+  auto* ring_start = ring->add_subcommand("start", "start (or restart) a ring");
+  ring_start->add_option("name", ring_flags.name, "ring name (^[a-z][a-z0-9-]*$)")->required();
+  ring_start
+      ->add_option("filters", ring_flags.filters,
+                   "filters: \"SRC_CIDR SRC_PORT DST_CIDR DST_PORT PROTOCOL\"; \"any 0 any 0 "
+                   "ANY\" for everything")
+      ->required();
+  ring_start->add_option("--max-size", ring_flags.max_size,
+                         "delete the oldest chunks beyond this, e.g. 10GiB (0: no size budget)");
+  ring_start->add_option("--max-age", ring_flags.max_age,
+                         "delete chunks older than this, e.g. 24h (0: no age limit)");
+  ring_start->add_option("--chunk-size", ring_flags.chunk_size,
+                         "chunk file size, e.g. 256MiB (default: 256MiB, at most max-size/4)");
+  ring_start->add_option("--chunk-duration", ring_flags.chunk_duration,
+                         "also close a chunk when its packets span this long (default 10m; "
+                         "0: by size only)");
+  ring_start->add_option("--max-capture-len", ring_flags.max_capture_len,
+                         "bytes captured per packet (0: whole packet)");
+  ring_start->add_option("--format", ring_flags.format, "chunk and snapshot format")
+      ->check(CLI::IsMember({"pcap", "pcapng"}))
+      ->capture_default_str();
+  auto* ring_list = ring->add_subcommand("list", "list the rings");
+  auto* ring_status = ring->add_subcommand("status", "show one ring");
+  ring_status->add_option("name", ring_name, "ring name")->required();
+  auto* ring_stop = ring->add_subcommand("stop", "stop a ring's capture (its chunks stay)");
+  ring_stop->add_option("name", ring_name, "ring name")->required();
+  auto* ring_del = ring->add_subcommand("delete", "stop a ring and delete it with its chunks");
+  ring_del->add_option("name", ring_name, "ring name")->required();
+
+  SnapshotFlags snapshot_flags;
+  auto* snapshot = app.add_subcommand(
+      "snapshot", "cut a ring's packets of a time range into a new recording (prints its id)");
+  snapshot->add_option("name", snapshot_flags.name, "ring name")->required();
+  snapshot->add_option("filters", snapshot_flags.filters,
+                       "keep only packets matching one of these filters (default: all)");
+  snapshot->add_option("--last", snapshot_flags.last, "the last DURATION up to now, e.g. 10m");
+  snapshot->add_option("--from", snapshot_flags.from,
+                       "from this time: RFC 3339 (2026-11-27T16:00:00Z) or unix seconds");
+  snapshot->add_option("--to", snapshot_flags.to, "to this time (inclusive)");
+  snapshot->add_option("-o,--output", snapshot_flags.output, "also download it to FILE");
+
   // Global flags may also follow the subcommand.
-  for (auto* sub : {record, start, list, status, stop, fetch, del}) sub->fallthrough();
+  for (auto* sub : {record, start, list, status, stop, fetch, del, ring, ring_start, ring_list,
+                    ring_status, ring_stop, ring_del, snapshot}) {
+    sub->fallthrough();
+  }
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -581,6 +808,12 @@ int main(int argc, char** argv) {
     if (*stop) return cmd_stop(g, id);
     if (*fetch) return cmd_fetch(g, id, output);
     if (*del) return cmd_delete(g, id);
+    if (*ring_start) return cmd_ring_start(g, ring_flags);
+    if (*ring_list) return cmd_ring_list(g);
+    if (*ring_status) return cmd_ring_status(g, ring_name);
+    if (*ring_stop) return cmd_ring_stop(g, ring_name);
+    if (*ring_del) return cmd_ring_delete(g, ring_name);
+    if (*snapshot) return cmd_snapshot(g, snapshot_flags);
   } catch (const Failure& e) {
     std::cerr << "recorderctl: " << e.what() << std::endl;
     return 1;

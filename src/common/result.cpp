@@ -17,6 +17,8 @@ std::string_view to_string(ErrorCode code) {
       return "resource exhausted";
     case ErrorCode::kFailedPrecondition:
       return "failed precondition";
+    case ErrorCode::kOutOfRange:
+      return "out of range";
     case ErrorCode::kUnavailable:
       return "unavailable";
     case ErrorCode::kInternal:

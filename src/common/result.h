@@ -21,6 +21,7 @@ enum class ErrorCode {
   kAlreadyExists,       // a thing that must be unique exists already
   kResourceExhausted,   // a limit was reached (recordings, rules, memory, disk)
   kFailedPrecondition,  // the system is not in a state that allows this
+  kOutOfRange,          // a position or range outside what exists (a ring's time range)
   kUnavailable,         // a kernel feature or device is missing (io_uring, BPF, interface)
   kInternal,            // a system call or library failed unexpectedly
 };

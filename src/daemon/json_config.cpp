@@ -7,11 +7,13 @@ using json = nlohmann::json;
 
 namespace {
 std::string scalar(const json& value, const std::string& key) {
+  // An object (a ring of "rings") travels as its JSON text; its option parses it.
+  if (value.is_object()) return value.dump();
   if (value.is_string()) return value.get<std::string>();
   if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
   if (value.is_number()) return value.dump();
-  throw CLI::ConversionError("config key \"" + key + "\": expected a string, number, boolean " +
-                             "or array of those");
+  throw CLI::ConversionError("config key \"" + key + "\": expected a string, number, boolean, " +
+                             "object or array of those");
 }
 }  // namespace
 
@@ -53,6 +55,7 @@ std::vector<CLI::ConfigItem> JsonConfig::from_config(std::istream& input) const 
     for (char& c : item.name) {
       if (c == '_') c = '-';
     }
+    if (item.name == "rings") item.name = "ring";  // the list of --ring flags
     if (value.is_array()) {
       for (const auto& v : value) item.inputs.push_back(scalar(v, key));
     } else {

@@ -30,7 +30,10 @@
 #include "metrics/metrics_server.h"
 #include "metrics/node_metrics.h"
 #include "service/health_server.h"
+#include "ring/ring_manager.h"
 #include "service/recording_manager.h"
+#include "service/ring_flags.h"
+#include "service/ring_validation.h"
 #include "service/server.h"
 #include "service/units.h"
 #include "sink/recovery.h"
@@ -75,6 +78,7 @@ struct Flags {
   bool no_io_uring = false;
   std::string log_level = "info";
   std::string write_timeout = "30s";
+  std::vector<std::string> rings;  // JSON objects (ring_flags.h)
 };
 
 std::string hostname() {
@@ -141,6 +145,20 @@ int run(const Flags& flags) {
                                            limits.queue_bytes_per_recording, sink::kMinQueueBytes));
   }
   limits.min_free_disk = parse_size_flag("min-free-disk", flags.min_free_disk);
+
+  // Rings of the config file: checked before anything starts, like every other flag.
+  std::vector<ring::RingSpec> rings;
+  for (size_t i = 0; i < flags.rings.size(); ++i) {
+    const std::string field = fmt::format("--ring #{}", i + 1);
+    auto ring_flags = service::ring_flags_from_json(flags.rings[i]);
+    if (!ring_flags) throw CLI::ValidationError(field, ring_flags.error().message());
+    auto config = service::ring_config(*ring_flags);
+    if (!config) throw CLI::ValidationError(field, config.error().message());
+    std::vector<std::string> notes;
+    auto spec = service::validate_ring(*config, limits, "", notes);
+    if (!spec) throw CLI::ValidationError(field, spec.error().message());
+    rings.push_back(std::move(*spec));
+  }
 
   service::RetentionPolicy retention;
   if (auto age = service::parse_duration(flags.retain_max_age); age) {
@@ -267,12 +285,33 @@ int run(const Flags& flags) {
 #endif
   }
 
+  const storage::Permissions options_permissions = options.permissions;
   auto manager = service::RecordingManager::create(std::move(options));
   if (!manager) {
     spdlog::error("{}", manager.error().message());
     return 1;
   }
+  ring::RingManagerOptions ring_options;
+  ring_options.path = (*manager)->storage_path() / "rings";
+  ring_options.ring.permissions = options_permissions;
+  ring_options.ring.queue_bytes = limits.queue_bytes_per_recording;
+  ring_options.ring.min_free_disk = limits.min_free_disk;
+  auto ring_manager = ring::RingManager::create(ring_options, **manager);
+  if (!ring_manager) {
+    spdlog::error("{}", ring_manager.error().message());
+    return 1;
+  }
+  for (const auto& spec : rings) {
+    auto declared = (*ring_manager)->declare(spec);
+    if (!declared) {
+      spdlog::error("ring {} of the configuration: {}", spec.name, declared.error().message());
+    } else {
+      spdlog::info("ring {} of the configuration runs", spec.name);
+    }
+  }
+
   service::ServerOptions server_options;
+  server_options.rings = ring_manager->get();
   server_options.socket_path = flags.socket;
   server_options.listen = flags.listen;
   server_options.tls_cert_file = flags.tls_cert;
@@ -377,6 +416,7 @@ int run(const Flags& flags) {
   // --write-timeout) and ends the process at once.
   if (health) health->set_not_serving();  // not ready while draining
   std::thread graceful([&] {
+    (*ring_manager)->shutdown();
     (*manager)->shutdown();
     (*server)->shutdown(std::chrono::milliseconds(3000));
     ::kill(::getpid(), SIGUSR2);
@@ -398,6 +438,7 @@ int run(const Flags& flags) {
   health.reset();
   server->reset();
   metrics_server.reset();
+  ring_manager->reset();
   manager->reset();
 #ifdef RECORDER_HAVE_DATAPATH
   if (datapath) {
@@ -488,6 +529,10 @@ int main(int argc, char** argv) {
                  "recording ends with a write error and its partial file is repaired at the "
                  "next start")
       ->capture_default_str();
+  app.add_option("--ring", flags.rings,
+                 "a flight-recorder ring to run, as JSON: {\"name\": \"all\", \"filters\": "
+                 "[\"any 0 any 0 ANY\"], \"max-size\": \"10GiB\"} (keys as recorderctl ring "
+                 "start's flags; in the config file: \"rings\": [...]); repeatable");
   app.add_option("--replay", flags.replay,
                  "replay this pcap file instead of capturing (no privileges, no BPF)");
   app.add_flag("--replay-loop", flags.replay_loop, "replay the file again and again");

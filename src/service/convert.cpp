@@ -16,6 +16,8 @@ grpc::StatusCode to_grpc_code(ErrorCode code) {
       return grpc::StatusCode::RESOURCE_EXHAUSTED;
     case ErrorCode::kFailedPrecondition:
       return grpc::StatusCode::FAILED_PRECONDITION;
+    case ErrorCode::kOutOfRange:
+      return grpc::StatusCode::OUT_OF_RANGE;
     case ErrorCode::kUnavailable:
       return grpc::StatusCode::UNAVAILABLE;
     case ErrorCode::kInternal:
@@ -219,6 +221,40 @@ void to_proto(const StartSpec& spec, pb::StartRecording* out) {
   }
   out->set_format(spec.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
                                                            : pb::FILE_FORMAT_PCAP);
+}
+
+void to_proto(std::chrono::nanoseconds duration, google::protobuf::Duration* out) {
+  out->set_seconds(duration.count() / 1000000000);
+  out->set_nanos(static_cast<int32_t>(duration.count() % 1000000000));
+}
+
+void to_proto(const ring::RingStatus& ring, std::string_view node_name, pb::RingInfo* out) {
+  const ring::RingSpec& spec = ring.spec;
+  auto* config = out->mutable_config();
+  config->set_name(spec.name);
+  for (const auto& f : spec.include) to_proto(f, config->add_include());
+  config->set_max_capture_length(spec.snap_length);
+  config->set_format(spec.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
+                                                              : pb::FILE_FORMAT_PCAP);
+  config->set_max_bytes(spec.max_bytes);
+  if (spec.max_age.count() != 0) to_proto(spec.max_age, config->mutable_max_age());
+  config->set_chunk_bytes(spec.chunk_bytes);
+  to_proto(spec.chunk_duration, config->mutable_chunk_duration());
+  out->set_state(ring.running ? pb::RING_STATE_RUNNING : pb::RING_STATE_STOPPED);
+  to_proto(ring.stats, out->mutable_stats());
+  out->set_chunks(ring.chunks);
+  out->set_bytes(ring.bytes);
+  auto stamp = [](uint64_t ns, google::protobuf::Timestamp* t) {
+    t->set_seconds(static_cast<int64_t>(ns / 1000000000u));
+    t->set_nanos(static_cast<int32_t>(ns % 1000000000u));
+  };
+  if (ring.first_ns != 0) {
+    stamp(ring.first_ns, out->mutable_oldest());
+    stamp(ring.last_ns, out->mutable_newest());
+  }
+  out->set_chunks_deleted(ring.chunks_deleted);
+  out->set_message(ring.message);
+  out->set_node_name(std::string(node_name));
 }
 
 }  // namespace recorder::service

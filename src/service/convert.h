@@ -11,6 +11,7 @@
 #include "dispatch/filter.h"
 #include "dispatch/recording.h"
 #include "recorder.pb.h"
+#include "ring/ring.h"
 #include "service/recording_info.h"
 #include "service/validation.h"
 
@@ -38,5 +39,7 @@ void to_proto(const StartSpec& spec, pb::StartRecording* out);
 // What a peer reports, back into the service's types (the relay).
 RecordingStats from_proto(const pb::RecordingStatistics& stats);
 RecordingState from_proto(pb::RecordingState state);
+void to_proto(std::chrono::nanoseconds duration, google::protobuf::Duration* out);
+void to_proto(const ring::RingStatus& ring, std::string_view node_name, pb::RingInfo* out);
 
 }  // namespace recorder::service

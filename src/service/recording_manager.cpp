@@ -410,6 +410,104 @@ Result<std::string> RecordingManager::forget(uint64_t id) {
   return name;
 }
 
+uint64_t RecordingManager::allocate_id() {
+  std::lock_guard lock(mutex_);
+  return next_id_++;
+}
+
+Status RecordingManager::attach(std::shared_ptr<Recording> recording) {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return Error(ErrorCode::kUnavailable, "the daemon is shutting down");
+  }
+  if (auto s = router_->add(recording); !s) return s;
+  std::lock_guard lock(mutex_);
+  attached_.emplace(recording->id(), std::move(recording));
+  return ok_status();
+}
+
+void RecordingManager::detach(uint64_t recording_id) {
+  router_->remove(recording_id);
+  std::lock_guard lock(mutex_);
+  attached_.erase(recording_id);
+}
+
+Result<RecordingInfo> RecordingManager::record_from(
+    const StartSpec& spec, const std::function<Status(const Append&)>& produce) {
+  RecordingInfo info;
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return Error(ErrorCode::kUnavailable, "the daemon is shutting down");
+    info.id = next_id_++;
+  }
+  info.filters = spec.recording.include;
+  info.snap_length = spec.recording.snap_length;
+  info.format = spec.format;
+  info.file_prefix = spec.file_prefix;
+  info.node_name = options_.node_name;
+  info.start_time = std::chrono::system_clock::now();
+  info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, info.id,
+                                             options_.node_name, spec.format);
+  auto metadata = store_->reserve_metadata(info);
+  if (!metadata) return metadata.error().wrap(fmt::format("recording {}", info.id));
+  sink::SinkOptions sink_options;
+  sink_options.path = store_->path() / info.file_name;
+  sink_options.permissions = options_.permissions;
+  sink_options.format = spec.format;
+  sink_options.snap_length = spec.recording.snap_length;
+  sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
+  auto sink = sink::Sink::open(*writers_, sink_options);
+  if (!sink) {
+    store_->discard(*metadata);
+    return sink.error().wrap(fmt::format("recording {}", info.id));
+  }
+  sink::Sink& out = **sink;
+  const Append append = [&out](const CapturedPacket& packet) -> Status {
+    for (;;) {
+      switch (out.try_append(packet)) {
+        case sink::AppendResult::kAppended:
+          return ok_status();
+        case sink::AppendResult::kQueueFull:  // the writer is behind: this producer may wait
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          break;
+        case sink::AppendResult::kFailed:
+          return Error::from_errno("write the recording", out.failure_errno());
+      }
+    }
+  };
+  Status produced = produce(append);
+  auto closed = out.close(0);
+  if (!produced || !closed || closed->write_error) {
+    if (closed && !closed->path.empty()) (void)store_->remove(info.file_name);
+    store_->discard(*metadata);
+    if (!produced) return std::move(produced).error();
+    if (!closed) return std::move(closed).error().wrap(fmt::format("recording {}", info.id));
+    return closed->write_error->wrap(fmt::format("recording {}", info.id));
+  }
+  info.state = RecordingState::kStopped;
+  info.stop_reason = StopReason::kSourceEnded;
+  info.stop_time = std::chrono::system_clock::now();
+  info.stats.packets_captured = closed->packets_written;
+  info.stats.bytes_captured = closed->bytes_written;
+  info.file_path = closed->path;
+  info.file_name = closed->path.filename().string();
+  info.file_size = closed->file_bytes;
+  info.version = 1;
+  {
+    std::lock_guard lock(mutex_);
+    Entry entry;
+    entry.info = info;
+    entries_.emplace(info.id, std::move(entry));
+    retention_due_ = true;
+  }
+  save_metadata(info, std::move(*metadata));
+  changed_.notify_all();
+  spdlog::info("recording {} written from {}: {} packets / {} bytes, file {} ({} bytes)", info.id,
+               spec.file_prefix, info.stats.packets_captured, info.stats.bytes_captured,
+               info.file_path.string(), info.file_size);
+  return info;
+}
+
 void RecordingManager::save_metadata(RecordingInfo info, MetadataSlot slot, unsigned attempts) {
   const uint64_t id = info.id;
   auto saved = store_->save(info, slot);
@@ -486,7 +584,12 @@ void RecordingManager::control_loop() {
     lock.lock();
     for (const auto& loss : losses) {
       auto it = entries_.find(loss.recording_id);
-      if (it == entries_.end()) continue;
+      if (it == entries_.end()) {
+        if (auto a = attached_.find(loss.recording_id); a != attached_.end()) {
+          a->second->add_kernel_loss(loss.packets, loss.bytes);
+        }
+        continue;
+      }
       if (it->second.recording) {
         it->second.recording->add_kernel_loss(loss.packets, loss.bytes);
       } else {

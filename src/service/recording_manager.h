@@ -32,6 +32,7 @@
 #include "common/result.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/recording.h"
+#include "ring/ring_host.h"
 #include "service/limits.h"
 #include "service/recording_backend.h"
 #include "service/recording_info.h"
@@ -76,7 +77,7 @@ struct ManagerOptions {
   std::function<std::vector<std::string>(const std::filesystem::path&)> recover_partial_files;
 };
 
-class RecordingManager final : public RecordingBackend {
+class RecordingManager final : public RecordingBackend, public ring::RingHost {
  public:
   // Creates the storage directory if needed, runs partial-file recovery, rebuilds the registry
   // of finished recordings, creates the writer pool and starts the control thread.
@@ -137,6 +138,20 @@ class RecordingManager final : public RecordingBackend {
   WriteActivity write_activity() const;
   // Free bytes on the storage filesystem (what an unprivileged writer may use).
   Result<uint64_t> storage_free_bytes() const { return store_->free_bytes(); }
+  // A finished recording whose packets come from `produce` instead of the datapath (a ring's
+  // snapshot). The file is named and opened as for start(); `produce` hands the packets to the
+  // Append it gets, which waits while the sink's queue is full (nothing is dropped); then the
+  // file is closed and the recording kept as stopped (reason "source ended"): listed, watched,
+  // downloaded and deleted like any other. When `produce` fails, nothing is left behind.
+  using Append = std::function<Status(const CapturedPacket&)>;
+  Result<RecordingInfo> record_from(const StartSpec& spec,
+                                    const std::function<Status(const Append&)>& produce);
+
+  // ring::RingHost: rings share the routing table, the kernel rules and the writer pool.
+  uint64_t allocate_id() override;
+  Status attach(std::shared_ptr<Recording> recording) override;
+  void detach(uint64_t recording_id) override;
+  sink::WriterPool& writers() override { return *writers_; }
 
   const std::filesystem::path& storage_path() const { return store_->path(); }
   const std::string& node_name() const override { return options_.node_name; }
@@ -187,6 +202,8 @@ class RecordingManager final : public RecordingBackend {
   bool retention_due_ = true;  // a recording finished since retention last ran (or start-up)
   uint64_t finished_written_bytes_ = 0;  // written by the sinks of recordings finished so far
   std::mutex start_mutex_;  // serializes start() so limit checks and the add are atomic
+  // Rings' recordings (RingHost::attach), by id: kernel losses are attributed to them too.
+  std::map<uint64_t, std::shared_ptr<Recording>> attached_;
 
   std::condition_variable control_wake_;
   std::thread control_;

@@ -91,6 +91,10 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   }
   builder.RegisterService(&server->record_);
   builder.RegisterService(&server->recordings_);
+  if (options.rings != nullptr) {
+    server->rings_ = std::make_unique<RingsService>(*options.rings, manager, limits);
+    builder.RegisterService(server->rings_.get());
+  }
   server->server_ = builder.BuildAndStart();
   if (!server->server_) {
     return Error(ErrorCode::kUnavailable,

@@ -13,6 +13,7 @@
 #include "service/record_service.h"
 #include "service/recordings_service.h"
 #include "service/tls_listener.h"
+#include "service/rings_service.h"
 
 namespace recorder::service {
 
@@ -21,8 +22,9 @@ struct ServerOptions {
   std::string listen;                 // "host:port" for TCP; empty: none
   std::string tls_cert_file;          // PEM, required with `listen`
   std::string tls_key_file;
-  std::string tls_client_ca_file;  // PEM: require and verify client certificates
-  CaptureHealthFn capture_health;  // the datapath's health for List/Get; empty: none
+  std::string tls_client_ca_file;      // PEM: require and verify client certificates
+  CaptureHealthFn capture_health;      // the datapath's health for List/Get; empty: none
+  ring::RingManager* rings = nullptr;  // serves the Rings service when set (not owned)
 };
 
 class Server {
@@ -44,6 +46,7 @@ class Server {
   RecordService record_;
   RecordingsService recordings_;
   std::unique_ptr<TlsListener> listener_;  // --listen; stopped before the server shuts down
+  std::unique_ptr<RingsService> rings_;
   std::unique_ptr<grpc::Server> server_;
   std::filesystem::path socket_path_;
   int tcp_port_ = 0;

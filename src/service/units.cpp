@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdint>
+#include <ctime>
 #include <string>
 
 namespace recorder::service {
@@ -188,6 +189,93 @@ std::string format_duration(std::chrono::nanoseconds duration) {
   if (m) out += fmt::format("{}m", m);
   if (ns) out += fmt::format("{:g}s", static_cast<double>(ns) / 1e9);
   return out;
+}
+
+namespace {
+
+// Digits of `text` from `at`, exactly `n` of them, as a number; -1 when they are not digits.
+int digits(std::string_view text, size_t at, size_t n) {
+  if (at + n > text.size()) return -1;
+  int v = 0;
+  for (size_t i = at; i < at + n; ++i) {
+    if (text[i] < '0' || text[i] > '9') return -1;
+    v = v * 10 + (text[i] - '0');
+  }
+  return v;
+}
+
+// ".123456789" at `at` as nanoseconds; advances `at`. Up to 9 digits.
+uint64_t fraction(std::string_view text, size_t& at) {
+  uint64_t ns = 0;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    uint64_t scale = 100000000;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
+      ns += static_cast<uint64_t>(text[at] - '0') * scale;
+      scale /= 10;
+      ++at;
+    }
+  }
+  return ns;
+}
+
+}  // namespace
+
+Result<uint64_t> parse_time(std::string_view text) {
+  auto bad = [&](std::string_view why) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("time \"{}\": {} (RFC 3339 like 2026-11-27T16:00:00Z, or unix "
+                             "seconds like 1764259200.5)",
+                             text.substr(0, 40), why));
+  };
+  if (text.empty() || text.size() > 40) return bad("empty or too long");
+  if (text.find_first_not_of("0123456789.") == std::string_view::npos) {
+    size_t at = text.find('.');
+    if (at == 0 || text.find('.', at == std::string_view::npos ? text.size() : at + 1) !=
+                       std::string_view::npos) {
+      return bad("not a number");
+    }
+    const std::string_view whole = text.substr(0, at);
+    if (whole.size() > 11) return bad("too far ahead");
+    uint64_t seconds = 0;
+    for (char c : whole) seconds = seconds * 10 + static_cast<uint64_t>(c - '0');
+    size_t pos = at == std::string_view::npos ? text.size() : at;
+    return seconds * 1000000000u + fraction(text, pos);
+  }
+  const int year = digits(text, 0, 4), month = digits(text, 5, 2), day = digits(text, 8, 2);
+  const int hour = digits(text, 11, 2), minute = digits(text, 14, 2), second = digits(text, 17, 2);
+  if (year < 1970 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+      minute < 0 || minute > 59 || second < 0 || second > 60 || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't' && text[10] != ' ') || text[13] != ':' ||
+      text[16] != ':') {
+    return bad("not a valid date and time");
+  }
+  size_t at = 19;
+  const uint64_t ns = fraction(text, at);
+  int64_t offset = 0;  // seconds east of UTC
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    const int oh = digits(text, at + 1, 2), om = digits(text, at + 4, 2);
+    if (oh < 0 || om < 0 || at + 6 > text.size() || text[at + 3] != ':') {
+      return bad("bad UTC offset");
+    }
+    offset = (text[at] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    at += 6;
+  } else {
+    return bad("missing the time zone (Z or +HH:MM)");
+  }
+  if (at != text.size()) return bad("trailing characters");
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const int64_t seconds = static_cast<int64_t>(::timegm(&tm)) - offset;
+  if (seconds < 0) return bad("before 1970");
+  return static_cast<uint64_t>(seconds) * 1000000000u + ns;
 }
 
 }  // namespace recorder::service

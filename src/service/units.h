@@ -15,6 +15,9 @@ namespace recorder::service {
 
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 Result<uint64_t> parse_size(std::string_view text);
+// A point in time as ns since the Unix epoch: RFC 3339 ("2026-11-27T16:00:00.5Z",
+// "2026-11-27T17:00:00+01:00") or unix seconds with an optional fraction ("1764259200.25").
+Result<uint64_t> parse_time(std::string_view text);
 
 // "1.5 GiB", "300 B": for human output.
 std::string format_size(uint64_t bytes);

@@ -5,6 +5,7 @@
 // Pure functions, no state: the services call them, unit tests call them directly.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,20 @@ struct StartSpec {
 // naming filesink.file_prefix otherwise (the length, NUL bytes and UTF-8 are checked first, and
 // errors quote at most a short excerpt of the prefix).
 Status validate_file_prefix(std::string_view prefix);
+
+// The include filters of a request, each checked field by field ("<field>[i].destination_port:
+// ..."): at least one, at most `max_filters` (RESOURCE_EXHAUSTED). Notes on what was accepted
+// leniently (host bits masked) are appended to `notes`.
+Result<std::vector<Filter>> validate_filters(
+    const google::protobuf::RepeatedPtrField<pb::Filter>& include, std::string_view field,
+    size_t max_filters, std::vector<std::string>& notes);
+
+// A Duration that is not negative, has nanos below 1e9 and fits in nanoseconds.
+Result<std::chrono::nanoseconds> validate_duration(const google::protobuf::Duration& duration,
+                                                   std::string_view field);
+
+// A known FileFormat value.
+Result<sink::FileFormat> validate_format(pb::FileFormat format, std::string_view field);
 
 // Validates every field of `start` against `limits`:
 //  - filesink.file_prefix (empty: "hubble")

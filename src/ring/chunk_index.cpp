@@ -1,0 +1,392 @@
+#include "ring/chunk_index.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "dispatch/packet_info.h"
+
+namespace recorder::ring {
+namespace {
+
+constexpr char kMagic[8] = {'P', 'R', 'R', 'I', 'N', 'G', 'X', '1'};
+constexpr uint32_t kVersion = 1;
+
+// Sizes of one entry per section (the interface section is variable).
+enum Section : size_t { kPackets, kAddresses, kPorts, kProtocols, kPostings, kInterfaces, kCount };
+constexpr size_t kPacketEntry = 16;
+constexpr size_t kAddressEntry = 28;
+constexpr size_t kPortEntry = 12;
+constexpr size_t kProtocolEntry = 12;
+constexpr size_t kPostingEntry = 4;
+
+template <typename T>
+T get(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <typename T>
+void put(std::vector<uint8_t>& out, T v) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&v);
+  out.insert(out.end(), p, p + sizeof v);
+}
+
+using AddressKey = std::array<uint8_t, 17>;  // family, then the address
+
+AddressKey address_key(uint8_t family, const std::array<uint8_t, 16>& address) {
+  AddressKey key{};
+  key[0] = family;
+  std::memcpy(key.data() + 1, address.data(), 16);
+  return key;
+}
+
+// The lowest and highest key a CIDR contains.
+std::pair<AddressKey, AddressKey> cidr_range(const Cidr& cidr) {
+  const uint8_t family = cidr.family == AddressFamily::kIPv4 ? 4 : 6;
+  const unsigned bits = family == 4 ? 32 : 128;
+  AddressKey lo = address_key(family, cidr.address);
+  AddressKey hi = lo;
+  for (unsigned bit = cidr.prefix_length; bit < bits; ++bit) {
+    hi[1 + bit / 8] |= static_cast<uint8_t>(0x80u >> (bit % 8));
+  }
+  return {lo, hi};
+}
+
+}  // namespace
+
+struct ChunkIndex::Header {
+  char magic[8];
+  uint32_t version;
+  uint32_t format;
+  uint64_t packets;
+  uint64_t first_ns;
+  uint64_t last_ns;
+  uint32_t interface_bytes;
+  uint32_t address_keys;
+  uint32_t port_keys;
+  uint32_t protocol_keys;
+  uint64_t postings;
+};
+
+ChunkIndex::ChunkIndex(ChunkIndex&& other) noexcept { *this = std::move(other); }
+
+ChunkIndex& ChunkIndex::operator=(ChunkIndex&& other) noexcept {
+  if (this == &other) return *this;
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+  owned_ = std::move(other.owned_);
+  mapping_ = std::exchange(other.mapping_, nullptr);
+  mapping_size_ = std::exchange(other.mapping_size_, 0);
+  bytes_ = mapping_ != nullptr
+               ? std::span<const uint8_t>(static_cast<const uint8_t*>(mapping_), mapping_size_)
+               : std::span<const uint8_t>(owned_);
+  section_start_ = std::move(other.section_start_);
+  other.bytes_ = {};
+  return *this;
+}
+
+ChunkIndex::~ChunkIndex() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+}
+
+const ChunkIndex::Header& ChunkIndex::header() const {
+  static_assert(sizeof(Header) == 64);
+  return *reinterpret_cast<const Header*>(bytes_.data());
+}
+
+std::span<const uint8_t> ChunkIndex::section(size_t which) const {
+  return bytes_.subspan(section_start_[which], section_start_[which + 1] - section_start_[which]);
+}
+
+uint64_t ChunkIndex::packets() const { return header().packets; }
+uint64_t ChunkIndex::first_ns() const { return header().first_ns; }
+uint64_t ChunkIndex::last_ns() const { return header().last_ns; }
+sink::FileFormat ChunkIndex::format() const {
+  return static_cast<sink::FileFormat>(header().format);
+}
+uint64_t ChunkIndex::offset(uint32_t ordinal) const {
+  return get<uint64_t>(section(kPackets).data() + size_t{ordinal} * kPacketEntry);
+}
+uint64_t ChunkIndex::timestamp(uint32_t ordinal) const {
+  return get<uint64_t>(section(kPackets).data() + size_t{ordinal} * kPacketEntry + 8);
+}
+
+std::vector<ChunkInterface> ChunkIndex::interfaces() const {
+  std::vector<ChunkInterface> out;
+  auto s = section(kInterfaces);
+  for (size_t o = 0; o + 4 <= s.size();) {
+    ChunkInterface itf;
+    itf.link_type = static_cast<LinkType>(get<uint16_t>(s.data() + o));
+    const uint16_t len = get<uint16_t>(s.data() + o + 2);
+    if (o + 4 + len > s.size()) break;
+    itf.name.assign(reinterpret_cast<const char*>(s.data() + o + 4), len);
+    out.push_back(std::move(itf));
+    o += 4 + len;
+  }
+  return out;
+}
+
+Result<ChunkIndex> ChunkIndex::build(ChunkReader& reader) {
+  std::vector<std::pair<uint64_t, uint64_t>> table;  // offset, time
+  std::vector<std::pair<AddressKey, uint32_t>> addresses;
+  std::vector<std::pair<uint16_t, uint32_t>> ports;
+  std::vector<std::pair<uint8_t, uint32_t>> protocols;
+  uint64_t first = 0, last = 0;
+  for (;;) {
+    auto next = reader.next();
+    if (!next) return std::move(next).error().wrap("build chunk index");
+    if (!*next) break;
+    const ChunkPacket& p = **next;
+    const auto ordinal = static_cast<uint32_t>(table.size());
+    table.emplace_back(p.offset, p.timestamp_ns);
+    if (ordinal == 0) first = p.timestamp_ns;
+    first = std::min(first, p.timestamp_ns);
+    last = std::max(last, p.timestamp_ns);
+    const PacketInfo info = decode_packet(p.data, reader.link_type(p));
+    if (info.ip_version != 0) {
+      addresses.emplace_back(address_key(info.ip_version, info.source), ordinal);
+      if (info.destination != info.source) {
+        addresses.emplace_back(address_key(info.ip_version, info.destination), ordinal);
+      }
+    }
+    if (info.has_ports) {
+      ports.emplace_back(info.source_port, ordinal);
+      if (info.destination_port != info.source_port) {
+        ports.emplace_back(info.destination_port, ordinal);
+      }
+    }
+    if (info.has_protocol) protocols.emplace_back(info.protocol, ordinal);
+  }
+  std::sort(addresses.begin(), addresses.end());
+  std::sort(ports.begin(), ports.end());
+  std::sort(protocols.begin(), protocols.end());
+
+  ChunkIndex index;
+  std::vector<uint8_t>& out = index.owned_;
+  Header h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.format = static_cast<uint32_t>(reader.format());
+  h.packets = table.size();
+  h.first_ns = first;
+  h.last_ns = last;
+  h.postings = addresses.size() + ports.size() + protocols.size();
+  std::vector<uint8_t> keys[3];
+  std::vector<uint8_t> postings;
+  uint32_t count[3] = {};
+  // One key entry per distinct value: its first posting and how many follow.
+  auto group = [&](auto& pairs, int which, auto put_key) {
+    for (size_t i = 0; i < pairs.size();) {
+      size_t j = i;
+      while (j < pairs.size() && pairs[j].first == pairs[i].first) ++j;
+      put_key(keys[which], pairs[i].first);
+      put<uint32_t>(keys[which], static_cast<uint32_t>(postings.size() / kPostingEntry));
+      put<uint32_t>(keys[which], static_cast<uint32_t>(j - i));
+      for (size_t k = i; k < j; ++k) put<uint32_t>(postings, pairs[k].second);
+      ++count[which];
+      i = j;
+    }
+  };
+  group(addresses, 0, [](std::vector<uint8_t>& o, const AddressKey& k) {
+    o.push_back(k[0]);
+    o.insert(o.end(), 3, 0);
+    o.insert(o.end(), k.begin() + 1, k.end());
+  });
+  group(ports, 1, [](std::vector<uint8_t>& o, uint16_t port) {
+    put<uint16_t>(o, port);
+    put<uint16_t>(o, 0);
+  });
+  group(protocols, 2, [](std::vector<uint8_t>& o, uint8_t protocol) {
+    o.push_back(protocol);
+    o.insert(o.end(), 3, 0);
+  });
+  h.address_keys = count[0];
+  h.port_keys = count[1];
+  h.protocol_keys = count[2];
+  std::vector<uint8_t> interfaces;
+  for (const auto& itf : reader.interfaces()) {
+    put<uint16_t>(interfaces, static_cast<uint16_t>(itf.link_type));
+    const auto len = static_cast<uint16_t>(std::min<size_t>(itf.name.size(), 255));
+    put<uint16_t>(interfaces, len);
+    interfaces.insert(interfaces.end(), itf.name.begin(), itf.name.begin() + len);
+  }
+  h.interface_bytes = static_cast<uint32_t>(interfaces.size());
+  put(out, h);
+  for (const auto& [offset, time] : table) {
+    put<uint64_t>(out, offset);
+    put<uint64_t>(out, time);
+  }
+  for (const auto& k : keys) out.insert(out.end(), k.begin(), k.end());
+  out.insert(out.end(), postings.begin(), postings.end());
+  out.insert(out.end(), interfaces.begin(), interfaces.end());
+  index.bytes_ = index.owned_;
+  index.section_start_ = {sizeof(Header)};
+  for (size_t n : {h.packets * kPacketEntry, size_t{h.address_keys} * kAddressEntry,
+                   size_t{h.port_keys} * kPortEntry, size_t{h.protocol_keys} * kProtocolEntry,
+                   h.postings * kPostingEntry, size_t{h.interface_bytes}}) {
+    index.section_start_.push_back(index.section_start_.back() + n);
+  }
+  return index;
+}
+
+Result<ChunkIndex> ChunkIndex::load(const storage::Directory& dir, std::string_view name) {
+  auto fd = dir.open_file(name, O_RDONLY);
+  if (!fd) return std::move(fd).error().wrap("load chunk index");
+  struct stat st {};
+  if (::fstat(fd->get(), &st) != 0) {
+    return Error::from_errno(fmt::format("load chunk index {}: stat", name), errno);
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  auto invalid = [&](std::string_view why) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("load chunk index {}: {}", name, why));
+  };
+  if (size < sizeof(Header)) return invalid("shorter than its header");
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd->get(), 0);
+  if (map == MAP_FAILED) {
+    return Error::from_errno(fmt::format("load chunk index {}: mmap", name), errno);
+  }
+  ChunkIndex index;
+  index.mapping_ = map;
+  index.mapping_size_ = size;
+  index.bytes_ = {static_cast<const uint8_t*>(map), size};
+  const Header& h = index.header();
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0 || h.version != kVersion) {
+    return invalid("not a chunk index of this version");
+  }
+  index.section_start_ = {sizeof(Header)};
+  for (uint64_t n : {h.packets * kPacketEntry, uint64_t{h.address_keys} * kAddressEntry,
+                     uint64_t{h.port_keys} * kPortEntry, uint64_t{h.protocol_keys} * kProtocolEntry,
+                     h.postings * kPostingEntry, uint64_t{h.interface_bytes}}) {
+    if (n > size) return invalid("a section is larger than the file");
+    index.section_start_.push_back(index.section_start_.back() + static_cast<size_t>(n));
+  }
+  if (index.section_start_.back() != size) return invalid("its size does not match its header");
+  return index;
+}
+
+Status ChunkIndex::write(const storage::Directory& dir, std::string_view name) const {
+  const std::string temp = fmt::format(".{}.tmp", name);
+  (void)dir.unlink(temp);  // a leftover of a crash
+  auto fd = dir.create_file(temp, O_WRONLY);
+  if (!fd) return std::move(fd).error().wrap("write chunk index");
+  size_t done = 0;
+  while (done < bytes_.size()) {
+    const ssize_t n = ::write(fd->get(), bytes_.data() + done, bytes_.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      (void)dir.unlink(temp);
+      return Error::from_errno(fmt::format("write chunk index {}", name), err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd->get()) != 0) {
+    const int err = errno;
+    (void)dir.unlink(temp);
+    return Error::from_errno(fmt::format("write chunk index {}: fsync", name), err);
+  }
+  (void)dir.unlink(name);  // an index rebuilt after a crash replaces the old one
+  if (auto s = dir.rename(temp, name); !s) {
+    (void)dir.unlink(temp);
+    return std::move(s).error().wrap("write chunk index");
+  }
+  return ok_status();
+}
+
+void ChunkIndex::candidates_of(const Filter& filter, const IndexQuery& query,
+                               std::vector<uint32_t>& out) const {
+  const Header& h = header();
+  // Posting ranges [first, first + count) of the most selective field.
+  std::vector<std::pair<uint32_t, uint32_t>> best;
+  uint64_t best_count = UINT64_MAX;
+  auto consider = [&](std::vector<std::pair<uint32_t, uint32_t>> ranges) {
+    uint64_t n = 0;
+    for (const auto& r : ranges) n += r.second;
+    if (n < best_count) {
+      best_count = n;
+      best = std::move(ranges);
+    }
+  };
+  auto keyed = [&](Section s, size_t entry, size_t keys, auto key_of, auto lo, auto hi) {
+    const uint8_t* base = section(s).data();
+    // Keys are sorted: binary search the first key >= lo, then walk while <= hi.
+    size_t a = 0, b = keys;
+    while (a < b) {
+      const size_t m = (a + b) / 2;
+      if (key_of(base + m * entry) < lo) {
+        a = m + 1;
+      } else {
+        b = m;
+      }
+    }
+    std::vector<std::pair<uint32_t, uint32_t>> ranges;
+    for (size_t i = a; i < keys && !(hi < key_of(base + i * entry)); ++i) {
+      const uint8_t* e = base + i * entry;
+      ranges.emplace_back(get<uint32_t>(e + entry - 8), get<uint32_t>(e + entry - 4));
+    }
+    consider(std::move(ranges));
+  };
+  auto address_of = [](const uint8_t* e) {
+    AddressKey k;
+    k[0] = e[0];
+    std::memcpy(k.data() + 1, e + 4, 16);
+    return k;
+  };
+  for (const Cidr* cidr : {&filter.source, &filter.destination}) {
+    if (cidr->family == AddressFamily::kAny) continue;
+    const auto [lo, hi] = cidr_range(*cidr);
+    keyed(kAddresses, kAddressEntry, h.address_keys, address_of, lo, hi);
+  }
+  auto port_of = [](const uint8_t* e) { return get<uint16_t>(e); };
+  for (uint16_t port : {filter.source_port, filter.destination_port}) {
+    if (port != 0) keyed(kPorts, kPortEntry, h.port_keys, port_of, port, port);
+  }
+  if (filter.protocol != Protocol::kAny) {
+    const auto proto = static_cast<uint8_t>(filter.protocol);
+    keyed(
+        kProtocols, kProtocolEntry, h.protocol_keys, [](const uint8_t* e) { return e[0]; }, proto,
+        proto);
+  }
+  auto in_range = [&](uint32_t ordinal) {
+    const uint64_t t = timestamp(ordinal);
+    return t >= query.from_ns && t <= query.to_ns;
+  };
+  if (best_count == UINT64_MAX) {  // no field set: every packet in the time range
+    for (uint32_t i = 0; i < h.packets; ++i) {
+      if (in_range(i)) out.push_back(i);
+    }
+    return;
+  }
+  const uint8_t* postings = section(kPostings).data();
+  for (const auto& [first, count] : best) {
+    for (uint32_t i = 0; i < count; ++i) {
+      const auto ordinal = get<uint32_t>(postings + (size_t{first} + i) * kPostingEntry);
+      if (ordinal < h.packets && in_range(ordinal)) out.push_back(ordinal);
+    }
+  }
+}
+
+std::vector<uint32_t> ChunkIndex::candidates(const IndexQuery& query) const {
+  std::vector<uint32_t> out;
+  if (packets() == 0 || query.to_ns < first_ns() || query.from_ns > last_ns()) return out;
+  if (query.filters.empty()) {
+    const Filter any;
+    candidates_of(any, query, out);
+  } else {
+    for (const Filter& f : query.filters) candidates_of(f, query, out);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+}  // namespace recorder::ring

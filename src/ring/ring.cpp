@@ -1,0 +1,433 @@
+#include "ring/ring.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "ring/chunk_files.h"
+#include "sink/file_naming.h"
+#include "sink/record_scanner.h"
+#include "sink/recovery.h"
+
+namespace recorder::ring {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kStateFile = "ring.json";
+constexpr std::string_view kStateTemp = ".ring.json.tmp";
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+bool overlaps(uint64_t first, uint64_t last, uint64_t from, uint64_t to) {
+  return first <= to && last >= from;
+}
+
+}  // namespace
+
+Ring::Ring(fs::path path, storage::Directory dir, RingSpec spec, RingOptions options,
+           RingHost& host)
+    : path_(std::move(path)),
+      dir_(std::move(dir)),
+      options_(std::move(options)),
+      host_(host),
+      spec_(std::move(spec)) {}
+
+Ring::~Ring() { stop(false); }
+
+Result<std::unique_ptr<Ring>> Ring::open(const fs::path& path, RingSpec spec,
+                                         const RingOptions& options, RingHost& host) {
+  auto dir = storage::Directory::open_or_create(path, options.permissions);
+  if (!dir) return std::move(dir).error().wrap(fmt::format("ring {}", spec.name));
+  std::unique_ptr<Ring> ring(new Ring(path, std::move(*dir), std::move(spec), options, host));
+  if (auto s = ring->load(); !s)
+    return std::move(s).error().wrap(fmt::format("ring {}", ring->name()));
+  return ring;
+}
+
+RingSpec Ring::spec() const {
+  std::lock_guard lock(mutex_);
+  return spec_;
+}
+
+Status Ring::load() {
+  auto recovered = sink::recover_partial_files(path_);
+  if (!recovered) return std::move(recovered).error();
+  for (const auto& r : *recovered) {
+    spdlog::info("ring {}: repaired chunk {} -> {}: {} packets kept, {} trailing bytes cut{}",
+                 spec_.name, r.partial_path.filename().string(), r.final_path.filename().string(),
+                 r.packets_kept, r.bytes_cut, r.reason.empty() ? "" : " (" + r.reason + ")");
+  }
+  auto names = dir_.list();
+  if (!names) return std::move(names).error();
+  for (const auto& name : *names) {
+    if (name.starts_with(".") && name.ends_with(".tmp")) (void)dir_.unlink(name);
+    auto chunk = parse_chunk_file_name(name);
+    if (!chunk) continue;
+    next_seq_ = std::max(next_seq_, chunk->seq + 1);
+    auto held = index_chunk(chunk->seq, name);
+    if (!held) {
+      spdlog::warn("ring {}: chunk {} left out: {}", spec_.name, name, held.error().message());
+      continue;
+    }
+    if (held->packets == 0) {
+      (void)dir_.unlink(name);
+      (void)dir_.unlink(index_file_name(chunk->seq));
+      continue;
+    }
+    closed_.emplace(chunk->seq, std::move(*held));
+  }
+  return ok_status();
+}
+
+// The chunk's index: loaded when it is there and describes this file, else built and written.
+Result<Ring::Held> Ring::index_chunk(uint64_t seq, const std::string& file_name) {
+  const std::string index_name = index_file_name(seq);
+  auto size = dir_.stat(file_name);
+  if (!size) return std::move(size).error();
+  Held held;
+  held.file_name = file_name;
+  auto loaded = ChunkIndex::load(dir_, index_name);
+  if (!loaded) {
+    auto fd = dir_.open_file(file_name, O_RDONLY);
+    if (!fd) return std::move(fd).error();
+    auto reader = ChunkReader::open(std::move(*fd));
+    if (!reader) return std::move(reader).error();
+    auto built = ChunkIndex::build(*reader);
+    if (!built) return std::move(built).error();
+    if (built->packets() > 0) {
+      if (auto s = built->write(dir_, index_name); !s) {
+        // Snapshots still work (the chunk is read through); the next start tries again.
+        spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+      }
+    }
+    loaded = std::move(built);
+  }
+  held.packets = loaded->packets();
+  held.first_ns = loaded->first_ns();
+  held.last_ns = loaded->last_ns();
+  held.file_bytes = static_cast<uint64_t>(size->st_size) + loaded->size_bytes();
+  held.index = std::make_shared<const ChunkIndex>(std::move(*loaded));
+  return held;
+}
+
+Status Ring::save_state(bool running) const {
+  RingState state{spec_, running};
+  const std::string text = to_json(state);
+  (void)dir_.unlink(kStateTemp);
+  auto fd = dir_.create_file(kStateTemp, O_WRONLY);
+  if (!fd) return std::move(fd).error().wrap("save ring state");
+  if (::write(fd->get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd->get()) != 0) {
+    const int err = errno;
+    (void)dir_.unlink(kStateTemp);
+    return Error::from_errno(fmt::format("save ring state of {}", spec_.name), err);
+  }
+  (void)dir_.unlink(kStateFile);
+  if (auto s = dir_.rename(kStateTemp, kStateFile); !s) return std::move(s).error();
+  return dir_.sync();
+}
+
+Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
+  auto chunk = std::make_unique<Chunk>();
+  chunk->seq = next_seq_++;
+  chunk->file_name = chunk_file_name(chunk->seq, spec_.format);
+  sink::SinkOptions options;
+  options.path = path_ / chunk->file_name;
+  options.permissions = options_.permissions;
+  options.format = spec_.format;
+  options.snap_length = spec_.snap_length;
+  options.queue_bytes = options_.queue_bytes;
+  auto sink = sink::Sink::open(host_.writers(), options);
+  if (!sink) return std::move(sink).error().wrap(fmt::format("ring {}: open chunk", spec_.name));
+  chunk->sink = std::move(*sink);
+  return chunk;
+}
+
+Status Ring::start(std::optional<RingSpec> spec) {
+  std::lock_guard control(control_mutex_);
+  if (running_) {
+    return Error(ErrorCode::kAlreadyExists, fmt::format("ring {} is running", spec_.name));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (spec) spec_ = std::move(*spec);
+    message_.clear();
+    last_stats_ = {};
+  }
+  RotationLimits limits;
+  limits.chunk_bytes = spec_.chunk_bytes;
+  limits.chunk_duration_ns = static_cast<uint64_t>(spec_.chunk_duration.count());
+  auto rotating = std::make_unique<RotatingSink>(limits);
+  RotatingSink* raw = rotating.get();
+  auto first = open_chunk();
+  if (!first) return std::move(first).error();
+  raw->provide_next(std::move(*first));
+  RecordingSpec recording_spec;
+  recording_spec.include = spec_.include;
+  recording_spec.snap_length = spec_.snap_length;
+  auto recording =
+      std::make_shared<Recording>(host_.allocate_id(), recording_spec, std::move(rotating));
+  if (auto s = host_.attach(recording); !s) {
+    for (auto& chunk : raw->take_remaining()) finish_chunk(std::move(chunk));
+    return std::move(s).error().wrap(fmt::format("start ring {}", spec_.name));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    recording_ = std::move(recording);
+    rotating_ = raw;
+    running_ = true;
+  }
+  if (auto s = save_state(true); !s) spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+  return ok_status();
+}
+
+void Ring::stop(bool persist) {
+  std::lock_guard control(control_mutex_);
+  if (!running_) return;
+  host_.detach(recording_->id());
+  (void)recording_->finish();  // the RotatingSink's close: the chunks are closed below
+  std::vector<std::unique_ptr<Chunk>> chunks;
+  {
+    std::lock_guard lock(mutex_);
+    last_stats_ = recording_->stats();
+    chunks = rotating_->take_remaining();
+    running_ = false;
+  }
+  for (auto& chunk : chunks) finish_chunk(std::move(chunk));
+  {
+    std::lock_guard lock(mutex_);
+    recording_.reset();
+    rotating_ = nullptr;
+  }
+  if (persist) {
+    if (auto s = save_state(false); !s)
+      spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+  }
+}
+
+void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
+  auto closed = chunk->sink->close(0);
+  if (!closed) {
+    spdlog::error("ring {}: close chunk {}: {}", spec_.name, chunk->file_name,
+                  closed.error().message());
+    std::lock_guard lock(mutex_);
+    message_ = closed.error().message();
+    if (closing_ && closing_->seq == chunk->seq) closing_.reset();
+    return;
+  }
+  if (closed->write_error) {
+    spdlog::warn("ring {}: chunk {}: {}", spec_.name, chunk->file_name,
+                 closed->write_error->message());
+    std::lock_guard lock(mutex_);
+    message_ = closed->write_error->message();
+  }
+  std::optional<Held> held;
+  if (closed->packets_written == 0) {
+    if (!closed->path.empty()) (void)dir_.unlink(chunk->file_name);
+  } else if (auto indexed = index_chunk(chunk->seq, chunk->file_name); indexed) {
+    held = std::move(*indexed);
+  } else {
+    spdlog::error("ring {}: index chunk {}: {}", spec_.name, chunk->file_name,
+                  indexed.error().message());
+  }
+  std::lock_guard lock(mutex_);
+  if (held) closed_.emplace(chunk->seq, std::move(*held));
+  if (closing_ && closing_->seq == chunk->seq) closing_.reset();
+}
+
+void Ring::delete_chunk(uint64_t seq, const Held& held) {
+  if (auto s = dir_.unlink(held.file_name); !s) {
+    spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+  }
+  (void)dir_.unlink(index_file_name(seq));
+}
+
+void Ring::maintain(uint64_t free_bytes) {
+  std::lock_guard control(control_mutex_);
+  if (running_) {
+    std::unique_ptr<Chunk> retired;
+    {
+      std::lock_guard lock(mutex_);
+      retired = rotating_->take_retired();
+      if (retired) {
+        closing_ = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
+                           retired->last_ns.load()};
+      }
+    }
+    if (retired) finish_chunk(std::move(retired));
+    if (rotating_->wants_next()) {
+      auto next = open_chunk();
+      if (next) {
+        rotating_->provide_next(std::move(*next));
+      } else {
+        std::lock_guard lock(mutex_);
+        if (message_ != next.error().message()) {
+          spdlog::warn("{}", next.error().message());
+          message_ = next.error().message();
+        }
+      }
+    }
+  }
+  std::lock_guard lock(mutex_);
+  std::vector<ClosedChunk> closed;
+  for (const auto& [seq, held] : closed_) closed.push_back({seq, held.file_bytes, held.last_ns});
+  uint64_t current_bytes = 0;
+  if (running_ && rotating_->current() != nullptr)
+    current_bytes = rotating_->current()->bytes.load();
+  RetentionBudget budget;
+  budget.max_bytes = spec_.max_bytes;
+  budget.max_age = spec_.max_age;
+  // Deleting starts a chunk above the writers' floor, so capture does not hit it first.
+  if (options_.min_free_disk > 0) budget.free_floor = options_.min_free_disk + spec_.chunk_bytes;
+  for (const auto& e : select_expired_chunks(closed, current_bytes, free_bytes, budget, now_ns())) {
+    auto it = closed_.find(e.seq);
+    if (it == closed_.end()) continue;
+    spdlog::info("ring {}: deleted chunk {} ({})", spec_.name, it->second.file_name, e.reason);
+    delete_chunk(e.seq, it->second);
+    closed_.erase(it);
+    ++chunks_deleted_;
+  }
+}
+
+Status Ring::remove_files() {
+  std::lock_guard control(control_mutex_);
+  if (running_) {
+    return Error(ErrorCode::kFailedPrecondition, fmt::format("ring {} is running", spec_.name));
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& [seq, held] : closed_) delete_chunk(seq, held);
+  closed_.clear();
+  auto names = dir_.list();
+  if (!names) return std::move(names).error();
+  for (const auto& name : *names) {
+    if (auto s = dir_.unlink(name); !s) return std::move(s).error().wrap("delete ring");
+  }
+  std::error_code ec;
+  fs::remove(path_, ec);
+  if (ec) {
+    return Error(ErrorCode::kInternal, fmt::format("delete ring {}: remove {}: {}", spec_.name,
+                                                   path_.string(), ec.message()));
+  }
+  return ok_status();
+}
+
+RingStatus Ring::status() const {
+  std::lock_guard lock(mutex_);
+  RingStatus s;
+  s.spec = spec_;
+  s.running = running_;
+  s.stats = running_ ? recording_->stats() : last_stats_;
+  s.chunks_deleted = chunks_deleted_;
+  s.message = message_;
+  auto add = [&](uint64_t first, uint64_t last, uint64_t bytes) {
+    ++s.chunks;
+    s.bytes += bytes;
+    if (first != 0 && (s.first_ns == 0 || first < s.first_ns)) s.first_ns = first;
+    s.last_ns = std::max(s.last_ns, last);
+  };
+  for (const auto& [seq, held] : closed_) add(held.first_ns, held.last_ns, held.file_bytes);
+  if (closing_) add(closing_->first_ns, closing_->last_ns, 0);
+  if (running_) {
+    for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {
+      if (c != nullptr && c->packets.load() > 0)
+        add(c->first_ns.load(), c->last_ns.load(), c->bytes.load());
+    }
+  }
+  return s;
+}
+
+Result<SnapshotSource> Ring::snapshot_source(uint64_t from_ns, uint64_t to_ns) const {
+  SnapshotSource source;
+  struct Pending {  // a chunk still written: read up to what it had taken
+    size_t at;
+    uint64_t packets;
+  };
+  std::vector<Pending> pending;
+  {
+    std::lock_guard lock(mutex_);
+    auto note_range = [&](uint64_t first, uint64_t last) {
+      if (first == 0) return;
+      if (source.held_first_ns == 0 || first < source.held_first_ns) source.held_first_ns = first;
+      source.held_last_ns = std::max(source.held_last_ns, last);
+    };
+    // An open fd keeps the bytes readable whatever retention does to the name afterwards.
+    auto open_named = [&](const std::string& file_name) -> Result<Fd> {
+      auto fd = dir_.open_file(sink::partial_file_name(file_name), O_RDONLY);
+      if (!fd && fd.error().code() == ErrorCode::kNotFound)
+        fd = dir_.open_file(file_name, O_RDONLY);
+      return fd;
+    };
+    for (const auto& [seq, held] : closed_) {
+      note_range(held.first_ns, held.last_ns);
+      if (!overlaps(held.first_ns, held.last_ns, from_ns, to_ns)) continue;
+      auto fd = dir_.open_file(held.file_name, O_RDONLY);
+      if (!fd) return std::move(fd).error().wrap("snapshot");
+      source.chunks.push_back({seq, std::move(*fd), 0, held.index});
+    }
+    auto add_open = [&](uint64_t seq, const std::string& file_name, uint64_t first, uint64_t last,
+                        uint64_t packets) -> Status {
+      note_range(first, last);
+      if (first == 0 || !overlaps(first, last, from_ns, to_ns)) return ok_status();
+      auto fd = open_named(file_name);
+      if (!fd) return std::move(fd).error().wrap("snapshot");
+      if (packets > 0) pending.push_back({source.chunks.size(), packets});
+      source.chunks.push_back({seq, std::move(*fd), 0, nullptr});
+      return ok_status();
+    };
+    if (closing_) {
+      if (auto s = add_open(closing_->seq, closing_->file_name, closing_->first_ns,
+                            closing_->last_ns, 0);
+          !s)
+        return std::move(s).error();
+    }
+    if (running_) {
+      for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {
+        if (c == nullptr || c->packets.load() == 0) continue;
+        if (auto s = add_open(c->seq, c->file_name, c->first_ns.load(), c->last_ns.load(),
+                              c->packets.load());
+            !s)
+          return std::move(s).error();
+      }
+    }
+  }
+  // The writer flushes a chunk at least every half second: wait until the packets the chunk
+  // had taken are in the file, and read no further than the last complete one of them.
+  std::vector<bool> unreadable(source.chunks.size());
+  for (const Pending& p : pending) {
+    SnapshotChunk& chunk = source.chunks[p.at];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+      struct stat st {};
+      if (::fstat(chunk.fd.get(), &st) != 0) break;
+      auto scan = sink::scan_records(chunk.fd.get(), static_cast<uint64_t>(st.st_size));
+      if (scan.ok()) chunk.limit = scan->valid_end;
+      if ((scan.ok() && scan->packets >= p.packets) ||
+          std::chrono::steady_clock::now() >= deadline) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    unreadable[p.at] = chunk.limit == 0;  // not even a complete header yet: nothing to read
+  }
+  for (size_t i = source.chunks.size(); i-- > 0;) {
+    if (unreadable[i]) source.chunks.erase(source.chunks.begin() + static_cast<ptrdiff_t>(i));
+  }
+  std::sort(source.chunks.begin(), source.chunks.end(),
+            [](const SnapshotChunk& a, const SnapshotChunk& b) { return a.seq < b.seq; });
+  return source;
+}
+
+}  // namespace recorder::ring

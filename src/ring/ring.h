@@ -1,0 +1,129 @@
+// Ring: one flight-recorder ring: an always-on capture into a sequence of chunk files in its own
+// directory, each closed chunk indexed (chunk_index.h), the oldest deleted to stay within the
+// budget (retention.h), and the packets of a time range read back for snapshots.
+//
+// Capture is a Recording with a RotatingSink, routed by the host like any recording: rotation
+// happens on the hot path without waiting (rotating_sink.h); everything slow (opening the next
+// chunk, closing and indexing a full one, deleting old ones) happens in maintain(), which the
+// RingManager's thread calls every tick. Capture never waits for it.
+//
+// At open, partial chunks a crash left are repaired (sink/recovery.h), chunks without an index
+// are indexed, empty ones removed. State is persisted in "ring.json" (ring_spec.h).
+//
+// Threads: control_mutex_ serializes the control operations (start, stop, maintain, remove);
+// mutex_ guards what status() and snapshots read, and is held only briefly. A chunk the producer
+// may write is taken from the RotatingSink only under mutex_, so a snapshot that holds mutex_
+// may read the current chunk's counters.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "ring/chunk_index.h"
+#include "ring/retention.h"
+#include "ring/ring_host.h"
+#include "ring/ring_spec.h"
+#include "ring/rotating_sink.h"
+#include "ring/snapshot.h"
+#include "storage/directory.h"
+
+namespace recorder::ring {
+
+struct RingOptions {
+  storage::Permissions permissions;
+  size_t queue_bytes = 16u << 20;  // each chunk sink's queue (a ring holds up to three)
+  uint64_t min_free_disk = 0;      // the daemon's --min-free-disk
+};
+
+struct RingStatus {
+  RingSpec spec;
+  bool running = false;
+  RecordingStats stats;         // since the ring (re)started in this process
+  uint64_t chunks = 0;          // on disk, the one being written included
+  uint64_t bytes = 0;           // chunks and indexes on disk
+  uint64_t first_ns = 0;        // oldest packet held (0: none)
+  uint64_t last_ns = 0;         // newest packet held
+  uint64_t chunks_deleted = 0;  // by retention, since start-up
+  std::string message;          // the last problem (a chunk that could not be opened, ...)
+};
+
+// The chunks a snapshot reads, and the time range the ring holds.
+struct SnapshotSource {
+  std::vector<SnapshotChunk> chunks;
+  uint64_t held_first_ns = 0;  // 0: the ring holds no packet
+  uint64_t held_last_ns = 0;
+};
+
+class Ring {
+ public:
+  static Result<std::unique_ptr<Ring>> open(const std::filesystem::path& dir, RingSpec spec,
+                                            const RingOptions& options, RingHost& host);
+  ~Ring();
+
+  const std::string& name() const { return spec_.name; }
+  RingSpec spec() const;
+
+  // Starts capturing with `spec` (the ring's own when empty). Persists running = true.
+  Status start(std::optional<RingSpec> spec = std::nullopt);
+  // Stops capturing; the chunks stay. `persist`: remember it as stopped (else it restarts at
+  // boot: a daemon shutdown).
+  void stop(bool persist);
+  // Rotation hand-over, closing and indexing, retention. `free_bytes`: free space now.
+  void maintain(uint64_t free_bytes);
+  // After stop(): deletes every file of the ring and its directory.
+  Status remove_files();
+
+  RingStatus status() const;
+  // Opens the chunks that may hold packets of [from_ns, to_ns]; waits (at most about 2 s) until
+  // the chunk being written holds on disk every packet it had taken when the call began.
+  Result<SnapshotSource> snapshot_source(uint64_t from_ns, uint64_t to_ns) const;
+
+ private:
+  struct Held {  // a closed chunk on disk
+    std::string file_name;
+    uint64_t file_bytes = 0;  // chunk and index
+    uint64_t packets = 0;
+    uint64_t first_ns = 0, last_ns = 0;
+    std::shared_ptr<const ChunkIndex> index;
+  };
+  struct Closing {  // taken from the producer, being closed and indexed
+    uint64_t seq = 0;
+    std::string file_name;
+    uint64_t first_ns = 0, last_ns = 0;
+  };
+
+  Ring(std::filesystem::path path, storage::Directory dir, RingSpec spec, RingOptions options,
+       RingHost& host);
+  Status load();  // repair, index and list what is on disk
+  Result<Held> index_chunk(uint64_t seq, const std::string& file_name);
+  Result<std::unique_ptr<Chunk>> open_chunk();
+  void finish_chunk(std::unique_ptr<Chunk> chunk);
+  Status save_state(bool running) const;
+  void delete_chunk(uint64_t seq, const Held& held);
+
+  const std::filesystem::path path_;
+  storage::Directory dir_;
+  RingOptions options_;
+  RingHost& host_;
+
+  std::mutex control_mutex_;
+  mutable std::mutex mutex_;
+  RingSpec spec_;
+  bool running_ = false;
+  std::shared_ptr<Recording> recording_;
+  RotatingSink* rotating_ = nullptr;  // owned by recording_
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, Held> closed_;
+  std::optional<Closing> closing_;
+  RecordingStats last_stats_;
+  uint64_t chunks_deleted_ = 0;
+  std::string message_;
+};
+
+}  // namespace recorder::ring

@@ -1,0 +1,28 @@
+// RingHost: what a ring needs from the recording side (the RecordingManager implements it): the
+// same routing, kernel rules and writer pool as recordings. A ring's capture is a Recording
+// whose sink rotates chunk files (rotating_sink.h); the host routes packets to it and attributes
+// kernel losses to it like to any recording.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "common/result.h"
+#include "dispatch/recording.h"
+#include "sink/sink.h"
+
+namespace recorder::ring {
+
+class RingHost {
+ public:
+  virtual ~RingHost() = default;
+  // A recording id no recording uses (rings and recordings share the routing table).
+  virtual uint64_t allocate_id() = 0;
+  // Routes packets to `recording` (RESOURCE_EXHAUSTED without free rule slots).
+  virtual Status attach(std::shared_ptr<Recording> recording) = 0;
+  // Stops routing to it; when this returns no packet reaches it any more.
+  virtual void detach(uint64_t recording_id) = 0;
+  virtual sink::WriterPool& writers() = 0;
+};
+
+}  // namespace recorder::ring
