@@ -45,7 +45,10 @@ Ring::Ring(fs::path path, storage::Directory dir, RingSpec spec, RingOptions opt
       host_(host),
       spec_(std::move(spec)) {}
 
-Ring::~Ring() { stop(false); }
+Ring::~Ring() {
+  stop(false);
+  close_chunks();
+}
 
 Result<std::unique_ptr<Ring>> Ring::open(const fs::path& path, RingSpec spec,
                                          const RingOptions& options, RingHost& host) {
@@ -107,7 +110,14 @@ Result<Ring::Held> Ring::index_chunk(uint64_t seq, const std::string& file_name)
     if (!reader) return std::move(reader).error();
     auto built = ChunkIndex::build(*reader);
     if (!built) return std::move(built).error();
-    if (built->packets() > 0) {
+    auto free = dir_.free_bytes();
+    if (built->packets() > 0 && options_.min_free_disk > 0 &&
+        (!free || *free < options_.min_free_disk + built->size_bytes())) {
+      // The index would take the disk below the floor the writers keep: snapshots read the
+      // chunk through instead; the next start builds it again.
+      spdlog::warn("ring {}: chunk {} not indexed: the disk is at its free-space floor", spec_.name,
+                   file_name);
+    } else if (built->packets() > 0) {
       if (auto s = built->write(dir_, index_name); !s) {
         // Snapshots still work (the chunk is read through); the next start tries again.
         spdlog::warn("ring {}: {}", spec_.name, s.error().message());
@@ -168,6 +178,7 @@ Status Ring::start(std::optional<RingSpec> spec) {
     last_stats_ = {};
   }
   RotationLimits limits;
+  limits.wake = options_.wake;
   limits.chunk_bytes = spec_.chunk_bytes;
   limits.chunk_duration_ns = static_cast<uint64_t>(spec_.chunk_duration.count());
   auto rotating = std::make_unique<RotatingSink>(limits);
@@ -199,14 +210,17 @@ void Ring::stop(bool persist) {
   if (!running_) return;
   host_.detach(recording_->id());
   (void)recording_->finish();  // the RotatingSink's close: the chunks are closed below
-  std::vector<std::unique_ptr<Chunk>> chunks;
   {
     std::lock_guard lock(mutex_);
     last_stats_ = recording_->stats();
-    chunks = rotating_->take_remaining();
+    for (auto& chunk : rotating_->take_remaining()) {
+      closing_[chunk->seq] =
+          Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(), chunk->last_ns.load()};
+      to_close_.push_back(std::move(chunk));
+    }
     running_ = false;
   }
-  for (auto& chunk : chunks) finish_chunk(std::move(chunk));
+  close_chunks();
   {
     std::lock_guard lock(mutex_);
     recording_.reset();
@@ -225,7 +239,7 @@ void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
                   closed.error().message());
     std::lock_guard lock(mutex_);
     message_ = closed.error().message();
-    if (closing_ && closing_->seq == chunk->seq) closing_.reset();
+    closing_.erase(chunk->seq);
     return;
   }
   if (closed->write_error) {
@@ -245,7 +259,7 @@ void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
   }
   std::lock_guard lock(mutex_);
   if (held) closed_.emplace(chunk->seq, std::move(*held));
-  if (closing_ && closing_->seq == chunk->seq) closing_.reset();
+  closing_.erase(chunk->seq);
 }
 
 void Ring::delete_chunk(uint64_t seq, const Held& held) {
@@ -253,6 +267,16 @@ void Ring::delete_chunk(uint64_t seq, const Held& held) {
     spdlog::warn("ring {}: {}", spec_.name, s.error().message());
   }
   (void)dir_.unlink(index_file_name(seq));
+}
+
+void Ring::close_chunks() {
+  std::lock_guard close(close_mutex_);
+  std::vector<std::unique_ptr<Chunk>> chunks;
+  {
+    std::lock_guard lock(mutex_);
+    chunks.swap(to_close_);
+  }
+  for (auto& chunk : chunks) finish_chunk(std::move(chunk));
 }
 
 void Ring::maintain(uint64_t free_bytes) {
@@ -263,12 +287,12 @@ void Ring::maintain(uint64_t free_bytes) {
       std::lock_guard lock(mutex_);
       retired = rotating_->take_retired();
       if (retired) {
-        closing_ = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
-                           retired->last_ns.load()};
+        closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
+                                         retired->last_ns.load()};
+        to_close_.push_back(std::move(retired));
       }
     }
-    if (retired) finish_chunk(std::move(retired));
-    if (rotating_->wants_next()) {
+    while (rotating_->wants_next()) {
       auto next = open_chunk();
       if (next) {
         rotating_->provide_next(std::move(*next));
@@ -278,6 +302,7 @@ void Ring::maintain(uint64_t free_bytes) {
           spdlog::warn("{}", next.error().message());
           message_ = next.error().message();
         }
+        break;
       }
     }
   }
@@ -307,6 +332,8 @@ Status Ring::remove_files() {
   if (running_) {
     return Error(ErrorCode::kFailedPrecondition, fmt::format("ring {} is running", spec_.name));
   }
+  close_chunks();
+  std::lock_guard close(close_mutex_);
   std::lock_guard lock(mutex_);
   for (const auto& [seq, held] : closed_) delete_chunk(seq, held);
   closed_.clear();
@@ -339,7 +366,7 @@ RingStatus Ring::status() const {
     s.last_ns = std::max(s.last_ns, last);
   };
   for (const auto& [seq, held] : closed_) add(held.first_ns, held.last_ns, held.file_bytes);
-  if (closing_) add(closing_->first_ns, closing_->last_ns, 0);
+  for (const auto& [seq, c] : closing_) add(c.first_ns, c.last_ns, 0);
   if (running_) {
     for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {
       if (c != nullptr && c->packets.load() > 0)
@@ -387,11 +414,10 @@ Result<SnapshotSource> Ring::snapshot_source(uint64_t from_ns, uint64_t to_ns) c
       source.chunks.push_back({seq, std::move(*fd), 0, nullptr});
       return ok_status();
     };
-    if (closing_) {
-      if (auto s = add_open(closing_->seq, closing_->file_name, closing_->first_ns,
-                            closing_->last_ns, 0);
-          !s)
+    for (const auto& [seq, c] : closing_) {
+      if (auto s = add_open(seq, c.file_name, c.first_ns, c.last_ns, 0); !s) {
         return std::move(s).error();
+      }
     }
     if (running_) {
       for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {

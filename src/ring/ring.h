@@ -11,6 +11,8 @@
 // are indexed, empty ones removed. State is persisted in "ring.json" (ring_spec.h).
 //
 // Threads: control_mutex_ serializes the control operations (start, stop, maintain, remove);
+// close_mutex_ the closing and indexing of full chunks (close_chunks(), on its own thread, so a
+// chunk's final writes and fsync never delay handing the producer its next chunk);
 // mutex_ guards what status() and snapshots read, and is held only briefly. A chunk the producer
 // may write is taken from the RotatingSink only under mutex_, so a snapshot that holds mutex_
 // may read the current chunk's counters.
@@ -39,6 +41,7 @@ struct RingOptions {
   storage::Permissions permissions;
   size_t queue_bytes = 16u << 20;  // each chunk sink's queue (a ring holds up to three)
   uint64_t min_free_disk = 0;      // the daemon's --min-free-disk
+  RotationWake wake;               // called by the producer when it left a full chunk
 };
 
 struct RingStatus {
@@ -74,8 +77,11 @@ class Ring {
   // Stops capturing; the chunks stay. `persist`: remember it as stopped (else it restarts at
   // boot: a daemon shutdown).
   void stop(bool persist);
-  // Rotation hand-over, closing and indexing, retention. `free_bytes`: free space now.
+  // Rotation hand-over (the full chunk is queued for close_chunks(), the next one opened) and
+  // retention. Quick: it never waits for a chunk's writes. `free_bytes`: free space now.
   void maintain(uint64_t free_bytes);
+  // Closes and indexes the chunks maintain() queued (the RingManager's closer thread).
+  void close_chunks();
   // After stop(): deletes every file of the ring and its directory.
   Status remove_files();
 
@@ -113,6 +119,7 @@ class Ring {
   RingHost& host_;
 
   std::mutex control_mutex_;
+  std::mutex close_mutex_;
   mutable std::mutex mutex_;
   RingSpec spec_;
   bool running_ = false;
@@ -120,7 +127,8 @@ class Ring {
   RotatingSink* rotating_ = nullptr;  // owned by recording_
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Held> closed_;
-  std::optional<Closing> closing_;
+  std::map<uint64_t, Closing> closing_;           // by seq
+  std::vector<std::unique_ptr<Chunk>> to_close_;  // queued by maintain()
   RecordingStats last_stats_;
   uint64_t chunks_deleted_ = 0;
   std::string message_;

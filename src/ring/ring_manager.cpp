@@ -43,7 +43,15 @@ Result<std::string> read_small_file(const storage::Directory& dir, std::string_v
 }  // namespace
 
 RingManager::RingManager(RingManagerOptions options, RingHost& host)
-    : options_(std::move(options)), host_(host) {}
+    : options_(std::move(options)), host_(host) {
+  options_.ring.wake = RotationWake{&RingManager::kick, this};
+}
+
+void RingManager::kick(void* manager) noexcept {
+  auto* self = static_cast<RingManager*>(manager);
+  self->kicked_.store(true, std::memory_order_relaxed);
+  self->wake_.notify_one();
+}
 
 Result<const storage::Directory*> RingManager::directory(bool create) {
   std::lock_guard lock(mutex_);
@@ -61,6 +69,7 @@ Result<std::unique_ptr<RingManager>> RingManager::create(RingManagerOptions opti
   std::unique_ptr<RingManager> manager(new RingManager(std::move(options), host));
   if (auto s = manager->load(); !s) return std::move(s).error();
   manager->thread_ = std::thread([m = manager.get()] { m->maintenance_loop(); });
+  manager->closer_ = std::thread([m = manager.get()] { m->closer_loop(); });
   return manager;
 }
 
@@ -115,7 +124,9 @@ RingManager::~RingManager() {
     quit_ = true;
   }
   wake_.notify_all();
+  closer_wake_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (closer_.joinable()) closer_.join();
 }
 
 void RingManager::shutdown() {
@@ -130,7 +141,8 @@ void RingManager::shutdown() {
 void RingManager::maintenance_loop() {
   std::unique_lock lock(mutex_);
   while (!quit_) {
-    wake_.wait_for(lock, options_.tick, [&] { return quit_; });
+    wake_.wait_for(lock, options_.tick,
+                   [&] { return quit_ || kicked_.exchange(false, std::memory_order_relaxed); });
     if (quit_) break;
     std::vector<std::shared_ptr<Ring>> rings;
     for (auto& [_, ring] : rings_) rings.push_back(ring);
@@ -140,6 +152,20 @@ void RingManager::maintenance_loop() {
     }
     lock.unlock();
     for (auto& ring : rings) ring->maintain(free);
+    closer_wake_.notify_one();
+    lock.lock();
+  }
+}
+
+void RingManager::closer_loop() {
+  std::unique_lock lock(mutex_);
+  while (!quit_) {
+    closer_wake_.wait_for(lock, options_.tick * 5, [&] { return quit_; });
+    if (quit_) break;
+    std::vector<std::shared_ptr<Ring>> rings;
+    for (auto& [_, ring] : rings_) rings.push_back(ring);
+    lock.unlock();
+    for (auto& ring : rings) ring->close_chunks();
     lock.lock();
   }
 }

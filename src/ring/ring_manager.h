@@ -2,12 +2,13 @@
 // ("rings" is made with the first ring);
 // at creation the manager opens each ring found there (repairing and indexing its chunks) and
 // restarts those that were running when the daemon last stopped. One thread calls every ring's
-// maintain() each tick (rotation hand-over, closing and indexing, retention), so capture never
-// waits for any of it.
+// maintain() each tick and when a ring rotated (rotation hand-over, retention), another closes
+// and indexes the full chunks (close_chunks()), so capture never waits for any of it.
 //
 // Threads: every public method may be called from any thread (gRPC handlers, the daemon).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -70,16 +71,21 @@ class RingManager {
   Result<const storage::Directory*> directory(bool create);
   Status load();
   void maintenance_loop();
+  void closer_loop();
+  static void kick(void* manager) noexcept;
   Result<Ring*> find(const std::string& name) const;
 
-  const RingManagerOptions options_;
+  RingManagerOptions options_;  // set at construction, read-only after
   RingHost& host_;
   mutable std::mutex mutex_;  // rings_ (the map, not the rings) and dir_
   std::optional<storage::Directory> dir_;
   std::map<std::string, std::shared_ptr<Ring>> rings_;
   std::condition_variable wake_;
+  std::atomic<bool> kicked_{false};  // a ring rotated: maintain now
   bool quit_ = false;
-  std::thread thread_;
+  std::thread thread_;  // maintenance: hand-over and retention
+  std::condition_variable closer_wake_;
+  std::thread closer_;  // closes and indexes full chunks
 };
 
 }  // namespace recorder::ring

@@ -29,14 +29,18 @@ bool RotatingSink::full(const Chunk& chunk, const CapturedPacket& packet) const 
 sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexcept {
   Chunk* chunk = producer_chunk_;
   if (chunk == nullptr || chunk == failed_chunk_.load(kRelaxed) || full(*chunk, packet)) {
-    Chunk* next = next_.load(std::memory_order_acquire);
-    // Rotate only when the next chunk is ready and the previous retired one was taken.
+    Chunk* a = next_[0].load(std::memory_order_acquire);
+    Chunk* b = next_[1].load(std::memory_order_acquire);
+    const int slot = a == nullptr ? 1 : (b == nullptr || a->seq < b->seq) ? 0 : 1;
+    Chunk* next = slot == 0 ? a : b;
+    // Rotate only when a next chunk is ready and the previous retired one was taken.
     if (next != nullptr &&
         (chunk == nullptr || retired_.load(std::memory_order_acquire) == nullptr)) {
-      next_.store(nullptr, std::memory_order_release);
+      next_[slot].store(nullptr, std::memory_order_release);
       if (chunk != nullptr) retired_.store(chunk, std::memory_order_release);
       current_.store(next, std::memory_order_release);
       producer_chunk_ = chunk = next;
+      limits_.wake();
     }
   }
   if (chunk == nullptr) return sink::AppendResult::kQueueFull;  // no chunk open yet
@@ -55,9 +59,12 @@ sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexce
 Result<sink::SinkResult> RotatingSink::close(uint64_t) { return sink::SinkResult{}; }
 
 void RotatingSink::provide_next(std::unique_ptr<Chunk> chunk) {
-  Chunk* expected = nullptr;
-  if (next_.compare_exchange_strong(expected, chunk.get(), std::memory_order_acq_rel)) {
-    (void)chunk.release();
+  for (auto& slot : next_) {
+    Chunk* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, chunk.get(), std::memory_order_acq_rel)) {
+      (void)chunk.release();
+      return;
+    }
   }
 }
 
@@ -67,7 +74,7 @@ std::unique_ptr<Chunk> RotatingSink::take_retired() {
 
 std::vector<std::unique_ptr<Chunk>> RotatingSink::take_remaining() {
   std::vector<std::unique_ptr<Chunk>> out;
-  for (auto* slot : {&retired_, &current_, &next_}) {
+  for (auto* slot : {&retired_, &current_, &next_[0], &next_[1]}) {
     if (Chunk* chunk = slot->exchange(nullptr, std::memory_order_acq_rel)) out.emplace_back(chunk);
   }
   producer_chunk_ = nullptr;

@@ -39,7 +39,18 @@ struct Chunk {
   std::atomic<uint64_t> bytes{0};  // file bytes of its records (an estimate for pcapng)
 };
 
+// Wakes the ring's maintenance so it takes a full chunk and opens the next at once (one futex
+// wake per rotation, from the hot path; a plain function pointer, so no allocation).
+struct RotationWake {
+  void (*function)(void* context) = nullptr;
+  void* context = nullptr;
+  void operator()() const noexcept {
+    if (function != nullptr) function(context);
+  }
+};
+
 struct RotationLimits {
+  RotationWake wake;
   uint64_t chunk_bytes = 256u << 20;  // rotate once a chunk holds this many bytes
   uint64_t chunk_duration_ns = 0;     // and once its packets span this long (0: no limit)
 };
@@ -53,11 +64,19 @@ class RotatingSink final : public sink::Sink {
   // A ring does not stop on a failed chunk: it rotates to the next.
   bool failed() const noexcept override { return false; }
   int failure_errno() const noexcept override { return 0; }
+  // Zero: a chunk may be closed at any time by the control side, so its progress is not read
+  // from other threads; the ring reports its chunks itself (Ring::status()).
+  sink::SinkProgress progress() const noexcept override { return {}; }
   // Nothing to do: the ring closes its chunks itself (take_remaining()).
   Result<sink::SinkResult> close(uint64_t dropped_packets) override;
 
   // Control side.
-  bool wants_next() const { return next_.load(std::memory_order_acquire) == nullptr; }
+  // Up to two chunks wait opened ahead, so rotations in quick succession (a burst over small
+  // chunks) never find none ready while the next is being opened.
+  bool wants_next() const {
+    return next_[0].load(std::memory_order_acquire) == nullptr ||
+           next_[1].load(std::memory_order_acquire) == nullptr;
+  }
   void provide_next(std::unique_ptr<Chunk> chunk);
   std::unique_ptr<Chunk> take_retired();
   const Chunk* current() const { return current_.load(std::memory_order_acquire); }
@@ -72,7 +91,7 @@ class RotatingSink final : public sink::Sink {
   const RotationLimits limits_;
   Chunk* producer_chunk_ = nullptr;  // the producer's view of current_
   std::atomic<Chunk*> current_{nullptr};
-  std::atomic<Chunk*> next_{nullptr};
+  std::atomic<Chunk*> next_[2] = {nullptr, nullptr};  // the lower seq is taken first
   std::atomic<Chunk*> retired_{nullptr};
   std::atomic<Chunk*> failed_chunk_{nullptr};  // producer only: the chunk whose write failed
 };

@@ -13,6 +13,7 @@
 #include "dispatch/packet_info.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
+#include "ring_fixture.h"
 
 namespace recorder::test {
 namespace {
@@ -55,63 +56,6 @@ std::vector<PcapRecord> three_flows(int rounds, uint64_t start_ns, uint64_t gap_
     }
   }
   return out;
-}
-
-std::vector<PcapRecord> select(const std::vector<PcapRecord>& all, uint64_t from, uint64_t to,
-                               const std::vector<std::string>& filters) {
-  std::vector<Filter> parsed;
-  for (const auto& f : filters) parsed.push_back(*parse_filter(f));
-  std::vector<PcapRecord> out;
-  for (const auto& r : all) {
-    if (r.timestamp_ns < from || r.timestamp_ns > to) continue;
-    const PacketInfo info = decode_packet(r.data, LinkType::kEthernet);
-    bool any = parsed.empty();
-    for (const auto& f : parsed) any = any || matches(f, info);
-    if (any) out.push_back(r);
-  }
-  return out;
-}
-
-void expect_same_packets(const std::vector<PcapRecord>& got, const std::vector<PcapRecord>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    EXPECT_EQ(got[i].timestamp_ns, want[i].timestamp_ns) << "packet " << i;
-    EXPECT_EQ(got[i].data, want[i].data) << "packet " << i;
-  }
-}
-
-std::string seconds_text(uint64_t ns) {
-  return fmt::format("{}.{:09}", ns / 1000000000u, ns % 1000000000u);
-}
-
-CommandResult ctl(Daemon& d, std::vector<std::string> args) {
-  std::vector<std::string> argv = {RECORDERCTL_PATH, "--server", d.server()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, d.dir());
-}
-
-pb::RingInfo get_ring(Daemon& d, const std::string& name) {
-  auto stub =
-      pb::Rings::NewStub(grpc::CreateChannel(d.server(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext c;
-  pb::GetRingRequest request;
-  request.set_name(name);
-  pb::RingInfo info;
-  auto status = stub->Get(&c, request, &info);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return info;
-}
-
-// Polls the ring until it has captured `packets` packets (or 30 s pass).
-pb::RingInfo wait_for_ring_packets(Daemon& d, const std::string& name, uint64_t packets) {
-  pb::RingInfo info;
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  do {
-    info = get_ring(d, name);
-    if (info.stats().packets_captured() >= packets) break;
-    std::this_thread::sleep_for(20ms);
-  } while (std::chrono::steady_clock::now() < deadline);
-  return info;
 }
 
 std::vector<std::string> chunk_files(const fs::path& ring_dir) {

@@ -1,0 +1,201 @@
+// Flight-recorder rings capturing real traffic on a veth pair with eBPF (privileged): a snapshot
+// of one flow in one burst (IPv4 and IPv6, across chunk boundaries) equals, packet for packet
+// and byte for byte, what tcpdump captured for that flow in that burst; rotation by time;
+// retention by bytes, by age and by the free-disk floor (a small tmpfs).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon_fixture.h"
+#include "netns.h"
+#include "pcap_file.h"
+#include "privileged.h"
+#include "ring_fixture.h"
+#include "tcpdump.h"
+#include "tmpfs.h"
+
+namespace recorder::test {
+namespace {
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using recorder::testing::Tcpdump;
+using recorder::testing::unique_name;
+using recorder::testing::VethNamespace;
+
+uint64_t wall_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t ns_of(const google::protobuf::Timestamp& t) {
+  return static_cast<uint64_t>(t.seconds()) * 1000000000u + static_cast<uint64_t>(t.nanos());
+}
+
+json snapshot(Daemon& d, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--json", "snapshot"});
+  auto r = ctl(d, args);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  if (r.exit_code != 0) return json::object();
+  return json::parse(r.output.substr(r.output.find('{')));
+}
+
+// Polls the ring until `done(info)` or 30 s.
+template <typename Done>
+pb::RingInfo poll_ring(Daemon& d, const std::string& name, Done done) {
+  pb::RingInfo info;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    info = get_ring(d, name);
+    if (done(info)) break;
+    std::this_thread::sleep_for(20ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return info;
+}
+
+TEST(RingVeth, SnapshotOfOneFlowInOneBurstEqualsTcpdumpAcrossChunksAndForIpv6) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("r"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  auto started = ctl(d, {"ring", "start", "veth", "any 0 any 0 ANY", "--max-size", "64MiB",
+                         "--chunk-size", "64KiB"});
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  const fs::path reference = d.dir() / "tcpdump.pcap";
+  Tcpdump tcpdump(net.host(), reference.string(), "udp", (d.dir() / "tcpdump.log").string());
+  ASSERT_TRUE(tcpdump.ready());
+
+  // Three bursts of three flows, quiet gaps between them.
+  uint64_t burst_from[3], burst_to[3];
+  for (int burst = 0; burst < 3; ++burst) {
+    std::this_thread::sleep_for(300ms);
+    burst_from[burst] = wall_ns();
+    // In two halves of ~60 KB (a short pause between them, far shorter than the quiet gaps):
+    // the first fills a 64 KiB chunk, so the burst's packets span a chunk boundary.
+    for (int half = 0; half < 2; ++half) {
+      net.send_udp(false, 7001, 60, 400);
+      net.send_udp(false, 7002, 60, 400);
+      net.send_udp(true, 7003, 60, 300);
+      if (half == 0) std::this_thread::sleep_for(100ms);
+    }
+    burst_to[burst] = wall_ns();
+  }
+  std::this_thread::sleep_for(300ms);
+  tcpdump.stop();
+  const auto ref = read_pcap(reference.string()).records;
+  ASSERT_EQ(ref.size(), 3u * 360) << "tcpdump missed packets";
+  auto info = wait_for_ring_packets(d, "veth", ref.size());
+  ASSERT_GE(info.stats().packets_captured(), ref.size());
+  EXPECT_EQ(info.stats().packets_lost(), 0u);
+
+  for (const std::string& filter :
+       {net.host4() + " 0 " + net.peer4() + " 7002 UDP", net.host6() + " 0 any 7003 UDP"}) {
+    // The middle burst, by --from/--to (quiet gaps on both sides).
+    auto response = snapshot(d, {"veth", "--from", seconds_text(burst_from[1] - 100000000), "--to",
+                                 seconds_text(burst_to[1] + 100000000), filter});
+    ASSERT_TRUE(response.contains("recording")) << filter;
+    const auto got = read_pcap(response["recording"]["file_path"]).records;
+    // tcpdump's packets of that flow in that burst (its clock is not ours: the gaps decide).
+    const auto want = select(ref, burst_from[1] - 100000000, burst_to[1] + 100000000, {filter});
+    ASSERT_EQ(want.size(), 120u) << filter;
+    ASSERT_EQ(got.size(), want.size()) << filter;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].data, want[i].data) << filter << " packet " << i;
+      EXPECT_EQ(got[i].original_length, want[i].original_length);
+    }
+    // 360 packets of ~400 bytes per burst: the burst spans at least two 64 KiB chunks.
+    std::string chunks;
+    for (const auto& e : fs::directory_iterator(d.storage() / "rings" / "veth")) {
+      chunks += e.path().filename().string() + " " +
+                std::to_string(fs::is_regular_file(e.path()) ? fs::file_size(e.path()) : 0) + "\n";
+    }
+    EXPECT_GE(std::stoull(response["chunks_read"].get<std::string>()), 2u) << filter << "\n"
+                                                                           << chunks;
+  }
+}
+
+TEST(RingVeth, RotatesByTimeAndDeletesByBytesAndByAge) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("r"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  ASSERT_EQ(ctl(d, {"ring", "start", "bytes", "any 0 any 7101 UDP", "--max-size", "512KiB",
+                    "--chunk-size", "64KiB"})
+                .exit_code,
+            0);
+  ASSERT_EQ(ctl(d, {"ring", "start", "age", "any 0 any 7102 UDP", "--max-age", "2s",
+                    "--chunk-duration", "500ms"})
+                .exit_code,
+            0);
+
+  // Bytes: about 2.4 MB through a 512 KiB budget.
+  net.send_udp(false, 7101, 6000, 360);
+  auto bytes = poll_ring(d, "bytes", [](const pb::RingInfo& i) {
+    return i.stats().packets_captured() >= 6000 && i.chunks_deleted() > 0 &&
+           i.bytes() <= (512u << 10);
+  });
+  EXPECT_GE(bytes.stats().packets_captured(), 6000u);
+  EXPECT_GT(bytes.chunks_deleted(), 0u);
+  EXPECT_LE(bytes.bytes(), 512u << 10) << "over the budget";
+  uint64_t on_disk = 0;
+  for (const auto& e : fs::directory_iterator(d.storage() / "rings" / "bytes")) {
+    on_disk += fs::file_size(e.path());
+  }
+  EXPECT_LE(on_disk, (512u << 10) + (64u << 10) + 8192) << "disk use within budget + one chunk";
+
+  // Age and time rotation: a burst, then one every 400 ms; the first burst's chunk goes once it
+  // is older than 2 s, while the ring keeps what is newer.
+  const uint64_t first_burst = wall_ns();
+  net.send_udp(false, 7102, 50, 200);
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(400ms);
+    net.send_udp(false, 7102, 5, 200);
+  }
+  auto age = poll_ring(d, "age", [&](const pb::RingInfo& i) {
+    return i.chunks_deleted() > 0 && ns_of(i.oldest()) > first_burst + 500000000;
+  });
+  EXPECT_GT(age.chunks_deleted(), 0u);
+  EXPECT_GT(ns_of(age.oldest()), first_burst + 500000000) << "the first burst is gone";
+  EXPECT_GE(age.chunks(), 2u) << "rotation by time keeps several chunks of 500 ms";
+  EXPECT_LT(ns_of(age.newest()) - ns_of(age.oldest()), 4000000000u);
+  // What is held can still be cut out: the last second's packets.
+  auto recent = snapshot(d, {"age", "--last", "1s"});
+  EXPECT_TRUE(recent.contains("recording"));
+}
+
+TEST(RingVeth, TheFreeDiskFloorDeletesOldChunksAndCaptureGoesOn) {
+  RECORDER_REQUIRE_ROOT();
+  SmallTmpfs disk("6m");
+  ASSERT_TRUE(disk.mounted()) << disk.error();
+  VethNamespace net(unique_name("r"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host(), "--min-free-disk", "2MiB"}, disk.path() / "storage");
+  // A budget larger than the disk: only the floor can keep it.
+  ASSERT_EQ(ctl(d, {"ring", "start", "floor", "any 0 any 7201 UDP", "--max-size", "1GiB",
+                    "--chunk-size", "256KiB"})
+                .exit_code,
+            0);
+  for (int round = 0; round < 4; ++round) {
+    net.send_udp(false, 7201, 1500, 1200);  // ~1.8 MB each
+    std::this_thread::sleep_for(200ms);
+  }
+  auto info = poll_ring(d, "floor", [](const pb::RingInfo& i) {
+    return i.stats().packets_captured() + i.stats().packets_lost() >= 6000 &&
+           i.chunks_deleted() > 0;
+  });
+  EXPECT_GT(info.chunks_deleted(), 0u);
+  EXPECT_EQ(info.state(), pb::RING_STATE_RUNNING);
+  EXPECT_GE(disk.free_bytes(), 2u << 20) << "below the floor";
+  // The newest traffic is there (a small snapshot: it is written to the same full disk).
+  std::this_thread::sleep_for(300ms);
+  const uint64_t before_last = wall_ns();
+  net.send_udp(false, 7201, 100, 1200);
+  auto last = wait_for_ring_packets(d, "floor", info.stats().packets_captured() + 100);
+  EXPECT_EQ(last.state(), pb::RING_STATE_RUNNING);
+  auto recent = snapshot(d, {"floor", "--from", seconds_text(before_last)});
+  ASSERT_TRUE(recent.contains("recording"));
+  EXPECT_EQ(read_pcap(recent["recording"]["file_path"]).records.size(), 100u);
+}
+
+}  // namespace
+}  // namespace recorder::test
