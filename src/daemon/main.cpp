@@ -29,8 +29,8 @@
 #include "dispatch/replay_source.h"
 #include "metrics/metrics_server.h"
 #include "metrics/node_metrics.h"
-#include "service/health_server.h"
 #include "ring/ring_manager.h"
+#include "service/health_server.h"
 #include "service/recording_manager.h"
 #include "service/ring_flags.h"
 #include "service/ring_validation.h"
@@ -312,6 +312,7 @@ int run(const Flags& flags) {
 
   service::ServerOptions server_options;
   server_options.rings = ring_manager->get();
+  server_options.ring_recordings = manager->get();
   server_options.socket_path = flags.socket;
   server_options.listen = flags.listen;
   server_options.tls_cert_file = flags.tls_cert;

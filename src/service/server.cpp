@@ -91,8 +91,9 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   }
   builder.RegisterService(&server->record_);
   builder.RegisterService(&server->recordings_);
-  if (options.rings != nullptr) {
-    server->rings_ = std::make_unique<RingsService>(*options.rings, manager, limits);
+  if (options.rings != nullptr && options.ring_recordings != nullptr) {
+    server->rings_ =
+        std::make_unique<RingsService>(*options.rings, *options.ring_recordings, limits);
     builder.RegisterService(server->rings_.get());
   }
   server->server_ = builder.BuildAndStart();

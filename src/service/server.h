@@ -12,8 +12,8 @@
 #include "common/result.h"
 #include "service/record_service.h"
 #include "service/recordings_service.h"
-#include "service/tls_listener.h"
 #include "service/rings_service.h"
+#include "service/tls_listener.h"
 
 namespace recorder::service {
 
@@ -22,9 +22,12 @@ struct ServerOptions {
   std::string listen;                 // "host:port" for TCP; empty: none
   std::string tls_cert_file;          // PEM, required with `listen`
   std::string tls_key_file;
-  std::string tls_client_ca_file;      // PEM: require and verify client certificates
-  CaptureHealthFn capture_health;      // the datapath's health for List/Get; empty: none
-  ring::RingManager* rings = nullptr;  // serves the Rings service when set (not owned)
+  std::string tls_client_ca_file;  // PEM: require and verify client certificates
+  CaptureHealthFn capture_health;  // the datapath's health for List/Get; empty: none
+  // The Rings service is served when both are set (recorderd; not owned): the rings, and the
+  // manager their snapshots become recordings of.
+  ring::RingManager* rings = nullptr;
+  RecordingManager* ring_recordings = nullptr;
 };
 
 class Server {
