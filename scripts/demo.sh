@@ -9,11 +9,12 @@
 #   5. prints a capinfos/tshark summary of the fetched file;
 #   6. records 1,000 frames sent from trafgen's TX ring (headers in page fragments) and checks
 #      that every one is in the file or counted as lost;
-#   7. a cluster recording: a second recorderd on the veth's other end, both behind one
+#   7. a flight-recorder ring on everything; a snapshot of one flow in one burst, cut by time;
+#   8. a cluster recording: a second recorderd on the veth's other end, both behind one
 #      recorder-relay; one `recorderctl record` against the relay gives one merged pcapng, each
 #      packet on its node's interface (node-a/<veth>, node-b/<veth>); the relay's
 #      --metrics-listen shows both peers up;
-#   8. removes everything it created (trap), also when a step fails.
+#   9. removes everything it created (trap), also when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -141,6 +142,34 @@ if [ "$captured" != 1000 ]; then
   exit 1
 fi
 ctl delete "$id" >/dev/null
+
+echo "== flight recorder: a ring on everything, then 'what happened in that burst between A and B?'"
+ctl ring start all "any 0 any 0 ANY" --max-size 64MiB --chunk-size 1MiB >/dev/null
+udp_burst() {
+  ip netns exec "$ns_a" python3 -c '
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in (9301, 9302):
+    for i in range(50): u.sendto(b"z" * 300, ("10.77.0.2", port))
+'
+}
+udp_burst; sleep 0.5
+from=$(date +%s.%N); udp_burst; to=$(date +%s.%N); sleep 0.5
+udp_burst
+ctl ring list | sed 's/^/  /'
+snap=$(ctl --json snapshot all --from "$from" --to "$to" "10.77.0.1 0 10.77.0.2 9302 UDP" \
+  -o "$work/snapshot.pcap" | python3 -c '
+import json, sys
+first, _ = json.JSONDecoder().raw_decode(sys.stdin.read())  # then the download'"'"'s line
+print(first["recording"]["stats"]["packets_captured"])' 2>/dev/null ||
+  echo 0)
+echo "  snapshot of the middle burst, flow to port 9302: $snap packets"
+if [ "$snap" != 50 ]; then
+  echo "demo: the snapshot holds $snap packets, not the burst's 50" >&2
+  exit 1
+fi
+capinfos -c "$work/snapshot.pcap" | tail -1 | sed 's/^/  /'
+ctl ring delete all >/dev/null
 
 echo "== a cluster: node-b (recorderd on $veth_b, inside $ns_b) and recorder-relay in front of both"
 sock_b="$work/node-b.sock"
