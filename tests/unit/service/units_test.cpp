@@ -6,6 +6,23 @@ namespace recorder::service {
 namespace {
 using namespace std::chrono_literals;
 
+TEST(Units, ParsesTimesAsRfc3339OrUnixSeconds) {
+  EXPECT_EQ(*parse_time("1700000000"), 1700000000000000000ull);
+  EXPECT_EQ(*parse_time("1700000000.25"), 1700000000250000000ull);
+  EXPECT_EQ(*parse_time("2023-11-14T22:13:20Z"), 1700000000000000000ull);
+  EXPECT_EQ(*parse_time("2023-11-14T22:13:20.000000001Z"), 1700000000000000001ull);
+  EXPECT_EQ(*parse_time("2023-11-14T23:13:20.5+01:00"), 1700000000500000000ull);
+  EXPECT_EQ(*parse_time("2023-11-14t21:13:20-01:00"), 1700000000000000000ull);
+  for (const char* bad :
+       {"", "yesterday", "1.2.3", ".5", "2023-11-14T22:13:20", "2023-13-01T00:00:00Z",
+        "2023-11-14T22:13:20Zx", "1969-12-31T23:59:59Z", "123456789012345"}) {
+    auto t = parse_time(bad);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_EQ(t.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(t.error().message().find("RFC 3339"), std::string::npos) << t.error().message();
+  }
+}
+
 TEST(Units, ParsesDurations) {
   EXPECT_EQ(*parse_duration("0"), 0ns);
   EXPECT_EQ(*parse_duration("30s"), 30s);
