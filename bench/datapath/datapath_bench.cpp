@@ -334,6 +334,7 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
     const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     stop = true;
+    (*dp)->wake();
     reader.join();
     router.remove(1);
     uint64_t kernel_lost = 0;
@@ -425,6 +426,7 @@ int capture(const std::string& iface, double seconds, const std::string& file,
   sigtimedwait(&stop_signals, nullptr, &limit);
   const auto threads = thread_cpu_ns();
   stop = true;
+  (*dp)->wake();
   reader.join();
   router.remove(1);
   uint64_t kernel_lost = 0;

@@ -41,8 +41,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 recorder_abi_version = RECORDER_OBJECT_ABI_VERSION;
 /* 0: perf buffer, 1: per-CPU ring buffers. Set by the loader before load. */
 const volatile __u8 recorder_use_ringbuf = 0;
-/* Ring buffers: a submit wakes the reader only once this many bytes wait unread (set by the
- * loader from the ring size); quieter data is picked up by the reader's poll timeout. */
+/* Ring buffers: a submit forces a wakeup once this many bytes were written since the last one
+ * (set by the loader from the ring size); below it, only a sample landing in an emptied ring
+ * wakes the reader (ringbuf_wakeup_flag). */
 const volatile __u64 recorder_rb_wakeup_bytes = 65536;
 
 /* Which rule set (0/1) packets are classified with; written by user space through the mmaped
@@ -635,18 +636,22 @@ struct {
  * wakeup watermark does: a busy ring wakes the reader about once per that many bytes, not per
  * record. Counting what was written, not what is unread, matters: the reader leaves the newest
  * samples in the ring for its next round (it merges CPUs in time order), and a test on unread
- * bytes would then force a wakeup on every record at high rates. */
+ * bytes would then force a wakeup on every record at high rates.
+ * Below that, no flag: the kernel's adaptive wakeup, which wakes the reader only when this record
+ * is the first unread one of the ring (consumer position == record position). That happens only
+ * when the reader has emptied the ring, and then it sleeps without a timeout: the first sample
+ * after a quiet spell wakes it, and a ring still holding samples never does. */
 static __always_inline __u64 ringbuf_wakeup_flag(__u32 bytes)
 {
 	__u32 zero = 0;
 	__u64 *unwoken = bpf_map_lookup_elem(&recorder_rb_unwoken, &zero);
 
 	if (!unwoken)
-		return BPF_RB_NO_WAKEUP;
+		return 0;
 	/* Per-CPU value and tc runs with migration disabled: a plain add suffices. */
 	*unwoken += bytes;
 	if (*unwoken < recorder_rb_wakeup_bytes)
-		return BPF_RB_NO_WAKEUP;
+		return 0;
 	*unwoken = 0;
 	return BPF_RB_FORCE_WAKEUP;
 }
@@ -661,7 +666,7 @@ static __always_inline __u64 ringbuf_wakeup_flag(__u32 bytes)
 			return -1;                                                                 \
 		__builtin_memcpy(s, hdr, sizeof(*hdr));                                            \
 		if (cap_len > 0 && bpf_skb_load_bytes(skb, 0, s + sizeof(*hdr), cap_len) < 0) {    \
-			bpf_ringbuf_discard(s, BPF_RB_NO_WAKEUP);                                  \
+			bpf_ringbuf_discard(s, 0);                                                 \
 			return -1;                                                                 \
 		}                                                                                  \
 		bpf_ringbuf_submit(s, ringbuf_wakeup_flag(sizeof(*hdr) + (sz)));                   \

@@ -107,6 +107,7 @@ class GatedSource final : public PacketSource {
     }
     return inner_->run(consumer, stop);
   }
+  void wake() noexcept override { inner_->wake(); }
 
  private:
   std::unique_ptr<PacketSource> inner_;
@@ -435,6 +436,7 @@ int run(const Flags& flags) {
   }
   graceful.join();
   stop_source.store(true);
+  feed->wake();
   source_thread.join();
   health.reset();
   server->reset();

@@ -56,6 +56,8 @@ class PerfCpuBuffer final : public CpuBuffer {
 
   void commit() override { __atomic_store_n(&header_->data_tail, tail_, __ATOMIC_RELEASE); }
 
+  bool empty() override { return __atomic_load_n(&header_->data_head, __ATOMIC_ACQUIRE) == tail_; }
+
  private:
   perf_event_mmap_page* header_;
   uint8_t* data_ = nullptr;
@@ -125,6 +127,10 @@ class RingCpuBuffer final : public CpuBuffer {
 
   void commit() override {
     __atomic_store_n(static_cast<uint64_t*>(consumer_), tail_, __ATOMIC_RELEASE);
+  }
+
+  bool empty() override {
+    return __atomic_load_n(static_cast<const uint64_t*>(producer_), __ATOMIC_ACQUIRE) == tail_;
   }
 
  private:

@@ -22,8 +22,8 @@ Result<std::vector<std::unique_ptr<CpuBuffer>>> ring_cpu_buffers(const std::vect
 
 // An epoll fd (the caller closes it) watching the BPF ring buffers edge-triggered: a ring that
 // still holds samples past the reader's horizon must not make every wait return at once; the
-// program's forced wakeup or the poll timeout starts the next round. Collecting the events
-// (epoll_wait) re-arms it.
+// program's forced wakeup, a sample landing in an emptied ring, or the reader's timeout starts
+// the next round. Collecting the events (epoll_wait) re-arms it.
 Result<int> ring_buffers_epoll(const std::vector<int>& ring_fds);
 
 }  // namespace recorder::datapath

@@ -2,8 +2,11 @@
 // wall clock and the perf/ring buffer readers together (see datapath.h for the contract).
 //
 // Threads: open() and the RuleListener/status calls run on control threads; run() is the
-// source thread. The reader loop also follows interfaces (netlink events, plus a rescan every
-// second that catches netlink overruns) and re-syncs the clock, so no extra thread is needed.
+// source thread. The reader loop also follows interfaces (netlink events, and a rescan when
+// netlink reports an overrun) and re-syncs the clock, so no extra thread is needed. It sleeps
+// until something happens: a ring buffer's wakeup, a netlink event, a clock step, drain() or
+// wake(); only while samples wait in the buffers (or with the perf buffer, which cannot wake it
+// for the first sample) does it also come back after max_latency_ms.
 // Attachments are guarded by a mutex (control-side only, never taken per packet).
 #include "datapath/datapath.h"
 #include "datapath/datapath_testing.h"
@@ -275,9 +278,11 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     }
   }
 
-  // Every second: the kernel-to-wall-clock offset drifts slowly (NTP slewing); steps are
-  // caught at once by the clock's step fd. Every kHealthLogInterval: say in the log what could
-  // not be classified or was malformed since the last time.
+  // Before a round, at most every second: the kernel-to-wall-clock offset drifts slowly (NTP
+  // slewing), and the first round after a quiet spell must not convert with an old offset;
+  // steps are caught at once by the clock's step fd. At most every kHealthLogInterval: say in
+  // the log what could not be classified or was malformed since the last time (checked only in
+  // rounds, so a quiet reader stays asleep; the counts are in CaptureHealth at any time).
   void periodic(Clock::time_point now) {
     if (now - last_resync_ < kResyncInterval) return;
     last_resync_ = now;
@@ -358,8 +363,8 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
-  // Polls the control fds (netlink, clock step, drain requests) and `extra_fd` for up to
-  // timeout_ms.
+  // Polls the control fds (netlink, clock step, drain requests and wake()) and `extra_fd` for up
+  // to timeout_ms (-1: until one of them has something).
   void wait_and_handle(int extra_fd, int timeout_ms) {
     pollfd fds[4] = {{watcher_->fd(), POLLIN, 0},
                      {clock_.step_fd(), POLLIN, 0},
@@ -377,6 +382,11 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
  public:
+  void wake() noexcept override {
+    const uint64_t one = 1;
+    (void)!::write(drain_fd_, &one, sizeof(one));
+  }
+
   // RuleListener: the reader delivers, each round, every sample older than its horizon; wake it
   // until a round's horizon has passed the moment of the call.
   void drain() override {
@@ -392,8 +402,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
             kDrainTimeout.count());
         return;
       }
-      const uint64_t one = 1;
-      (void)!::write(drain_fd_, &one, sizeof(one));
+      wake();
       std::this_thread::sleep_for(std::chrono::milliseconds(1) +
                                   std::chrono::nanoseconds(kOrderWindowNs));
     }
@@ -408,7 +417,8 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
     attr.config = PERF_COUNT_SW_BPF_OUTPUT;
     attr.sample_type = PERF_SAMPLE_RAW;
     // Wake the reader only once a CPU's buffer holds reader_wakeup_bytes(); quiet packets are
-    // picked up by the poll timeout instead (max_latency_ms).
+    // picked up by the poll timeout instead (max_latency_ms): a perf buffer cannot wake the
+    // reader for the first sample after a quiet spell without waking it for every sample.
     const size_t bytes = per_cpu_buffer_bytes(options_.buffer_bytes_per_cpu);
     const size_t pages = bytes / static_cast<size_t>(sysconf(_SC_PAGESIZE));
     attr.watermark = 1;
@@ -442,23 +452,30 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   // The reader loop for both transports: wait for a wakeup (or the latency bound), deliver what
-  // the buffers hold in time order up to the horizon, end the batch.
+  // the buffers hold in time order up to the horizon, end the batch. A ring buffer wakes the
+  // reader for a sample that lands in an emptied ring (recorder.bpf.c, ringbuf_wakeup_flag), so
+  // after a round that left every ring empty the reader sleeps without a timeout; while samples
+  // wait past the horizon, or with the perf buffer, it comes back within the latency bound.
   Status run_reader(const std::atomic<bool>& stop) {
-    const int timeout = static_cast<int>(
+    const int latency = static_cast<int>(
         std::min<uint32_t>(std::max<uint32_t>(options_.max_latency_ms, 1), kBatchEndIntervalMs));
+    const bool woken_by_first_sample = object_->transport() == BpfTransport::kRingBuffer;
+    int timeout = latency;
     reading_.store(true, std::memory_order_release);
     while (!stop.load(std::memory_order_relaxed)) {
       wait_and_handle(wait_fd_, timeout);
+      if (stop.load(std::memory_order_relaxed)) break;
       // poll() only looks at the epoll fd; collecting the events is what re-arms the
       // edge-triggered ring buffers (and clears the perf buffers' wakeup flags).
       epoll_event events[64];
       while (::epoll_wait(wait_fd_, events, 64, 0) == 64) {
       }
+      periodic(Clock::now());
       const uint64_t horizon = WallClock::monotonic_now_ns() - kOrderWindowNs;
       reader_->read(horizon, *this);
       consumer_->on_batch_end();
       delivered_through_ns_.store(horizon, std::memory_order_release);
-      periodic(Clock::now());
+      timeout = woken_by_first_sample && reader_->drained() ? -1 : latency;
     }
     // Whatever the kernel wrote before stop.
     reader_->read(OrderedReader::kNoHorizon, *this);

@@ -25,7 +25,7 @@ namespace recorder::datapath {
 enum class Transport : uint8_t {
   kAuto,        // the fastest the kernel supports (per-CPU ring buffers, else perf buffer)
   kPerfBuffer,  // per-CPU perf buffer with a wakeup watermark
-  kRingBuffer,  // one BPF ring buffer per CPU, no per-sample wakeups, polling reader
+  kRingBuffer,  // one BPF ring buffer per CPU; wakes the reader per 2 MiB or after a quiet spell
 };
 
 struct Options {

@@ -1,6 +1,7 @@
 #include "datapath/ordered_reader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace recorder::datapath {
@@ -66,6 +67,17 @@ size_t OrderedReader::read(uint64_t horizon_ns, Visitor& visitor) {
   }
   for (auto& b : buffers_) b->commit();
   return delivered;
+}
+
+bool OrderedReader::drained() {
+  // The commits above must be visible before the positions are read again: the kernel wakes
+  // the reader when it writes a record at the consumer position it sees, so either it sees our
+  // last commit (and wakes us) or we see its record here.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (auto& b : buffers_) {
+    if (!b->empty()) return false;
+  }
+  return true;
 }
 
 }  // namespace recorder::datapath

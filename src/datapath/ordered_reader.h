@@ -39,6 +39,9 @@ class CpuBuffer {
   virtual void pop() = 0;
   // Hands the space of everything popped back to the kernel.
   virtual void commit() = 0;
+  // Whether the kernel has committed nothing past what was popped: a fresh look at its
+  // position, not the snapshot.
+  virtual bool empty() = 0;
 };
 
 class OrderedReader {
@@ -58,6 +61,12 @@ class OrderedReader {
   // Delivers every sample with ktime_ns <= horizon_ns in ktime order (ties: lower CPU first) and
   // every loss report met on the way; returns the number of samples delivered.
   size_t read(uint64_t horizon_ns, Visitor& visitor);
+
+  // Whether every buffer is empty after the last read(), looking again at what the kernel
+  // committed meanwhile. The reader may then sleep until a sample wakes it (a ring buffer wakes
+  // its reader for a sample that lands in an emptied ring); otherwise samples past the horizon
+  // wait, and it must come back for them. Call after read(), before sleeping.
+  bool drained();
 
   size_t buffer_count() const { return buffers_.size(); }
 

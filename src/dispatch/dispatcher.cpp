@@ -109,8 +109,8 @@ void Dispatcher::publish(std::shared_ptr<const RoutingTable> table) {
   std::shared_ptr<const RoutingTable> previous = std::move(s.owner);
   s.owner = std::move(table);
   s.table.store(fresh, std::memory_order_seq_cst);
-  // Wait for the hot path to leave a batch that may still use the previous table. Sources end a
-  // batch at least every 100 ms, so this is short; spin briefly first since batches usually are.
+  // Wait for the hot path to leave a batch that may still use the previous table. A batch lasts
+  // at most 100 ms, so this is short; spin briefly first since batches usually are.
   for (int round = 0;; ++round) {
     if (!s.in_batch.load(std::memory_order_seq_cst)) break;
     if (s.batch_table.load(std::memory_order_seq_cst) == fresh && fresh != nullptr) break;

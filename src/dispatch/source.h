@@ -18,9 +18,10 @@ class PacketConsumer {
   virtual ~PacketConsumer() = default;
   // The hot path: must not block, lock, allocate or throw.
   virtual void on_packet(const CapturedPacket& packet) noexcept = 0;
-  // Called after each batch of packets, and at least every 100 ms while the source is idle.
-  // Between two calls the consumer may keep using the routing table it loaded; at this call it
-  // lets go of it (the quiescent point that makes table swaps safe without locks).
+  // Called after each batch of packets; a batch lasts at most 100 ms, and a source ends it
+  // before it waits for more. Between two calls the consumer may keep using the routing table it
+  // loaded; at this call it lets go of it (the quiescent point that makes table swaps safe
+  // without locks).
   virtual void on_batch_end() noexcept = 0;
 };
 
@@ -29,8 +30,11 @@ class PacketSource {
   virtual ~PacketSource() = default;
   // A short description for logs and status: "replay of /tmp/x.pcap", "eBPF tc on veth0,veth1".
   virtual std::string describe() const = 0;
-  // Feeds packets to `consumer` until `stop` becomes true or the input ends. Blocks.
+  // Feeds packets to `consumer` until `stop` becomes true or the input ends. Blocks. A source
+  // may sleep until it has packets: set `stop`, then call wake().
   virtual Status run(PacketConsumer& consumer, const std::atomic<bool>& stop) = 0;
+  // Makes a sleeping run() look at `stop` now. Any thread.
+  virtual void wake() noexcept {}
 };
 
 }  // namespace recorder

@@ -12,19 +12,23 @@ namespace recorder::testing {
 
 class SourceThread {
  public:
-  SourceThread(PacketSource& source, PacketConsumer& consumer) {
+  SourceThread(PacketSource& source, PacketConsumer& consumer) : source_(source) {
     thread_ = std::thread([&] { status_ = source.run(consumer, stop_); });
   }
   ~SourceThread() { (void)stop(); }
   SourceThread(const SourceThread&) = delete;
   SourceThread& operator=(const SourceThread&) = delete;
   Status stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable()) {
+      stop_ = true;
+      source_.wake();
+      thread_.join();
+    }
     return status_;
   }
 
  private:
+  PacketSource& source_;
   std::atomic<bool> stop_{false};
   Status status_;
   std::thread thread_;

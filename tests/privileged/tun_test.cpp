@@ -109,6 +109,7 @@ TEST(TunDevice, L3ProgramsCaptureRawIp) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   stop = true;
+  (*dp)->wake();
   reader.join();
   ASSERT_TRUE(run_status.ok()) << run_status.error().message();
   const auto seen = consumer.packets();

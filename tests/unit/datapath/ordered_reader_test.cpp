@@ -40,6 +40,7 @@ class FakeBuffer final : public CpuBuffer {
     committed_ = popped_;
     ++commits_;
   }
+  bool empty() override { return visible_.empty() && pending_.empty(); }
 
   size_t committed() const { return committed_; }
   size_t commits() const { return commits_; }
@@ -103,6 +104,23 @@ TEST(OrderedReader, SamplesPastTheHorizonWaitForALaterRound) {
   f.buffers[0]->add_sample(32);
   EXPECT_EQ(f.reader->read(OrderedReader::kNoHorizon, c), 3u);
   EXPECT_EQ(c.times, (std::vector<uint64_t>{10, 15, 20, 25, 30, 32, 35}));
+}
+
+// drained() says whether the reader may sleep until a sample wakes it: not while samples past
+// the horizon wait, nor when one arrived after the round.
+TEST(OrderedReader, DrainedOnlyWhenEveryBufferIsEmpty) {
+  Fixture f(2);
+  Collect c;
+  EXPECT_EQ(f.reader->read(OrderedReader::kNoHorizon, c), 0u);
+  EXPECT_TRUE(f.reader->drained());
+  f.buffers[0]->add_sample(10);
+  f.buffers[1]->add_sample(30);
+  EXPECT_EQ(f.reader->read(20, c), 1u);
+  EXPECT_FALSE(f.reader->drained());  // 30 waits for a later round
+  EXPECT_EQ(f.reader->read(30, c), 1u);
+  EXPECT_TRUE(f.reader->drained());
+  f.buffers[1]->add_sample(40);  // committed after the round
+  EXPECT_FALSE(f.reader->drained());
 }
 
 TEST(OrderedReader, LossReportsArePassedOnAndEmptyBuffersAreFine) {
