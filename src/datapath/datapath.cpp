@@ -280,13 +280,18 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
 
   // Before a round, at most every second: the kernel-to-wall-clock offset drifts slowly (NTP
   // slewing), and the first round after a quiet spell must not convert with an old offset;
-  // steps are caught at once by the clock's step fd. At most every kHealthLogInterval: say in
-  // the log what could not be classified or was malformed since the last time (checked only in
-  // rounds, so a quiet reader stays asleep; the counts are in CaptureHealth at any time).
-  void periodic(Clock::time_point now) {
+  // steps are caught at once by the clock's step fd.
+  void resync_if_due(Clock::time_point now) {
     if (now - last_resync_ < kResyncInterval) return;
     last_resync_ = now;
     clock_.resync();
+  }
+
+  // After a round that emptied the buffers (the end of a burst: its packets are all counted by
+  // then), at most every kHealthLogInterval: say in the log what could not be classified or was
+  // malformed since the last time. A quiet reader stays asleep; the counts are in CaptureHealth
+  // at any time, and logged at the end.
+  void log_health_if_due(Clock::time_point now) {
     if (now - last_health_log_ < kHealthLogInterval) return;
     last_health_log_ = now;
     log_health();
@@ -470,12 +475,14 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       epoll_event events[64];
       while (::epoll_wait(wait_fd_, events, 64, 0) == 64) {
       }
-      periodic(Clock::now());
+      resync_if_due(Clock::now());
       const uint64_t horizon = WallClock::monotonic_now_ns() - kOrderWindowNs;
       reader_->read(horizon, *this);
       consumer_->on_batch_end();
       delivered_through_ns_.store(horizon, std::memory_order_release);
-      timeout = woken_by_first_sample && reader_->drained() ? -1 : latency;
+      const bool drained = reader_->drained();
+      if (drained) log_health_if_due(Clock::now());
+      timeout = woken_by_first_sample && drained ? -1 : latency;
     }
     // Whatever the kernel wrote before stop.
     reader_->read(OrderedReader::kNoHorizon, *this);
