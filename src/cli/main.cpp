@@ -293,18 +293,17 @@ void print_info(const pb::RecordingInfo& info) {
   print_capture_health(info.capture_health());
 }
 
-// One unary call on the Recordings service: a stub, a context with its deadline, and the
-// server's message as the failure when the call fails.
-template <typename Request, typename Response>
+// One unary call on a service of ours (Recordings, Rings): a stub, a context with its deadline,
+// and the server's message as the failure when the call fails.
+template <typename Stub, typename Request, typename Response>
 Response call(const Global& g,
-              grpc::Status (pb::Recordings::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                           Response*),
+              grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
               const Request& request, int deadline_seconds = 60) {
-  auto stub = pb::Recordings::NewStub(channel_for(g));
+  Stub stub(channel_for(g));
   grpc::ClientContext context;
   set_deadline(context, deadline_seconds);
   Response response;
-  auto status = ((*stub).*method)(&context, request, &response);
+  auto status = (stub.*method)(&context, request, &response);
   if (!status.ok()) fail_status(status);
   return response;
 }
@@ -523,21 +522,6 @@ int cmd_fetch(const Global& g, uint64_t id, std::string output) {
 
 // --- rings and snapshots -------------------------------------------------------------------
 
-// One unary call on the Rings service (as call() for Recordings).
-template <typename Request, typename Response>
-Response ring_call(const Global& g,
-                   grpc::Status (pb::Rings::Stub::*method)(grpc::ClientContext*, const Request&,
-                                                           Response*),
-                   const Request& request, int deadline_seconds = 60) {
-  auto stub = pb::Rings::NewStub(channel_for(g));
-  grpc::ClientContext context;
-  set_deadline(context, deadline_seconds);
-  Response response;
-  auto status = ((*stub).*method)(&context, request, &response);
-  if (!status.ok()) fail_status(status);
-  return response;
-}
-
 std::string time_text(const google::protobuf::Timestamp& t) {
   const auto seconds = static_cast<time_t>(t.seconds());
   std::tm tm{};
@@ -595,12 +579,12 @@ int cmd_ring_start(const Global& g, const service::RingFlags& f) {
   if (!config) throw Failure(config.error().message());
   pb::StartRingRequest request;
   *request.mutable_ring() = *config;
-  print_ring(g, ring_call(g, &pb::Rings::Stub::Start, request));
+  print_ring(g, call(g, &pb::Rings::Stub::Start, request));
   return 0;
 }
 
 int cmd_ring_list(const Global& g) {
-  auto all = ring_call(g, &pb::Rings::Stub::List, pb::ListRingsRequest());
+  auto all = call(g, &pb::Rings::Stub::List, pb::ListRingsRequest());
   if (g.json) {
     std::cout << to_json(all) << std::endl;
     return 0;
@@ -621,21 +605,21 @@ int cmd_ring_list(const Global& g) {
 int cmd_ring_status(const Global& g, const std::string& name) {
   pb::GetRingRequest request;
   request.set_name(name);
-  print_ring(g, ring_call(g, &pb::Rings::Stub::Get, request));
+  print_ring(g, call(g, &pb::Rings::Stub::Get, request));
   return 0;
 }
 
 int cmd_ring_stop(const Global& g, const std::string& name) {
   pb::StopRingRequest request;
   request.set_name(name);
-  print_ring(g, ring_call(g, &pb::Rings::Stub::Stop, request, 300));
+  print_ring(g, call(g, &pb::Rings::Stub::Stop, request, 300));
   return 0;
 }
 
 int cmd_ring_delete(const Global& g, const std::string& name) {
   pb::DeleteRingRequest request;
   request.set_name(name);
-  ring_call(g, &pb::Rings::Stub::Delete, request, 300);
+  call(g, &pb::Rings::Stub::Delete, request, 300);
   if (g.json) {
     std::cout << fmt::format("{{\"name\": \"{}\", \"deleted\": true}}", name) << std::endl;
   } else {
@@ -678,7 +662,7 @@ int cmd_snapshot(const Global& g, const SnapshotFlags& f) {
     if (!filter) throw Failure("filter \"" + text + "\": " + filter.error().message());
     service::to_proto_filter(*filter, request.add_include());
   }
-  auto response = ring_call(g, &pb::Rings::Stub::Snapshot, request, 600);
+  auto response = call(g, &pb::Rings::Stub::Snapshot, request, 600);
   const auto& info = response.recording();
   if (g.json) {
     std::cout << to_json(response) << std::endl;
