@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "service/ring_flags.h"
+
 namespace recorder::service {
 
 grpc::StatusCode to_grpc_code(ErrorCode code) {
@@ -120,16 +122,6 @@ void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out) {
   loss->set_write_bytes(stats.bytes_lost_write);
 }
 
-void to_proto(const Filter& filter, pb::Filter* out) {
-  if (filter.source.family != AddressFamily::kAny) out->set_source_cidr(to_string(filter.source));
-  out->set_source_port(filter.source_port);
-  if (filter.destination.family != AddressFamily::kAny) {
-    out->set_destination_cidr(to_string(filter.destination));
-  }
-  out->set_destination_port(filter.destination_port);
-  out->set_protocol(static_cast<pb::Protocol>(filter.protocol));
-}
-
 void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
   out->set_seconds(ns / 1000000000);
@@ -145,7 +137,7 @@ void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   if (!info.file_path.empty()) out->set_file_path(info.file_path.string());
   out->set_file_size(info.file_size);
   out->set_file_name(info.file_name);
-  for (const auto& f : info.filters) to_proto(f, out->add_include());
+  for (const auto& f : info.filters) to_proto_filter(f, out->add_include());
   to_proto(info.start_time, out->mutable_start_time());
   if (info.state == RecordingState::kStopped) to_proto(info.stop_time, out->mutable_stop_time());
   out->set_format(info.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
@@ -208,7 +200,7 @@ RecordingState from_proto(pb::RecordingState state) {
 }
 
 void to_proto(const StartSpec& spec, pb::StartRecording* out) {
-  for (const auto& f : spec.recording.include) to_proto(f, out->add_include());
+  for (const auto& f : spec.recording.include) to_proto_filter(f, out->add_include());
   out->set_max_capture_length(spec.requested_snap_length);
   out->mutable_filesink()->set_file_prefix(spec.file_prefix);
   auto* stop = out->mutable_stop_condition();
@@ -232,7 +224,7 @@ void to_proto(const ring::RingStatus& ring, std::string_view node_name, pb::Ring
   const ring::RingSpec& spec = ring.spec;
   auto* config = out->mutable_config();
   config->set_name(spec.name);
-  for (const auto& f : spec.include) to_proto(f, config->add_include());
+  for (const auto& f : spec.include) to_proto_filter(f, config->add_include());
   config->set_max_capture_length(spec.snap_length);
   config->set_format(spec.format == sink::FileFormat::kPcapng ? pb::FILE_FORMAT_PCAPNG
                                                               : pb::FILE_FORMAT_PCAP);

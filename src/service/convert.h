@@ -30,7 +30,6 @@ StopReason from_proto(pb::StopReason reason);
 
 pb::RecordingState to_proto(RecordingState state);
 void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out);
-void to_proto(const Filter& filter, pb::Filter* out);
 void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out);
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out);
 // The request that starts `spec` elsewhere (the relay forwards a validated start to its peers).

@@ -34,7 +34,8 @@ Result<pb::RingConfig> ring_config(const RingFlags& flags);
 // '-' allowed). INVALID_ARGUMENT naming an unknown key or a value of the wrong type.
 Result<RingFlags> ring_flags_from_json(std::string_view text);
 
-// Hubble's text filter as the proto message.
+// A filter as the proto message (the one conversion: the services' replies use it too, and
+// recorderctl, which does not link the services).
 void to_proto_filter(const Filter& filter, pb::Filter* out);
 
 }  // namespace recorder::service

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "service/record_service.h"
+#include "service/ring_flags.h"
 
 namespace recorder::service {
 namespace {
@@ -78,14 +79,14 @@ TEST(Convert, FiltersRoundTripThroughTheProto) {
   filter = parse_filter("10.0.0.0/8 1234 192.168.1.10 443 TCP");
   ASSERT_TRUE(filter.ok()) << filter.error().message();
   pb::Filter out;
-  to_proto(*filter, &out);
+  to_proto_filter(*filter, &out);
   auto back = make_filter(out.source_cidr(), out.source_port(), out.destination_cidr(),
                           out.destination_port(), static_cast<uint32_t>(out.protocol()));
   ASSERT_TRUE(back.ok()) << back.error().message();
   EXPECT_EQ(*back, *filter);
   Filter any;  // every field "any": empty CIDRs on the wire
   pb::Filter any_out;
-  to_proto(any, &any_out);
+  to_proto_filter(any, &any_out);
   EXPECT_TRUE(any_out.source_cidr().empty());
   EXPECT_TRUE(any_out.destination_cidr().empty());
 }
