@@ -20,6 +20,15 @@
 //                                           per packet, split by thread
 //                                           (compare_capture.sh runs it next to tcpdump -w and
 //                                           xdpdump -w and measures all three the same way)
+//   datapath_bench latency <perf|ring> [packets] [quiet ms]
+//                                           the latency of a quiet packet: one matching packet
+//                                           run through the tc program (BPF_PROG_TEST_RUN),
+//                                           nothing after it, the time until the Datapath's
+//                                           reader hands it on; `packets` times (default 20)
+//                                           with `quiet ms` (default 300) of silence between;
+//                                           prints min, median and max in ms (the figure that
+//                                           VethCapture.QuietPacketArrivesWithoutFurtherTraffic
+//                                           only checks is finite)
 //
 // Run as root on an otherwise idle machine; quote medians of several runs.
 #include <bpf/bpf.h>
@@ -30,6 +39,7 @@
 #include <sched.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
@@ -355,6 +365,69 @@ int rate_bench(datapath::Transport transport, const std::string& dir, double sec
   return 0;
 }
 
+// Counts packets and notes when the last one arrived (reader thread; read by the driver).
+class ArrivalConsumer final : public PacketConsumer {
+ public:
+  void on_packet(const CapturedPacket&) noexcept override {
+    arrived_ns.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    packets.fetch_add(1, std::memory_order_release);
+  }
+  void on_batch_end() noexcept override {}
+  std::atomic<uint64_t> packets{0};
+  std::atomic<int64_t> arrived_ns{0};
+};
+
+int latency_bench(datapath::Transport transport, int count, int quiet_ms) {
+  datapath::Options options;
+  options.interfaces = {"prtbenchnone*"};  // no interface: the bench drives the program
+  options.transport = transport;
+  auto dp = datapath::Datapath::open(options);
+  if (!dp) return failed("open the datapath", dp.error());
+  if (auto s = (*dp)->install_rules(rules_from({"any 0 any 5555 UDP"}), 1); !s) {
+    return failed("install the rule", s.error());
+  }
+  const int prog = datapath::testing_access::program_fd(**dp, true, false);
+  test::PacketSpec spec;
+  spec.protocol = 17;
+  spec.destination_port = 5555;
+  spec.payload_length = 32;
+  const auto packet = test::build_packet(spec);
+  ArrivalConsumer consumer;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] { (void)(*dp)->run(consumer, stop); });
+  std::vector<double> ms;
+  for (int i = 0; i < count; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(quiet_ms));
+    const auto sent = Clock::now();
+    LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(),
+                .data_size_in = static_cast<__u32>(packet.size()), .repeat = 1);
+    if (bpf_prog_test_run_opts(prog, &opts) != 0) {
+      std::perror("bpf_prog_test_run_opts");
+      break;
+    }
+    // Polls at 100 us so the driver's own wakeups stay out of the reader's way.
+    const auto give_up = sent + std::chrono::seconds(10);
+    while (consumer.packets.load(std::memory_order_acquire) < static_cast<uint64_t>(i + 1) &&
+           Clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    if (consumer.packets.load(std::memory_order_acquire) < static_cast<uint64_t>(i + 1)) {
+      std::fprintf(stderr, "packet %d did not arrive within 10 s\n", i);
+      break;
+    }
+    const Clock::time_point arrived{Clock::duration(consumer.arrived_ns.load())};
+    ms.push_back(std::chrono::duration<double, std::milli>(arrived - sent).count());
+  }
+  stop = true;
+  (*dp)->wake();
+  reader.join();
+  if (ms.empty()) return 1;
+  std::sort(ms.begin(), ms.end());
+  std::printf("%s: %zu quiet packets, latency min %.2f median %.2f max %.2f ms\n",
+              (*dp)->transport_name().c_str(), ms.size(), ms.front(), ms[ms.size() / 2], ms.back());
+  return static_cast<int>(ms.size()) == count ? 0 : 1;
+}
+
 // CPU time (ns) of this process's threads grouped by name (from /proc/self/task/*/schedstat,
 // exact to the ns), so a capture run says where its time went.
 std::map<std::string, uint64_t> thread_cpu_ns() {
@@ -475,9 +548,16 @@ int main(int argc, char** argv) {
                              ring ? recorder::datapath::Transport::kRingBuffer
                                   : recorder::datapath::Transport::kPerfBuffer);
   }
+  if (mode == "latency" && argc > 2) {
+    const auto transport = std::string(argv[2]) == "ring"
+                               ? recorder::datapath::Transport::kRingBuffer
+                               : recorder::datapath::Transport::kPerfBuffer;
+    return recorder::latency_bench(transport, argc > 3 ? std::atoi(argv[3]) : 20,
+                                   argc > 4 ? std::atoi(argv[4]) : 300);
+  }
   std::fprintf(stderr,
                "usage: %s prog [repeat] | rate <perf|ring> [dir] [seconds] [Mpps...] | capture "
-               "<iface> <seconds> <file> [perf|ring]\n",
+               "<iface> <seconds> <file> [perf|ring] | latency <perf|ring> [packets] [quiet ms]\n",
                argv[0]);
   return 2;
 }

