@@ -7,8 +7,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -59,5 +61,18 @@ class RecordingBackend {
   // The name in every Record response.
   virtual const std::string& node_name() const = 0;
 };
+
+// wait_for_change for a backend that keeps its recordings in a map from id to an entry with an
+// `info` (RecordingInfo), guarded by the mutex `lock` holds, whose changes are announced on
+// `changed`: waits until the entry is gone or its info.version is no longer `seen_version`.
+template <class Entries>
+bool wait_for_version_change(std::condition_variable& changed, std::unique_lock<std::mutex>& lock,
+                             const Entries& entries, uint64_t id, uint64_t seen_version,
+                             std::chrono::milliseconds timeout) {
+  return changed.wait_for(lock, timeout, [&] {
+    auto it = entries.find(id);
+    return it == entries.end() || it->second.info.version != seen_version;
+  });
+}
 
 }  // namespace recorder::service

@@ -341,10 +341,7 @@ size_t RecordingManager::running_count() const {
 bool RecordingManager::wait_for_change(uint64_t id, uint64_t seen_version,
                                        std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mutex_);
-  return changed_.wait_for(lock, timeout, [&] {
-    auto it = entries_.find(id);
-    return it == entries_.end() || it->second.info.version != seen_version;
-  });
+  return wait_for_version_change(changed_, lock, entries_, id, seen_version, timeout);
 }
 
 Result<RecordingManager::OpenFile> RecordingManager::open_file(uint64_t id) const {
