@@ -7,6 +7,7 @@
 # Environment: REPEAT=3 OUT_DIR=/var/tmp/pipeline-bench SMALL_PACKETS=20000000 LARGE_PACKETS=2000000
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib/script.sh
 build=${1:-build/release}
 repeat=${REPEAT:-3}
 out=${OUT_DIR:-/var/tmp/pipeline-bench}
@@ -18,7 +19,6 @@ cmake --build "$build" -j "$(nproc)" --target pipeline_bench >/dev/null
 bench="$build/bench/pipeline/pipeline_bench"
 mkdir -p "$out"
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 field() { tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
 echo "== machine: $(nproc) cores, $(uname -r), filesystem of $out: $(df -T "$out" | awk 'NR==2{print $2}')"
@@ -30,12 +30,12 @@ for _ in $(seq "$repeat"); do
        awk -F';' '{print $48/1024}')  # write bandwidth, KiB/s -> MiB/s
   fio_bw+=("$bw"); rm -f "$out/fio.tmp"
 done
-fio_mib=$(printf '%s\n' "${fio_bw[@]}" | median)
+fio_mib=$(median "${fio_bw[@]}")
 echo "fio direct io_uring 1 MiB sequential write: ${fio_mib} MiB/s (median of $repeat: ${fio_bw[*]})"
 
 mc=()
 for _ in $(seq "$repeat"); do mc+=("$("$bench" --memcpy | field memcpy_GiBps)"); done
-echo "memcpy: $(printf '%s\n' "${mc[@]}" | median) GiB/s (median of $repeat)"
+echo "memcpy: $(median "${mc[@]}") GiB/s (median of $repeat)"
 
 run_case() {  # label, args...
   local label=$1; shift
@@ -48,8 +48,7 @@ run_case() {  # label, args...
     rss+=("$(echo "$line" | field peak_rss_MiB)")
   done
   printf '| %-34s | %12.0f | %9.1f | %7s | %8s |\n' "$label" \
-    "$(printf '%s\n' "${pps[@]}" | median)" "$(printf '%s\n' "${mbps[@]}" | median)" \
-    "$(printf '%s\n' "${loss[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | median)"
+    "$(median "${pps[@]}")" "$(median "${mbps[@]}")" "$(median "${loss[@]}")" "$(median "${rss[@]}")"
 }
 
 echo

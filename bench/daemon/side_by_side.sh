@@ -49,36 +49,15 @@
 # is removed on exit, also on Ctrl-C.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/script.sh"
 . "$HERE/../lib/veth_workload.sh"
 . "$HERE/../lib/cgroup.sh"
 . "$HERE/../lib/recorderd.sh"
 
-usage() { sed -n '4,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-BUILD=
-ROUNDS=3
-PARTS=packet,idle,lossless
 QUICK=0
-while [ $# -gt 0 ]; do
-  case $1 in
-    --quick) QUICK=1 ;;
-    --rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
-    --parts) PARTS=${2:?--parts needs a list}; shift ;;
-    -h | --help) usage ;;
-    -*) echo "side_by_side.sh: unknown option $1" >&2; usage ;;
-    *) [ -z "$BUILD" ] || usage; BUILD=$1 ;;
-  esac
-  shift
-done
-[ -n "$BUILD" ] || usage
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "side_by_side.sh: --rounds must be a positive number, not '$ROUNDS'" >&2; exit 2; }
-for p in ${PARTS//,/ }; do
-  case $p in packet | idle | lossless) ;; *) echo "side_by_side.sh: --parts: unknown part '$p' (packet, idle, lossless)" >&2; exit 2 ;; esac
-done
-has_part() { [[ ,$PARTS, == *,$1,* ]]; }
-[ "$(id -u)" = 0 ] || { echo "side_by_side.sh: needs root (namespaces, cgroups, BPF)" >&2; exit 1; }
-for tool in trafgen tcpdump xdpdump capinfos python3 findmnt; do
-  command -v "$tool" >/dev/null || { echo "side_by_side.sh: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
-done
+bench_options packet,idle,lossless 3 "$@"
+need_root "namespaces, cgroups, BPF"
+need_tools "run scripts/setup.sh" trafgen tcpdump xdpdump capinfos python3 findmnt
 
 # Sizes of the runs.
 if [ "$QUICK" = 1 ]; then
@@ -94,35 +73,14 @@ CAPTURERS=(recorderd tcpdump xdpdump)
 FILTER="10.199.0.2 0 10.199.0.1 9000 UDP"
 OTHER_MAC=02:00:00:00:00:01 # not the host end's: the frames are PACKET_OTHERHOST there
 
-TAG=prsbs$$
-DIR=$(mktemp -d /var/tmp/${TAG}.XXXX)
-cleanup() {
-  trap - INT TERM
-  cg_cleanup
-  veth_delete
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
+bench_workdir prsbs$$
 veth_create "$TAG"
 cg_init "$TAG" "$DIR"
 recorderd_init "$BUILD" "$DIR"
 mkdir -p "$DIR/files"
 RESULTS=$DIR/results.tsv # part, workload, capturer, round, sent, seconds, usec, in file, daemon lost
 : >"$RESULTS"
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-
-# Which binary this measures: its build time and the source tree it was built from (its commit,
-# and the last commit that changed src/ or bpf/: a build older than that one is stale).
-built=$(date -u -r "$RECORDERD" +%Y-%m-%dT%H:%MZ)
-src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-head=$(git -C "${src:-/nonexistent}" log -1 --format=%h 2>/dev/null || true)
-code=$(git -C "${src:-/nonexistent}" log -1 --format='%h %ct' -- src bpf 2>/dev/null || true)
-BINARY="$RECORDERD (built $built${head:+, source $src at $head, code last changed in ${code% *}})"
-if [ -n "$code" ] && [ "$(date -r "$RECORDERD" +%s)" -lt "${code#* }" ]; then
-  log "warning: $RECORDERD is older than the last change to src/ or bpf/ (${code% *}): rebuild it"
-fi
+BINARY=$(recorderd_build)
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # Frames in FILE that are the workload's.

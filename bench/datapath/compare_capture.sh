@@ -19,21 +19,13 @@
 # Everything created is removed on exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/script.sh"
 . "$HERE/../lib/veth_workload.sh"
 . "$HERE/../lib/cgroup.sh"
 BENCH=${1:?path to datapath_bench}
 PPS=${2:-100000}
 SECS=${3:-10}
-TAG=prtcmp$$
-DIR=$(mktemp -d /tmp/${TAG}.XXXX)
-cleanup() {
-  trap - INT TERM
-  cg_cleanup
-  veth_delete
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir prtcmp$$ /tmp
 
 veth_create "$TAG"
 cg_init "$TAG" "$DIR"

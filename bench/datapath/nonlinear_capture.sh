@@ -15,23 +15,18 @@
 # Everything created is removed on exit.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/script.sh"
 . "$HERE/../lib/veth_workload.sh"
 . "$HERE/../lib/recorderd.sh"
 BUILD=${1:?build directory (with src/daemon/recorderd and src/cli/recorderctl)}
 PACKETS=${2:-1000000}
 ROUNDS=${3:-1}
-TAG=prtnl$$
-DIR=$(mktemp -d /tmp/${TAG}.XXXX)
 DPID=
 TPID=
-cleanup() {
-  trap - INT TERM
+on_cleanup() {
   for pid in $TPID $DPID; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-  veth_delete
-  rm -rf "$DIR"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir prtnl$$ /tmp
 
 veth_create "$TAG"
 # 60-byte frames to the host end's MAC: Ethernet, IPv4 10.199.0.2 -> 10.199.0.1, UDP 4000 -> 9000.

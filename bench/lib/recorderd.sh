@@ -6,13 +6,20 @@
 #                             --interfaces)
 #   recorderd_wait PID        waits until the daemon with PID serves its socket (fails, with its
 #                             log, if it exits or 10 s pass)
+#   wait_socket PID SOCKET LOG [TRIES]
+#                             the same for any server of the gRPC API (recorderd, recorder-relay)
+#                             on SOCKET, logging to LOG; TRIES tenths of a second (default 100)
+#   recorderd_build           which binary runs: its build time, the source tree and commit it was
+#                             built from, the last commit that changed src/ or bpf/; warns (log)
+#                             when the binary is older than that commit
 #   ctl ARGS...               recorderctl against that daemon
 #   recording_counts JSON     from `ctl --json status|stop ID`: "CAPTURED LOST KERNEL QUEUE WRITE
 #                             FILE" (the daemon's own counters and its file path)
-RECORDERD='' RECORDERCTL='' RECORDERD_DIR='' RECORDERD_ARGS=()
+RECORDERD='' RECORDERCTL='' RECORDERD_BUILD='' RECORDERD_DIR='' RECORDERD_ARGS=()
 
 recorderd_init() {
-  RECORDERD=$1/src/daemon/recorderd RECORDERCTL=$1/src/cli/recorderctl RECORDERD_DIR=$2
+  RECORDERD=$1/src/daemon/recorderd RECORDERCTL=$1/src/cli/recorderctl RECORDERD_BUILD=$1
+  RECORDERD_DIR=$2
   local b
   for b in "$RECORDERD" "$RECORDERCTL"; do
     [ -x "$b" ] || { echo "recorderd.sh: $b is missing (build the recorderd and recorderctl targets)" >&2; return 1; }
@@ -21,15 +28,29 @@ recorderd_init() {
     --log-level warn)
 }
 
-recorderd_wait() {
-  for _ in $(seq 100); do
-    [ -S "$RECORDERD_DIR/sock" ] && ctl list >/dev/null 2>&1 && return 0
+recorderd_wait() { wait_socket "$1" "$RECORDERD_DIR/sock" "$RECORDERD_DIR/recorderd.log"; }
+
+wait_socket() {
+  for _ in $(seq "${4:-100}"); do
+    [ -S "$2" ] && "$RECORDERCTL" --server "unix://$2" list >/dev/null 2>&1 && return 0
     kill -0 "$1" 2>/dev/null || break
     sleep 0.1
   done
-  echo "recorderd did not come up; its log:" >&2
-  cat "$RECORDERD_DIR/recorderd.log" >&2 2>/dev/null
+  echo "the server of $2 did not come up; its log ($3):" >&2
+  cat "$3" >&2 2>/dev/null
   return 1
+}
+
+recorderd_build() {
+  local built src head code
+  built=$(date -u -r "$RECORDERD" +%Y-%m-%dT%H:%MZ)
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$RECORDERD_BUILD/CMakeCache.txt" 2>/dev/null || true)
+  head=$(git -C "${src:-/nonexistent}" log -1 --format=%h 2>/dev/null || true)
+  code=$(git -C "${src:-/nonexistent}" log -1 --format='%h %ct' -- src bpf 2>/dev/null || true)
+  if [ -n "$code" ] && [ "$(date -r "$RECORDERD" +%s)" -lt "${code#* }" ]; then
+    echo "warning: $RECORDERD is older than the last change to src/ or bpf/ (${code% *}): rebuild it" >&2
+  fi
+  echo "$RECORDERD (built $built${head:+, source $src at $head, code last changed in ${code% *}})"
 }
 
 ctl() { "$RECORDERCTL" --server "unix://$RECORDERD_DIR/sock" "$@"; }

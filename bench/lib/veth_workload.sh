@@ -2,9 +2,13 @@
 # veth_workload.sh: a private namespace with a veth pair, and trafgen inside it sending UDP frames
 # to the host end, where the capturers under test listen. Sourced by the bench scripts.
 #
-#   veth_create TAG          namespace ${TAG}n, host end ${TAG}h, its peer ${TAG}p inside the
-#                            namespace (IPv6 off on both, so that nothing but the workload
-#                            crosses the link); sets NS, HOST, PEER
+#   veth_create TAG          namespace ${TAG}n, host end ${TAG}h (10.199.0.1/24), its peer ${TAG}p
+#                            inside the namespace (10.199.0.2/24), made by veth_pair; sets NS,
+#                            HOST, PEER
+#   veth_pair NS HOST PEER   namespace NS, a veth pair HOST (here) and PEER (in NS), both up, with
+#                            IPv6 off on both, so that nothing but the workload crosses the link;
+#                            no addresses; the caller deletes them (veth_delete deletes
+#                            veth_create's)
 #   veth_delete              removes both (safe to call twice, or before veth_create)
 #   udp_frame_cfg FILE BYTES DST_MAC [DST_PORT]
 #                            a trafgen config: one Ethernet frame of BYTES (>= 60) bytes,
@@ -19,15 +23,20 @@ NS='' HOST='' PEER=''
 
 veth_create() {
   NS=${1}n HOST=${1}h PEER=${1}p
-  ip netns add "$NS"
-  ip link add "$HOST" type veth peer name "$PEER" netns "$NS"
-  sysctl -q -w "net.ipv6.conf.$HOST.disable_ipv6=1"
-  ip netns exec "$NS" sysctl -q -w "net.ipv6.conf.$PEER.disable_ipv6=1"
+  veth_pair "$NS" "$HOST" "$PEER"
   ip addr add 10.199.0.1/24 dev "$HOST"
-  ip link set "$HOST" up
   ip -n "$NS" addr add 10.199.0.2/24 dev "$PEER"
-  ip -n "$NS" link set "$PEER" up
   ip -n "$NS" link set lo up
+}
+
+veth_pair() {
+  local ns=$1 host=$2 peer=$3
+  ip netns add "$ns"
+  ip link add "$host" type veth peer name "$peer" netns "$ns"
+  sysctl -q -w "net.ipv6.conf.$host.disable_ipv6=1"
+  ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$peer.disable_ipv6=1"
+  ip link set "$host" up
+  ip -n "$ns" link set "$peer" up
 }
 
 veth_delete() {

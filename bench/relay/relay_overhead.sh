@@ -24,70 +24,52 @@
 # files) is removed on exit, also on Ctrl-C. About 1 minute on the 2-CPU VM.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/script.sh"
 . "$HERE/../lib/veth_workload.sh"
+. "$HERE/../lib/recorderd.sh"
 
 BUILD=${1:?usage: relay_overhead.sh <build dir> [MB per node]}
 MB=${2:-100}
-[[ $MB =~ ^[1-9][0-9]*$ ]] || { echo "relay_overhead.sh: MB per node must be a positive number, not '$MB'" >&2; exit 2; }
-[ "$(id -u)" = 0 ] || { echo "relay_overhead.sh: needs root (namespaces, BPF)" >&2; exit 1; }
-RECORDERD=$BUILD/src/daemon/recorderd RECORDERCTL=$BUILD/src/cli/recorderctl
+positive_number "MB per node" "$MB"
+need_root "namespaces, BPF"
 RELAY=$BUILD/src/relay/recorder-relay MERGE=$BUILD/bench/relay/merge_bench
-for b in "$RECORDERD" "$RECORDERCTL" "$RELAY" "$MERGE"; do
-  [ -x "$b" ] || { echo "relay_overhead.sh: $b is missing (build recorderd, recorderctl, recorder-relay, merge_bench)" >&2; exit 1; }
+for b in "$RELAY" "$MERGE"; do
+  [ -x "$b" ] || fail "$b is missing (build recorderd, recorderctl, recorder-relay, merge_bench)"
 done
-for tool in trafgen python3; do
-  command -v "$tool" >/dev/null || { echo "relay_overhead.sh: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
-done
+need_tools "run scripts/setup.sh" trafgen python3
 
 NODES=3 FRAME=1500
 PACKETS=$((MB * 1000000 / (FRAME + 32)))  # + the enhanced packet block's framing
-WORK=$(mktemp -d /var/tmp/relay_overhead.XXXXXX)
-TAG=ro$$
 PIDS=()
-cleanup() {
+on_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
   for i in $(seq 0 $((NODES - 1))); do
     ip link del "${TAG}h$i" 2>/dev/null || true
     ip netns del "${TAG}n$i" 2>/dev/null || true
   done
-  rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
-
-wait_socket() {  # PID SOCKET LOG
-  for _ in $(seq 300); do
-    [ -S "$2" ] && "$RECORDERCTL" --server "unix://$2" list >/dev/null 2>&1 && return 0
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "relay_overhead.sh: $3 did not come up:" >&2
-  cat "$3" >&2
-  exit 1
-}
+bench_workdir ro$$
+WORK=$DIR
+recorderd_init "$BUILD" "$WORK"
 
 peers=()
 for i in $(seq 0 $((NODES - 1))); do
   ns=${TAG}n$i host=${TAG}h$i peer=${TAG}p$i dir=$WORK/node$i
   mkdir -p "$dir"
-  ip netns add "$ns"
-  ip link add "$host" type veth peer name "$peer" netns "$ns"
-  sysctl -q -w "net.ipv6.conf.$host.disable_ipv6=1"
-  ip netns exec "$ns" sysctl -q -w "net.ipv6.conf.$peer.disable_ipv6=1"
-  ip link set "$host" up
-  ip -n "$ns" link set "$peer" up
+  veth_pair "$ns" "$host" "$peer"
   "$RECORDERD" --interfaces "$host" --node-name "node-$i" --storage-path "$dir/storage" \
     --socket "$dir/sock" --min-free-disk 0 --log-level warn >"$dir/recorderd.log" 2>&1 &
   PIDS+=($!)
   peers+=("unix://$dir/sock")
 done
 for i in $(seq 0 $((NODES - 1))); do
-  wait_socket "${PIDS[$i]}" "$WORK/node$i/sock" "$WORK/node$i/recorderd.log"
+  wait_socket "${PIDS[$i]}" "$WORK/node$i/sock" "$WORK/node$i/recorderd.log" 300
 done
 "$RELAY" --peers "$(IFS=,; echo "${peers[*]}")" --storage-path "$WORK/relay/storage" \
   --socket "$WORK/relay.sock" --node-name relay --log-level warn >"$WORK/relay.log" 2>&1 &
 PIDS+=($!)
-wait_socket "$!" "$WORK/relay.sock" "$WORK/relay.log"
+wait_socket "$!" "$WORK/relay.sock" "$WORK/relay.log" 300
 rctl() { "$RECORDERCTL" --server "unix://$WORK/relay.sock" "$@"; }
 
 id=$(rctl start "10.199.0.2 0 10.199.0.1 9000 UDP" --format pcapng)
@@ -123,7 +105,6 @@ for _ in 1 2 3; do
   e=$(date +%s.%N)
   cat_runs+=("$(awk "BEGIN { printf \"%.6f\", $e - $s }")")
 done
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 merge_s=$(median "${merge_runs[@]}")
 cat_s=$(median "${cat_runs[@]}")
 mbps() { awk "BEGIN { printf \"%.0f\", $1 / 1e6 / $2 }"; }

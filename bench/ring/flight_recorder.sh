@@ -36,34 +36,15 @@
 # cgroups, processes, files, the ring) is removed on exit, also on Ctrl-C.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$HERE/../lib/script.sh"
 . "$HERE/../lib/veth_workload.sh"
 . "$HERE/../lib/cgroup.sh"
 . "$HERE/../lib/recorderd.sh"
 
-usage() { sed -n '7,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-BUILD=
-PARTS=ingest,query
-ROUNDS=2
-while [ $# -gt 0 ]; do
-  case $1 in
-    --parts) PARTS=${2:?--parts needs a list}; shift ;;
-    --rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
-    -h | --help) usage ;;
-    -*) echo "flight_recorder.sh: unknown option $1" >&2; usage ;;
-    *) [ -z "$BUILD" ] || usage; BUILD=$1 ;;
-  esac
-  shift
-done
-[ -n "$BUILD" ] || usage
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "flight_recorder.sh: --rounds must be a positive number, not '$ROUNDS'" >&2; exit 2; }
-for p in ${PARTS//,/ }; do
-  case $p in ingest | query) ;; *) echo "flight_recorder.sh: --parts: unknown part '$p' (ingest, query)" >&2; exit 2 ;; esac
-done
-has_part() { [[ ,$PARTS, == *,$1,* ]]; }
-[ "$(id -u)" = 0 ] || { echo "flight_recorder.sh: needs root (namespaces, cgroups, BPF, drop_caches)" >&2; exit 1; }
-for tool in trafgen python3 findmnt $(has_part query && echo fio); do
-  command -v "$tool" >/dev/null || { echo "flight_recorder.sh: $tool is missing (scripts/setup.sh; fio: apt-get install -y fio)" >&2; exit 1; }
-done
+bench_options ingest,query 2 "$@"
+need_root "namespaces, cgroups, BPF, drop_caches"
+need_tools "run scripts/setup.sh (fio: apt-get install -y fio)" trafgen python3 findmnt \
+  $(has_part query && echo fio)
 
 INGEST_PACKETS=300000
 FILTER="10.199.0.2 0 10.199.0.1 9000 UDP"
@@ -72,27 +53,13 @@ OTHER_MAC=02:00:00:00:00:01 # not the host end's: the host's stack drops the fra
 MIB=$((1 << 20))
 MAX_BYTES=$((2304 * MIB)) CHUNK=$((128 * MIB))
 
-TAG=prfr$$
-DIR=$(mktemp -d /var/tmp/${TAG}.XXXX)
-cleanup() {
-  trap - INT TERM
-  cg_cleanup
-  veth_delete
-  rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+bench_workdir prfr$$
 load() { cut -d' ' -f1 /proc/loadavg; }
 
 veth_create "$TAG"
 cg_init "$TAG" "$DIR"
 recorderd_init "$BUILD" "$DIR"
-built=$(date -u -r "$RECORDERD" +%Y-%m-%dT%H:%MZ)
-src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt" 2>/dev/null || true)
-head=$(git -C "${src:-/nonexistent}" log -1 --format=%h 2>/dev/null || true)
-echo "Binary: $RECORDERD (built $built${head:+, source $src at $head}); $(nproc) CPUs;" \
-  "load average $(load) at the start."
+echo "Binary: $(recorderd_build); $(nproc) CPUs; load average $(load) at the start."
 cg_start recorderd "${RECORDERD_ARGS[@]}" --interfaces "$HOST" >"$DIR/recorderd.log" 2>&1
 recorderd_wait "$CG_PID"
 
