@@ -8,9 +8,7 @@
 // get their `stopped`, the tc filters are detached (Datapath destructor), exit 0. A second
 // SIGTERM/SIGINT during that exits at once (status 2).
 #include <grp.h>
-#include <pthread.h>
 #include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,11 +18,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/daemon_process.h"
 #include "daemon/json_config.h"
 #include "dispatch/replay_source.h"
 #include "metrics/metrics_server.h"
@@ -81,12 +81,6 @@ struct Flags {
   std::vector<std::string> rings;  // JSON objects (ring_flags.h)
 };
 
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
-  return buf;
-}
-
 // Waits until `wanted` recordings run, then runs `inner`: with --replay, the file would
 // otherwise be replayed before anyone records.
 class GatedSource final : public PacketSource {
@@ -116,17 +110,8 @@ class GatedSource final : public PacketSource {
 };
 
 int run(const Flags& flags) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGUSR1);  // internal: the packet source failed
-  sigaddset(&signals, SIGUSR2);  // internal: the graceful shutdown is done
-  // Block before any thread starts, so every thread inherits the mask and only sigwait() sees
-  // these signals.
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  // Internal: SIGUSR1, the packet source failed; SIGUSR2, the graceful shutdown is done.
+  const sigset_t signals = block_daemon_signals({SIGUSR1, SIGUSR2});
 
   service::ServiceLimits limits;
   limits.max_recordings = flags.max_recordings;
@@ -183,7 +168,7 @@ int run(const Flags& flags) {
     }
   }
 
-  std::string node = flags.node_name.empty() ? hostname() : flags.node_name;
+  std::string node = flags.node_name.empty() ? host_name_or("localhost") : flags.node_name;
 
   service::ManagerOptions options;
   options.storage_path = flags.storage_path;
@@ -345,19 +330,18 @@ int run(const Flags& flags) {
   // Read at every scrape, nothing in between; destroyed before the manager it reads.
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!flags.metrics_listen.empty()) {
-    auto started = metrics::MetricsServer::start(flags.metrics_listen);
+    std::function<metrics::CaptureCounters()> capture;
+#ifdef RECORDER_HAVE_DATAPATH
+    if (datapath) capture = [dp = datapath.get()] { return daemon::capture_counters(*dp); };
+#endif
+    auto started = metrics::MetricsServer::start(
+        flags.metrics_listen,
+        std::make_shared<metrics::NodeMetrics>(**manager, std::move(capture)));
     if (!started) {
       spdlog::error("{}", started.error().message());
       return 1;
     }
     metrics_server = std::move(*started);
-    std::function<metrics::CaptureCounters()> capture;
-#ifdef RECORDER_HAVE_DATAPATH
-    if (datapath) capture = [dp = datapath.get()] { return daemon::capture_counters(*dp); };
-#endif
-    metrics_server->add(std::make_shared<metrics::NodeMetrics>(**manager, std::move(capture)));
-    spdlog::info("serving Prometheus metrics on http://{}/metrics, port {}", flags.metrics_listen,
-                 metrics_server->port());
   }
 
 #ifdef RECORDER_HAVE_DATAPATH
@@ -400,15 +384,7 @@ int run(const Flags& flags) {
     (*manager)->stop_all(StopReason::kSourceEnded);
   });
 
-  int sig = 0;
-  while (true) {
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      spdlog::info("SIGHUP ignored (nothing to reload)");
-      continue;
-    }
-    break;
-  }
+  int sig = wait_for_stop_signal(signals);
   source_failed = sig == SIGUSR1;
   spdlog::info("shutting down ({}): stopping every recording",
                source_failed ? "packet source failed" : strsignal(sig));
@@ -551,16 +527,5 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("recorderd"));
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  try {
-    return run(flags);
-  } catch (const CLI::Error& e) {
-    spdlog::error("{}: {}", e.get_name(), e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    spdlog::error("fatal: {}", e.what());
-    return 1;
-  }
+  return run_daemon("recorderd", flags.log_level, [&] { return run(flags); });
 }

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace recorder::metrics {
 
@@ -53,6 +54,16 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& a
   }
   server->registry_ = std::make_shared<prometheus::Registry>();
   server->exposer_->RegisterCollectable(server->registry_);
+  return server;
+}
+
+Result<std::unique_ptr<MetricsServer>> MetricsServer::start(
+    const std::string& address, std::shared_ptr<prometheus::Collectable> collectable) {
+  auto server = start(address);
+  if (!server) return server;
+  (*server)->add(std::move(collectable));
+  spdlog::info("serving Prometheus metrics on http://{}/metrics, port {}", address,
+               (*server)->port());
   return server;
 }
 

@@ -34,6 +34,10 @@ class MetricsServer {
  public:
   // Listens on `address` (check_listen_address); UNAVAILABLE when it cannot bind.
   static Result<std::unique_ptr<MetricsServer>> start(const std::string& address);
+  // --metrics-listen as recorderd and recorder-relay serve it: start(address) serving
+  // `collectable`, and a log line that says where.
+  static Result<std::unique_ptr<MetricsServer>> start(
+      const std::string& address, std::shared_ptr<prometheus::Collectable> collectable);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

@@ -6,17 +6,15 @@
 // recorderd daemons: static (--peers) and/or found by DNS (--peers-dns), reached over mutual TLS
 // with --peer-tls-*. SIGTERM/SIGINT: running recordings are stopped and merged, Record streams
 // get their `stopped`, exit 0.
-#include <pthread.h>
-#include <signal.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "common/daemon_process.h"
 #include "metrics/metrics_server.h"
 #include "relay/cluster_recordings.h"
 #include "relay/peers.h"
@@ -43,20 +41,8 @@ struct Flags {
   std::string log_level = "info";
 };
 
-std::string hostname() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof(buf) - 1) != 0) return "relay";
-  return buf;
-}
-
 int run(const Flags& flags) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+  const sigset_t signals = block_daemon_signals();
 
   if (!flags.metrics_listen.empty()) {
     if (auto s = metrics::check_listen_address(flags.metrics_listen); !s) {
@@ -83,7 +69,7 @@ int run(const Flags& flags) {
 
   relay::RelayOptions options;
   options.storage_path = flags.storage_path;
-  options.node_name = flags.node_name.empty() ? hostname() : flags.node_name;
+  options.node_name = flags.node_name.empty() ? host_name_or("relay") : flags.node_name;
   auto recordings = relay::ClusterRecordings::create(std::move(options), **peers);
   if (!recordings) {
     spdlog::error("{}", recordings.error().message());
@@ -93,15 +79,13 @@ int run(const Flags& flags) {
   // Read at every scrape, nothing in between; destroyed before what it reads.
   std::unique_ptr<metrics::MetricsServer> metrics_server;
   if (!flags.metrics_listen.empty()) {
-    auto started = metrics::MetricsServer::start(flags.metrics_listen);
+    auto started = metrics::MetricsServer::start(
+        flags.metrics_listen, std::make_shared<relay::RelayMetrics>(**peers, **recordings));
     if (!started) {
       spdlog::error("{}", started.error().message());
       return 1;
     }
     metrics_server = std::move(*started);
-    metrics_server->add(std::make_shared<relay::RelayMetrics>(**peers, **recordings));
-    spdlog::info("serving Prometheus metrics on http://{}/metrics, port {}", flags.metrics_listen,
-                 metrics_server->port());
   }
 
   service::ServiceLimits limits;
@@ -121,15 +105,7 @@ int run(const Flags& flags) {
   spdlog::info("recorder-relay ready: {} peer(s) now, storage {}", (*peers)->current().size(),
                flags.storage_path);
 
-  int sig = 0;
-  while (true) {
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGHUP) {
-      spdlog::info("SIGHUP ignored (nothing to reload)");
-      continue;
-    }
-    break;
-  }
+  const int sig = wait_for_stop_signal(signals);
   spdlog::info("shutting down ({}): stopping and merging every recording", strsignal(sig));
   (*recordings)->shutdown();
   (*server)->shutdown(std::chrono::milliseconds(3000));
@@ -187,16 +163,5 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  spdlog::set_default_logger(spdlog::stderr_color_mt("recorder-relay"));
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  try {
-    return run(flags);
-  } catch (const CLI::Error& e) {
-    spdlog::error("{}: {}", e.get_name(), e.what());
-    return 2;
-  } catch (const std::exception& e) {
-    spdlog::error("fatal: {}", e.what());
-    return 1;
-  }
+  return run_daemon("recorder-relay", flags.log_level, [&] { return run(flags); });
 }
