@@ -114,36 +114,11 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
     }
   }
 
-  RecordingInfo info;
-  info.id = id;
-  info.state = RecordingState::kRunning;
-  info.filters = spec.recording.include;
-  info.snap_length = spec.recording.snap_length;
-  info.stop = spec.recording.stop;
-  info.format = spec.format;
-  info.file_prefix = spec.file_prefix;
-  info.node_name = options_.node_name;
-  info.start_time = std::chrono::system_clock::now();
-  info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, id,
-                                             options_.node_name, spec.format);
+  auto opened = open_recording(id, spec);
+  if (!opened) return std::move(opened).error().wrap(fmt::format("start recording {}", id));
+  const RecordingInfo& info = opened->info;
 
-  // Reserved now, so a disk that fills up while the recording runs cannot starve its metadata.
-  auto metadata = store_->reserve_metadata(info);
-  if (!metadata) return metadata.error().wrap(fmt::format("start recording {}", id));
-
-  sink::SinkOptions sink_options;
-  sink_options.path = store_->path() / info.file_name;
-  sink_options.permissions = options_.permissions;
-  sink_options.format = spec.format;
-  sink_options.snap_length = spec.recording.snap_length;
-  sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
-  auto sink = sink::Sink::open(*writers_, sink_options);
-  if (!sink) {
-    store_->discard(*metadata);
-    return sink.error().wrap(fmt::format("start recording {}", id));
-  }
-
-  auto recording = std::make_shared<Recording>(id, spec.recording, std::move(*sink));
+  auto recording = std::make_shared<Recording>(id, spec.recording, std::move(opened->sink));
   if (auto s = router_->add(recording); !s) {
     // Close the (empty) file and remove it: a start that failed leaves nothing behind.
     auto closed = recording->finish();
@@ -151,14 +126,14 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
       std::error_code ec;
       fs::remove(closed->path, ec);
     }
-    store_->discard(*metadata);
+    store_->discard(opened->metadata);
     return s.error().wrap(fmt::format("start recording {}", id));
   }
 
   Entry entry;
   entry.info = info;
   entry.recording = recording;
-  entry.metadata = std::move(*metadata);
+  entry.metadata = std::move(opened->metadata);
   entry.started = std::chrono::steady_clock::now();
   entry.saw_interfaces =
       options_.attached_interface_count && options_.attached_interface_count() > 0;
@@ -176,6 +151,42 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
       id, info.file_name, filters, info.snap_length, info.stop.packets, info.stop.bytes,
       std::chrono::duration_cast<std::chrono::milliseconds>(info.stop.duration).count());
   return info;
+}
+
+Result<RecordingManager::OpenedRecording> RecordingManager::open_recording(uint64_t id,
+                                                                           const StartSpec& spec) {
+  OpenedRecording opened;
+  RecordingInfo& info = opened.info;
+  info.id = id;
+  info.state = RecordingState::kRunning;
+  info.filters = spec.recording.include;
+  info.snap_length = spec.recording.snap_length;
+  info.stop = spec.recording.stop;
+  info.format = spec.format;
+  info.file_prefix = spec.file_prefix;
+  info.node_name = options_.node_name;
+  info.start_time = std::chrono::system_clock::now();
+  info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, id,
+                                             options_.node_name, spec.format);
+
+  // Reserved now, so a disk that fills up while the recording runs cannot starve its metadata.
+  auto metadata = store_->reserve_metadata(info);
+  if (!metadata) return std::move(metadata).error();
+
+  sink::SinkOptions sink_options;
+  sink_options.path = store_->path() / info.file_name;
+  sink_options.permissions = options_.permissions;
+  sink_options.format = spec.format;
+  sink_options.snap_length = spec.recording.snap_length;
+  sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
+  auto sink = sink::Sink::open(*writers_, sink_options);
+  if (!sink) {
+    store_->discard(*metadata);
+    return std::move(sink).error();
+  }
+  opened.metadata = std::move(*metadata);
+  opened.sink = std::move(*sink);
+  return opened;
 }
 
 RecordingInfo RecordingManager::snapshot_locked(const Entry& entry) const {
@@ -431,34 +442,17 @@ void RecordingManager::detach(uint64_t recording_id) {
 
 Result<RecordingInfo> RecordingManager::record_from(
     const StartSpec& spec, const std::function<Status(const Append&)>& produce) {
-  RecordingInfo info;
+  uint64_t id = 0;
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) return Error(ErrorCode::kUnavailable, "the daemon is shutting down");
-    info.id = next_id_++;
+    id = next_id_++;
   }
-  info.filters = spec.recording.include;
-  info.snap_length = spec.recording.snap_length;
-  info.format = spec.format;
-  info.file_prefix = spec.file_prefix;
-  info.node_name = options_.node_name;
-  info.start_time = std::chrono::system_clock::now();
-  info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, info.id,
-                                             options_.node_name, spec.format);
-  auto metadata = store_->reserve_metadata(info);
-  if (!metadata) return metadata.error().wrap(fmt::format("recording {}", info.id));
-  sink::SinkOptions sink_options;
-  sink_options.path = store_->path() / info.file_name;
-  sink_options.permissions = options_.permissions;
-  sink_options.format = spec.format;
-  sink_options.snap_length = spec.recording.snap_length;
-  sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
-  auto sink = sink::Sink::open(*writers_, sink_options);
-  if (!sink) {
-    store_->discard(*metadata);
-    return sink.error().wrap(fmt::format("recording {}", info.id));
-  }
-  sink::Sink& out = **sink;
+  auto opened = open_recording(id, spec);
+  if (!opened) return std::move(opened).error().wrap(fmt::format("recording {}", id));
+  RecordingInfo& info = opened->info;
+  auto& metadata = opened->metadata;
+  sink::Sink& out = *opened->sink;
   const Append append = [&out](const CapturedPacket& packet) -> Status {
     for (;;) {
       switch (out.try_append(packet)) {
@@ -476,7 +470,7 @@ Result<RecordingInfo> RecordingManager::record_from(
   auto closed = out.close(0);
   if (!produced || !closed || closed->write_error) {
     if (closed && !closed->path.empty()) (void)store_->remove(info.file_name);
-    store_->discard(*metadata);
+    store_->discard(metadata);
     if (!produced) return std::move(produced).error();
     if (!closed) return std::move(closed).error().wrap(fmt::format("recording {}", info.id));
     return closed->write_error->wrap(fmt::format("recording {}", info.id));
@@ -497,7 +491,7 @@ Result<RecordingInfo> RecordingManager::record_from(
     entries_.emplace(info.id, std::move(entry));
     retention_due_ = true;
   }
-  save_metadata(info, std::move(*metadata));
+  save_metadata(info, std::move(metadata));
   changed_.notify_all();
   spdlog::info("recording {} written from {}: {} packets / {} bytes, file {} ({} bytes)", info.id,
                spec.file_prefix, info.stats.packets_captured, info.stats.bytes_captured,

@@ -172,8 +172,17 @@ class RecordingManager final : public RecordingBackend, public ring::RingHost {
     unsigned attempts = 0;
   };
 
+  // A new recording's info (running, started now), the metadata space reserved for it and its
+  // open sink: what start() and record_from() begin with. On failure nothing is left behind.
+  struct OpenedRecording {
+    RecordingInfo info;
+    MetadataSlot metadata;
+    std::unique_ptr<sink::Sink> sink;
+  };
+
   explicit RecordingManager(ManagerOptions options);
   Status init();
+  Result<OpenedRecording> open_recording(uint64_t id, const StartSpec& spec);
   void control_loop();
   // Writes a stopped recording's metadata; a failure is logged and queued for a retry.
   void save_metadata(RecordingInfo info, MetadataSlot slot, unsigned attempts = 0);
