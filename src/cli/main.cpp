@@ -259,29 +259,37 @@ void print_capture_health(const pb::CaptureHealth& h) {
   }
 }
 
-void print_info(const pb::RecordingInfo& info) {
-  std::cout << "id:           " << info.id() << "\n"
-            << "state:        " << state_name(info.state()) << "\n"
-            << "stop reason:  " << reason_name(info.stop_reason())
-            << (info.stop_message().empty() ? "" : " (" + info.stop_message() + ")") << "\n"
-            << "node:         " << info.node_name() << "\n"
-            << "captured:     " << info.stats().packets_captured() << " packets, "
-            << service::format_size(info.stats().bytes_captured()) << "\n"
-            << "lost:         " << info.stats().packets_lost() << " packets (kernel "
-            << info.stats().loss().kernel_packets() << ", queue "
-            << info.stats().loss().queue_packets() << ", write "
-            << info.stats().loss().write_packets() << ")\n"
-            << "file:         " << (info.file_path().empty() ? "-" : info.file_path()) << " ("
-            << service::format_size(info.file_size()) << ")\n"
-            << "format:       " << (info.format() == pb::FILE_FORMAT_PCAPNG ? "pcapng" : "pcap")
-            << ", snap length " << info.snap_length() << "\n";
-  for (const auto& f : info.include()) {
+// The "captured:" and "lost:" lines of a recording's or a ring's status.
+std::string counts_text(const pb::RecordingStatistics& s) {
+  return fmt::format(
+      "captured:     {} packets, {}\nlost:         {} packets (kernel {}, queue {}, write {})\n",
+      s.packets_captured(), service::format_size(s.bytes_captured()), s.packets_lost(),
+      s.loss().kernel_packets(), s.loss().queue_packets(), s.loss().write_packets());
+}
+
+// One "filter:" line per include filter, as `recorderctl start` takes them.
+void print_filters(const google::protobuf::RepeatedPtrField<pb::Filter>& include) {
+  for (const auto& f : include) {
     std::cout << "filter:       " << (f.source_cidr().empty() ? "any" : f.source_cidr()) << " "
               << f.source_port() << " "
               << (f.destination_cidr().empty() ? "any" : f.destination_cidr()) << " "
               << f.destination_port() << " "
               << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
   }
+}
+
+void print_info(const pb::RecordingInfo& info) {
+  std::cout << "id:           " << info.id() << "\n"
+            << "state:        " << state_name(info.state()) << "\n"
+            << "stop reason:  " << reason_name(info.stop_reason())
+            << (info.stop_message().empty() ? "" : " (" + info.stop_message() + ")") << "\n"
+            << "node:         " << info.node_name() << "\n"
+            << counts_text(info.stats())
+            << "file:         " << (info.file_path().empty() ? "-" : info.file_path()) << " ("
+            << service::format_size(info.file_size()) << ")\n"
+            << "format:       " << (info.format() == pb::FILE_FORMAT_PCAPNG ? "pcapng" : "pcap")
+            << ", snap length " << info.snap_length() << "\n";
+  print_filters(info.include());
   // A relay's cluster-wide recording: each node's part, and why a node is missing.
   for (const auto& n : info.nodes()) {
     std::cout << "on node:      " << n.node_name()
@@ -556,21 +564,10 @@ void print_ring(const Global& g, const pb::RingInfo& info) {
             << (info.has_oldest() ? time_text(info.oldest()) + " to " + time_text(info.newest())
                                   : std::string("nothing yet"))
             << "\n"
-            << "captured:     " << info.stats().packets_captured() << " packets, "
-            << service::format_size(info.stats().bytes_captured()) << "\n"
-            << "lost:         " << info.stats().packets_lost() << " packets (kernel "
-            << info.stats().loss().kernel_packets() << ", queue "
-            << info.stats().loss().queue_packets() << ", write "
-            << info.stats().loss().write_packets() << ")\n"
+            << counts_text(info.stats())
             << "format:       " << (c.format() == pb::FILE_FORMAT_PCAPNG ? "pcapng" : "pcap")
             << ", snap length " << c.max_capture_length() << "\n";
-  for (const auto& f : c.include()) {
-    std::cout << "filter:       " << (f.source_cidr().empty() ? "any" : f.source_cidr()) << " "
-              << f.source_port() << " "
-              << (f.destination_cidr().empty() ? "any" : f.destination_cidr()) << " "
-              << f.destination_port() << " "
-              << pb::Protocol_Name(f.protocol()).substr(std::strlen("PROTOCOL_")) << "\n";
-  }
+  print_filters(c.include());
   if (!info.message().empty()) std::cout << "message:      " << info.message() << "\n";
 }
 

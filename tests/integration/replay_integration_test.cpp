@@ -719,6 +719,17 @@ TEST(ReplayIntegration, RecorderctlRecordStartListStatusFetchDelete) {
   auto info = json::parse(status.output);
   EXPECT_EQ(info["state"], "RECORDING_STATE_STOPPED");
   std::string server_file = info["file_path"];
+  auto status_text = ctl({"status", id});
+  ASSERT_EQ(status_text.exit_code, 0) << status_text.output;
+  EXPECT_NE(status_text.output.find(
+                "captured:     " + std::to_string(packets_of(server_file).size()) + " packets"),
+            std::string::npos)
+      << status_text.output;
+  EXPECT_NE(status_text.output.find("lost:         0 packets (kernel 0, queue 0, write 0)\n"),
+            std::string::npos)
+      << status_text.output;
+  EXPECT_NE(status_text.output.find("filter:       any 0 any 443 TCP\n"), std::string::npos)
+      << status_text.output;
 
   // fetch: bytes identical, also when resuming from a partial output.
   fs::path out = tmp.path() / "fetched.pcap";

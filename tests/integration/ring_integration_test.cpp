@@ -97,6 +97,14 @@ TEST(RingIntegration, RecorderctlRingLifecycleRotationAndSnapshotsByteForByte) {
   // Stop: every chunk closed, each a complete file of at most about 64 KiB.
   auto stopped = ctl(replay, {"ring", "stop", "web"});
   ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+  EXPECT_NE(stopped.output.find("captured:     " + std::to_string(traffic.size()) + " packets"),
+            std::string::npos)
+      << stopped.output;
+  EXPECT_NE(stopped.output.find("lost:         0 packets (kernel 0, queue 0, write 0)\n"),
+            std::string::npos)
+      << stopped.output;
+  EXPECT_NE(stopped.output.find("filter:       any 0 any 0 ANY\n"), std::string::npos)
+      << stopped.output;
   const fs::path ring_dir = replay.storage() / "rings" / "web";
   const auto chunks = chunk_files(ring_dir);
   ASSERT_GE(chunks.size(), 5u) << "rotation by size";
