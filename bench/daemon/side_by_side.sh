@@ -2,12 +2,14 @@
 # side_by_side.sh: the shipped recorderd next to tcpdump and xdpdump, each started as a user starts
 # it, on one veth workload: CPU per packet, loss, CPU when idle, and the highest lossless rate.
 #
-#   sudo bench/daemon/side_by_side.sh <build dir> [--quick] [--rounds N] [--parts LIST]
+#   sudo bench/daemon/side_by_side.sh <build dir> [--quick] [--rounds N] [--parts LIST] [--cpu-max PCT]
 #
 #   <build dir>     has src/daemon/recorderd and src/cli/recorderctl (e.g. build/release)
 #   --quick         one round, shorter traffic and idle windows, a shorter rate ladder (~3 min)
 #   --rounds N      alternating rounds of the per-packet part (default 3)
 #   --parts LIST    comma-separated, of: packet, idle, lossless (default all three)
+#   --cpu-max PCT   the lossless part caps each capturer at PCT % of one CPU (the same quota for
+#                   recorderd and tcpdump), so that the capturer, not trafgen, sets the limit
 #
 # The workload: a private namespace with a veth pair (bench/lib/veth_workload.sh); trafgen inside
 # it sends UDP frames (10.199.0.2:4000 -> 10.199.0.1:9000) to the host end. The frames' destination
@@ -42,7 +44,16 @@
 #   lossless  one recording, 128-byte snap, 60 B and 1,500 B frames: trafgen's rate is stepped up
 #             (paced, then unpaced sendto, unpaced TX ring, and two trafgen processes on the TX
 #             ring, which leaves the capturer competing with them for the 2 CPUs) until a step
-#             loses a frame, for recorderd and for tcpdump; one trial per step
+#             loses a frame, for recorderd and for tcpdump; one trial per step. Uncapped, both
+#             capturers keep up with the fastest trafgen on a 2-CPU VM, so the search ends at
+#             trafgen's limit; with --cpu-max each capturer's cgroup gets the same CPU quota
+#             (bench/lib/cgroup.sh cg_cpu_limit: PCT ms per 100 ms, cpu.max or the v1 cpu
+#             controller), applied once it listens and for the lossless part only, and the ladder
+#             starts lower (10, 20, 30, 50, 70 kpps): the highest lossless rate is then the
+#             capturer's at that quota. Each keeps the buffers its user gets (recorderd 8 MiB per
+#             CPU, tcpdump libpcap's 2 MiB), which carry it through the quota's pauses and absorb
+#             part of a short unpaced run (UNPACED_PACKETS frames): a rate found on an unpaced
+#             step is for a run that long, not sustained
 #
 # Needs root, trafgen (netsniff-ng), tcpdump, xdpdump (xdp-tools), capinfos (tshark), python3:
 # scripts/setup.sh installs them. Everything created (namespace, veth, cgroups, processes, files)
@@ -54,7 +65,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/cgroup.sh"
 . "$HERE/../lib/recorderd.sh"
 
-QUICK=0
+QUICK=0 CPU_MAX=''
 bench_options packet,idle,lossless 3 "$@"
 need_root "namespaces, cgroups, BPF"
 need_tools "run scripts/setup.sh" trafgen tcpdump xdpdump capinfos python3 findmnt
@@ -110,7 +121,8 @@ start_capturer() {
   cg_wait_line "$DIR/$name.log" "listening on"
 }
 
-# run_capture NAME CFG PACKETS MODE: one capturer, one workload. Sets SENT (frames trafgen sent),
+# run_capture NAME CFG PACKETS MODE: one capturer, one workload (capped at $LIMIT % of one CPU
+# from the moment it listens, when LIMIT is set). Sets SENT (frames trafgen sent),
 # SECS (its wall time), USEC (the capturer's CPU over the window), IN_FILE (workload frames in its
 # file), LOST (the daemon's lost counter; - for the peers).
 SENT='' SECS='' USEC='' IN_FILE='' LOST=''
@@ -118,6 +130,7 @@ run_capture() {
   local name=$1 cfg=$2 packets=$3 mode=$4 file=$DIR/files/$1.pcap id='' u0 u1
   LOST=-
   start_capturer "$name" "$file"
+  [ -z "${LIMIT:-}" ] || cg_cpu_limit "$name" "$LIMIT"
   if [ "$name" = recorderd ]; then id=$(ctl start "$FILTER" --max-capture-len 128); fi
   sleep 0.5
   u0=$(cg_usec "$name")
@@ -165,6 +178,7 @@ if has_part packet; then
       done
     done
   done
+  [ -z "$CPU_MAX" ] || [ -z "$DAEMON_PID" ] || cg_cpu_limit recorderd max
 fi
 
 if has_part idle; then
@@ -202,6 +216,14 @@ print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
 fi
 
 if has_part lossless; then
+  CAPPED=
+  if [ -n "$CPU_MAX" ]; then
+    # Finer steps at the low end, where a capped capturer gives up.
+    low=(10000 20000 30000 50000 70000) rest=()
+    for m in "${LADDER[@]}"; do [[ $m =~ ^[0-9]+$ ]] && ((m <= 70000)) || rest+=("$m"); done
+    LADDER=("${low[@]}" "${rest[@]}")
+    CAPPED=", each capturer capped at $CPU_MAX % of one CPU"
+  fi
   for size in "${SIZES[@]}"; do
     udp_frame_cfg "$DIR/frame.cfg" "$size" "$OTHER_MAC"
     for name in recorderd tcpdump; do
@@ -209,9 +231,9 @@ if has_part lossless; then
       for mode in "${LADDER[@]}"; do
         # Once trafgen cannot pace as fast as asked, only the unpaced steps remain.
         [ "$paced_limit" = 1 ] && [[ $mode =~ ^[0-9]+$ ]] && continue
-        run_capture "$name" "$DIR/frame.cfg" "$(packets_for "$mode")" "$mode"
+        LIMIT=$CPU_MAX run_capture "$name" "$DIR/frame.cfg" "$(packets_for "$mode")" "$mode"
         log "lossless search, $size B, $name, $(mode_name "$mode"): $(kpps) kpps, $IN_FILE of $SENT in file, daemon lost $LOST"
-        printf 'lossless\t%s B\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$name" "$mode" "$SENT" \
+        printf 'lossless\t%s B%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$size" "$CAPPED" "$name" "$mode" "$SENT" \
           "$SECS" "$USEC" "$IN_FILE" "$LOST" >>"$RESULTS"
         if [ "$IN_FILE" -lt "$SENT" ] || { [ "$LOST" != - ] && [ "$LOST" != 0 ]; }; then break; fi
         if [[ $mode =~ ^[0-9]+$ ]] && [ "$(kpps)" -lt $((mode * 8 / 10000)) ]; then paced_limit=1; fi

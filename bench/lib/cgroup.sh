@@ -14,11 +14,18 @@
 #                      fails, printing LOG, if the command exits first or 60 s pass (loading
 #                      BPF programs takes seconds on a busy machine)
 #   cg_usec NAME       usage_usec from the cgroup's cpu.stat
+#   cg_cpu_limit NAME PERCENT
+#                      caps the processes of TAG-NAME (and threads they start later) at PERCENT of
+#                      one CPU: a quota of PERCENT ms per 100 ms period, in cpu.max where the
+#                      cgroup v2 cpu controller can be had, else through the cgroup v1 cpu
+#                      controller (cpu.cfs_quota_us) in a v1 group of the same name (hybrid
+#                      hosts, where v1 holds the cpu controller); "max" lifts the cap. CPU time
+#                      is still read from the v2 group (cg_usec)
 #   cg_stop NAME [SIGNAL]
 #                      signals (default TERM) the cgroup's processes, waits up to 10 s for them to
 #                      leave (then SIGKILL), removes the cgroup
 #   cg_cleanup         cg_stop on every cgroup named TAG-*; unmounts what cg_init mounted
-CG_ROOT='' CG_TAG='' CG_MOUNTED='' CG_PID=''
+CG_ROOT='' CG_TAG='' CG_MOUNTED='' CG_PID='' CG_CPU_V1=''
 
 cg_init() {
   CG_TAG=$1
@@ -53,6 +60,25 @@ cg_wait_line() {
   return 1
 }
 
+cg_cpu_limit() {
+  local name=$1 pct=$2 g=$CG_ROOT/$CG_TAG-$1 quota p
+  [[ $pct =~ ^([1-9][0-9]*|max)$ ]] || { echo "cgroup.sh: cpu limit must be a percentage or max, not '$pct'" >&2; return 1; }
+  quota=max
+  [ "$pct" = max ] || quota=$((pct * 1000))
+  if grep -qw cpu "$CG_ROOT/cgroup.controllers" 2>/dev/null; then
+    grep -qw cpu "$CG_ROOT/cgroup.subtree_control" || echo +cpu >"$CG_ROOT/cgroup.subtree_control"
+    echo "$quota 100000" >"$g/cpu.max"
+    return
+  fi
+  [ -n "$CG_CPU_V1" ] || CG_CPU_V1=$(findmnt -n -t cgroup -O cpu -o TARGET | head -n 1)
+  [ -n "$CG_CPU_V1" ] || { echo "cgroup.sh: no cpu controller (cgroup v2 cpu.max or a v1 cpu hierarchy) to cap $name" >&2; return 1; }
+  mkdir -p "$CG_CPU_V1/$CG_TAG-$name"
+  echo 100000 >"$CG_CPU_V1/$CG_TAG-$name/cpu.cfs_period_us"
+  [ "$quota" = max ] && quota=-1
+  echo "$quota" >"$CG_CPU_V1/$CG_TAG-$name/cpu.cfs_quota_us"
+  for p in $(cat "$g/cgroup.procs"); do echo "$p" >"$CG_CPU_V1/$CG_TAG-$name/cgroup.procs"; done
+}
+
 cg_usec() { sed -n 's/^usage_usec //p' "$CG_ROOT/$CG_TAG-$1/cpu.stat"; }
 
 cg_stop() {
@@ -67,6 +93,9 @@ cg_stop() {
   done
   for i in $pids; do wait "$i" 2>/dev/null || true; done
   for i in $(seq 50); do rmdir "$g" 2>/dev/null && break; sleep 0.1; done
+  if [ -n "$CG_CPU_V1" ] && [ -d "$CG_CPU_V1/$CG_TAG-$1" ]; then
+    for i in $(seq 50); do rmdir "$CG_CPU_V1/$CG_TAG-$1" 2>/dev/null && break; sleep 0.1; done
+  fi
   return 0
 }
 

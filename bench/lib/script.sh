@@ -5,9 +5,11 @@
 #
 #   bench_options PARTS ROUNDS ARGS...
 #                      reads "<build dir> [--parts LIST] [--rounds N]" (and --quick, where the
-#                      script set QUICK=0 before the call); PARTS is every part there is (the
-#                      default), ROUNDS the default number of rounds; sets BUILD, PARTS, ROUNDS
-#                      (QUICK=1 for --quick). -h, --help or a wrong word: the usage and exit 2
+#                      script set QUICK=0 before the call, and --cpu-max PCT, where it set
+#                      CPU_MAX=''); PARTS is every part there is (the default), ROUNDS the default
+#                      number of rounds; sets BUILD, PARTS, ROUNDS (QUICK=1 for --quick, CPU_MAX
+#                      a percentage of one CPU, 1-100). -h, --help or a wrong word: the usage and
+#                      exit 2
 #   has_part NAME      whether --parts names NAME
 #   usage              the usage block of the script's header (from its "#   sudo" line to the
 #                      next paragraph) on stderr, exit 2
@@ -46,6 +48,11 @@ bench_options() {
       --parts) PARTS=${2:?--parts needs a list}; shift ;;
       --rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
       --quick) [ -n "${QUICK+set}" ] || { echo "$BENCH_SCRIPT: unknown option $1" >&2; usage; }; QUICK=1 ;;
+      --cpu-max)
+        [ -n "${CPU_MAX+set}" ] || { echo "$BENCH_SCRIPT: unknown option $1" >&2; usage; }
+        CPU_MAX=${2:?--cpu-max needs a percentage}
+        [[ $CPU_MAX =~ ^([1-9][0-9]?|100)$ ]] || { echo "$BENCH_SCRIPT: --cpu-max must be a percentage of one CPU (1-100), not '$CPU_MAX'" >&2; exit 2; }
+        shift ;;
       -h | --help) usage ;;
       -*) echo "$BENCH_SCRIPT: unknown option $1" >&2; usage ;;
       *) [ -z "$BUILD" ] || usage; BUILD=$1 ;;
