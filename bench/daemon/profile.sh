@@ -67,13 +67,13 @@ wait "$TRAFGEN" || true
 sleep 0.5
 
 echo "== recorderd, $SIZE B frames at $RATE pps, $SECONDS_ s: per thread (perf stat --per-thread)"
+printf "%-28s %12s %14s %12s\n" "thread" "CPU ms/s" "switches/s" "migr/s"
 awk -v s="$SECONDS_" '
   $2 ~ /^[0-9.,]+$/ && ($3 == "msec" || $3 == "context-switches" || $3 == "cpu-migrations") {
     v = $2; gsub(",", "", v); key = $1
     if ($3 == "msec") cpu[key] = v; else if ($3 == "context-switches") cs[key] = v; else mig[key] = v
   }
   END {
-    printf "%-28s %12s %14s %12s\n", "thread", "CPU ms/s", "switches/s", "migr/s"
     for (k in cpu) printf "%-28s %12.2f %14.0f %12.1f\n", k, cpu[k] / s, cs[k] / s, mig[k] / s
   }' "$OUT/stat.txt" | sort -k2 -nr
 echo
