@@ -8,6 +8,7 @@
 //            after that, in both directions, must be in its file, and its own summary must agree.
 //   rate:    driving the tc program with BPF_PROG_TEST_RUN, every driven packet must be
 //            captured or counted as lost.
+//   latency: every quiet packet it sends must reach the reader (it reports a figure only then).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -122,6 +123,19 @@ TEST(DatapathBenchRate, EveryDrivenPacketIsCapturedOrCountedLost) {
     EXPECT_GT(driven, 0) << output;
     EXPECT_GT(captured, 0) << output;
     EXPECT_EQ(captured + lost, driven) << output;
+  }
+}
+
+// A short latency run: each lone packet is delivered (the harness exits 0 and reports them all
+// only when every one arrived); how long it took is the benchmark's figure, not checked here.
+TEST(DatapathBenchLatency, EveryQuietPacketArrives) {
+  RECORDER_REQUIRE_ROOT();
+  for (const char* transport : {"perf", "ring"}) {
+    SCOPED_TRACE(transport);
+    const std::string output = sh_output(std::string(DATAPATH_BENCH_PATH) + " latency " +
+                                         transport + " 3 20 2>&1; echo exit=$?");
+    EXPECT_NE(output.find(": 3 quiet packets, latency min "), std::string::npos) << output;
+    EXPECT_NE(output.find("exit=0"), std::string::npos) << output;
   }
 }
 
