@@ -19,14 +19,14 @@ inline bool privileged_required() {
 }
 
 // Use at the top of every privileged test.
-#define RECORDER_REQUIRE_ROOT()                                                    \
-  do {                                                                             \
-    if (geteuid() != 0) {                                                          \
-      if (::recorder::testing::privileged_required()) {                            \
-        FAIL() << "needs root (BPF, tc, netns) and RECORDER_REQUIRE_PRIVILEGED=1"; \
-      }                                                                            \
-      GTEST_SKIP() << "needs root for BPF, tc and network namespaces";             \
-    }                                                                              \
+#define RECORDER_REQUIRE_ROOT()                                                            \
+  do {                                                                                     \
+    if (geteuid() != 0) {                                                                  \
+      if (::recorder::testing::privileged_required()) {                                    \
+        FAIL() << "needs root (BPF, tc, netns, mounts) and RECORDER_REQUIRE_PRIVILEGED=1"; \
+      }                                                                                    \
+      GTEST_SKIP() << "needs root for BPF, tc, network namespaces and mounts";             \
+    }                                                                                      \
   } while (0)
 
 // Runs a shell command; returns its exit status.

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "privileged.h"
 #include "sink/sink.h"
 #include "sink_test_util.h"
 #include "tmpfs.h"
@@ -18,22 +19,10 @@ namespace {
 using test::make_frame;
 using test::packet_of;
 
-// Root is needed to mount; without it skip, unless RECORDER_REQUIRE_PRIVILEGED=1 (CI).
-#define REQUIRE_ROOT()                                                           \
-  do {                                                                           \
-    if (geteuid() != 0) {                                                        \
-      const char* req = std::getenv("RECORDER_REQUIRE_PRIVILEGED");              \
-      if (req != nullptr && std::string(req) == "1") {                           \
-        FAIL() << "needs root to mount a tmpfs (RECORDER_REQUIRE_PRIVILEGED=1)"; \
-      }                                                                          \
-      GTEST_SKIP() << "needs root to mount a tmpfs";                             \
-    }                                                                            \
-  } while (0)
-
-class DiskFullTest : public ::testing::TestWithParam<std::tuple<bool, FileFormat>> {};
+class DiskFullTest : public ::testing::TestWithParam<test::BackendAndFormat> {};
 
 TEST_P(DiskFullTest, SinkFailsWithEnospcAndClosesToValidFile) {
-  REQUIRE_ROOT();
+  RECORDER_REQUIRE_ROOT();
   const auto [io_uring, format] = GetParam();
   recorder::test::SmallTmpfs fs("1m");
   ASSERT_TRUE(fs.mounted()) << fs.path() << ": " << fs.error();
@@ -83,14 +72,8 @@ TEST_P(DiskFullTest, SinkFailsWithEnospcAndClosesToValidFile) {
   test::expect_wireshark_tools_accept(path);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, DiskFullTest,
-                         ::testing::Combine(::testing::Values(true, false),
-                                            ::testing::Values(FileFormat::kPcap,
-                                                              FileFormat::kPcapng)),
-                         [](const auto& p) {
-                           return std::string(std::get<0>(p.param) ? "io_uring" : "pwrite") + "_" +
-                                  (std::get<1>(p.param) == FileFormat::kPcap ? "pcap" : "pcapng");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, DiskFullTest, test::backends_and_formats(),
+                         test::backend_and_format_name);
 
 }  // namespace
 }  // namespace recorder::sink

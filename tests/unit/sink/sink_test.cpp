@@ -621,7 +621,7 @@ class FileSizeLimit {
   sighandler_t old_handler_;
 };
 
-class SinkWriteErrorTest : public ::testing::TestWithParam<std::tuple<bool, FileFormat>> {};
+class SinkWriteErrorTest : public ::testing::TestWithParam<test::BackendAndFormat> {};
 
 TEST_P(SinkWriteErrorTest, WriteErrorLeavesValidFileAndExactCounts) {
   const auto [io_uring, format] = GetParam();
@@ -670,14 +670,8 @@ TEST_P(SinkWriteErrorTest, WriteErrorLeavesValidFileAndExactCounts) {
   test::expect_wireshark_tools_accept(path);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SinkWriteErrorTest,
-                         ::testing::Combine(::testing::Values(true, false),
-                                            ::testing::Values(FileFormat::kPcap,
-                                                              FileFormat::kPcapng)),
-                         [](const auto& p) {
-                           return std::string(std::get<0>(p.param) ? "io_uring" : "pwrite") + "_" +
-                                  (std::get<1>(p.param) == FileFormat::kPcap ? "pcap" : "pcapng");
-                         });
+INSTANTIATE_TEST_SUITE_P(Backends, SinkWriteErrorTest, test::backends_and_formats(),
+                         test::backend_and_format_name);
 
 }  // namespace
 }  // namespace recorder::sink

@@ -1,5 +1,5 @@
 // Helpers for the sink tests: a temporary directory, packet builders, reading files back with
-// libpcap, and running tshark/capinfos on a file.
+// libpcap, running tshark/capinfos on a file, and the write-backend x file-format parameters.
 #pragma once
 
 #include <pcap/pcap.h>
@@ -14,11 +14,13 @@
 #include <iterator>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "dispatch/packet.h"
+#include "sink/sink.h"
 #include "temp_dir.h"
 
 namespace recorder::sink::test {
@@ -131,6 +133,18 @@ inline void expect_wireshark_tools_accept(const std::filesystem::path& p) {
   auto c = run_command("capinfos '" + p.string() + "' >/dev/null");
   EXPECT_EQ(c.exit_code, 0) << "capinfos " << p << ": " << c.err;
   EXPECT_EQ(c.err, "") << "capinfos " << p;
+}
+
+// Tests run with each write backend and file format: (io_uring?, format) parameters, named
+// "io_uring_pcap", "pwrite_pcapng", ...
+using BackendAndFormat = std::tuple<bool, FileFormat>;
+inline auto backends_and_formats() {
+  return ::testing::Combine(::testing::Values(true, false),
+                            ::testing::Values(FileFormat::kPcap, FileFormat::kPcapng));
+}
+inline std::string backend_and_format_name(const ::testing::TestParamInfo<BackendAndFormat>& p) {
+  return std::string(std::get<0>(p.param) ? "io_uring" : "pwrite") + "_" +
+         (std::get<1>(p.param) == FileFormat::kPcap ? "pcap" : "pcapng");
 }
 
 // Polls `cond` every 10 ms for up to `limit`.
