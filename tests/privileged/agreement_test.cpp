@@ -231,10 +231,7 @@ TEST_P(Agreement, KernelRuleBitsEqualUserSpaceMatches) {
 INSTANTIATE_TEST_SUITE_P(Transports, Agreement,
                          ::testing::Values(datapath::BpfTransport::kPerfBuffer,
                                            datapath::BpfTransport::kRingBuffer),
-                         [](const auto& param_info) {
-                           return param_info.param == datapath::BpfTransport::kPerfBuffer ? "Perf"
-                                                                                          : "Ring";
-                         });
+                         testing::TransportName());
 
 }  // namespace
 }  // namespace recorder

@@ -277,10 +277,7 @@ TEST_P(FlipUnderContention, EverySampleCarriesAnInstalledGenerationAndExactlyIts
 INSTANTIATE_TEST_SUITE_P(Transports, FlipUnderContention,
                          ::testing::Values(datapath::BpfTransport::kPerfBuffer,
                                            datapath::BpfTransport::kRingBuffer),
-                         [](const auto& param_info) {
-                           return param_info.param == datapath::BpfTransport::kPerfBuffer ? "Perf"
-                                                                                          : "Ring";
-                         });
+                         testing::TransportName());
 
 }  // namespace
 }  // namespace recorder

@@ -318,9 +318,7 @@ TEST_P(NonLinear, TapNapiFragsEqualsTcpdump) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, NonLinear,
                          ::testing::Values(Transport::kPerfBuffer, Transport::kRingBuffer),
-                         [](const auto& param_info) {
-                           return param_info.param == Transport::kPerfBuffer ? "Perf" : "Ring";
-                         });
+                         testing::TransportName());
 
 }  // namespace
 }  // namespace recorder

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 namespace recorder::testing {
 
@@ -53,6 +54,16 @@ inline std::string unique_name(const char* tag) {
   std::string name = "prt" + std::to_string(getpid() % 100000) + tag + std::to_string(counter++);
   return name.substr(0, 15);
 }
+
+// Names the instances of a suite run with each transport (datapath::Transport or
+// datapath::BpfTransport): "Perf" and "Ring". INSTANTIATE_TEST_SUITE_P(..., TransportName()).
+struct TransportName {
+  template <typename ParamInfo>
+  std::string operator()(const ParamInfo& param_info) const {
+    using Param = std::decay_t<decltype(param_info.param)>;
+    return param_info.param == Param::kPerfBuffer ? "Perf" : "Ring";
+  }
+};
 
 }  // namespace recorder::testing
 

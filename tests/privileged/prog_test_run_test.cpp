@@ -510,9 +510,7 @@ TEST_P(ProgTestRun, PrefilterFollowsRuleUpdates) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, ProgTestRun,
                          ::testing::Values(BpfTransport::kPerfBuffer, BpfTransport::kRingBuffer),
-                         [](const auto& param_info) {
-                           return param_info.param == BpfTransport::kPerfBuffer ? "Perf" : "Ring";
-                         });
+                         testing::TransportName());
 
 TEST(ProgTestRunLoss, FailedEmissionsAreCountedPerRecording) {
   RECORDER_REQUIRE_ROOT();

@@ -520,9 +520,7 @@ TEST_P(VethCapture, PacketsFromSeveralCpusArriveInCaptureTimeOrder) {
 
 INSTANTIATE_TEST_SUITE_P(Transports, VethCapture,
                          ::testing::Values(Transport::kPerfBuffer, Transport::kRingBuffer),
-                         [](const auto& param_info) {
-                           return param_info.param == Transport::kPerfBuffer ? "Perf" : "Ring";
-                         });
+                         testing::TransportName());
 
 TEST(DatapathOpen, UnknownExactInterfaceIsInvalidArgument) {
   RECORDER_REQUIRE_ROOT();
