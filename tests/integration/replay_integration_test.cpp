@@ -5,12 +5,14 @@
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "daemon_fixture.h"
 #include "dispatch/filter.h"
 #include "dispatch/packet_info.h"
+#include "filter_selection.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
 
@@ -74,15 +76,9 @@ fs::path write_input(const fs::path& dir, int rounds = 100) {
 // The input records a filter selects, by recorder::matches() on libpcap's view of the input.
 std::vector<std::vector<uint8_t>> expected_for(const fs::path& input,
                                                const std::vector<std::string>& filters) {
-  std::vector<Filter> parsed;
-  for (const auto& f : filters) parsed.push_back(*parse_filter(f));
   std::vector<std::vector<uint8_t>> out;
-  for (const auto& r : read_pcap(input.string()).records) {
-    PacketInfo info = decode_packet(r.data, LinkType::kEthernet);
-    if (std::any_of(parsed.begin(), parsed.end(),
-                    [&](const Filter& f) { return matches(f, info); })) {
-      out.push_back(r.data);
-    }
+  for (auto& r : select(read_pcap(input.string()).records, 0, UINT64_MAX, filters)) {
+    out.push_back(std::move(r.data));
   }
   return out;
 }

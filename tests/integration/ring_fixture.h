@@ -1,6 +1,6 @@
 // ring_fixture.h: helpers for the flight-recorder integration tests (unprivileged replay and
 // privileged veth): recorderctl against a Daemon, polling a ring's Get, and the expected
-// snapshot of a list of packets (a time range and filters through matches()).
+// snapshot of a list of packets (filter_selection.h's select: a time range and filters).
 #pragma once
 
 #include <fmt/format.h>
@@ -12,26 +12,10 @@
 #include <vector>
 
 #include "daemon_fixture.h"
-#include "dispatch/filter.h"
-#include "dispatch/packet_info.h"
+#include "filter_selection.h"
 #include "pcap_file.h"
 
 namespace recorder::test {
-
-inline std::vector<PcapRecord> select(const std::vector<PcapRecord>& all, uint64_t from,
-                                      uint64_t to, const std::vector<std::string>& filters) {
-  std::vector<Filter> parsed;
-  for (const auto& f : filters) parsed.push_back(*parse_filter(f));
-  std::vector<PcapRecord> out;
-  for (const auto& r : all) {
-    if (r.timestamp_ns < from || r.timestamp_ns > to) continue;
-    const PacketInfo info = decode_packet(r.data, LinkType::kEthernet);
-    bool any = parsed.empty();
-    for (const auto& f : parsed) any = any || matches(f, info);
-    if (any) out.push_back(r);
-  }
-  return out;
-}
 
 inline void expect_same_packets(const std::vector<PcapRecord>& got,
                                 const std::vector<PcapRecord>& want) {
