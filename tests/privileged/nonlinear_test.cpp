@@ -28,6 +28,7 @@
 #include "dispatch/filter.h"
 #include "dispatch/packet_info.h"
 #include "dispatch/recording.h"
+#include "file_recording.h"
 #include "netns.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
@@ -150,13 +151,10 @@ void record_and_compare(Transport transport, const std::string& dev,
   ASSERT_TRUE(dp.ok()) << dp.error().message();
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok()) << pool.error().message();
-  sink::SinkOptions sink_options;
-  sink_options.path = dir.path().string() + "/recording.pcap";
-  auto sink = sink::Sink::open(**pool, sink_options);
-  ASSERT_TRUE(sink.ok()) << sink.error().message();
   RecordingSpec spec;
   spec.include = include;
-  auto recording = std::make_shared<Recording>(1, spec, std::move(sink).value());
+  auto recording = testing::file_recording(**pool, 1, spec, dir.path() / "recording.pcap");
+  ASSERT_NE(recording, nullptr);
   Dispatcher dispatcher;
   Router router(dispatcher, dp->get());
   ASSERT_TRUE(router.add(recording).ok());

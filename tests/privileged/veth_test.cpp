@@ -20,6 +20,7 @@
 #include "dispatch/dispatcher.h"
 #include "dispatch/filter.h"
 #include "dispatch/recording.h"
+#include "file_recording.h"
 #include "netns.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
@@ -112,11 +113,8 @@ TEST_P(VethCapture, RecordingEqualsTcpdumpPacketForPacket) {
 
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok()) << pool.error().message();
-  sink::SinkOptions sink_options;
-  sink_options.path = dir.path().string() + "/recording.pcap";
-  auto sink = sink::Sink::open(**pool, sink_options);
-  ASSERT_TRUE(sink.ok()) << sink.error().message();
-  auto recording = std::make_shared<Recording>(1, spec, std::move(sink).value());
+  auto recording = testing::file_recording(**pool, 1, spec, dir.path() / "recording.pcap");
+  ASSERT_NE(recording, nullptr);
 
   Dispatcher dispatcher;
   Router router(dispatcher, dp->get());
@@ -202,13 +200,11 @@ TEST_P(VethCapture, StopRightAfterTrafficKeepsEveryMatchedPacket) {
   Router router(dispatcher, dp->get());
   SourceThread source(**dp, dispatcher);
   for (uint64_t id = 1; id <= 5; ++id) {
-    sink::SinkOptions sink_options;
-    sink_options.path = dir.path().string() + "/r" + std::to_string(id) + ".pcap";
-    auto sink = sink::Sink::open(**pool, sink_options);
-    ASSERT_TRUE(sink.ok()) << sink.error().message();
     RecordingSpec spec;
     spec.include = {must_parse("any 0 " + net.peer4() + " 7000 UDP")};
-    auto recording = std::make_shared<Recording>(id, spec, std::move(sink).value());
+    auto recording = testing::file_recording(**pool, id, spec,
+                                             dir.path() / ("r" + std::to_string(id) + ".pcap"));
+    ASSERT_NE(recording, nullptr);
     ASSERT_TRUE(router.add(recording).ok());
     // tc egress runs in the sender's syscall: when send_udp returns, every packet is in the
     // kernel's buffers.
@@ -384,13 +380,10 @@ TEST_P(VethCapture, VlanTagsAreInTheCaptureAsOnTheWire) {
   ASSERT_TRUE(dp.ok()) << dp.error().message();
   auto pool = sink::WriterPool::create({});
   ASSERT_TRUE(pool.ok());
-  sink::SinkOptions sink_options;
-  sink_options.path = dir.path().string() + "/recording.pcap";
-  auto sink = sink::Sink::open(**pool, sink_options);
-  ASSERT_TRUE(sink.ok()) << sink.error().message();
   RecordingSpec spec;
   spec.include = {must_parse(b + " 0 " + a + " 5555 UDP")};
-  auto recording = std::make_shared<Recording>(2, spec, std::move(sink).value());
+  auto recording = testing::file_recording(**pool, 2, spec, dir.path() / "recording.pcap");
+  ASSERT_NE(recording, nullptr);
   Dispatcher dispatcher;
   Router router(dispatcher, dp->get());
   ASSERT_TRUE(router.add(recording).ok());
