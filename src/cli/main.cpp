@@ -102,16 +102,7 @@ pb::StartRecording build_start(const RecordFlags& f) {
       Filter back = reversed(*filter);
       if (!(back == *filter)) all.push_back(back);
     }
-    for (const auto& one : all) {
-      auto* out = start.add_include();
-      if (one.source.family != AddressFamily::kAny) out->set_source_cidr(to_string(one.source));
-      out->set_source_port(one.source_port);
-      if (one.destination.family != AddressFamily::kAny) {
-        out->set_destination_cidr(to_string(one.destination));
-      }
-      out->set_destination_port(one.destination_port);
-      out->set_protocol(static_cast<pb::Protocol>(one.protocol));
-    }
+    for (const auto& one : all) service::to_proto_filter(one, start.add_include());
   }
   start.set_max_capture_length(f.max_capture_len);
   auto* stop = start.mutable_stop_condition();
