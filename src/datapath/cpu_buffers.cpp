@@ -17,7 +17,7 @@ size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
 // A perf ring: perf_event_mmap_page, then data_size bytes (a power of two) of 8-byte-aligned
 // records. A record may wrap around the end of the data; it is then copied whole into scratch.
-class PerfCpuBuffer final : public CpuBuffer {
+class PerfCpuBuffer final : public CpuBufferRuns<PerfCpuBuffer> {
  public:
   PerfCpuBuffer(void* base, size_t data_bytes) : header_(static_cast<perf_event_mmap_page*>(base)) {
     const size_t offset = header_->data_offset != 0 ? header_->data_offset : page_size();
@@ -70,7 +70,7 @@ class PerfCpuBuffer final : public CpuBuffer {
 // A BPF ring buffer: a consumer page (ours to write), then the producer page and the data,
 // mapped twice in a row by the kernel so a record never wraps. Records carry an 8-byte header
 // whose length has a busy bit (not committed yet: stop) and a discard bit (skip).
-class RingCpuBuffer final : public CpuBuffer {
+class RingCpuBuffer final : public CpuBufferRuns<RingCpuBuffer> {
  public:
   static Result<std::unique_ptr<CpuBuffer>> open(int fd) {
     bpf_map_info info{};

@@ -26,10 +26,7 @@ bool OrderedReader::next_time(size_t i, Visitor& visitor, uint64_t& ktime) {
     if (r.lost > 0) visitor.lost(r.lost);
     buffers_[i]->pop();
   }
-  // The capture header starts with ktime_ns (recorder_abi.h); a sample too short to hold it is
-  // delivered at once and rejected there.
-  ktime = 0;
-  if (r.size >= sizeof(ktime)) std::memcpy(&ktime, r.data, sizeof(ktime));
+  ktime = CpuBuffer::ktime_of(r);
   return true;
 }
 
@@ -49,20 +46,10 @@ size_t OrderedReader::read(uint64_t horizon_ns, Visitor& visitor) {
     heap_.pop_back();
     // Take a run from this buffer while it stays the earliest.
     const uint64_t limit = heap_.empty() ? horizon_ns : std::min(horizon_ns, heap_.front().first);
-    for (;;) {
-      const CpuBuffer::Record& r = heads_[i];
-      visitor.sample(r.data, r.size);
-      ++delivered;
-      buffers_[i]->pop();
-      uint64_t t = 0;
-      if (!next_time(i, visitor, t)) break;
-      if (t > limit) {
-        if (t <= horizon_ns) {
-          heap_.emplace_back(t, i);
-          std::push_heap(heap_.begin(), heap_.end(), kLater);
-        }
-        break;
-      }
+    uint64_t t = 0;
+    if (buffers_[i]->run(heads_[i], limit, visitor, t, delivered) && t <= horizon_ns) {
+      heap_.emplace_back(t, i);
+      std::push_heap(heap_.begin(), heap_.end(), kLater);
     }
   }
   for (auto& b : buffers_) b->commit();

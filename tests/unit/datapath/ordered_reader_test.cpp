@@ -14,7 +14,7 @@ namespace recorder::datapath {
 namespace {
 
 // A buffer whose records are 8-byte timestamps (the first field of a capture header) or losses.
-class FakeBuffer final : public CpuBuffer {
+class FakeBuffer final : public CpuBufferRuns<FakeBuffer> {
  public:
   void add_sample(uint64_t ktime) { pending_.push_back({ktime, 0}); }
   void add_loss(uint64_t n) { pending_.push_back({0, n}); }
