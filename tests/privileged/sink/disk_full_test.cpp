@@ -61,7 +61,7 @@ TEST_P(DiskFullTest, SinkFailsWithEnospcAndClosesToValidFile) {
   EXPECT_GT(r->packets_written, 100u);
   EXPECT_EQ(std::filesystem::file_size(path), r->file_bytes);
   EXPECT_FALSE(std::filesystem::exists(fs.path() / ("." + path.filename().string() + ".partial")));
-  const auto got = test::read_with_libpcap(path);
+  const auto got = test::read_pcap(path).records;
   ASSERT_EQ(got.size(), r->packets_written);
   uint64_t bytes = 0;
   for (size_t i = 0; i < got.size(); ++i) {

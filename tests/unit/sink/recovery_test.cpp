@@ -61,7 +61,7 @@ TEST(Recovery, TruncatedPcapIsCutToLastRecordAndRenamed) {
   EXPECT_EQ(f.bytes_cut, 100u);
   EXPECT_EQ(f.bytes_kept, 24u + 7 * 216);
   EXPECT_FALSE(std::filesystem::exists(f.partial_path));
-  const auto got = test::read_with_libpcap(f.final_path);
+  const auto got = test::read_pcap(f.final_path).records;
   ASSERT_EQ(got.size(), 7u);
   EXPECT_EQ(got[6].data, make_frame(200, 6));
   test::expect_wireshark_tools_accept(f.final_path);
@@ -86,7 +86,7 @@ TEST(Recovery, TruncatedPcapngIsRepaired) {
       EXPECT_FALSE(f.corrupt);
       EXPECT_EQ(f.packets_kept, 4u);
       EXPECT_EQ(f.bytes_cut, 10u);
-      EXPECT_EQ(test::read_with_libpcap(dir / "r.pcapng").size(), 4u);
+      EXPECT_EQ(test::read_pcap(dir / "r.pcapng").records.size(), 4u);
       test::expect_wireshark_tools_accept(dir / "r.pcapng");
     } else {
       EXPECT_TRUE(f.corrupt);
@@ -141,7 +141,7 @@ TEST(Recovery, FileOfKilledRecorderIsRepaired) {
     const RecoveredFile& f = (*r)[0];
     ASSERT_FALSE(f.corrupt) << f.reason;
     EXPECT_GT(f.packets_kept, 1000u);
-    const auto got = test::read_with_libpcap(dir / name);
+    const auto got = test::read_pcap(dir / name).records;
     ASSERT_EQ(got.size(), f.packets_kept);
     for (size_t i = 0; i < got.size(); ++i) {
       ASSERT_EQ(got[i].data, make_frame(64 + i % 1400, static_cast<uint32_t>(i))) << i;

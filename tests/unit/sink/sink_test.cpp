@@ -98,11 +98,11 @@ SinkResult record(WriterPool& pool, const std::filesystem::path& path, FileForma
 }
 
 void expect_same_packets(const std::filesystem::path& path, const Workload& w) {
-  const auto got = test::read_with_libpcap(path);
+  const auto got = test::read_pcap(path).records;
   ASSERT_EQ(got.size(), w.frames.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    ASSERT_EQ(got[i].ts_ns, w.ts[i]) << "packet " << i;
-    ASSERT_EQ(got[i].orig_len, w.frames[i].size() + 3) << "packet " << i;
+    ASSERT_EQ(got[i].timestamp_ns, w.ts[i]) << "packet " << i;
+    ASSERT_EQ(got[i].original_length, w.frames[i].size() + 3) << "packet " << i;
     ASSERT_EQ(got[i].data, w.frames[i]) << "packet " << i;
   }
 }
@@ -206,7 +206,7 @@ TEST(WriterPool, FallsBackToPwriteWhenSeccompRefusesIoUring) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
   ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
-  EXPECT_EQ(test::read_with_libpcap(dir / "seccomp.pcap").size(), 5000u);
+  EXPECT_EQ(test::read_pcap(dir / "seccomp.pcap").records.size(), 5000u);
 }
 
 TEST(Sink, PcapngTwoInterfacesBothDirectionsAndDropsInTshark) {
@@ -300,9 +300,9 @@ TEST(Sink, PcapGivesRawPacketsAnEthernetHeader) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->bytes_written, ip.size());  // captured bytes, without the synthesized 14
   test::expect_wireshark_tools_accept(path);
-  int link = 0;
-  const auto got = test::read_with_libpcap(path, &link);
-  EXPECT_EQ(link, DLT_EN10MB);
+  const auto contents = test::read_pcap(path);
+  const auto& got = contents.records;
+  EXPECT_EQ(contents.link_type, DLT_EN10MB);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data.size(), 14 + ip.size());
   EXPECT_TRUE(std::equal(ip.begin(), ip.end(), got[0].data.begin() + 14));
@@ -362,7 +362,7 @@ TEST(Sink, ManyLargePacketsThroughIoUringTwoThreadsTwoSinks) {
   auto rb = b->close(0);
   ASSERT_TRUE(ra.ok() && rb.ok());
   for (const auto& path : {dir / "a.pcapng", dir / "b.pcap"}) {
-    const auto got = test::read_with_libpcap(path);
+    const auto got = test::read_pcap(path).records;
     ASSERT_EQ(got.size(), kN) << path;
     for (uint32_t i = 0; i < kN; ++i) {
       uint32_t id;
@@ -389,7 +389,7 @@ TEST(Sink, QuietRecordingBecomesVisibleWithoutClose) {
     return std::filesystem::file_size(partial, ec) == 24u + 16u + 100u;
   })) << "partial file size "
       << std::filesystem::file_size(partial);
-  const auto got = test::read_with_libpcap(partial);
+  const auto got = test::read_pcap(partial).records;
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].data, f);
   ASSERT_TRUE(sink->close(0).ok());
@@ -459,7 +459,7 @@ TEST(Sink, CloseIsIdempotentAndRefusesExistingFile) {
   EXPECT_EQ(r1->path, r2->path);
   EXPECT_EQ(r1->file_bytes, 24u);
   EXPECT_EQ(r2->file_bytes, 24u);
-  EXPECT_EQ(test::read_with_libpcap(dir / "x.pcap").size(), 0u);
+  EXPECT_EQ(test::read_pcap(dir / "x.pcap").records.size(), 0u);
   SinkOptions o;
   o.path = dir / "x.pcap";
   auto again = Sink::open(*pool, o);
@@ -574,7 +574,7 @@ TEST(WriterPool, OpenCloseCyclesLeaveNoFdsOrMemoryReserved) {
   }
   EXPECT_EQ(count_fds(), before);
   for (int i = 0; i < 50; ++i) {
-    EXPECT_EQ(test::read_with_libpcap(dir / name(i)).size(), 100u);
+    EXPECT_EQ(test::read_pcap(dir / name(i)).records.size(), 100u);
   }
 }
 
@@ -659,7 +659,7 @@ TEST_P(SinkWriteErrorTest, WriteErrorLeavesValidFileAndExactCounts) {
   EXPECT_EQ(r.bytes_written + r.bytes_lost_write, appended_bytes);
   EXPECT_GT(r.packets_written, 1000u);
   EXPECT_GT(r.packets_lost_write, 0u);
-  const auto got = test::read_with_libpcap(path);
+  const auto got = test::read_pcap(path).records;
   ASSERT_EQ(got.size(), r.packets_written);
   uint64_t bytes = 0;
   for (size_t i = 0; i < got.size(); ++i) {

@@ -20,12 +20,14 @@
 #include <gtest/gtest.h>
 
 #include "dispatch/packet.h"
+#include "pcap_file.h"
 #include "sink/sink.h"
 #include "temp_dir.h"
 
 namespace recorder::sink::test {
 
-using recorder::test::TempDir;  // tests/support/temp_dir.h
+using recorder::test::read_pcap;  // tests/support/pcap_file.h
+using recorder::test::TempDir;    // tests/support/temp_dir.h
 
 inline std::vector<uint8_t> read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
