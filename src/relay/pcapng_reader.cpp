@@ -14,6 +14,8 @@ constexpr uint32_t kInterfaceStatistics = 5;
 constexpr uint32_t kEnhancedPacket = 6;
 constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
 constexpr size_t kStdioBuffer = 256u << 10;
+constexpr uint32_t kPcapMicroseconds = 0xa1b2c3d4;
+constexpr uint32_t kPcapNanoseconds = 0xa1b23c4d;
 
 uint16_t u16(const uint8_t* p) {
   uint16_t v;
@@ -56,6 +58,29 @@ Result<std::unique_ptr<PcapngReader>> PcapngReader::open(const std::filesystem::
     return Error::from_errno("open " + path.string(), errno, ErrorCode::kNotFound);
   }
   std::unique_ptr<PcapngReader> reader(new PcapngReader(path, file));
+  uint8_t pcap_header[24];
+  if (std::fread(pcap_header, 1, sizeof(pcap_header), file) == sizeof(pcap_header)) {
+    const uint32_t magic = u32(pcap_header);
+    for (bool swapped : {false, true}) {
+      const uint32_t m = swapped ? __builtin_bswap32(magic) : magic;
+      if (m != kPcapMicroseconds && m != kPcapNanoseconds) continue;
+      auto field = [&](size_t off) {
+        const uint32_t v = u32(pcap_header + off);
+        return swapped ? __builtin_bswap32(v) : v;
+      };
+      PcapngInterface itf;
+      itf.link_type = static_cast<uint16_t>(field(20) & 0xffff);
+      itf.snap_length = field(16);
+      itf.tsresol = m == kPcapNanoseconds ? 9 : 6;
+      reader->interfaces_.push_back(itf);
+      reader->interfaces_scanned_ = true;
+      reader->pcap_ = true;
+      reader->pcap_swapped_ = swapped;
+      reader->offset_ = reader->first_block_ = sizeof(pcap_header);
+      return reader;
+    }
+  }
+  if (std::fseek(file, 0, SEEK_SET) != 0) return Error::from_errno("seek " + path.string(), errno);
   auto got = reader->read_block();
   if (!got) return got.error();
   const auto& b = reader->block_;
@@ -71,7 +96,52 @@ Result<std::unique_ptr<PcapngReader>> PcapngReader::open(const std::filesystem::
   return reader;
 }
 
+Result<bool> PcapngReader::read_pcap_record() {
+  uint8_t head[16];
+  const size_t got = std::fread(head, 1, sizeof(head), file_);
+  if (got == 0 && std::feof(file_)) return false;
+  if (got != sizeof(head)) {
+    if (std::ferror(file_)) return Error::from_errno("read " + path_.string(), errno);
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{}: truncated record header at offset {}", path_.string(), offset_));
+  }
+  auto field = [&](size_t off) {
+    const uint32_t v = u32(head + off);
+    return pcap_swapped_ ? __builtin_bswap32(v) : v;
+  };
+  const uint32_t captured = field(8);
+  if (captured > kMaxBlock - 36) {
+    return Error(ErrorCode::kInvalidArgument, fmt::format("{}: bad record length {} at offset {}",
+                                                          path_.string(), captured, offset_));
+  }
+  // The enhanced packet block pcapng would hold: timestamp in the file's resolution (if_tsresol
+  // 6 or 9), interface 0, data padded to 4 bytes, no options.
+  const uint32_t padded = (captured + 3u) & ~3u;
+  const uint32_t length = 32 + padded;
+  block_.assign(length, 0);
+  const uint64_t ticks =
+      static_cast<uint64_t>(field(0)) * (interfaces_[0].tsresol == 9 ? 1000000000u : 1000000u) +
+      field(4);
+  const uint32_t words[7] = {kEnhancedPacket,
+                             length,
+                             0,
+                             static_cast<uint32_t>(ticks >> 32),
+                             static_cast<uint32_t>(ticks),
+                             captured,
+                             field(12)};
+  std::memcpy(block_.data(), words, sizeof(words));
+  if (std::fread(block_.data() + 28, 1, captured, file_) != captured) {
+    if (std::ferror(file_)) return Error::from_errno("read " + path_.string(), errno);
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("{}: truncated record at offset {}", path_.string(), offset_));
+  }
+  std::memcpy(block_.data() + length - 4, &length, sizeof(length));
+  offset_ += sizeof(head) + captured;
+  return true;
+}
+
 Result<bool> PcapngReader::read_block() {
+  if (pcap_) return read_pcap_record();
   uint8_t head[8];
   const size_t got = std::fread(head, 1, sizeof(head), file_);
   if (got == 0 && std::feof(file_)) return false;

@@ -7,6 +7,9 @@
 // if_description, if_tsresol), enhanced packet blocks, and skips every other block type. A
 // second section header, a big-endian section or a block whose length fields disagree is an
 // error naming the offset.
+// It also reads classic pcap (either byte order, microsecond or nanosecond timestamps: a ring's
+// snapshot is pcap when the ring is): one interface without a name (link type and snap length
+// from the file header), each record handed out as the enhanced packet block pcapng would hold.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +71,8 @@ class PcapngReader {
   PcapngReader(std::filesystem::path path, std::FILE* file);
   // Reads the next block into block_; false at a clean end of file.
   Result<bool> read_block();
+  // Classic pcap: reads the next record into block_ as an enhanced packet block.
+  Result<bool> read_pcap_record();
   Status add_interface(std::span<const uint8_t> block);
 
   std::filesystem::path path_;
@@ -77,7 +82,9 @@ class PcapngReader {
   uint64_t offset_ = 0;       // of the next block
   uint64_t first_block_ = 0;  // after the section header
   bool interfaces_scanned_ = false;
-  size_t idb_seen_ = 0;  // interface blocks next() has passed
+  bool pcap_ = false;          // classic pcap, not pcapng
+  bool pcap_swapped_ = false;  // its header and records are in the other byte order
+  size_t idb_seen_ = 0;        // interface blocks next() has passed
   std::vector<PcapngInterface> interfaces_;
   std::vector<std::vector<uint8_t>> statistics_;
 };

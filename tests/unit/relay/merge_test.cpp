@@ -36,8 +36,9 @@ struct Sent {
 };
 
 // A node's file as recorderd writes it (pcapng, IDBs inline, ISBs at the end).
-void write_node_file(const fs::path& path, const std::vector<Sent>& packets, uint64_t dropped = 0) {
-  EncodingQueue q(FileFormat::kPcapng, 65535, 1u << 20);
+void write_node_file(const fs::path& path, const std::vector<Sent>& packets, uint64_t dropped = 0,
+                     FileFormat format = FileFormat::kPcapng) {
+  EncodingQueue q(format, 65535, 1u << 20);
   ASSERT_TRUE(q.push_file_header());
   std::vector<std::vector<uint8_t>> data;
   for (const auto& p : packets) data.push_back(std::vector<uint8_t>(60, p.tag));
@@ -205,6 +206,30 @@ TEST(Merge, PcapOutputForOneLinkTypeAndAClearErrorForSeveral) {
   EXPECT_NE(mixed.error().message().find("t/if999999"), std::string::npos)
       << mixed.error().message();
   EXPECT_NE(mixed.error().message().find("pcapng"), std::string::npos);
+}
+
+// A ring's snapshot is pcap when the ring is: such a node file is one interface without a name
+// ("<node>/if0"), its packets merged in time order with their bytes and nanosecond timestamps.
+TEST(Merge, ClassicPcapNodeFileIsOneUnnamedInterface) {
+  recorder::test::TempDir dir;
+  write_node_file(dir / "a.pcapng", {{kT0 + 10, 1, 1}, {kT0 + 30, 1, 3}});
+  write_node_file(dir / "b.pcap", {{kT0 + 20, 1, 2}, {kT0 + 40, 1, 4}}, 0, FileFormat::kPcap);
+  auto result = merge_captures({{"a", "x", dir / "a.pcapng"}, {"b", "y", dir / "b.pcap"}},
+                               dir / "out.pcapng", FileFormat::kPcapng, "");
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->inputs[1].error, "");
+  EXPECT_EQ(result->inputs[1].packets, 2u);
+  const Merged m = read_merged(dir / "out.pcapng");
+  EXPECT_EQ(m.interfaces, (std::vector<std::string>{"a/lo", "b/if0"}));
+  ASSERT_EQ(m.packets.size(), 4u);
+  for (uint8_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(m.packets[k].second, k + 1);
+    EXPECT_EQ(m.timestamps[k], kT0 + 10 * (k + 1u));
+    EXPECT_EQ(m.packets[k].first, k % 2 == 0 ? "a/lo" : "b/if0");
+  }
+  const auto read = read_with_libpcap(dir / "out.pcapng");
+  ASSERT_EQ(read.size(), 4u);
+  EXPECT_EQ(read[1].data, std::vector<uint8_t>(60, 2));
 }
 
 TEST(Merge, MissingOrTornNodeFileIsNamedAndTheOthersAreMerged) {
