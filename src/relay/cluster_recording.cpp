@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <thread>
 
@@ -62,28 +63,32 @@ std::string_view code_name(grpc::StatusCode code) {
   }
 }
 
-std::string describe(std::string_view call, const grpc::Status& status) {
-  return fmt::format("{}: {}: {}", call, code_name(status.error_code()), status.error_message());
-}
-
 std::chrono::system_clock::time_point after(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
 }
 
 }  // namespace
 
-std::unique_ptr<ClusterRecording> ClusterRecording::start(const std::vector<Peer>& peers,
-                                                          const pb::StartRecording& request,
-                                                          NodeDeadlines deadlines) {
-  std::unique_ptr<ClusterRecording> cluster(new ClusterRecording(deadlines));
+std::string describe(std::string_view call, const grpc::Status& status) {
+  return fmt::format("{}: {}: {}", call, code_name(status.error_code()), status.error_message());
+}
+
+ClusterRecording::ClusterRecording(const std::vector<Peer>& peers, NodeDeadlines deadlines)
+    : deadlines_(deadlines) {
   for (const auto& peer : peers) {
     Node node;
     node.peer = peer;
     node.stub = pb::Recordings::NewStub(peer.channel);
     node.info.address = peer.address;
     node.info.node_name = peer.address;  // until the node tells its name
-    cluster->nodes_.push_back(std::move(node));
+    nodes_.push_back(std::move(node));
   }
+}
+
+std::unique_ptr<ClusterRecording> ClusterRecording::start(const std::vector<Peer>& peers,
+                                                          const pb::StartRecording& request,
+                                                          NodeDeadlines deadlines) {
+  std::unique_ptr<ClusterRecording> cluster(new ClusterRecording(peers, deadlines));
   pb::StartRequest start;
   *start.mutable_recording() = request;
   for_each_parallel(cluster->nodes_.size(), [&](size_t i) {
@@ -103,6 +108,59 @@ std::unique_ptr<ClusterRecording> ClusterRecording::start(const std::vector<Peer
     }
     node.info.recording_id = response.id();
     cluster->update(node, response.info());
+  });
+  return cluster;
+}
+
+std::unique_ptr<ClusterRecording> ClusterRecording::attach(
+    const std::vector<Peer>& peers, const std::vector<service::NodeRecording>& nodes,
+    NodeDeadlines deadlines) {
+  std::unique_ptr<ClusterRecording> cluster(new ClusterRecording({}, deadlines));
+  for (const auto& info : nodes) {
+    Node node;
+    node.info = info;
+    auto peer = std::find_if(peers.begin(), peers.end(),
+                             [&](const Peer& p) { return p.address == info.address; });
+    if (peer != peers.end()) {
+      node.peer = *peer;
+      node.stub = pb::Recordings::NewStub(peer->channel);
+    } else if (info.recording_id != 0) {
+      node.info.error = "not among the relay's peers after its restart";
+    }
+    node.failed = node.stub == nullptr || info.recording_id == 0;
+    cluster->nodes_.push_back(std::move(node));
+  }
+  return cluster;
+}
+
+std::unique_ptr<ClusterRecording> ClusterRecording::snapshot(const std::vector<Peer>& peers,
+                                                             const pb::SnapshotRequest& request,
+                                                             SnapshotCost& cost,
+                                                             NodeDeadlines deadlines) {
+  std::unique_ptr<ClusterRecording> cluster(new ClusterRecording(peers, deadlines));
+  for_each_parallel(cluster->nodes_.size(), [&](size_t i) {
+    Node& node = cluster->nodes_[i];
+    auto rings = pb::Rings::NewStub(node.peer.channel);
+    grpc::ClientContext context;
+    // Reading a large ring takes as long as its disk does: the download's deadline, not a call's.
+    context.set_deadline(after(deadlines.download));
+    context.set_wait_for_ready(false);
+    pb::SnapshotResponse response;
+    const grpc::Status status = rings->Snapshot(&context, request, &response);
+    // A node without the ring or without packets of the range answered: it is healthy.
+    node.peer.calls->record(status.ok() || status.error_code() == grpc::StatusCode::NOT_FOUND ||
+                            status.error_code() == grpc::StatusCode::OUT_OF_RANGE);
+    std::lock_guard lock(cluster->info_mutex_);
+    if (!status.ok()) {
+      node.failed = true;
+      node.info.state = service::RecordingState::kStopped;
+      node.info.error = describe("snapshot", status);
+      return;
+    }
+    node.info.recording_id = response.recording().id();
+    cluster->update(node, response.recording());
+    cost.chunks_read += response.chunks_read();
+    cost.packets_examined += response.packets_examined();
   });
   return cluster;
 }
@@ -270,7 +328,7 @@ void ClusterRecording::remove_on_nodes() {
   std::lock_guard op(op_mutex_);
   for_each_parallel(nodes_.size(), [&](size_t i) {
     Node& node = nodes_[i];
-    if (node.info.recording_id == 0) return;
+    if (node.info.recording_id == 0 || node.stub == nullptr) return;
     grpc::ClientContext context;
     context.set_deadline(after(deadlines_.call));
     pb::DeleteRequest request;

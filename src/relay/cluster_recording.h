@@ -28,6 +28,9 @@ struct NodeDeadlines {
   std::chrono::milliseconds download{1800000};  // one node's whole file
 };
 
+// A failed call to a node, as node errors say it: "<call>: UNAVAILABLE: <message>".
+std::string describe(std::string_view call, const grpc::Status& status);
+
 class ClusterRecording {
  public:
   // Starts `request` on every peer at once. Always returns the recording; started() says on how
@@ -35,6 +38,27 @@ class ClusterRecording {
   static std::unique_ptr<ClusterRecording> start(const std::vector<Peer>& peers,
                                                  const pb::StartRecording& request,
                                                  NodeDeadlines deadlines = {});
+
+  // Takes the snapshot `request` (its time range fixed: the same on every node) of the ring of
+  // that name on every peer at once (Rings.Snapshot): each node's snapshot is a finished
+  // recording there, downloaded, merged and deleted like any other. A node without such a ring
+  // (NOT_FOUND), with nothing of the range (OUT_OF_RANGE) or not answering keeps its error and is
+  // left out. `cost` gets the chunks read and packets examined, summed over the nodes.
+  struct SnapshotCost {
+    uint64_t chunks_read = 0;
+    uint64_t packets_examined = 0;
+  };
+  static std::unique_ptr<ClusterRecording> snapshot(const std::vector<Peer>& peers,
+                                                    const pb::SnapshotRequest& request,
+                                                    SnapshotCost& cost,
+                                                    NodeDeadlines deadlines = {});
+
+  // The recording `nodes` (as a relay's metadata kept them) on the peers of the same addresses,
+  // after the relay's restart: to stop, download and delete it there. A node whose address is no
+  // peer any more, or where it never started, is failed (with the reason, for the first).
+  static std::unique_ptr<ClusterRecording> attach(const std::vector<Peer>& peers,
+                                                  const std::vector<service::NodeRecording>& nodes,
+                                                  NodeDeadlines deadlines = {});
 
   size_t started() const;
   // Refreshes the state of every node that runs it (Get). A node that does not answer keeps its
@@ -63,7 +87,7 @@ class ClusterRecording {
     service::NodeRecording info;
     bool failed = false;  // will not be in the merged file
   };
-  explicit ClusterRecording(NodeDeadlines deadlines) : deadlines_(deadlines) {}
+  explicit ClusterRecording(const std::vector<Peer>& peers, NodeDeadlines deadlines);
   void update(Node& node, const pb::RecordingInfo& info);  // info_mutex_ held by the caller
 
   NodeDeadlines deadlines_;

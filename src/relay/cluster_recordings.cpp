@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "service/convert.h"
+#include "service/recording_metadata.h"
+#include "service/ring_flags.h"
 #include "sink/file_naming.h"
 #include "storage/directory.h"
 
@@ -44,8 +46,8 @@ std::string failed_nodes(const std::vector<service::NodeRecording>& nodes) {
   return text;
 }
 
-// The merged file's section comment: what was recorded, where.
-std::string section_comment(const RecordingInfo& info,
+// The merged file's section comment: what was recorded (`what`), where.
+std::string section_comment(const std::string& what, const RecordingInfo& info,
                             const std::vector<service::NodeRecording>& nodes) {
   std::string filters;
   for (const auto& f : info.filters) {
@@ -58,30 +60,115 @@ std::string section_comment(const RecordingInfo& info,
     names += node_label(node);
     if (!node.error.empty()) names += " [failed: " + node.error + "]";
   }
-  return fmt::format("pcap-recorder cluster recording {} by relay {}; filters: {}; nodes: {}",
-                     info.id, info.node_name, filters, names);
+  return fmt::format("pcap-recorder {} by relay {}; filters: {}; nodes: {}", what, info.node_name,
+                     filters.empty() ? "all packets" : filters, names);
+}
+
+// RFC 3339 in UTC with nanoseconds.
+std::string time_text(uint64_t ns) {
+  const auto seconds = static_cast<time_t>(ns / 1000000000u);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1000000000u);
 }
 
 }  // namespace
 
-ClusterRecordings::ClusterRecordings(RelayOptions options, PeerSet& peers, storage::Directory dir)
-    : options_(std::move(options)), peers_(peers), dir_(std::move(dir)) {}
+ClusterRecordings::ClusterRecordings(RelayOptions options, PeerSet& peers,
+                                     std::unique_ptr<service::RecordingStore> store)
+    : options_(std::move(options)), peers_(peers), store_(std::move(store)) {}
 
 Result<std::unique_ptr<ClusterRecordings>> ClusterRecordings::create(RelayOptions options,
                                                                      PeerSet& peers) {
-  auto dir = storage::Directory::open_or_create(options.storage_path);
-  if (!dir) return std::move(dir).error().wrap("--storage-path");
+  auto store = service::RecordingStore::open(options.storage_path);
+  if (!store) return std::move(store).error().wrap("--storage-path");
   std::unique_ptr<ClusterRecordings> relay(
-      new ClusterRecordings(std::move(options), peers, std::move(*dir)));
-  // Ids continue above the merged files already there, so no name is ever reused.
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(relay->options_.storage_path, ec)) {
-    auto name = sink::parse_recording_file_name(e.path().filename().string());
-    if (name) relay->next_id_ = std::max(relay->next_id_, name->id + 1);
-  }
+      new ClusterRecordings(std::move(options), peers, std::move(*store)));
+  relay->store_->remove_stale_reservations();
+  relay->load();
   relay->poller_ = std::thread([r = relay.get()] { r->poll_loop(); });
   relay->finisher_ = std::thread([r = relay.get()] { r->finish_loop(); });
   return relay;
+}
+
+void ClusterRecordings::load() {
+  auto names = store_->names();
+  if (!names) {
+    spdlog::warn("read the relay's recordings in {}: {}", store_->path().string(),
+                 names.error().message());
+    return;
+  }
+  const std::vector<Peer> peers = peers_.current();
+  std::lock_guard lock(mutex_);
+  for (const auto& name : *names) {
+    // Ids continue above every file already there, so no name is ever reused.
+    if (auto file = sink::parse_recording_file_name(name)) {
+      next_id_ = std::max(next_id_, file->id + 1);
+    }
+    // ".<merged file>.json": one recording.
+    constexpr std::string_view kSuffix = ".json";
+    if (name.size() <= 1 + kSuffix.size() || name[0] != '.' || !name.ends_with(kSuffix)) continue;
+    const std::string file = name.substr(1, name.size() - 1 - kSuffix.size());
+    auto parsed = sink::parse_recording_file_name(file);
+    if (!parsed) continue;
+    RecordingInfo info;
+    info.id = parsed->id;
+    info.file_prefix = parsed->prefix;
+    info.node_name = parsed->node;
+    info.format = parsed->format;
+    info.start_time = parsed->start;
+    auto text = store_->read_metadata(file);
+    Status loaded = text ? service::from_metadata_json(*text, info) : Status(text.error());
+    if (!loaded) {
+      spdlog::warn("ignoring recording {} in {}: {}", info.id, store_->path().string(),
+                   loaded.error().message());
+      continue;
+    }
+    next_id_ = std::max(next_id_, info.id + 1);
+    info.file_name.clear();
+    info.file_path.clear();
+    info.file_size = 0;
+    if (auto size = store_->file_size(file)) {
+      info.file_name = file;
+      info.file_path = store_->path() / file;
+      info.file_size = *size;
+    }
+    info.version = 1;
+    Entry entry;
+    entry.name = file;
+    entry.what = fmt::format("cluster recording {}", info.id);
+    entry.cluster = ClusterRecording::attach(peers, info.nodes, options_.deadlines);
+    if (info.state != RecordingState::kStopped) {
+      // It ran (or was being merged) when the relay died: finish it now.
+      entry.note =
+          "interrupted: the relay stopped while this recording ran; stopped on the nodes and "
+          "merged at the relay's restart";
+      entry.what += " (interrupted by the relay's restart)";
+      info.state = RecordingState::kRunning;
+      info.file_name.clear();
+      info.file_path.clear();
+      spdlog::warn("recording {} was running when the relay stopped: finishing it", info.id);
+      stop_requests_.emplace_back(info.id, StopReason::kShutdown);
+    }
+    entry.info = std::move(info);
+    entries_.emplace(entry.info.id, std::move(entry));
+  }
+  if (!entries_.empty()) {
+    spdlog::info("found {} recordings in {}", entries_.size(), store_->path().string());
+  }
+}
+
+void ClusterRecordings::persist(RecordingInfo info, const std::string& name) const {
+  info.file_name = name;  // the metadata's key, also before the merged file exists
+  service::MetadataSlot slot;
+  if (auto s = store_->save(info, slot); !s) {
+    store_->discard(slot);
+    spdlog::warn(
+        "recording {}: its metadata could not be written, a restart of the relay will "
+        "not know it: {}",
+        info.id, s.error().message());
+  }
 }
 
 ClusterRecordings::~ClusterRecordings() {
@@ -115,10 +202,11 @@ Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
   if (cluster->started() == 0) {
     return Error(ErrorCode::kUnavailable, "no node started the recording: " + failed_nodes(nodes));
   }
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   const uint64_t id = next_id_++;
   Entry entry;
   entry.cluster = std::move(cluster);
+  entry.what = fmt::format("cluster recording {}", id);
   RecordingInfo& info = entry.info;
   info.id = id;
   info.filters = spec.recording.include;
@@ -137,9 +225,14 @@ Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
   }
   spdlog::info("recording {} started on {} of {} node(s)", id, entry.cluster->started(),
                nodes.size());
+  entry.name =
+      sink::recording_file_name(info.file_prefix, info.start_time, id, info.node_name, info.format);
   auto result = info;
+  const std::string name = entry.name;
   entries_.emplace(id, std::move(entry));
   changed_.notify_all();
+  lock.unlock();
+  persist(result, name);
   return result;
 }
 
@@ -185,18 +278,19 @@ void ClusterRecordings::finish(uint64_t id, std::shared_ptr<ClusterRecording> cl
                                StopReason reason) {
   cluster->stop();
   RecordingInfo info;
+  std::string what, name;
   {
     std::lock_guard lock(mutex_);
     info = entries_.at(id).info;
+    what = entries_.at(id).what;
+    name = entries_.at(id).name;
   }
-  const std::string name =
-      sink::recording_file_name(info.file_prefix, info.start_time, id, info.node_name, info.format);
   const std::string partial = sink::partial_file_name(name);
   auto downloads = cluster->download(options_.storage_path, partial);
   std::vector<MergeInput> inputs;
   for (const auto& d : downloads) inputs.push_back(d.second);
   auto merged = merge_captures(inputs, options_.storage_path / partial, info.format,
-                               section_comment(info, cluster->nodes()));
+                               section_comment(what, info, cluster->nodes()));
   std::error_code ec;
   for (const auto& input : inputs) fs::remove(input.path, ec);
   std::string merge_error;
@@ -215,7 +309,7 @@ void ClusterRecordings::finish(uint64_t id, std::shared_ptr<ClusterRecording> cl
     fs::remove(options_.storage_path / partial, ec);
   }
 
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   Entry& entry = entries_.at(id);
   refresh_locked(entry);
   if (merged) {
@@ -234,9 +328,12 @@ void ClusterRecordings::finish(uint64_t id, std::shared_ptr<ClusterRecording> cl
         "merge: " + merge_error + (failed.empty() ? "" : "; failed nodes: " + failed);
   } else {
     out.file_name = name;
-    out.file_path = fs::absolute(options_.storage_path / name);
+    out.file_path = store_->path() / name;
     out.file_size = file_size;
     out.stop_message = failed.empty() ? "" : "failed nodes: " + failed;
+  }
+  if (!entry.note.empty()) {
+    out.stop_message = entry.note + (out.stop_message.empty() ? "" : "; " + out.stop_message);
   }
   ++out.version;
   entry.finishing = false;
@@ -247,7 +344,90 @@ void ClusterRecordings::finish(uint64_t id, std::shared_ptr<ClusterRecording> cl
   } else {
     spdlog::warn("recording {} stopped ({}): {}", id, to_string(out.stop_reason), out.stop_message);
   }
+  const RecordingInfo final_info = out;
+  lock.unlock();
+  // Written before waiters learn of the stop: a recording reported stopped survives a restart.
+  persist(final_info, name);
+  lock.lock();
   changed_.notify_all();
+}
+
+Result<ClusterRecordings::Snapshot> ClusterRecordings::snapshot(
+    const ring::SnapshotRequest& query) {
+  {
+    std::lock_guard lock(mutex_);
+    if (shutting_down_) return Error(ErrorCode::kUnavailable, "the relay is shutting down");
+  }
+  const std::vector<Peer> peers = peers_.current();
+  if (peers.empty()) {
+    return Error(ErrorCode::kUnavailable,
+                 "no peers: --peers-dns resolved to no address (yet) and --peers gave none");
+  }
+  // Every node cuts the same range: `last` was turned into from/to here, by the relay's clock.
+  pb::SnapshotRequest request;
+  request.set_name(query.name);
+  if (query.from_ns != 0) {
+    request.mutable_from()->set_seconds(static_cast<int64_t>(query.from_ns / 1000000000u));
+    request.mutable_from()->set_nanos(static_cast<int32_t>(query.from_ns % 1000000000u));
+  }
+  if (query.to_ns != UINT64_MAX) {
+    request.mutable_to()->set_seconds(static_cast<int64_t>(query.to_ns / 1000000000u));
+    request.mutable_to()->set_nanos(static_cast<int32_t>(query.to_ns % 1000000000u));
+  }
+  for (const auto& f : query.filters) service::to_proto_filter(f, request.add_include());
+
+  Snapshot result;
+  std::shared_ptr<ClusterRecording> cluster =
+      ClusterRecording::snapshot(peers, request, result.cost, options_.deadlines);
+  const auto nodes = cluster->nodes();
+  if (cluster->started() == 0) {
+    const auto all_say = [&](std::initializer_list<std::string_view> codes) {
+      return std::all_of(nodes.begin(), nodes.end(), [&](const auto& node) {
+        return std::any_of(codes.begin(), codes.end(), [&](std::string_view code) {
+          return node.error.find(code) != std::string::npos;
+        });
+      });
+    };
+    const ErrorCode code = all_say({"NOT_FOUND"})                   ? ErrorCode::kNotFound
+                           : all_say({"NOT_FOUND", "OUT_OF_RANGE"}) ? ErrorCode::kOutOfRange
+                                                                    : ErrorCode::kUnavailable;
+    return Error(code, fmt::format("no node took a snapshot of ring {}: {}", query.name,
+                                   failed_nodes(nodes)));
+  }
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_id_++;
+    Entry entry;
+    entry.cluster = cluster;
+    entry.finishing = true;
+    entry.what = fmt::format("snapshot of ring {} from {} to {} as recording {}", query.name,
+                             query.from_ns == 0 ? "its oldest packet" : time_text(query.from_ns),
+                             query.to_ns == UINT64_MAX ? "its newest" : time_text(query.to_ns), id);
+    RecordingInfo& info = entry.info;
+    info.id = id;
+    info.state = RecordingState::kStopping;
+    info.filters = query.filters;
+    info.format = sink::FileFormat::kPcapng;  // one interface block per node and interface
+    info.file_prefix = query.name;
+    info.node_name = options_.node_name;
+    info.start_time = std::chrono::system_clock::now();
+    info.version = 1;
+    refresh_locked(entry);
+    entry.name = sink::recording_file_name(info.file_prefix, info.start_time, id, info.node_name,
+                                           info.format);
+    persist(info, entry.name);
+    entries_.emplace(id, std::move(entry));
+    changed_.notify_all();
+  }
+  finish(id, std::move(cluster), StopReason::kSourceEnded);
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return Error(ErrorCode::kNotFound, fmt::format("snapshot recording {} was deleted", id));
+  }
+  result.info = it->second.info;
+  return result;
 }
 
 void ClusterRecordings::request_stop(uint64_t id, StopReason reason) {
@@ -351,7 +531,7 @@ Result<service::RecordingBackend::OpenFile> ClusterRecordings::open_file(uint64_
     }
     name = it->second.info.file_name;
   }
-  auto fd = dir_.open_file(name, O_RDONLY);
+  auto fd = store_->open_for_reading(name);
   if (!fd) return std::move(fd).error().wrap(fmt::format("recording {}", id));
   return OpenFile{std::move(*fd), name};
 }
@@ -370,14 +550,14 @@ Status ClusterRecordings::remove(uint64_t id) {
                    fmt::format("recording {} is still running: stop it first", id));
     }
     cluster = it->second.cluster;
-    name = it->second.info.file_name;
+    name = it->second.name;
     entries_.erase(it);
     changed_.notify_all();
   }
-  if (!name.empty()) {
-    if (auto s = dir_.unlink(name); !s && s.error().code() != ErrorCode::kNotFound) return s;
-  }
+  // The merged file and its metadata (the node files go even when these could not).
+  const Status removed = store_->remove(name);
   cluster->remove_on_nodes();
+  if (!removed) return removed;
   return ok_status();
 }
 

@@ -12,8 +12,13 @@
 //    its error in RecordingInfo.nodes and in stop_message; the merged file holds the others.
 //    A stop requested without waiting (Record stream) runs on the finisher thread.
 //  - delete: the merged file, and the recording on every node.
-// The registry lives in memory: after a restart the relay starts from ids above those of the
-// merged files in its storage directory, but does not list them.
+// The registry is kept on disk next to the merged files, as recorderd keeps its own
+// (service/recording_store.h: a hidden ".<file>.json" per recording, written durably): the
+// relay writes it when a recording starts (with each node's recording id) and again when it
+// stops. After a restart the finished ones are listed, fetched and deleted as before; one that
+// was running (or being merged) when the relay died is finished at once: stopped on its nodes,
+// their files downloaded and merged, its stop reason "daemon shutdown" and its stop message
+// beginning "interrupted: ...".
 #pragma once
 
 #include <condition_variable>
@@ -26,8 +31,9 @@
 
 #include "relay/cluster_recording.h"
 #include "relay/peers.h"
+#include "ring/ring_manager.h"
 #include "service/recording_backend.h"
-#include "storage/directory.h"
+#include "service/recording_store.h"
 
 namespace recorder::relay {
 
@@ -54,6 +60,17 @@ class ClusterRecordings final : public service::RecordingBackend {
   Status remove(uint64_t id) override;
   const std::string& node_name() const override { return options_.node_name; }
 
+  // A snapshot of the ring `query.name` on every node (ClusterRecording::snapshot) for the same
+  // time range, merged like a recording's files into a finished recording of this relay
+  // ("<ring>_<time>_<id>_<relay>.pcapng", reason "source ended") whose nodes say which node had
+  // no such ring, which failed and why. NOT_FOUND when no node has the ring, OUT_OF_RANGE when
+  // those that have it hold nothing of the range, UNAVAILABLE when no node answered.
+  struct Snapshot {
+    service::RecordingInfo info;
+    ClusterRecording::SnapshotCost cost;
+  };
+  Result<Snapshot> snapshot(const ring::SnapshotRequest& query);
+
   // Refuses new starts and stops every running recording (reason: daemon shutdown).
   void shutdown();
 
@@ -62,8 +79,16 @@ class ClusterRecordings final : public service::RecordingBackend {
     service::RecordingInfo info;
     std::shared_ptr<ClusterRecording> cluster;
     bool finishing = false;  // a thread is stopping, downloading and merging it
+    std::string what;        // the merged file's comment begins with it
+    std::string name;        // the merged file's name, once it exists; its metadata's key always
+    std::string note;        // the stop message begins with it
   };
-  ClusterRecordings(RelayOptions options, PeerSet& peers, storage::Directory dir);
+  ClusterRecordings(RelayOptions options, PeerSet& peers,
+                    std::unique_ptr<service::RecordingStore> store);
+  // Reads the registry back from the metadata in the storage directory (at create()).
+  void load();
+  // Writes `info` durably as the metadata of the merged file `name` (a failure is logged).
+  void persist(service::RecordingInfo info, const std::string& name) const;
   void poll_loop();
   void finish_loop();
   // Stops, downloads and merges; fills the entry's final state. Called without the lock by the
@@ -73,7 +98,7 @@ class ClusterRecordings final : public service::RecordingBackend {
 
   const RelayOptions options_;
   PeerSet& peers_;
-  storage::Directory dir_;  // the storage directory: merged files are served through it
+  std::unique_ptr<service::RecordingStore> store_;  // merged files and their metadata
   mutable std::mutex mutex_;
   mutable std::condition_variable changed_;
   std::map<uint64_t, Entry> entries_;

@@ -1,8 +1,9 @@
 // recorder-relay: records on every node of a cluster at once and hands back one merged file.
 //
-// Serves the same gRPC API as recorderd (recorder.Recorder/Record, recorder.Recordings) on a
-// unix socket and/or TCP with TLS (the same server setup: service/server.h), on top of
-// ClusterRecordings (cluster_recordings.h) instead of a local RecordingManager. The peers are
+// Serves the same gRPC API as recorderd (recorder.Recorder/Record, recorder.Recordings, and the
+// flight recorder's recorder.Rings: snapshots, list, status) on a unix socket and/or TCP with TLS
+// (the same server setup: service/server.h), on top of ClusterRecordings (cluster_recordings.h)
+// instead of a local RecordingManager. The peers are
 // recorderd daemons: static (--peers) and/or found by DNS (--peers-dns), reached over mutual TLS
 // with --peer-tls-*. SIGTERM/SIGINT: running recordings are stopped and merged, Record streams
 // get their `stopped`, exit 0.
@@ -19,6 +20,7 @@
 #include "relay/cluster_recordings.h"
 #include "relay/peers.h"
 #include "relay/relay_metrics.h"
+#include "relay/rings_service.h"
 #include "service/server.h"
 #include "service/units.h"
 
@@ -97,6 +99,8 @@ int run(const Flags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.tls_client_ca_file = flags.tls_client_ca;
+  relay::RelayRingsService rings(**recordings, **peers, limits, relay::NodeDeadlines{}.call);
+  server_options.services = {&rings};
   auto server = service::Server::start(**recordings, limits, server_options);
   if (!server) {
     spdlog::error("{}", server.error().message());

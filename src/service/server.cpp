@@ -96,6 +96,7 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
         std::make_unique<RingsService>(*options.rings, *options.ring_recordings, limits);
     builder.RegisterService(server->rings_.get());
   }
+  for (grpc::Service* service : options.services) builder.RegisterService(service);
   server->server_ = builder.BuildAndStart();
   if (!server->server_) {
     return Error(ErrorCode::kUnavailable,

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "service/record_service.h"
@@ -28,6 +29,8 @@ struct ServerOptions {
   // manager their snapshots become recordings of.
   ring::RingManager* rings = nullptr;
   RecordingManager* ring_recordings = nullptr;
+  // Served as well (not owned; they outlive the server): the relay's own Rings service.
+  std::vector<grpc::Service*> services;
 };
 
 class Server {

@@ -239,12 +239,13 @@ class Daemon : public ServerProcess {
 
 #ifdef RECORDER_RELAY_PATH
 // recorder-relay in front of `peers` (--peers; none: give --peers-dns in `extra`), node name
-// "relay", merged files in its temp dir; `launcher` as for Daemon.
+// "relay", merged files in its temp dir unless `storage` says where; `launcher` as for Daemon.
 class Relay : public ServerProcess {
  public:
   explicit Relay(const std::vector<std::string>& peers, std::vector<std::string> extra = {},
-                 std::vector<std::string> launcher = {})
-      : ServerProcess("recorder-relay"), storage_(dir() / "storage") {
+                 std::vector<std::string> launcher = {}, fs::path storage = {})
+      : ServerProcess("recorder-relay"),
+        storage_(storage.empty() ? dir() / "storage" : std::move(storage)) {
     std::string list;
     for (const auto& p : peers) list += (list.empty() ? "" : ",") + p;
     std::vector<std::string> argv = std::move(launcher);

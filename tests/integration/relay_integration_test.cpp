@@ -2,8 +2,11 @@
 // in its own network namespace, capturing with eBPF on its own veth end, with real UDP traffic
 // sent to it. Driven through recorderctl and Hubble's raw Record stream against the relay; the
 // merged file is read back with libpcap and tshark and compared with the nodes' own files and
-// with tcpdump run on each node's interface.
+// with tcpdump run on each node's interface. Flight-recorder rings on the nodes: a snapshot
+// through the relay equals the union of the nodes' tcpdump captures of that flow in that range.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <fstream>
@@ -16,6 +19,7 @@
 #include "netns.h"
 #include "pcap_file.h"
 #include "privileged.h"
+#include "ring_fixture.h"
 #include "tcpdump.h"
 
 namespace recorder::test {
@@ -467,6 +471,271 @@ TEST(Relay, PeersFoundByDnsOverMutualTlsAndANodeThatJoinsLater) {
   }
   EXPECT_EQ(names, (std::set<std::string>{"node-0", "node-1"}));
   expect_union_of_node_files(info.file_path(), info, {0, 1});
+}
+
+uint64_t wall_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Rings named "flight" on three nodes (two pcapng, one pcap: its file has no interface names)
+// and a fourth node without it, traffic of two flows to every node in three bursts: `recorderctl
+// --server <relay> snapshot flight --from --to FILTER -o FILE` gets one file holding, for each
+// node, exactly the packets tcpdump saw on that node's interface for that flow in that burst, in
+// time order, each on its node's interface; the node without the ring is named in the result.
+// The snapshot is a relay recording: listed, fetched and deleted (the nodes' snapshots too).
+TEST(Relay, RingSnapshotOfOneFlowEqualsTheUnionOfTheNodesTcpdumpCaptures) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(4);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  for (int k = 0; k < 3; ++k) {
+    auto started =
+        ctl(nodes[k]->daemon, {"ring", "start", "flight", "any 0 any 0 UDP", "--max-size", "64MiB",
+                               "--format", k == 2 ? "pcap" : "pcapng"});
+    ASSERT_EQ(started.exit_code, 0) << started.output;
+  }
+  Relay relay(peers_of(nodes));
+  TempDir captures;
+  std::vector<std::unique_ptr<Tcpdump>> tcpdumps;
+  for (const auto& n : nodes) {
+    const std::string base = (captures.path() / n->name).string();
+    tcpdumps.push_back(std::make_unique<Tcpdump>(n->net.peer(), base + ".pcap", "udp",
+                                                 base + ".log", n->net.ns()));
+    ASSERT_TRUE(tcpdumps.back()->ready()) << n->name;
+  }
+  // Three bursts of two flows to every node at once, quiet gaps between them.
+  uint64_t from = 0, to = 0;
+  for (int burst = 0; burst < 3; ++burst) {
+    std::this_thread::sleep_for(300ms);
+    if (burst == 1) from = wall_ns() - 100000000;
+    std::vector<std::thread> senders;
+    for (const auto& n : nodes) {
+      senders.emplace_back([&n] {
+        for (int i = 0; i < 2; ++i) {
+          n->net.send_udp(false, 7001, 10, 300);
+          n->net.send_udp(false, 7002, 10, 200);
+        }
+      });
+    }
+    for (auto& t : senders) t.join();
+    if (burst == 1) to = wall_ns() + 100000000;
+  }
+  std::this_thread::sleep_for(300ms);
+  for (auto& t : tcpdumps) t->stop();
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_GE(wait_for_ring_packets(nodes[k]->daemon, "flight", 120).stats().packets_captured(),
+              120u)
+        << nodes[k]->name;
+  }
+
+  const std::string filter = "any 0 any 7002 UDP";
+  const fs::path out = relay.dir() / "snapshot.pcapng";
+  auto r =
+      run_command({RECORDERCTL_PATH, "--server", relay.server(), "snapshot", "flight", "--from",
+                   seconds_text(from), "--to", seconds_text(to), filter, "-o", out.string()},
+                  relay.dir());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string in_recording = "in recording ";
+  ASSERT_NE(r.output.find(in_recording), std::string::npos) << r.output;
+  const uint64_t id =
+      std::stoull(r.output.substr(r.output.find(in_recording) + in_recording.size()));
+  const pb::RecordingInfo info = get(relay, id);
+  EXPECT_EQ(info.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(info.stop_reason(), pb::STOP_REASON_SOURCE_ENDED);
+  EXPECT_EQ(info.file_prefix(), "flight");
+  ASSERT_EQ(info.nodes_size(), 4);
+  // The node without the ring: named, with why, in the breakdown and the stop message.
+  EXPECT_EQ(info.nodes(3).recording_id(), 0u);
+  EXPECT_NE(info.nodes(3).error().find("snapshot: NOT_FOUND"), std::string::npos)
+      << info.nodes(3).error();
+  EXPECT_NE(info.stop_message().find(nodes[3]->daemon.server()), std::string::npos)
+      << info.stop_message();
+
+  // Per node: the packets on its interface in the merged file are tcpdump's packets of that
+  // flow in that burst, in order, byte for byte.
+  const auto merged = read_pcap(out.string()).records;
+  for (size_t i = 1; i < merged.size(); ++i) {
+    EXPECT_LE(merged[i - 1].timestamp_ns, merged[i].timestamp_ns) << "packet " << i;
+  }
+  std::istringstream lines(
+      sh_output("tshark -r " + out.string() + " -T fields -e frame.interface_name 2>/dev/null"));
+  std::vector<std::string> interfaces;
+  for (std::string line; std::getline(lines, line);) interfaces.push_back(line);
+  ASSERT_EQ(interfaces.size(), merged.size());
+  size_t total = 0;
+  for (int k = 0; k < 3; ++k) {
+    const auto want =
+        select(read_pcap((captures.path() / (nodes[k]->name + ".pcap")).string()).records, from, to,
+               {filter});
+    EXPECT_EQ(want.size(), 20u) << nodes[k]->name;
+    EXPECT_EQ(info.nodes(k).node_name(), nodes[k]->name);
+    EXPECT_EQ(info.nodes(k).error(), "");
+    EXPECT_EQ(info.nodes(k).packets_merged(), want.size()) << nodes[k]->name;
+    // pcap names no interface: the pcap node's is "<node>/if0".
+    const std::string itf = nodes[k]->name + "/" + (k == 2 ? "if0" : nodes[k]->net.peer());
+    std::vector<PcapRecord> got;
+    for (size_t i = 0; i < merged.size(); ++i) {
+      if (interfaces[i] == itf) got.push_back(merged[i]);
+    }
+    ASSERT_EQ(got.size(), want.size()) << itf;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].data, want[i].data) << itf << " packet " << i;
+    }
+    total += got.size();
+  }
+  EXPECT_EQ(total, merged.size());
+  EXPECT_EQ(info.stats().packets_captured(), merged.size());
+  // The section comment names the ring, the range, the filter and the nodes.
+  const std::string capinfos = sh_output("capinfos " + out.string() + " 2>/dev/null");
+  for (const std::string& text : {std::string("snapshot of ring flight"), filter, nodes[0]->name,
+                                  nodes[3]->daemon.server()}) {
+    EXPECT_NE(capinfos.find(text), std::string::npos) << text << "\n" << capinfos;
+  }
+
+  // Listed like any relay recording; deleted with the nodes' snapshots.
+  auto listed = run_command({RECORDERCTL_PATH, "--server", relay.server(), "list"}, relay.dir());
+  EXPECT_NE(listed.output.find(info.file_name()), std::string::npos) << listed.output;
+  auto deleted = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "delete", std::to_string(id)}, relay.dir());
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_FALSE(fs::exists(info.file_path()));
+  for (int k = 0; k < 3; ++k) EXPECT_FALSE(fs::exists(info.nodes(k).file_path()));
+}
+
+// The relay's ring list and status: one entry per ring name summed over the nodes with each
+// node's own; rings are declared per node, so starting one through the relay is refused.
+TEST(Relay, RingsListedAcrossNodesAndStartRefused) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(2);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  auto started =
+      ctl(nodes[0]->daemon, {"ring", "start", "flight", "any 0 any 0 UDP", "--max-size", "64MiB"});
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  Relay relay(peers_of(nodes));
+  traffic(nodes);
+  wait_for_ring_packets(nodes[0]->daemon, "flight", kPacketsPerNode);
+  auto status = run_command(
+      {RECORDERCTL_PATH, "--server", relay.server(), "--json", "ring", "status", "flight"},
+      relay.dir());
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  const auto ring = nlohmann::json::parse(status.output);
+  EXPECT_EQ(ring["node_name"], "relay");
+  EXPECT_EQ(ring["state"], "RING_STATE_RUNNING");
+  ASSERT_EQ(ring["nodes"].size(), 2u) << status.output;
+  EXPECT_EQ(ring["nodes"][0]["node_name"], nodes[0]->name);
+  EXPECT_EQ(ring["nodes"][0]["stats"]["packets_captured"], ring["stats"]["packets_captured"]);
+  EXPECT_EQ(ring["nodes"][1]["node_name"], nodes[1]->daemon.server());
+  EXPECT_EQ(ring["nodes"][1]["message"], "no ring named flight");
+  auto list =
+      run_command({RECORDERCTL_PATH, "--server", relay.server(), "ring", "list"}, relay.dir());
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("flight"), std::string::npos) << list.output;
+
+  auto refused = run_command({RECORDERCTL_PATH, "--server", relay.server(), "ring", "start",
+                              "other", "any 0 any 0 UDP", "--max-size", "64MiB"},
+                             relay.dir());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("Rings.Start is not served by recorder-relay"), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("declared on each node"), std::string::npos) << refused.output;
+  auto rings =
+      pb::Rings::NewStub(grpc::CreateChannel(relay.server(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  pb::DeleteRingRequest request;
+  request.set_name("flight");
+  pb::DeleteRingResponse response;
+  EXPECT_EQ(rings->Delete(&context, request, &response).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// The relay's registry survives it: after a kill -9 and a restart on the same storage, a finished
+// recording is listed, fetched (its node breakdown kept) and deleted as before; the one that was
+// running is finished at the restart (stopped on the nodes, merged), marked as interrupted; new
+// ids continue above both.
+TEST(Relay, RecordingsSurviveARestartAndTheRunningOneIsMarkedInterrupted) {
+  RECORDER_REQUIRE_ROOT();
+  auto nodes = make_nodes(2);
+  for (const auto& n : nodes) ASSERT_TRUE(n->net.ok());
+  TempDir storage;
+  const std::string filter = "any 0 any " + std::to_string(kPort) + " UDP";
+  auto ctl_relay = [&](Relay& relay, std::vector<std::string> args) {
+    args.insert(args.begin(), {RECORDERCTL_PATH, "--server", relay.server()});
+    return run_command(args, relay.dir());
+  };
+  uint64_t finished = 0, running = 0;
+  pb::RecordingInfo before;
+  {
+    Relay relay(peers_of(nodes), {}, {}, storage.path());
+    auto started = ctl_relay(relay, {"start", filter, "--format", "pcapng"});
+    ASSERT_EQ(started.exit_code, 0) << started.output;
+    finished = std::stoull(trim(started.output));
+    traffic(nodes);
+    wait_until_accounted(relay, finished, 2 * kPacketsPerNode, 20s);
+    auto stopped = ctl_relay(relay, {"stop", std::to_string(finished)});
+    ASSERT_EQ(stopped.exit_code, 0) << stopped.output;
+    before = get(relay, finished);
+
+    started = ctl_relay(relay, {"start", filter, "--format", "pcapng"});
+    ASSERT_EQ(started.exit_code, 0) << started.output;
+    running = std::stoull(trim(started.output));
+    traffic(nodes);
+    wait_until_accounted(relay, running, 2 * kPacketsPerNode, 20s);
+    relay.kill_hard();
+  }
+
+  Relay relay(peers_of(nodes), {}, {}, storage.path());
+  const pb::RecordingInfo after = get(relay, finished);
+  EXPECT_EQ(after.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(after.stop_reason(), pb::STOP_REASON_REQUESTED);
+  EXPECT_EQ(after.file_path(), before.file_path());
+  EXPECT_EQ(after.file_size(), before.file_size());
+  EXPECT_EQ(after.stats().packets_captured(), 2u * kPacketsPerNode);
+  ASSERT_EQ(after.nodes_size(), 2);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(after.nodes(k).node_name(), nodes[k]->name);
+    EXPECT_EQ(after.nodes(k).recording_id(), before.nodes(k).recording_id());
+    EXPECT_EQ(after.nodes(k).packets_merged(), static_cast<uint64_t>(kPacketsPerNode));
+  }
+  auto listed = ctl_relay(relay, {"list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_NE(listed.output.find(after.file_name()), std::string::npos) << listed.output;
+  const fs::path fetched = relay.dir() / "fetched.pcapng";
+  auto fetch = ctl_relay(relay, {"fetch", std::to_string(finished), "-o", fetched.string()});
+  ASSERT_EQ(fetch.exit_code, 0) << fetch.output;
+  EXPECT_EQ(read_text(fetched), read_text(after.file_path()));
+  expect_union_of_node_files(fetched.string(), after, {0, 1});
+
+  // The interrupted one: finished by the new relay from the nodes' files.
+  pb::RecordingInfo interrupted;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  do {
+    interrupted = get(relay, running);
+    if (interrupted.state() == pb::RECORDING_STATE_STOPPED) break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(interrupted.state(), pb::RECORDING_STATE_STOPPED);
+  EXPECT_EQ(interrupted.stop_reason(), pb::STOP_REASON_DAEMON_SHUTDOWN);
+  EXPECT_TRUE(interrupted.stop_message().starts_with("interrupted: the relay stopped"))
+      << interrupted.stop_message();
+  ASSERT_FALSE(interrupted.file_path().empty()) << interrupted.stop_message();
+  ASSERT_EQ(interrupted.nodes_size(), 2);
+  for (int k = 0; k < 2; ++k) {
+    EXPECT_EQ(interrupted.nodes(k).state(), pb::RECORDING_STATE_STOPPED);
+    EXPECT_EQ(interrupted.nodes(k).packets_merged(), static_cast<uint64_t>(kPacketsPerNode));
+  }
+  expect_union_of_node_files(interrupted.file_path(), interrupted, {0, 1});
+
+  // Deleted after the restart: the merged file, its metadata and the nodes' files.
+  auto deleted = ctl_relay(relay, {"delete", std::to_string(finished)});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  EXPECT_FALSE(fs::exists(after.file_path()));
+  EXPECT_FALSE(
+      fs::exists(fs::path(after.file_path()).parent_path() / ("." + after.file_name() + ".json")));
+  for (int k = 0; k < 2; ++k) EXPECT_FALSE(fs::exists(after.nodes(k).file_path()));
+  auto next = ctl_relay(relay, {"start", filter});
+  ASSERT_EQ(next.exit_code, 0) << next.output;
+  EXPECT_GT(std::stoull(trim(next.output)), running);
 }
 
 }  // namespace

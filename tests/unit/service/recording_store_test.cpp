@@ -112,6 +112,49 @@ TEST_F(RecordingStoreTest, SaveWithoutReservationAndRemoveTakeBothFiles) {
   EXPECT_TRUE(store_->remove(kFile).ok()) << "already gone is no error";
 }
 
+// The relay writes a recording's metadata while it runs (saved again over it at the stop), with
+// its per-node breakdown: state and nodes read back as written.
+TEST_F(RecordingStoreTest, RunningStateAndNodeBreakdownReadBackAsWritten) {
+  RecordingInfo info = finished_info();
+  info.state = RecordingState::kRunning;
+  NodeRecording node;
+  node.node_name = "node-a";
+  node.address = "unix:///run/a.sock";
+  node.error = "stop: UNAVAILABLE: gone";
+  node.recording_id = 12;
+  node.state = RecordingState::kStopping;
+  node.stop_reason = StopReason::kPacketLimit;
+  node.stats.packets_captured = 5;
+  node.stats.bytes_lost_queue = 9;
+  node.file_path = "/var/lib/a.pcapng";
+  node.file_size = 4096;
+  node.packets_merged = 4;
+  info.nodes = {node, NodeRecording{}};
+  MetadataSlot none;
+  ASSERT_TRUE(store_->save(info, none).ok());
+  RecordingInfo back = read_back();
+  EXPECT_EQ(back.state, RecordingState::kRunning);
+  ASSERT_EQ(back.nodes.size(), 2u);
+  const NodeRecording& a = back.nodes[0];
+  EXPECT_EQ(a.node_name, "node-a");
+  EXPECT_EQ(a.address, node.address);
+  EXPECT_EQ(a.error, node.error);
+  EXPECT_EQ(a.recording_id, 12u);
+  EXPECT_EQ(a.state, RecordingState::kStopping);
+  EXPECT_EQ(a.stop_reason, StopReason::kPacketLimit);
+  EXPECT_EQ(a.stats.packets_captured, 5u);
+  EXPECT_EQ(a.stats.bytes_lost_queue, 9u);
+  EXPECT_EQ(a.file_path, node.file_path);
+  EXPECT_EQ(a.file_size, 4096u);
+  EXPECT_EQ(a.packets_merged, 4u);
+  // A daemon's metadata (no nodes) leaves none.
+  MetadataSlot again;
+  ASSERT_TRUE(store_->save(finished_info(), again).ok());
+  back = read_back();
+  EXPECT_EQ(back.state, RecordingState::kStopped);
+  EXPECT_TRUE(back.nodes.empty());
+}
+
 TEST_F(RecordingStoreTest, StaleReservationsAndDiscardedSlotsLeaveNothing) {
   auto slot = store_->reserve_metadata(finished_info());
   ASSERT_TRUE(slot.ok());
