@@ -13,7 +13,8 @@
 #   8. a cluster recording: a second recorderd on the veth's other end, both behind one
 #      recorder-relay; one `recorderctl record` against the relay gives one merged pcapng, each
 #      packet on its node's interface (node-a/<veth>, node-b/<veth>); the relay's
-#      --metrics-listen shows both peers up;
+#      --metrics-listen shows both peers up; a ring on both nodes and one
+#      `recorderctl snapshot` against the relay: one flow from both nodes' rings, merged;
 #   9. removes everything it created (trap), also when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -215,6 +216,30 @@ done
 echo "== the relay's metrics (--metrics-listen 127.0.0.1:$metrics_port)"
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" |
   grep -E '^recorder_relay_(peers|peer_up)[{ ]' | sed 's/^/  /'
+echo "== a ring named flight on both nodes, one snapshot of one flow through the relay"
+for node_sock in "$sock" "$sock_b"; do
+  "$recorderctl" --server "unix://$node_sock" ring start flight "any 0 any 0 UDP" \
+    --max-size 64MiB --format pcapng >/dev/null
+done
+ip netns exec "$ns_a" python3 -c '
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in (9401, 9402):
+    for i in range(5): u.sendto(b"z" * 100, ("10.77.0.2", port))
+'
+sleep 0.5
+"$recorderctl" --server "unix://$relay_sock" ring list | sed 's/^/  /'
+"$recorderctl" --server "unix://$relay_sock" snapshot flight --last 1m \
+  "10.77.0.1 0 10.77.0.2 9402 UDP" -o "$work/cluster-snapshot.pcapng" | sed 's/^/  /'
+for node in "node-a/$veth_a" "node-b/$veth_b"; do
+  n=$(tshark -r "$work/cluster-snapshot.pcapng" -T fields -e frame.interface_name 2>/dev/null |
+    grep -cx "$node" || true)
+  if [ "$n" != 5 ]; then
+    echo "demo: $n of 5 packets on $node in the cluster snapshot" >&2
+    exit 1
+  fi
+done
+echo "  the flow to port 9402 from both nodes' rings, merged: 5 packets on each node's interface"
 kill -TERM "$relay_pid" "$node_b_pid"
 wait "$relay_pid" "$node_b_pid"
 relay_pid="" node_b_pid=""
