@@ -2,8 +2,9 @@
 // node files are written by the daemons' own encoder (sink::EncodingQueue, pcapng), merged, and
 // read back with libpcap and with PcapngReader: time order (ties stable by node), one interface
 // per node and interface named "<node>/<if_name>", blocks kept byte for byte, pcap output only
-// for one link type, each node's drop counts kept, a missing or torn node file named without
-// failing the merge.
+// for one link type, each node's drop counts kept, a classic pcap node file (a pcap ring's
+// snapshot) as one unnamed interface, a missing or torn node file named without failing the
+// merge.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <map>
 
+#include "pcap_file.h"
 #include "relay/merge.h"
 #include "relay/pcapng_reader.h"
 #include "sink/encoding_queue.h"
@@ -24,7 +26,6 @@ using sink::AppendResult;
 using sink::EncodingQueue;
 using sink::FileFormat;
 using sink::test::packet_of;
-using sink::test::read_with_libpcap;
 
 constexpr uint64_t kT0 = 1700000000000000000ull;
 
@@ -109,10 +110,10 @@ TEST(Merge, TimeOrderOneInterfacePerNodeAndInterfaceTiesStableByNode) {
                                                  kT0 + 50, kT0 + 60}));
 
   // libpcap reads it too: every packet, nanosecond timestamps.
-  const auto read = read_with_libpcap(dir / "out.pcapng");
+  const auto read = test::read_pcap((dir / "out.pcapng").string()).records;
   ASSERT_EQ(read.size(), 7u);
-  EXPECT_EQ(read.front().ts_ns, kT0 + 5);
-  EXPECT_EQ(read.back().ts_ns, kT0 + 60);
+  EXPECT_EQ(read.front().timestamp_ns, kT0 + 5);
+  EXPECT_EQ(read.back().timestamp_ns, kT0 + 60);
 }
 
 // isb_ifdrop (option 5) of an interface statistics block; -1 when absent.
@@ -188,14 +189,14 @@ TEST(Merge, PcapOutputForOneLinkTypeAndAClearErrorForSeveral) {
   auto result = merge_captures({{"a", "x", dir / "a.pcapng"}, {"b", "y", dir / "b.pcapng"}},
                                dir / "out.pcap", FileFormat::kPcap, "");
   ASSERT_TRUE(result) << result.error().message();
-  int link_type = 0;
-  const auto read = read_with_libpcap(dir / "out.pcap", &link_type);
-  EXPECT_EQ(link_type, 1);  // Ethernet
+  const auto file = test::read_pcap((dir / "out.pcap").string());
+  EXPECT_EQ(file.link_type, 1);  // Ethernet
+  const auto& read = file.records;
   ASSERT_EQ(read.size(), 3u);
   EXPECT_EQ(read[0].data[0], 1);
   EXPECT_EQ(read[1].data[0], 3);
   EXPECT_EQ(read[2].data[0], 2);
-  EXPECT_EQ(read[1].ts_ns, kT0 + 4);
+  EXPECT_EQ(read[1].timestamp_ns, kT0 + 4);
 
   write_node_file(dir / "raw.pcapng", {{kT0 + 5, 999999, 4, LinkType::kRaw}});
   auto mixed = merge_captures({{"a", "x", dir / "a.pcapng"}, {"t", "z", dir / "raw.pcapng"}},
@@ -227,7 +228,7 @@ TEST(Merge, ClassicPcapNodeFileIsOneUnnamedInterface) {
     EXPECT_EQ(m.timestamps[k], kT0 + 10 * (k + 1u));
     EXPECT_EQ(m.packets[k].first, k % 2 == 0 ? "a/lo" : "b/if0");
   }
-  const auto read = read_with_libpcap(dir / "out.pcapng");
+  const auto read = test::read_pcap((dir / "out.pcapng").string()).records;
   ASSERT_EQ(read.size(), 4u);
   EXPECT_EQ(read[1].data, std::vector<uint8_t>(60, 2));
 }
