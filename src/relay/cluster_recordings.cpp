@@ -395,6 +395,8 @@ Result<ClusterRecordings::Snapshot> ClusterRecordings::snapshot(
                                    failed_nodes(nodes)));
   }
   uint64_t id = 0;
+  RecordingInfo started;
+  std::string name;
   {
     std::lock_guard lock(mutex_);
     id = next_id_++;
@@ -416,10 +418,12 @@ Result<ClusterRecordings::Snapshot> ClusterRecordings::snapshot(
     refresh_locked(entry);
     entry.name = sink::recording_file_name(info.file_prefix, info.start_time, id, info.node_name,
                                            info.format);
-    persist(info, entry.name);
+    started = info;
+    name = entry.name;
     entries_.emplace(id, std::move(entry));
     changed_.notify_all();
   }
+  persist(started, name);  // outside the lock: it syncs the disk
   finish(id, std::move(cluster), StopReason::kSourceEnded);
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
