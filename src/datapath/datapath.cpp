@@ -44,8 +44,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kResyncInterval = std::chrono::seconds(1);
 constexpr auto kHealthLogInterval = std::chrono::seconds(10);
-// How long drain() waits for the reader (it wakes the reader; a round takes well under this).
-constexpr auto kDrainTimeout = std::chrono::milliseconds(1000);
+// drain() waits for the reader as long as it runs (it wakes the reader; a round normally takes
+// well under a millisecond), and says so in the log when a starved reader keeps it this long.
+constexpr auto kDrainWarningInterval = std::chrono::seconds(1);
 constexpr int kBatchEndIntervalMs = 100;
 // A sample is committed to its CPU's buffer a moment after its timestamp is taken (the rest of
 // the tc program). Each round delivers only samples older than this, so one committed late on
@@ -393,19 +394,24 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   // RuleListener: the reader delivers, each round, every sample older than its horizon; wake it
-  // until a round's horizon has passed the moment of the call.
+  // until a round's horizon has passed the moment of the call. There is no deadline: giving up
+  // would let the stopped recording's last packets reach dispatch after its routing entry is
+  // gone, where they would count as unmatched instead of as written or lost. The reader never
+  // waits for the control side (dispatch appends without blocking), so a slow reader (CPU cap,
+  // load) only makes the stop slow; a reader that ends delivers everything first (run_reader).
   void drain() override {
     if (!reading_.load(std::memory_order_acquire)) return;
     const uint64_t since = WallClock::monotonic_now_ns();
-    const auto deadline = Clock::now() + kDrainTimeout;
+    const auto start = Clock::now();
+    auto next_warning = start + kDrainWarningInterval;
     while (reading_.load(std::memory_order_acquire) &&
            delivered_through_ns_.load(std::memory_order_acquire) < since) {
-      if (Clock::now() > deadline) {
+      if (const auto now = Clock::now(); now >= next_warning) {
         spdlog::warn(
-            "the reader did not deliver the kernel's buffers within {} ms; a stopped "
-            "recording may miss its last packets",
-            kDrainTimeout.count());
-        return;
+            "removing a recording waits for the reader to deliver the kernel's buffers up to "
+            "the stop ({} ms so far): its last packets will reach its file",
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - start).count());
+        next_warning = now + kDrainWarningInterval;
       }
       wake();
       std::this_thread::sleep_for(std::chrono::milliseconds(1) +

@@ -62,7 +62,8 @@ class RuleListener {
   // classifies with them.
   virtual Status install_rules(std::span<const RuleEntry> rules, uint32_t generation) = 0;
   // Returns once every packet the kernel emitted before the call has been handed to the
-  // dispatcher (or at once when nothing reads the kernel's buffers). Router::remove() calls it
+  // dispatcher, however long a slow reader takes (or at once when nothing reads the kernel's
+  // buffers). Router::remove() calls it
   // after the kernel stopped matching a recording's rules, so packets the recording matched
   // before its stop reach its file instead of vanishing with its routing entry.
   virtual void drain() {}

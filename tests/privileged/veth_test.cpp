@@ -11,8 +11,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -55,6 +57,44 @@ class CountingConsumer final : public PacketConsumer {
 
  private:
   std::array<std::atomic<uint64_t>, 65536> counts_{};
+};
+
+// Forwards to the dispatcher; while held, the reader stops after a round's batch end (a
+// starved reader, deterministically) until release().
+class HoldableConsumer final : public PacketConsumer {
+ public:
+  explicit HoldableConsumer(PacketConsumer& inner) : inner_(inner) {}
+  void on_packet(const CapturedPacket& p) noexcept override { inner_.on_packet(p); }
+  void on_batch_end() noexcept override {
+    inner_.on_batch_end();
+    std::unique_lock lock(mutex_);
+    if (!hold_) return;
+    held_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !hold_; });
+    held_ = false;
+  }
+  void hold() {
+    std::lock_guard lock(mutex_);
+    hold_ = true;
+  }
+  // Whether the reader stopped at a batch end within 10 s (it must be woken to get there).
+  bool wait_held() {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::seconds(10), [&] { return held_; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    hold_ = false;
+    changed_.notify_all();
+  }
+
+ private:
+  PacketConsumer& inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool hold_ = false;
+  bool held_ = false;
 };
 
 Filter must_parse(const std::string& text) {
@@ -216,6 +256,61 @@ TEST_P(VethCapture, StopRightAfterTrafficKeepsEveryMatchedPacket) {
     EXPECT_EQ(stats.packets_captured + stats.packets_lost(), 50u) << "recording " << id;
     EXPECT_EQ(test::read_pcap(result->path.string()).records.size(), stats.packets_captured);
   }
+  EXPECT_TRUE(source.stop().ok());
+}
+
+// A recording stopped while the reader is starved (held after a round, as under a CPU cap):
+// its packets wait in the kernel's buffers past the stop, and removal waits for the reader
+// instead of giving up, so every one of them is in the file or counted lost, none unmatched.
+// The hold outlasts the one-second deadline removal used to have.
+TEST_P(VethCapture, StopWhileTheReaderIsStarvedAccountsForEveryMatchedPacket) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("d"));
+  ASSERT_TRUE(net.ok());
+  test::TempDir dir("prt_dp");
+  datapath::Options options;
+  options.interfaces = {net.host()};
+  options.transport = GetParam();
+  auto dp = Datapath::open(options);
+  ASSERT_TRUE(dp.ok()) << dp.error().message();
+  auto pool = sink::WriterPool::create({});
+  ASSERT_TRUE(pool.ok()) << pool.error().message();
+  Dispatcher dispatcher;
+  Router router(dispatcher, dp->get());
+  HoldableConsumer reader_hold(dispatcher);
+  SourceThread source(**dp, reader_hold);
+  RecordingSpec spec;
+  spec.include = {must_parse("any 0 " + net.peer4() + " 7000 UDP")};
+  auto recording = testing::file_recording(**pool, 1, spec, dir.path() / "r1.pcap");
+  ASSERT_NE(recording, nullptr);
+  ASSERT_TRUE(router.add(recording).ok());
+
+  reader_hold.hold();
+  (*dp)->wake();
+  const bool held = reader_hold.wait_held();
+  std::atomic<bool> removed{false};
+  std::thread remover;
+  if (held) {
+    // tc egress runs in the sender's syscall: when send_udp returns, every packet is in the
+    // kernel's buffers, and the held reader has not read them.
+    net.send_udp(false, 7000, 50, 100);
+    remover = std::thread([&] {
+      router.remove(1);
+      removed = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_FALSE(removed.load()) << "removal returned while the reader still held the packets";
+  }
+  reader_hold.release();
+  if (remover.joinable()) remover.join();
+  ASSERT_TRUE(held) << "the reader did not reach a batch end";
+
+  auto result = recording->finish();
+  ASSERT_TRUE(result.ok()) << result.error().message();
+  const RecordingStats stats = recording->stats();
+  EXPECT_EQ(stats.packets_captured + stats.packets_lost(), 50u);
+  EXPECT_EQ(test::read_pcap(result->path.string()).records.size(), stats.packets_captured);
+  EXPECT_EQ(dispatcher.counters().packets_unmatched, 0u);
   EXPECT_TRUE(source.stop().ok());
 }
 
