@@ -4,9 +4,7 @@
 // test; --timeout bounds it too, in case the test process itself is killed.
 #pragma once
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,8 +14,7 @@
 #include <vector>
 
 #include "privileged.h"
-
-extern char** environ;
+#include "spawn_process.h"
 
 namespace recorder::testing {
 
@@ -30,15 +27,7 @@ class CpuStress {
                                      "--timeout",
                                      std::to_string(bound.count()) + "s",
                                      "--quiet"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-    if (posix_spawnp(&pid_, "stress-ng", &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+    pid_ = test::spawn(args, "/dev/null");
     // Running once its workers exist (children of the parent), or failed at start.
     for (int i = 0; i < 100 && pid_ > 0 && !running(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -4,9 +4,7 @@
 // makes it finish its file. Killed in the destructor if still running (also when the test fails).
 #pragma once
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "spawn_process.h"
 
 namespace recorder::testing {
 
@@ -25,18 +23,9 @@ class ListeningProcess {
  public:
   // Starts `args` (args[0] looked up in PATH) and returns once it listens, exits or 120 s pass
   // (loading and verifying BPF programs takes seconds on a busy machine).
-  ListeningProcess(std::vector<std::string> args, std::string log) : log_(std::move(log)) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (posix_spawnp(&pid_, argv[0], &actions, nullptr, argv.data(), environ) != 0) pid_ = -1;
-    posix_spawn_file_actions_destroy(&actions);
+  ListeningProcess(const std::vector<std::string>& args, std::string log) : log_(std::move(log)) {
+    std::ofstream(log_, std::ios::trunc);  // "listening on" must be this run's
+    pid_ = test::spawn(args, log_);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
       if (output().find("listening on") != std::string::npos) {
