@@ -1,5 +1,6 @@
-// Helpers for the sink tests: a temporary directory, packet builders, reading files back with
-// libpcap, running tshark/capinfos on a file, and the write-backend x file-format parameters.
+// Helpers for the sink tests: a temporary directory, packet builders, reading files back
+// (tests/support/pcap_file.h), running tshark/capinfos on a file, and the write-backend x
+// file-format parameters.
 #pragma once
 
 #include <pcap/pcap.h>
@@ -60,34 +61,6 @@ inline CapturedPacket packet_of(const std::vector<uint8_t>& data, uint64_t ts_ns
   p.link_type = link;
   p.data = data;
   return p;
-}
-
-struct ReadPacket {
-  uint64_t ts_ns;
-  uint32_t orig_len;
-  std::vector<uint8_t> data;
-};
-
-// Reads every packet with libpcap at nanosecond precision; fails the test on a read error.
-inline std::vector<ReadPacket> read_with_libpcap(const std::filesystem::path& p,
-                                                 int* link_type = nullptr) {
-  std::vector<ReadPacket> out;
-  char err[PCAP_ERRBUF_SIZE] = {};
-  pcap_t* h = pcap_open_offline_with_tstamp_precision(p.c_str(), PCAP_TSTAMP_PRECISION_NANO, err);
-  EXPECT_NE(h, nullptr) << "pcap_open_offline " << p << ": " << err;
-  if (h == nullptr) return out;
-  if (link_type) *link_type = pcap_datalink(h);
-  pcap_pkthdr* hdr = nullptr;
-  const u_char* data = nullptr;
-  int rc;
-  while ((rc = pcap_next_ex(h, &hdr, &data)) == 1) {
-    out.push_back({static_cast<uint64_t>(hdr->ts.tv_sec) * 1000000000u +
-                       static_cast<uint64_t>(hdr->ts.tv_usec),
-                   hdr->len, std::vector<uint8_t>(data, data + hdr->caplen)});
-  }
-  EXPECT_EQ(rc, PCAP_ERROR_BREAK) << "pcap_next_ex on " << p << ": " << pcap_geterr(h);
-  pcap_close(h);
-  return out;
 }
 
 struct CommandResult {
