@@ -214,6 +214,7 @@ int run(const Flags& flags) {
   };
 
   std::unique_ptr<PacketSource> source;
+  std::atomic<service::RecordingManager*> manager_ready{nullptr};
 #ifdef RECORDER_HAVE_DATAPATH
   std::unique_ptr<datapath::Datapath> datapath;
 #endif
@@ -233,6 +234,11 @@ int run(const Flags& flags) {
 #ifdef RECORDER_HAVE_DATAPATH
     datapath::Options dp;
     dp.interfaces = flags.interfaces;
+    // The manager exists only after the datapath (it installs the datapath's rules); the reader
+    // thread, the only caller, starts after both and is joined before the manager goes.
+    dp.interfaces_changed = [&manager_ready] {
+      if (auto* m = manager_ready.load()) m->interfaces_changed();
+    };
     if (flags.transport == "perf")
       dp.transport = datapath::Transport::kPerfBuffer;
     else if (flags.transport == "ring")
@@ -277,6 +283,7 @@ int run(const Flags& flags) {
     spdlog::error("{}", manager.error().message());
     return 1;
   }
+  manager_ready.store(manager->get());
   ring::RingManagerOptions ring_options;
   ring_options.path = (*manager)->storage_path() / "rings";
   ring_options.ring.permissions = options_permissions;
@@ -416,6 +423,7 @@ int run(const Flags& flags) {
   source_thread.join();
   health.reset();
   server->reset();
+  manager_ready.store(nullptr);
   metrics_server.reset();
   ring_manager->reset();
   manager->reset();

@@ -243,6 +243,7 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
   }
 
   void handle_link_events() {
+    const size_t before = attached_count();
     bool overrun = false;
     for (const auto& e : watcher_->read(overrun)) {
       if (e.removed) {
@@ -255,6 +256,14 @@ class DatapathImpl final : public Datapath, private OrderedReader::Visitor {
       spdlog::info("netlink dropped link events; rescanning the interfaces");
       rescan_links();
     }
+    // Most link events change nothing attached (an address, a foreign link); the listener cares
+    // whether any interface is left, which only a change of the count can change.
+    if (attached_count() != before && options_.interfaces_changed) options_.interfaces_changed();
+  }
+
+  size_t attached_count() const {
+    std::lock_guard lock(attach_mutex_);
+    return attachments_.size();
   }
 
   // The watcher was subscribed before the first listing (init), so its events are the whole

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct Options {
   AttachMode attach_mode = AttachMode::kAuto;  // tcx links where the kernel has them
   size_t buffer_bytes_per_cpu = 8u << 20;      // perf/ring buffer size per CPU
   uint32_t max_latency_ms = 100;               // a quiet packet reaches dispatch within this
+  // Called on the reader thread after an interface was attached or forgotten (the set of
+  // attached_interfaces() changed). Optional.
+  std::function<void()> interfaces_changed;
 };
 
 struct KernelLoss {

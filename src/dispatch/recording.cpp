@@ -79,8 +79,10 @@ void Recording::append(const CapturedPacket& packet) noexcept {
       bytes_captured_.store(bytes, kRelaxed);
       if (spec_.stop.packets != 0 && packets >= spec_.stop.packets) {
         limit_reached_.store(StopReason::kPacketLimit, kRelaxed);
+        if (stop_due_ != nullptr) stop_due_->notify();  // once: offer() takes nothing more
       } else if (spec_.stop.bytes != 0 && bytes >= spec_.stop.bytes) {
         limit_reached_.store(StopReason::kByteLimit, kRelaxed);
+        if (stop_due_ != nullptr) stop_due_->notify();
       }
       break;
     }

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/wakeup.h"
 #include "dispatch/filter.h"
 #include "dispatch/packet.h"
 #include "sink/sink.h"
@@ -86,8 +87,13 @@ class Recording {
   void add_kernel_loss(uint64_t packets, uint64_t bytes) noexcept;
 
   // kPacketLimit / kByteLimit once the hot path reached a limit, kDiskFull / kWriteError once
-  // the sink failed, else kNone. The control side polls this.
+  // the sink failed, else kNone. The control side looks at it when `stop_due` (below) or the
+  // sink's SinkOptions::on_failure wakes it.
   StopReason pending_stop() const noexcept;
+
+  // Control side, before the recording takes packets: notified (from the hot path, once) when a
+  // packet or byte limit is reached. Not owned; must outlive the recording. Optional.
+  void notify_limit_to(const Wakeup* stop_due) noexcept { stop_due_ = stop_due; }
 
   RecordingStats stats() const noexcept;
 
@@ -117,6 +123,7 @@ class Recording {
   std::atomic<uint64_t> packets_lost_kernel_{0};
   std::atomic<uint64_t> bytes_lost_kernel_{0};
   std::atomic<StopReason> limit_reached_{StopReason::kNone};
+  const Wakeup* stop_due_ = nullptr;
   std::atomic<int> write_errno_{0};  // errno of the sink's first write error, known after finish()
   bool finished_ = false;
 };

@@ -11,7 +11,7 @@ namespace {
 
 using service::RecordingState;
 
-void add_recordings(const service::RecordingManager& manager,
+void add_recordings(service::RecordingManager& manager,
                     std::vector<prometheus::MetricFamily>& out) {
   auto states = gauge_family("recorder_recordings", "Recordings this daemon knows, by state");
   auto packets = counter_family("recorder_recording_captured_packets_total",
@@ -56,8 +56,7 @@ void add_recordings(const service::RecordingManager& manager,
   }
 }
 
-void add_writes(const service::RecordingManager& manager,
-                std::vector<prometheus::MetricFamily>& out) {
+void add_writes(service::RecordingManager& manager, std::vector<prometheus::MetricFamily>& out) {
   const service::RecordingManager::WriteActivity activity = manager.write_activity();
   auto written = counter_family("recorder_written_bytes_total",
                                 "Bytes written into recording files since the daemon started");
@@ -128,7 +127,7 @@ void add_capture(const CaptureCounters& c, std::vector<prometheus::MetricFamily>
 
 }  // namespace
 
-NodeMetrics::NodeMetrics(const service::RecordingManager& manager,
+NodeMetrics::NodeMetrics(service::RecordingManager& manager,
                          std::function<CaptureCounters()> capture)
     : manager_(manager), capture_(std::move(capture)) {}
 

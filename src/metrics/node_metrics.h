@@ -58,12 +58,12 @@ struct CaptureCounters {
 class NodeMetrics final : public prometheus::Collectable {
  public:
   // `capture` is empty when there is no datapath (--replay).
-  NodeMetrics(const service::RecordingManager& manager, std::function<CaptureCounters()> capture);
+  NodeMetrics(service::RecordingManager& manager, std::function<CaptureCounters()> capture);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  const service::RecordingManager& manager_;
+  service::RecordingManager& manager_;
   const std::function<CaptureCounters()> capture_;
 };
 

@@ -488,7 +488,7 @@ void ClusterRecordings::poll_loop() {
   }
 }
 
-Result<RecordingInfo> ClusterRecordings::get(uint64_t id) const {
+Result<RecordingInfo> ClusterRecordings::get(uint64_t id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) {
@@ -497,7 +497,7 @@ Result<RecordingInfo> ClusterRecordings::get(uint64_t id) const {
   return it->second.info;
 }
 
-service::RecordingBackend::Page ClusterRecordings::list(uint64_t after_id, size_t limit) const {
+service::RecordingBackend::Page ClusterRecordings::list(uint64_t after_id, size_t limit) {
   std::lock_guard lock(mutex_);
   Page page;
   for (auto it = entries_.upper_bound(after_id); it != entries_.end(); ++it) {

@@ -52,8 +52,8 @@ class ClusterRecordings final : public service::RecordingBackend {
   Result<service::RecordingInfo> start(const service::StartSpec& spec) override;
   Result<service::RecordingInfo> stop(uint64_t id, StopReason reason) override;
   void request_stop(uint64_t id, StopReason reason) override;
-  Result<service::RecordingInfo> get(uint64_t id) const override;
-  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const override;
+  Result<service::RecordingInfo> get(uint64_t id) override;
+  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) override;
   bool wait_for_change(uint64_t id, uint64_t seen_version,
                        std::chrono::milliseconds timeout) const override;
   Result<OpenFile> open_file(uint64_t id) const override;

@@ -28,14 +28,14 @@ namespace recorder::relay {
 
 class RelayMetrics final : public prometheus::Collectable {
  public:
-  RelayMetrics(const PeerSet& peers, const ClusterRecordings& recordings)
+  RelayMetrics(const PeerSet& peers, ClusterRecordings& recordings)
       : peers_(peers), recordings_(recordings) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   const PeerSet& peers_;
-  const ClusterRecordings& recordings_;
+  ClusterRecordings& recordings_;
 };
 
 }  // namespace recorder::relay

@@ -269,7 +269,7 @@ void Ring::delete_chunk(uint64_t seq, const Held& held) {
   (void)dir_.unlink(index_file_name(seq));
 }
 
-void Ring::close_chunks() {
+size_t Ring::close_chunks() {
   std::lock_guard close(close_mutex_);
   std::vector<std::unique_ptr<Chunk>> chunks;
   {
@@ -277,10 +277,20 @@ void Ring::close_chunks() {
     chunks.swap(to_close_);
   }
   for (auto& chunk : chunks) finish_chunk(std::move(chunk));
+  return chunks.size();
 }
 
-void Ring::maintain(uint64_t free_bytes) {
+std::optional<uint64_t> Ring::expiry_ns() const {
+  std::lock_guard lock(mutex_);
+  if (spec_.max_age.count() <= 0 || closed_.empty()) return std::nullopt;
+  uint64_t oldest = UINT64_MAX;
+  for (const auto& [seq, held] : closed_) oldest = std::min(oldest, held.last_ns);
+  return oldest + static_cast<uint64_t>(spec_.max_age.count());
+}
+
+bool Ring::maintain(uint64_t free_bytes) {
   std::lock_guard control(control_mutex_);
+  bool queued = false;
   if (running_) {
     std::unique_ptr<Chunk> retired;
     {
@@ -290,6 +300,7 @@ void Ring::maintain(uint64_t free_bytes) {
         closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
                                          retired->last_ns.load()};
         to_close_.push_back(std::move(retired));
+        queued = true;
       }
     }
     while (rotating_->wants_next()) {
@@ -325,6 +336,7 @@ void Ring::maintain(uint64_t free_bytes) {
     closed_.erase(it);
     ++chunks_deleted_;
   }
+  return queued;
 }
 
 Status Ring::remove_files() {

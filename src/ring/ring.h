@@ -3,9 +3,11 @@
 // budget (retention.h), and the packets of a time range read back for snapshots.
 //
 // Capture is a Recording with a RotatingSink, routed by the host like any recording: rotation
-// happens on the hot path without waiting (rotating_sink.h); everything slow (opening the next
-// chunk, closing and indexing a full one, deleting old ones) happens in maintain(), which the
-// RingManager's thread calls every tick. Capture never waits for it.
+// happens on the hot path without waiting (rotating_sink.h), by size or by the time between a
+// chunk's first packet and the packet at hand (so a ring that takes no packets does not rotate);
+// everything slow (opening the next chunk, closing and indexing a full one, deleting old ones)
+// happens in maintain(), which the RingManager's thread calls when a ring rotated, a chunk was
+// closed, or a chunk's max_age expiry (expiry()) came. Capture never waits for it.
 //
 // At open, partial chunks a crash left are repaired (sink/recovery.h), chunks without an index
 // are indexed, empty ones removed. State is persisted in "ring.json" (ring_spec.h).
@@ -79,11 +81,17 @@ class Ring {
   void stop(bool persist);
   // Rotation hand-over (the full chunk is queued for close_chunks(), the next one opened) and
   // retention. Quick: it never waits for a chunk's writes. `free_bytes`: free space now.
-  void maintain(uint64_t free_bytes);
-  // Closes and indexes the chunks maintain() queued (the RingManager's closer thread).
-  void close_chunks();
+  // Returns whether it queued a chunk for close_chunks().
+  bool maintain(uint64_t free_bytes);
+  // Closes and indexes the chunks maintain() queued (the RingManager's closer thread); returns
+  // how many it closed.
+  size_t close_chunks();
   // After stop(): deletes every file of the ring and its directory.
   Status remove_files();
+
+  // When maintain() must run to delete a chunk by age (the oldest closed chunk's newest packet
+  // plus max_age, wall clock ns); nullopt: no closed chunk, or no age limit.
+  std::optional<uint64_t> expiry_ns() const;
 
   RingStatus status() const;
   // Opens the chunks that may hold packets of [from_ns, to_ns]; waits (at most about 2 s) until

@@ -48,9 +48,7 @@ RingManager::RingManager(RingManagerOptions options, RingHost& host)
 }
 
 void RingManager::kick(void* manager) noexcept {
-  auto* self = static_cast<RingManager*>(manager);
-  self->kicked_.store(true, std::memory_order_relaxed);
-  self->wake_.notify_one();
+  static_cast<RingManager*>(manager)->wake_->notify();
 }
 
 Result<const storage::Directory*> RingManager::directory(bool create) {
@@ -67,6 +65,9 @@ Result<const storage::Directory*> RingManager::directory(bool create) {
 Result<std::unique_ptr<RingManager>> RingManager::create(RingManagerOptions options,
                                                          RingHost& host) {
   std::unique_ptr<RingManager> manager(new RingManager(std::move(options), host));
+  auto wake = Wakeup::create();
+  if (!wake) return std::move(wake).error().wrap("create the ring maintenance's wakeup");
+  manager->wake_.emplace(std::move(*wake));
   if (auto s = manager->load(); !s) return std::move(s).error();
   manager->thread_ = std::thread([m = manager.get()] { m->maintenance_loop(); });
   manager->closer_ = std::thread([m = manager.get()] { m->closer_loop(); });
@@ -123,7 +124,7 @@ RingManager::~RingManager() {
     std::lock_guard lock(mutex_);
     quit_ = true;
   }
-  wake_.notify_all();
+  if (wake_) wake_->notify();
   closer_wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (closer_.joinable()) closer_.join();
@@ -138,34 +139,66 @@ void RingManager::shutdown() {
   for (auto& ring : rings) ring->stop(false);
 }
 
+std::optional<std::chrono::steady_clock::time_point> RingManager::next_deadline() const {
+  std::vector<std::shared_ptr<Ring>> rings;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [_, ring] : rings_) rings.push_back(ring);
+  }
+  std::optional<uint64_t> earliest;
+  for (const auto& ring : rings) {
+    if (auto e = ring->expiry_ns(); e && (!earliest || *e < *earliest)) earliest = e;
+  }
+  if (!earliest) return std::nullopt;
+  // Wall clock to steady: a wall-clock step only makes the wake early or late; retention itself
+  // decides by the wall clock.
+  const auto wall_now =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  const auto left = std::chrono::nanoseconds(*earliest > wall_now ? *earliest - wall_now : 0);
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+}
+
 void RingManager::maintenance_loop() {
-  std::unique_lock lock(mutex_);
-  while (!quit_) {
-    wake_.wait_for(lock, options_.tick,
-                   [&] { return quit_ || kicked_.exchange(false, std::memory_order_relaxed); });
-    if (quit_) break;
+  // The first round runs at once: rings loaded at start-up may hold chunks past their age.
+  while (!quit_.load()) {
     std::vector<std::shared_ptr<Ring>> rings;
-    for (auto& [_, ring] : rings_) rings.push_back(ring);
     uint64_t free = UINT64_MAX;
-    if (dir_) {
-      if (auto f = dir_->free_bytes(); f) free = *f;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [_, ring] : rings_) rings.push_back(ring);
+      if (dir_) {
+        if (auto f = dir_->free_bytes(); f) free = *f;
+      }
     }
-    lock.unlock();
-    for (auto& ring : rings) ring->maintain(free);
-    closer_wake_.notify_one();
-    lock.lock();
+    bool queued = false;
+    for (auto& ring : rings) queued = ring->maintain(free) || queued;
+    if (queued) {
+      {
+        std::lock_guard lock(mutex_);
+        close_pending_ = true;
+      }
+      closer_wake_.notify_one();
+    }
+    wake_->wait(next_deadline());
   }
 }
 
 void RingManager::closer_loop() {
   std::unique_lock lock(mutex_);
-  while (!quit_) {
-    closer_wake_.wait_for(lock, options_.tick * 5, [&] { return quit_; });
-    if (quit_) break;
+  while (!quit_.load()) {
+    closer_wake_.wait(lock, [&] { return quit_.load() || close_pending_; });
+    if (quit_.load()) break;
+    close_pending_ = false;
     std::vector<std::shared_ptr<Ring>> rings;
     for (auto& [_, ring] : rings_) rings.push_back(ring);
     lock.unlock();
-    for (auto& ring : rings) ring->close_chunks();
+    size_t closed = 0;
+    for (auto& ring : rings) closed += ring->close_chunks();
+    // Closed chunks count against the byte budget and have an age: maintenance looks again.
+    if (closed > 0) wake_->notify();
     lock.lock();
   }
 }
@@ -206,6 +239,7 @@ Result<RingStatus> RingManager::start(const RingSpec& spec) {
   } else if (auto s = ring->start(spec); !s) {
     return std::move(s).error();
   }
+  wake_->notify();  // open chunks ahead; its age limit may be a new deadline
   spdlog::info("ring {} started", spec.name);
   return ring->status();
 }
@@ -223,10 +257,12 @@ Result<RingStatus> RingManager::declare(const RingSpec& spec) {
 Result<RingStatus> RingManager::get(const std::string& name) const {
   auto ring = find(name);
   if (!ring) return std::move(ring).error();
+  host_.absorb_kernel_losses();
   return (*ring)->status();
 }
 
 std::vector<RingStatus> RingManager::list() const {
+  host_.absorb_kernel_losses();
   std::vector<std::shared_ptr<Ring>> rings;
   {
     std::lock_guard lock(mutex_);
@@ -241,6 +277,7 @@ Result<RingStatus> RingManager::stop(const std::string& name) {
   auto ring = find(name);
   if (!ring) return std::move(ring).error();
   (*ring)->stop(true);
+  wake_->notify();  // its last chunks are closed now: they have an age
   spdlog::info("ring {} stopped", name);
   return (*ring)->status();
 }

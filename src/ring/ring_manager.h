@@ -2,8 +2,14 @@
 // ("rings" is made with the first ring);
 // at creation the manager opens each ring found there (repairing and indexing its chunks) and
 // restarts those that were running when the daemon last stopped. One thread calls every ring's
-// maintain() each tick and when a ring rotated (rotation hand-over, retention), another closes
-// and indexes the full chunks (close_chunks()), so capture never waits for any of it.
+// maintain() (rotation hand-over, retention), another closes and indexes the full chunks
+// (close_chunks()), so capture never waits for any of it. Both sleep until something happens:
+// the maintenance thread until a ring rotated (a Wakeup the hot path notifies), a ring started,
+// the closer closed a chunk, or the earliest max_age expiry of a closed chunk (the only
+// deadline; without one it does not wake at all); the closer until the maintenance handed it
+// chunks. The free-disk floor is looked at whenever maintenance runs, so it follows the ring's
+// own writes (each rotation); a disk that others fill while the ring takes no packets is seen at
+// the ring's next rotation.
 //
 // Threads: every public method may be called from any thread (gRPC handlers, the daemon).
 #pragma once
@@ -22,6 +28,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/wakeup.h"
 #include "ring/ring.h"
 
 namespace recorder::ring {
@@ -30,7 +37,6 @@ struct RingManagerOptions {
   std::filesystem::path path;  // the rings' directory ("<storage>/rings")
   RingOptions ring;
   size_t max_rings = 16;
-  std::chrono::milliseconds tick{20};
 };
 
 struct SnapshotRequest {
@@ -72,6 +78,8 @@ class RingManager {
   Status load();
   void maintenance_loop();
   void closer_loop();
+  // The earliest max_age expiry of any ring's closed chunks, in the steady clock.
+  std::optional<std::chrono::steady_clock::time_point> next_deadline() const;
   static void kick(void* manager) noexcept;
   Result<Ring*> find(const std::string& name) const;
 
@@ -80,12 +88,12 @@ class RingManager {
   mutable std::mutex mutex_;  // rings_ (the map, not the rings) and dir_
   std::optional<storage::Directory> dir_;
   std::map<std::string, std::shared_ptr<Ring>> rings_;
-  std::condition_variable wake_;
-  std::atomic<bool> kicked_{false};  // a ring rotated: maintain now
-  bool quit_ = false;
+  std::optional<Wakeup> wake_;  // the maintenance thread sleeps on it (set by create())
+  std::atomic<bool> quit_{false};
   std::thread thread_;  // maintenance: hand-over and retention
   std::condition_variable closer_wake_;
-  std::thread closer_;  // closes and indexes full chunks
+  bool close_pending_ = false;  // under mutex_: maintenance queued chunks to close
+  std::thread closer_;          // closes and indexes full chunks
 };
 
 }  // namespace recorder::ring

@@ -90,7 +90,7 @@ class RecordService::Reactor final
     delete this;
   }
 
-  // Called by the ticker under the service mutex.
+  // Called by the ticker under the service mutex, every kTick while streams are open.
   void tick(bool shutting_down) {
     std::lock_guard lock(mutex_);
     if (finished_ || finish_after_writes_) return;
@@ -226,8 +226,15 @@ class RecordService::Reactor final
   std::chrono::steady_clock::time_point last_sent_at_{};
 };
 
-RecordService::RecordService(RecordingBackend& manager, ServiceLimits limits)
-    : manager_(manager), limits_(limits) {
+Result<std::unique_ptr<RecordService>> RecordService::create(RecordingBackend& manager,
+                                                             ServiceLimits limits) {
+  auto wake = Wakeup::create();
+  if (!wake) return wake.error().wrap("create the Record service's wakeup");
+  return std::unique_ptr<RecordService>(new RecordService(manager, limits, std::move(*wake)));
+}
+
+RecordService::RecordService(RecordingBackend& manager, ServiceLimits limits, Wakeup wake)
+    : manager_(manager), limits_(limits), wake_(std::move(wake)) {
   ticker_ = std::thread([this] { tick_loop(); });
 }
 
@@ -236,15 +243,18 @@ RecordService::~RecordService() {
     std::lock_guard lock(mutex_);
     quit_ = true;
   }
-  wake_.notify_all();
+  wake_.notify();
   ticker_.join();
 }
 
 grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* RecordService::Record(
     grpc::CallbackServerContext* context) {
   auto* reactor = new Reactor(*this, context);
-  std::lock_guard lock(mutex_);
-  reactors_.insert(reactor);
+  {
+    std::lock_guard lock(mutex_);
+    reactors_.insert(reactor);
+  }
+  wake_.notify();  // the ticker sleeps without a deadline while no stream is open
   return reactor;
 }
 
@@ -257,6 +267,7 @@ void RecordService::remove(Reactor* reactor) {
 void RecordService::shutdown(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
   shutting_down_ = true;
+  wake_.notify();
   // The ticker ends each stream (`stopped`, then the status) within a tick or two.
   if (!streams_done_.wait_for(lock, timeout, [&] { return reactors_.empty(); })) {
     spdlog::warn("{} Record stream(s) still open after {} ms; the server shutdown cancels them",
@@ -267,7 +278,13 @@ void RecordService::shutdown(std::chrono::milliseconds timeout) {
 void RecordService::tick_loop() {
   std::unique_lock lock(mutex_);
   while (!quit_) {
-    wake_.wait_for(lock, kTick, [&] { return quit_; });
+    // Streams move forward every kTick, and only while one is open; a new stream or the
+    // shutdown wakes the ticker at once.
+    const auto deadline =
+        reactors_.empty() ? std::nullopt : std::optional(std::chrono::steady_clock::now() + kTick);
+    lock.unlock();
+    wake_.wait(deadline);
+    lock.lock();
     if (quit_) break;
     for (Reactor* reactor : reactors_) reactor->tick(shutting_down_);
   }

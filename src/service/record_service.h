@@ -13,8 +13,9 @@
 // and its file is kept.
 //
 // Implemented with gRPC's callback API, so the stream can end while no client message is
-// pending. One ticker thread (every 50 ms) moves all open streams forward; each stream is a
-// reactor that owns only its response queue.
+// pending. One ticker thread moves all open streams forward; each stream is a reactor that owns
+// only its response queue. The ticker wakes every 50 ms while a stream is open; with none open
+// it sleeps until one opens.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -36,7 +37,8 @@ grpc::Status record_end_status(StopReason reason, const std::string& message);
 
 class RecordService final : public pb::Recorder::CallbackService {
  public:
-  RecordService(RecordingBackend& manager, ServiceLimits limits);
+  static Result<std::unique_ptr<RecordService>> create(RecordingBackend& manager,
+                                                       ServiceLimits limits);
   ~RecordService() override;
 
   grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* Record(
@@ -53,13 +55,14 @@ class RecordService final : public pb::Recorder::CallbackService {
  private:
   class Reactor;
   friend class Reactor;
+  RecordService(RecordingBackend& manager, ServiceLimits limits, Wakeup wake);
   void tick_loop();
   void remove(Reactor* reactor);
 
   RecordingBackend& manager_;
   const ServiceLimits limits_;
   std::mutex mutex_;
-  std::condition_variable wake_;
+  Wakeup wake_;                           // the ticker sleeps on it
   std::condition_variable streams_done_;  // reactors_ became empty
   std::set<Reactor*> reactors_;
   bool quit_ = false;

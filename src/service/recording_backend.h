@@ -34,13 +34,15 @@ class RecordingBackend {
   // Asks for a stop soon; returns at once (for callers that must not block).
   virtual void request_stop(uint64_t id, StopReason reason) = 0;
 
-  virtual Result<RecordingInfo> get(uint64_t id) const = 0;
+  // Not const: reading may fold in what the backend learns at the read (recorderd attributes the
+  // datapath's kernel losses to recordings when their stats are read).
+  virtual Result<RecordingInfo> get(uint64_t id) = 0;
   // Up to `limit` recordings with ids above `after_id`, by id; `more` tells whether others follow.
   struct Page {
     std::vector<RecordingInfo> recordings;
     bool more = false;
   };
-  virtual Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const = 0;
+  virtual Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) = 0;
 
   // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
   // Returns false on timeout (or for an unknown id).

@@ -58,6 +58,9 @@ Status RecordingManager::init() {
   spdlog::info("writer backend: {}", writers_->backend());
 
   router_ = std::make_unique<Router>(dispatcher_, options_.kernel_rules);
+  auto wake = Wakeup::create();
+  if (!wake) return wake.error().wrap("create the control thread's wakeup");
+  control_wake_.emplace(std::move(*wake));
   control_ = std::thread([this] { control_loop(); });
   return ok_status();
 }
@@ -68,7 +71,7 @@ RecordingManager::~RecordingManager() {
     std::lock_guard lock(mutex_);
     quit_ = true;
   }
-  control_wake_.notify_all();
+  if (control_wake_) control_wake_->notify();
   if (control_.joinable()) control_.join();
   retry_metadata();
   for (auto& [id, pending] : pending_metadata_) {
@@ -119,6 +122,7 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
   const RecordingInfo& info = opened->info;
 
   auto recording = std::make_shared<Recording>(id, spec.recording, std::move(opened->sink));
+  recording->notify_limit_to(&*control_wake_);
   if (auto s = router_->add(recording); !s) {
     // Close the (empty) file and remove it: a start that failed leaves nothing behind.
     auto closed = recording->finish();
@@ -143,6 +147,7 @@ Result<RecordingInfo> RecordingManager::start(const StartSpec& spec) {
     entries_.emplace(id, std::move(entry));
   }
   changed_.notify_all();
+  control_wake_->notify();  // its duration is a new deadline
   std::string filters;
   for (const auto& f : info.filters) filters += (filters.empty() ? "" : "; ") + to_string(f);
   spdlog::info(
@@ -179,6 +184,7 @@ Result<RecordingManager::OpenedRecording> RecordingManager::open_recording(uint6
   sink_options.format = spec.format;
   sink_options.snap_length = spec.recording.snap_length;
   sink_options.queue_bytes = options_.limits.queue_bytes_per_recording;
+  sink_options.on_failure = &*control_wake_;  // a failed sink stops its recording at once
   auto sink = sink::Sink::open(*writers_, sink_options);
   if (!sink) {
     store_->discard(*metadata);
@@ -193,8 +199,8 @@ RecordingInfo RecordingManager::snapshot_locked(const Entry& entry) const {
   RecordingInfo info = entry.info;
   if (entry.recording && info.state != RecordingState::kStopped) {
     info.stats = entry.recording->stats();
-    // Kernel losses are added by the control thread into info.stats before the recording is
-    // finished; the recording's own counters include them.
+    // Kernel losses are added to the recording (absorb_kernel_losses) while it runs; its own
+    // counters include them.
   }
   return info;
 }
@@ -228,6 +234,8 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
 
   // From here on no packet can reach the recording, so finishing it (drain + close) is safe.
   router_->remove(id);
+  // Its rules are gone (past a grace period), so their kernel losses are final now.
+  absorb_kernel_losses();
   auto result = recording->finish();
 
   RecordingInfo final_info;
@@ -260,6 +268,7 @@ Result<RecordingInfo> RecordingManager::stop(uint64_t id, StopReason reason) {
     final_info = info;
     retention_due_ = true;
   }
+  if (options_.retention.enabled()) control_wake_->notify();
   if (result && result->abandoned) {
     // Writing the metadata would hang on the same disk; the partial file is repaired at the
     // next start, and the reservation left behind is removed then too.
@@ -285,7 +294,33 @@ void RecordingManager::request_stop(uint64_t id, StopReason reason) {
     std::lock_guard lock(mutex_);
     stop_requests_.emplace_back(id, reason);
   }
-  control_wake_.notify_all();
+  control_wake_->notify();
+}
+
+void RecordingManager::interfaces_changed() { control_wake_->notify(); }
+
+void RecordingManager::absorb_kernel_losses() {
+  if (!options_.take_kernel_losses) return;
+  std::lock_guard losses_lock(losses_mutex_);
+  const std::vector<KernelLossEntry> losses = options_.take_kernel_losses();
+  if (losses.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (const auto& loss : losses) {
+    auto it = entries_.find(loss.recording_id);
+    if (it == entries_.end()) {
+      if (auto a = attached_.find(loss.recording_id); a != attached_.end()) {
+        a->second->add_kernel_loss(loss.packets, loss.bytes);
+      }
+      continue;
+    }
+    if (it->second.recording) {
+      it->second.recording->add_kernel_loss(loss.packets, loss.bytes);
+    } else {
+      // Reported after the recording finished: still count it against the recording.
+      it->second.info.stats.packets_lost_kernel += loss.packets;
+      it->second.info.stats.bytes_lost_kernel += loss.bytes;
+    }
+  }
 }
 
 void RecordingManager::stop_all(StopReason reason) {
@@ -309,7 +344,8 @@ void RecordingManager::shutdown() {
   stop_all(StopReason::kShutdown);
 }
 
-Result<RecordingInfo> RecordingManager::get(uint64_t id) const {
+Result<RecordingInfo> RecordingManager::get(uint64_t id) {
+  absorb_kernel_losses();
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) {
@@ -318,7 +354,8 @@ Result<RecordingInfo> RecordingManager::get(uint64_t id) const {
   return snapshot_locked(it->second);
 }
 
-RecordingManager::Page RecordingManager::list(uint64_t after_id, size_t limit) const {
+RecordingManager::Page RecordingManager::list(uint64_t after_id, size_t limit) {
+  absorb_kernel_losses();
   std::lock_guard lock(mutex_);
   Page page;
   auto it = entries_.upper_bound(after_id);
@@ -436,6 +473,8 @@ Status RecordingManager::attach(std::shared_ptr<Recording> recording) {
 
 void RecordingManager::detach(uint64_t recording_id) {
   router_->remove(recording_id);
+  // Its rules are gone (past a grace period), so its kernel losses are final now.
+  absorb_kernel_losses();
   std::lock_guard lock(mutex_);
   attached_.erase(recording_id);
 }
@@ -514,12 +553,16 @@ void RecordingManager::save_metadata(RecordingInfo info, MetadataSlot slot, unsi
     spdlog::error("recording {}: {} (attempt {}; retried every {} ms)", id, saved.error().message(),
                   attempts, kMetadataRetry.count());
   }
-  std::lock_guard lock(mutex_);
-  if (entries_.count(id) == 0) {  // deleted meanwhile
-    store_->discard(slot);
-    return;
+  {
+    std::lock_guard lock(mutex_);
+    if (entries_.count(id) == 0) {  // deleted meanwhile
+      store_->discard(slot);
+      return;
+    }
+    if (pending_metadata_.empty()) last_metadata_retry_ = std::chrono::steady_clock::now();
+    pending_metadata_[id] = PendingMetadata{std::move(info), std::move(slot), attempts};
   }
-  pending_metadata_[id] = PendingMetadata{std::move(info), std::move(slot), attempts};
+  if (control_wake_) control_wake_->notify();  // a retry deadline now exists
 }
 
 void RecordingManager::retry_metadata() {
@@ -555,41 +598,55 @@ void RecordingManager::apply_retention() {
   }
 }
 
+std::optional<std::chrono::steady_clock::time_point> RecordingManager::next_deadline_locked(
+    std::chrono::steady_clock::time_point now) const {
+  using Steady = std::chrono::steady_clock;
+  std::optional<Steady::time_point> next;
+  auto consider = [&](Steady::time_point t) { next = next ? std::min(*next, t) : t; };
+  for (const auto& [id, e] : entries_) {
+    if (e.info.state == RecordingState::kRunning && e.info.stop.duration.count() > 0) {
+      consider(e.started + std::chrono::duration_cast<Steady::duration>(e.info.stop.duration));
+    }
+  }
+  if (!pending_metadata_.empty()) consider(last_metadata_retry_ + kMetadataRetry);
+  if (auto retention = next_retention_locked(now)) consider(*retention);
+  return next;
+}
+
+std::optional<std::chrono::steady_clock::time_point> RecordingManager::next_retention_locked(
+    std::chrono::steady_clock::time_point now) const {
+  using Steady = std::chrono::steady_clock;
+  if (!options_.retention.enabled()) return std::nullopt;
+  if (retention_due_) return now;
+  if (options_.retention.max_age.count() == 0) return std::nullopt;
+  // The oldest finished recording's expiry, in the steady clock (a wall-clock step only makes
+  // this look early or late; retention itself decides by the wall clock).
+  std::optional<Steady::time_point> next;
+  const auto wall_now = std::chrono::system_clock::now();
+  for (const auto& [id, e] : entries_) {
+    if (e.info.state != RecordingState::kStopped) continue;
+    const auto left = std::max(std::chrono::duration_cast<Steady::duration>(
+                                   e.info.stop_time + options_.retention.max_age - wall_now),
+                               Steady::duration::zero());
+    next = next ? std::min(*next, now + left) : now + left;
+  }
+  return next;
+}
+
 void RecordingManager::control_loop() {
-  // Age limits need a look now and then even when nothing stops.
-  constexpr auto kRetentionInterval = std::chrono::seconds(1);
-  auto last_retention = std::chrono::steady_clock::time_point{};
-  auto last_metadata_retry = std::chrono::steady_clock::now();
   std::unique_lock lock(mutex_);
+  last_metadata_retry_ = std::chrono::steady_clock::now();
   while (!quit_) {
-    control_wake_.wait_for(lock, options_.tick, [&] { return quit_ || !stop_requests_.empty(); });
+    const auto deadline = next_deadline_locked(std::chrono::steady_clock::now());
+    lock.unlock();
+    control_wake_->wait(deadline);
+    const size_t interfaces =
+        options_.attached_interface_count ? options_.attached_interface_count() : 1;
+    lock.lock();
     if (quit_) break;
     std::vector<std::pair<uint64_t, StopReason>> to_stop;
     to_stop.swap(stop_requests_);
-    lock.unlock();
-
-    std::vector<KernelLossEntry> losses;
-    if (options_.take_kernel_losses) losses = options_.take_kernel_losses();
-    size_t interfaces = options_.attached_interface_count ? options_.attached_interface_count() : 1;
-
-    lock.lock();
-    for (const auto& loss : losses) {
-      auto it = entries_.find(loss.recording_id);
-      if (it == entries_.end()) {
-        if (auto a = attached_.find(loss.recording_id); a != attached_.end()) {
-          a->second->add_kernel_loss(loss.packets, loss.bytes);
-        }
-        continue;
-      }
-      if (it->second.recording) {
-        it->second.recording->add_kernel_loss(loss.packets, loss.bytes);
-      } else {
-        // Reported after the recording finished: still count it against the recording.
-        it->second.info.stats.packets_lost_kernel += loss.packets;
-        it->second.info.stats.bytes_lost_kernel += loss.bytes;
-      }
-    }
-    auto now = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
     for (auto& [id, e] : entries_) {
       if (e.info.state != RecordingState::kRunning || !e.recording) continue;
       if (interfaces > 0) e.saw_interfaces = true;
@@ -604,25 +661,14 @@ void RecordingManager::control_loop() {
       if (reason != StopReason::kNone) to_stop.emplace_back(id, reason);
     }
     const bool metadata_due =
-        !pending_metadata_.empty() && now - last_metadata_retry >= kMetadataRetry;
+        !pending_metadata_.empty() && now - last_metadata_retry_ >= kMetadataRetry;
+    if (metadata_due) last_metadata_retry_ = now;
+    const auto retention = next_retention_locked(now);
+    const bool retention_due = retention && *retention <= now;
     lock.unlock();
     for (const auto& [id, reason] : to_stop) (void)stop(id, reason);
-    if (metadata_due) {
-      retry_metadata();
-      last_metadata_retry = std::chrono::steady_clock::now();
-    }
-    if (options_.retention.enabled()) {
-      const auto tick_end = std::chrono::steady_clock::now();
-      bool due = false;
-      {
-        std::lock_guard due_lock(mutex_);
-        due = retention_due_;
-      }
-      if (due || tick_end - last_retention >= kRetentionInterval) {
-        apply_retention();
-        last_retention = tick_end;
-      }
-    }
+    if (metadata_due) retry_metadata();
+    if (retention_due) apply_retention();
     lock.lock();
   }
 }

@@ -3,10 +3,16 @@
 // It owns the WriterPool (the writer threads), the Dispatcher/Router pair that the packet
 // source feeds (consumer()), the storage directory and the daemon-wide limits. start() validates
 // against the limits, names and opens the file (Sink), creates the Recording and adds it to the
-// Router. A control thread ticks every ~50 ms: it attributes the datapath's kernel losses to
-// recordings, stops recordings whose limit, duration or sink error hit (the writers keep the
-// free-space floor: a sink fails with "disk full" before the disk is), and
-// deletes the finished recordings that the retention policy (retention.h) no longer keeps.
+// Router. A control thread stops recordings whose limit, duration or sink error hit (the writers
+// keep the free-space floor: a sink fails with "disk full" before the disk is) or whose
+// interfaces are gone, retries metadata writes that failed, and deletes the finished recordings
+// that the retention policy (retention.h) no longer keeps. It sleeps until something happens:
+// a Wakeup notified by a recording that reached its limit (hot path), a sink that failed (writer
+// thread), a stop request, an interface change (interfaces_changed()) or a finished recording,
+// and otherwise only until the earliest deadline it has (a recording's duration, a metadata
+// retry, the next retention expiry); with none, it does not wake at all. The datapath's kernel
+// losses are attributed to recordings when someone reads their stats (get, list) and at the
+// stop, not on a timer.
 // stop() takes the recording out of the routing table, drains and closes its file, has the store
 // (recording_store.h) persist its final state and keeps it in a registry, so get()/list() show
 // running and finished recordings alike. The registry is rebuilt at start-up from the storage
@@ -30,6 +36,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "common/wakeup.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/recording.h"
 #include "ring/ring_host.h"
@@ -63,13 +70,14 @@ struct ManagerOptions {
   std::chrono::milliseconds write_timeout{30000};
   bool direct_io = true;
   RuleListener* kernel_rules = nullptr;  // the datapath's rule table, if any (not owned)
-  // Called on the control thread every tick; empty when there is no datapath.
+  // Kernel losses since the last call; called when stats are read and at a stop (any thread,
+  // one at a time). Empty when there is no datapath.
   std::function<std::vector<KernelLossEntry>()> take_kernel_losses;
   // How many interfaces the datapath captures on right now; empty when there is no datapath.
   // A running recording that saw at least one interface stops with "interface gone" once there
-  // are none left (exact names deleted, or every glob match gone).
+  // are none left (exact names deleted, or every glob match gone). Looked at when a recording
+  // starts and after interfaces_changed().
   std::function<size_t()> attached_interface_count;
-  std::chrono::milliseconds tick{50};
   // Which finished recordings the control thread deletes (file, metadata and registry entry).
   RetentionPolicy retention;
   // Repairs partial files in the storage directory before the registry is rebuilt; returns one
@@ -105,8 +113,13 @@ class RecordingManager final : public RecordingBackend, public ring::RingHost {
   // Refuses new starts from now on and stops everything with reason daemon shutdown.
   void shutdown();
 
-  Result<RecordingInfo> get(uint64_t id) const override;
-  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) const override;
+  // Stats include the kernel losses the datapath reports up to now.
+  Result<RecordingInfo> get(uint64_t id) override;
+  Page list(uint64_t after_id = 0, size_t limit = SIZE_MAX) override;
+
+  // The datapath attached to or lost an interface: running recordings whose interfaces are all
+  // gone stop ("interface gone"). Any thread.
+  void interfaces_changed();
   size_t running_count() const;
 
   // Blocks until the recording's state version differs from `seen_version`, or `timeout`.
@@ -151,6 +164,8 @@ class RecordingManager final : public RecordingBackend, public ring::RingHost {
   uint64_t allocate_id() override;
   Status attach(std::shared_ptr<Recording> recording) override;
   void detach(uint64_t recording_id) override;
+  // Attributes the kernel losses the datapath reports to their recordings (rings' too).
+  void absorb_kernel_losses() override;
   sink::WriterPool& writers() override { return *writers_; }
 
   const std::filesystem::path& storage_path() const { return store_->path(); }
@@ -192,6 +207,13 @@ class RecordingManager final : public RecordingBackend, public ring::RingHost {
   Result<std::string> forget(uint64_t id);
   // Deletes the finished recordings the retention policy no longer keeps.
   void apply_retention();
+  // When the control thread must look again even if nothing wakes it; nullopt: never.
+  std::optional<std::chrono::steady_clock::time_point> next_deadline_locked(
+      std::chrono::steady_clock::time_point now) const;
+  // When retention must run next: now after a recording finished, else the oldest finished
+  // recording's expiry under --retain-max-age; nullopt: not until a recording finishes.
+  std::optional<std::chrono::steady_clock::time_point> next_retention_locked(
+      std::chrono::steady_clock::time_point now) const;
   RecordingInfo snapshot_locked(const Entry& entry) const;
 
   ManagerOptions options_;
@@ -210,11 +232,13 @@ class RecordingManager final : public RecordingBackend, public ring::RingHost {
   bool quit_ = false;
   bool retention_due_ = true;  // a recording finished since retention last ran (or start-up)
   uint64_t finished_written_bytes_ = 0;  // written by the sinks of recordings finished so far
-  std::mutex start_mutex_;  // serializes start() so limit checks and the add are atomic
+  std::chrono::steady_clock::time_point last_metadata_retry_{};
+  std::mutex start_mutex_;   // serializes start() so limit checks and the add are atomic
+  std::mutex losses_mutex_;  // one take-and-attribute of kernel losses at a time
   // Rings' recordings (RingHost::attach), by id: kernel losses are attributed to them too.
   std::map<uint64_t, std::shared_ptr<Recording>> attached_;
 
-  std::condition_variable control_wake_;
+  std::optional<Wakeup> control_wake_;  // the control thread sleeps on it (set by init())
   std::thread control_;
 };
 

@@ -31,14 +31,17 @@ Result<std::string> read_file(const std::string& path, std::string_view what) {
 }
 }  // namespace
 
-Server::Server(RecordingBackend& manager, const ServiceLimits& limits,
-               CaptureHealthFn capture_health)
-    : record_(manager, limits), recordings_(manager, limits, std::move(capture_health)) {}
+Server::Server(std::unique_ptr<RecordService> record, RecordingBackend& manager,
+               const ServiceLimits& limits, CaptureHealthFn capture_health)
+    : record_(std::move(record)), recordings_(manager, limits, std::move(capture_health)) {}
 
 Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
                                               const ServiceLimits& limits,
                                               const ServerOptions& options) {
-  std::unique_ptr<Server> server(new Server(manager, limits, options.capture_health));
+  auto record = RecordService::create(manager, limits);
+  if (!record) return std::move(record).error();
+  std::unique_ptr<Server> server(
+      new Server(std::move(*record), manager, limits, options.capture_health));
   route_grpc_log();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -89,7 +92,10 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::SslServerCredentials(ssl));
   }
-  builder.RegisterService(&server->record_);
+  // The sync server's pollers wake every CQ_TIMEOUT_MSEC (default 10 s) to look for work that
+  // would have woken them anyway; shutdown shuts their queue down, which wakes them too.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
+  builder.RegisterService(server->record_.get());
   builder.RegisterService(&server->recordings_);
   if (options.rings != nullptr && options.ring_recordings != nullptr) {
     server->rings_ =
@@ -131,7 +137,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   // write drops the final status it had already received ("Broken pipe" instead of OK after
   // `stopped`: seen in about one SIGTERM in four). Clients get a moment to read their status.
   if (listener_) listener_->stop();
-  record_.shutdown(grace);
+  record_->shutdown(grace);
   std::this_thread::sleep_for(kClientsReadStatus);
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();

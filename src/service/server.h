@@ -47,9 +47,10 @@ class Server {
   int tcp_port() const { return tcp_port_; }
 
  private:
-  Server(RecordingBackend& manager, const ServiceLimits& limits, CaptureHealthFn capture_health);
+  Server(std::unique_ptr<RecordService> record, RecordingBackend& manager,
+         const ServiceLimits& limits, CaptureHealthFn capture_health);
 
-  RecordService record_;
+  std::unique_ptr<RecordService> record_;
   RecordingsService recordings_;
   std::unique_ptr<TlsListener> listener_;  // --listen; stopped before the server shuts down
   std::unique_ptr<RingsService> rings_;

@@ -156,6 +156,7 @@ Status SinkImpl::init() {
   }
   SinkChannel& c = *channel_;
   c.name = final_name_;
+  c.on_failure = options_.on_failure;
   auto created = dir_.create_file(partial_, O_RDWR);
   if (!created) return std::move(created).error().wrap("open sink");
   c.buffered_fd = created->release();

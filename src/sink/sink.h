@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "common/wakeup.h"
 #include "dispatch/packet.h"
 #include "storage/directory.h"
 
@@ -34,6 +35,9 @@ struct SinkOptions {
   FileFormat format = FileFormat::kPcap;
   uint32_t snap_length = 262144;   // written in the file header / interface blocks
   size_t queue_bytes = 16u << 20;  // this sink's memory: the ring the file is written from
+  // Notified (from a writer thread) once a write fails, so whoever stops the recording need
+  // not poll failed(). Not owned; must outlive the sink. Optional.
+  const Wakeup* on_failure = nullptr;
 };
 
 enum class AppendResult : uint8_t {

@@ -18,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include "common/wakeup.h"
 #include "sink/encoding_queue.h"
 
 namespace recorder::sink {
@@ -53,6 +54,7 @@ struct SinkChannel {
 
   // Writer -> everyone.
   std::atomic<int> failure_errno{0};
+  const Wakeup* on_failure = nullptr;  // notified once failure_errno is set (SinkOptions)
   // Set with failure_errno (ENOSPC) when the write was not made because it would have taken the
   // filesystem below the pool's free-space floor.
   std::atomic<bool> floor_reached{false};

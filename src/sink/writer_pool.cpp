@@ -140,6 +140,7 @@ void WriterThread::fail(SinkChannel& c, int err, uint64_t offset) {
       spdlog::error("sink {}: write at offset {} failed: {}; the recording stops taking packets",
                     c.name, offset, std::strerror(err));
     }
+    if (c.on_failure != nullptr) c.on_failure->notify();
   }
 }
 

@@ -27,7 +27,6 @@ class DiskFullTest : public ::testing::Test {
     options.node_name = "disk";
     options.limits.min_free_disk = min_free_disk;
     options.limits.queue_bytes_per_recording = 1u << 20;
-    options.tick = std::chrono::milliseconds(10);
     auto m = RecordingManager::create(options);
     EXPECT_TRUE(m.ok()) << m.error().message();
     return m.ok() ? std::move(*m) : nullptr;

@@ -26,7 +26,6 @@ class NodeMetricsTest : public ::testing::Test {
     options.node_name = "unit";
     options.limits.min_free_disk = 0;
     options.limits.queue_bytes_per_recording = 1u << 20;
-    options.tick = 10ms;
     auto m = service::RecordingManager::create(options);
     ASSERT_TRUE(m.ok()) << m.error().message();
     manager_ = std::move(*m);

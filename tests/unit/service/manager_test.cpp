@@ -39,7 +39,6 @@ class ManagerTest : public ::testing::Test {
     options.storage_path = storage_.path() / "store";
     options.node_name = "unit";
     options.limits = limits;
-    options.tick = 10ms;
     auto m = RecordingManager::create(options);
     EXPECT_TRUE(m.ok()) << m.error().message();
     return m.ok() ? std::move(*m) : nullptr;
