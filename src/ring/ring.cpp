@@ -69,9 +69,19 @@ Status Ring::load() {
   auto recovered = sink::recover_partial_files(path_);
   if (!recovered) return std::move(recovered).error();
   for (const auto& r : *recovered) {
+    const std::string final_name = r.final_path.filename().string();
+    auto st = dir_.stat(final_name);
+    if (r.corrupt && st && st->st_size == 0) {
+      // A chunk opened ahead that the crash caught before its header was written: it never held
+      // a packet.
+      (void)dir_.unlink(final_name);
+      spdlog::info("ring {}: removed chunk {}, empty (opened ahead, never written)", spec_.name,
+                   r.partial_path.filename().string());
+      continue;
+    }
     spdlog::info("ring {}: repaired chunk {} -> {}: {} packets kept, {} trailing bytes cut{}",
-                 spec_.name, r.partial_path.filename().string(), r.final_path.filename().string(),
-                 r.packets_kept, r.bytes_cut, r.reason.empty() ? "" : " (" + r.reason + ")");
+                 spec_.name, r.partial_path.filename().string(), final_name, r.packets_kept,
+                 r.bytes_cut, r.reason.empty() ? "" : " (" + r.reason + ")");
   }
   auto names = dir_.list();
   if (!names) return std::move(names).error();

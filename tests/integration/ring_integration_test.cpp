@@ -275,9 +275,18 @@ TEST(RingIntegration, ConfigRingStartsAtBootAndAKill9MidChunkIsRepairedAndReinde
     partial = partial || e.path().filename().string().ends_with(".partial");
   }
   ASSERT_TRUE(partial) << "the kill left no partial chunk";
+  // What a kill leaves when it comes right after the maintenance opened a chunk ahead and before
+  // the writer wrote its header: an empty partial chunk. It held no packet: it goes.
+  const fs::path empty_ahead = ring_dir / ".chunk-000000000099.pcapng.partial";
+  { std::ofstream touch(empty_ahead); }
 
   Daemon d({"--config", config.string(), "--replay", file2, "--replay-start-after", "0"}, storage);
   EXPECT_NE(d.wait_for_log("repaired chunk").find("repaired chunk"), std::string::npos) << d.log();
+  EXPECT_FALSE(fs::exists(empty_ahead));
+  for (const auto& e : fs::directory_iterator(ring_dir)) {
+    EXPECT_FALSE(e.path().filename().string().starts_with("chunk-000000000099"))
+        << e.path() << ": an empty chunk was kept";
+  }
   auto info = wait_for_ring_packets(d, "all", second.size());
   EXPECT_EQ(info.state(), pb::RING_STATE_RUNNING);
   EXPECT_EQ(info.stats().packets_captured(), second.size());
