@@ -100,6 +100,10 @@ void EncodingQueue::appended(const CapturedPacket& packet) noexcept {
       ring_.producer_head() >= next_wake_check_) {
     wake_writer_if_high();
   }
+  // Only the compiler may not move the load before the publish: the writer's membarrier orders
+  // the CPUs (WriterWakeup).
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (wakeup_ != nullptr && wakeup_->idle.load(std::memory_order_relaxed)) wake_idle_writer();
   bump(appended_packets_, 1);
   bump(appended_bytes_, packet.data.size());
   if (packet.link_type == LinkType::kRaw) bump(appended_raw_, 1);
@@ -115,6 +119,11 @@ void EncodingQueue::wake_writer_if_high() noexcept {
       wakeup_->sleeping.exchange(false, std::memory_order_acq_rel)) {
     wakeup_->wake();
   }
+}
+
+void EncodingQueue::wake_idle_writer() noexcept {
+  // One producer claims it and makes the syscall.
+  if (wakeup_->idle.exchange(false, std::memory_order_acq_rel)) wakeup_->wake();
 }
 
 size_t EncodingQueue::pop(uint8_t* out, size_t max) {

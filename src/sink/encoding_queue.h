@@ -30,9 +30,17 @@ namespace recorder::sink {
 // writer_pool.cpp). The writer sets `sleeping` and reads `sequence` before it checks the queues
 // one last time; a producer that pushed past the watermark and sees `sleeping` claims it (only
 // one producer makes the syscall) and bumps `sequence`, so the wake is never lost.
+//
+// When nothing of its sinks is left to write the writer sleeps with no deadline and sets `idle`:
+// the first record any producer queues then wakes it. The producer checks `idle` after every
+// record with a plain load and no fence: the writer makes the fence for both sides with a
+// process-wide barrier (membarrier) between setting `idle` and checking the queues, so either it
+// sees the record or the producer's load sees `idle`. Without membarrier the writer never sets
+// `idle` and wakes every kIdleWait instead (writer_pool_impl.h).
 struct WriterWakeup {
   std::atomic<uint32_t> sequence{0};  // the futex word
   std::atomic<bool> sleeping{false};
+  std::atomic<bool> idle{false};
   void wake() noexcept;  // bump sequence + FUTEX_WAKE (writer_pool.cpp)
 };
 
@@ -91,6 +99,7 @@ class EncodingQueue {
   // After a record is in the ring: publish it, wake the writer if due, count it.
   void appended(const CapturedPacket& packet) noexcept;
   void wake_writer_if_high() noexcept;
+  void wake_idle_writer() noexcept;
 
   FileFormat format_;
   uint32_t snap_length_;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,15 +36,22 @@ uint32_t* futex_word(std::atomic<uint32_t>& a) {
   return reinterpret_cast<uint32_t*>(&a);
 }
 
-// Sleeps while `word` still holds `expected`, at most `timeout` (EINTR/EAGAIN just return: the
-// caller re-checks everything anyway).
-void futex_wait(std::atomic<uint32_t>& word, uint32_t expected, std::chrono::nanoseconds timeout) {
-  if (timeout <= std::chrono::nanoseconds::zero()) return;
+// Sleeps while `word` still holds `expected`, at most `timeout` (nullopt: no limit; EINTR/EAGAIN
+// just return: the caller re-checks everything anyway).
+void futex_wait(std::atomic<uint32_t>& word, uint32_t expected,
+                std::optional<std::chrono::nanoseconds> timeout) {
   timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout.count() / 1000000000);
-  ts.tv_nsec = static_cast<long>(timeout.count() % 1000000000);
-  ::syscall(SYS_futex, futex_word(word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
+  if (timeout) {
+    if (*timeout <= std::chrono::nanoseconds::zero()) return;
+    ts.tv_sec = static_cast<time_t>(timeout->count() / 1000000000);
+    ts.tv_nsec = static_cast<long>(timeout->count() % 1000000000);
+  }
+  ::syscall(SYS_futex, futex_word(word), FUTEX_WAIT_PRIVATE, expected, timeout ? &ts : nullptr,
+            nullptr, 0);
 }
+
+// A full memory barrier on every CPU running a thread of this process (WriterWakeup).
+void process_barrier() { (void)::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
 
 }  // namespace
 
@@ -53,8 +62,10 @@ void WriterWakeup::wake() noexcept {
 
 class WriterThread {
  public:
-  WriterThread(std::unique_ptr<IoBackend> io, FreeSpaceFloor& floor, unsigned index)
-      : io_(std::move(io)), floor_(floor) {
+  // `idle_sleep`: membarrier works, so the thread may sleep with no deadline (WriterWakeup).
+  WriterThread(std::unique_ptr<IoBackend> io, FreeSpaceFloor& floor, unsigned index,
+               bool idle_sleep)
+      : io_(std::move(io)), floor_(floor), idle_sleep_(idle_sleep) {
     thread_ = std::thread([this, index] { run(index); });
   }
   ~WriterThread() {
@@ -95,8 +106,10 @@ class WriterThread {
  private:
   void run(unsigned index);
   // Sleeps until `deadline` unless there is work: a stop, a new sink, a closing sink, or a queue
-  // past its watermark; producers wake it when a queue passes the watermark meanwhile.
-  void sleep_until(Clock::time_point deadline);
+  // past its watermark; producers wake it when a queue passes the watermark meanwhile. With no
+  // deadline (nothing left to write) it sleeps until any record is queued; returns whether it
+  // did (then the bytes it finds next arrived just before it woke).
+  bool sleep_until(std::optional<Clock::time_point> deadline);
   // Starts writes of one sink's queued bytes; returns the bytes that arrived since the last
   // round. `since`: the previous round, a lower bound of when newly seen bytes were queued.
   size_t service(SinkChannel& c, Clock::time_point now, Clock::time_point since);
@@ -117,6 +130,7 @@ class WriterThread {
 
   std::unique_ptr<IoBackend> io_;
   FreeSpaceFloor& floor_;
+  const bool idle_sleep_;
   std::thread thread_;
   std::mutex mu_;
   WriterWakeup wakeup_;
@@ -329,21 +343,31 @@ size_t WriterThread::service(SinkChannel& c, Clock::time_point now, Clock::time_
   return arrived;
 }
 
-void WriterThread::sleep_until(Clock::time_point deadline) {
+bool WriterThread::sleep_until(std::optional<Clock::time_point> deadline) {
+  const bool idle = !deadline && idle_sleep_;
+  if (!deadline && !idle) deadline = Clock::now() + WriterPoolImpl::kIdleWait;
   wakeup_.sleeping.store(true, std::memory_order_seq_cst);
+  if (idle) wakeup_.idle.store(true, std::memory_order_seq_cst);
   const uint32_t seq = wakeup_.sequence.load(std::memory_order_seq_cst);
   std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with the producer's fence
+  if (idle) process_barrier();                          // pairs with the producers' loads of `idle`
   bool work = false;
   {
     std::lock_guard lock(mu_);
     work = stop_ || !incoming_.empty();
   }
   for (SinkChannel* c : active_) {
+    const uint64_t head = c->queue.ring().head();
     work = work || c->close_requested.load(std::memory_order_acquire) ||
-           c->queue.ring().head() - c->writer.submitted >= c->queue.watermark();
+           head - c->writer.submitted >= c->queue.watermark() || (idle && head != c->writer.seen);
   }
-  if (!work) futex_wait(wakeup_.sequence, seq, deadline - Clock::now());
+  if (!work) {
+    futex_wait(wakeup_.sequence, seq,
+               deadline ? std::optional(*deadline - Clock::now()) : std::nullopt);
+  }
   wakeup_.sleeping.store(false, std::memory_order_relaxed);
+  wakeup_.idle.store(false, std::memory_order_relaxed);
+  return idle && !work;
 }
 
 void WriterThread::run(unsigned index) {
@@ -402,17 +426,19 @@ void WriterThread::run(unsigned index) {
       for (size_t i = 0; i < n; ++i) complete(done[i]);
       continue;
     }
-    // Nothing to do before the earliest flush deadline (or kIdleWait when nothing is pending,
-    // which bounds the latency even without a wake: bytes found then count as queued since the
-    // previous round, so they are flushed at once).
-    auto deadline = now + WriterPoolImpl::kIdleWait;
+    // Nothing to do before the earliest flush deadline; with nothing pending, nothing until a
+    // record is queued (without membarrier: kIdleWait, and bytes found then count as queued
+    // since the previous round, so they are flushed at once).
+    std::optional<Clock::time_point> deadline;
     for (SinkChannel* c : active_) {
       const auto& w = c->writer;
       if (w.seen > w.visible) {
-        deadline = std::min(deadline, w.pending_since + WriterPoolImpl::kFlushAfter);
+        const auto due = w.pending_since + WriterPoolImpl::kFlushAfter;
+        deadline = deadline ? std::min(*deadline, due) : due;
       }
     }
-    sleep_until(deadline);
+    // Woken from an idle sleep by the first record queued since: it counts from now.
+    if (sleep_until(deadline)) last_round = Clock::now();
   }
 }
 
@@ -456,8 +482,17 @@ Status WriterPoolImpl::start() {
     if (options_.use_io_uring) spdlog::warn("sink writers: {}", backend_);
     for (unsigned i = 0; i < options_.threads; ++i) backends.push_back(make_pwrite_backend());
   }
+  // Registered once for the process; refused (an old kernel, a seccomp filter): the writers
+  // wake every kIdleWait when idle instead.
+  const bool idle_sleep =
+      ::syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  if (!idle_sleep) {
+    spdlog::info("sink writers: membarrier unavailable ({}): idle writers wake every {} ms",
+                 std::strerror(errno), WriterPoolImpl::kIdleWait.count());
+  }
   for (unsigned i = 0; i < options_.threads; ++i) {
-    threads_.push_back(std::make_unique<WriterThread>(std::move(backends[i]), *floor_, i));
+    threads_.push_back(
+        std::make_unique<WriterThread>(std::move(backends[i]), *floor_, i, idle_sleep));
   }
   return ok_status();
 }

@@ -3,8 +3,9 @@
 // Each thread owns one IoBackend (io_uring, or pwrite as the fallback) and serves many sinks:
 // it writes each sink's ring straight to its file with O_DIRECT, a write_size piece at a time
 // (several in flight), and makes data that waited kFlushAfter visible even when less than a
-// piece is queued. A thread sleeps until its next flush deadline (kIdleWait when nothing is
-// pending); a producer wakes it with one futex wake only when a queue passes its watermark.
+// piece is queued. A thread sleeps until its next flush deadline, and with nothing pending until
+// a record is queued (WriterWakeup; kIdleWait where membarrier is unavailable); a producer wakes
+// it with one futex wake only when a queue passes its watermark or it slept with nothing pending.
 // Every sleep and wakeup costs CPU (15-40 us on the VMs we measure on), so the constants below
 // keep them to a few per second at moderate rates. Sinks register at open and are handed back
 // at close. Before writing new space a thread claims it from the pool's FreeSpaceFloor; a sink
@@ -33,6 +34,7 @@ class WriterPoolImpl final : public WriterPool {
   // Queued bytes are in the file at most about this long after they were queued (what a crash
   // can lose). A new sink's file header is written at once.
   static constexpr std::chrono::milliseconds kFlushAfter{500};
+  // How long an idle thread sleeps where membarrier is unavailable (WriterWakeup).
   static constexpr std::chrono::milliseconds kIdleWait{500};
   // While writes are in flight the thread waits for the first completion, waking at least this
   // often to take new sinks, close requests and queues past their watermark.
