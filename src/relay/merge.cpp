@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "relay/pcapng_reader.h"
+#include "sink/pcapng_encoder.h"
 
 namespace recorder::relay {
 namespace {
@@ -178,7 +179,7 @@ Result<MergeResult> merge_captures(const std::vector<MergeInput>& inputs,
     std::memcpy(header + 20, &link, 4);
     (*out)->write(header, sizeof(header));
   } else {
-    BlockBuilder shb(0x0A0D0D0A);
+    BlockBuilder shb(sink::PcapngEncoder::kBlockSectionHeader);
     shb.u32(0x1A2B3C4D).u16(1).u16(0).u64(~uint64_t{0});
     shb.option(1, comment).option(4, "pcap-recorder recorder-relay");
     auto& bytes = shb.finish();
@@ -188,7 +189,7 @@ Result<MergeResult> merge_captures(const std::vector<MergeInput>& inputs,
       const auto& itfs = sources[i].reader->interfaces();
       for (size_t k = 0; k < itfs.size(); ++k) {
         const std::string name = itfs[k].name.empty() ? fmt::format("if{}", k) : itfs[k].name;
-        BlockBuilder idb(1);
+        BlockBuilder idb(sink::PcapngEncoder::kBlockInterfaceDescription);
         idb.u16(itfs[k].link_type).u16(0).u32(itfs[k].snap_length);
         idb.option(2, inputs[i].node + "/" + name);
         idb.option(

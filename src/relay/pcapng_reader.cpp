@@ -5,28 +5,24 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sink/encoded_record.h"
+#include "sink/pcapng_encoder.h"
+
 namespace recorder::relay {
 namespace {
 
-constexpr uint32_t kSectionHeader = 0x0A0D0D0A;
-constexpr uint32_t kInterfaceDescription = 1;
-constexpr uint32_t kInterfaceStatistics = 5;
-constexpr uint32_t kEnhancedPacket = 6;
+// The block types the daemons' encoder writes (sink/pcapng_encoder.h).
+constexpr uint32_t kSectionHeader = sink::PcapngEncoder::kBlockSectionHeader;
+constexpr uint32_t kInterfaceDescription = sink::PcapngEncoder::kBlockInterfaceDescription;
+constexpr uint32_t kInterfaceStatistics = sink::PcapngEncoder::kBlockInterfaceStatistics;
+constexpr uint32_t kEnhancedPacket = sink::PcapngEncoder::kBlockEnhancedPacket;
 constexpr uint32_t kByteOrderMagic = 0x1A2B3C4D;
 constexpr size_t kStdioBuffer = 256u << 10;
 constexpr uint32_t kPcapMicroseconds = 0xa1b2c3d4;
 constexpr uint32_t kPcapNanoseconds = 0xa1b23c4d;
 
-uint16_t u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-uint32_t u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
+using sink::get_u16;
+using sink::get_u32;
 
 // A timestamp in units of if_tsresol, in nanoseconds.
 uint64_t to_ns(uint64_t ticks, uint8_t tsresol) {
@@ -60,12 +56,12 @@ Result<std::unique_ptr<PcapngReader>> PcapngReader::open(const std::filesystem::
   std::unique_ptr<PcapngReader> reader(new PcapngReader(path, file));
   uint8_t pcap_header[24];
   if (std::fread(pcap_header, 1, sizeof(pcap_header), file) == sizeof(pcap_header)) {
-    const uint32_t magic = u32(pcap_header);
+    const uint32_t magic = get_u32(pcap_header);
     for (bool swapped : {false, true}) {
       const uint32_t m = swapped ? __builtin_bswap32(magic) : magic;
       if (m != kPcapMicroseconds && m != kPcapNanoseconds) continue;
       auto field = [&](size_t off) {
-        const uint32_t v = u32(pcap_header + off);
+        const uint32_t v = get_u32(pcap_header + off);
         return swapped ? __builtin_bswap32(v) : v;
       };
       PcapngInterface itf;
@@ -84,11 +80,11 @@ Result<std::unique_ptr<PcapngReader>> PcapngReader::open(const std::filesystem::
   auto got = reader->read_block();
   if (!got) return got.error();
   const auto& b = reader->block_;
-  if (!*got || u32(b.data()) != kSectionHeader || b.size() < 28) {
+  if (!*got || get_u32(b.data()) != kSectionHeader || b.size() < 28) {
     return Error(ErrorCode::kInvalidArgument,
                  path.string() + ": not a pcapng file (no section header block)");
   }
-  if (u32(b.data() + 8) != kByteOrderMagic) {
+  if (get_u32(b.data() + 8) != kByteOrderMagic) {
     return Error(ErrorCode::kInvalidArgument,
                  path.string() + ": big-endian pcapng sections are not supported");
   }
@@ -106,7 +102,7 @@ Result<bool> PcapngReader::read_pcap_record() {
                  fmt::format("{}: truncated record header at offset {}", path_.string(), offset_));
   }
   auto field = [&](size_t off) {
-    const uint32_t v = u32(head + off);
+    const uint32_t v = get_u32(head + off);
     return pcap_swapped_ ? __builtin_bswap32(v) : v;
   };
   const uint32_t captured = field(8);
@@ -150,7 +146,7 @@ Result<bool> PcapngReader::read_block() {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("{}: truncated block header at offset {}", path_.string(), offset_));
   }
-  const uint32_t length = u32(head + 4);
+  const uint32_t length = get_u32(head + 4);
   if (length < 12 || length % 4 != 0 || length > kMaxBlock) {
     return Error(ErrorCode::kInvalidArgument, fmt::format("{}: bad block length {} at offset {}",
                                                           path_.string(), length, offset_));
@@ -162,7 +158,7 @@ Result<bool> PcapngReader::read_block() {
     return Error(ErrorCode::kInvalidArgument,
                  fmt::format("{}: truncated block at offset {}", path_.string(), offset_));
   }
-  if (u32(block_.data() + length - 4) != length) {
+  if (get_u32(block_.data() + length - 4) != length) {
     return Error(
         ErrorCode::kInvalidArgument,
         fmt::format("{}: block at offset {}: trailing length differs", path_.string(), offset_));
@@ -177,14 +173,14 @@ Status PcapngReader::add_interface(std::span<const uint8_t> block) {
                  fmt::format("{}: interface block too short", path_.string()));
   }
   PcapngInterface itf;
-  itf.link_type = u16(block.data() + 8);
-  itf.snap_length = u32(block.data() + 12);
+  itf.link_type = get_u16(block.data() + 8);
+  itf.snap_length = get_u32(block.data() + 12);
   // Options: code, length, value padded to 4; up to the trailing length.
   size_t off = 16;
   const size_t end = block.size() - 4;
   while (off + 4 <= end) {
-    const uint16_t code = u16(block.data() + off);
-    const uint16_t len = u16(block.data() + off + 2);
+    const uint16_t code = get_u16(block.data() + off);
+    const uint16_t len = get_u16(block.data() + off + 2);
     if (code == 0 || off + 4 + len > end) break;
     const auto* value = reinterpret_cast<const char*>(block.data() + off + 4);
     if (code == 2) itf.name.assign(value, len);
@@ -206,8 +202,8 @@ Status PcapngReader::scan_interfaces() {
     uint8_t head[8];
     const size_t got = std::fread(head, 1, sizeof(head), file_);
     if (got < sizeof(head)) break;  // the end (a torn tail is reported by next())
-    const uint32_t type = u32(head);
-    const uint32_t length = u32(head + 4);
+    const uint32_t type = get_u32(head);
+    const uint32_t length = get_u32(head + 4);
     if (length < 12 || length % 4 != 0 || length > kMaxBlock) break;
     if (type == kSectionHeader) break;
     if (type == kInterfaceDescription) {
@@ -236,7 +232,7 @@ Result<bool> PcapngReader::next(PcapngPacket& out) {
     auto got = read_block();
     if (!got) return got.error();
     if (!*got) return false;
-    const uint32_t type = u32(block_.data());
+    const uint32_t type = get_u32(block_.data());
     if (type == kSectionHeader) {
       return Error(ErrorCode::kInvalidArgument,
                    fmt::format("{}: a second section at offset {} (one section per file)",
@@ -262,7 +258,7 @@ Result<bool> PcapngReader::next(PcapngPacket& out) {
       return Error(ErrorCode::kInvalidArgument,
                    fmt::format("{}: packet block too short at offset {}", path_.string(), at));
     }
-    out.interface_id = u32(block_.data() + 8);
+    out.interface_id = get_u32(block_.data() + 8);
     if (out.interface_id >= interfaces_.size()) {
       return Error(ErrorCode::kInvalidArgument,
                    fmt::format("{}: packet at offset {} names interface {} before its "
@@ -270,10 +266,10 @@ Result<bool> PcapngReader::next(PcapngPacket& out) {
                                path_.string(), at, out.interface_id));
     }
     const uint64_t ticks =
-        (static_cast<uint64_t>(u32(block_.data() + 12)) << 32) | u32(block_.data() + 16);
+        (static_cast<uint64_t>(get_u32(block_.data() + 12)) << 32) | get_u32(block_.data() + 16);
     out.timestamp_ns = to_ns(ticks, interfaces_[out.interface_id].tsresol);
-    out.captured_length = u32(block_.data() + 20);
-    out.original_length = u32(block_.data() + 24);
+    out.captured_length = get_u32(block_.data() + 20);
+    out.original_length = get_u32(block_.data() + 24);
     if (out.captured_length > block_.size() - 32) {
       return Error(ErrorCode::kInvalidArgument,
                    fmt::format("{}: packet at offset {}: captured length beyond its block",
