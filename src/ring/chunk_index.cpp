@@ -28,6 +28,7 @@ constexpr size_t kAddressEntry = 28;
 constexpr size_t kPortEntry = 12;
 constexpr size_t kProtocolEntry = 12;
 constexpr size_t kPostingEntry = 4;
+constexpr size_t kMaxInterfaceName = 255;  // longer names are cut
 
 template <typename T>
 T get(const uint8_t* p) {
@@ -135,53 +136,144 @@ std::vector<ChunkInterface> ChunkIndex::interfaces() const {
   return out;
 }
 
+ChunkIndexBuilder::ChunkIndexBuilder()
+    : ports_seen_(std::make_unique<std::bitset<65536>>()),
+      addresses_seen_(std::make_unique<std::array<SeenAddress, kAddressCache>>()) {}
+
+ChunkIndexBuilder::~ChunkIndexBuilder() = default;
+
+void ChunkIndexBuilder::reserve(size_t packets) {
+  packets_.reserve(packets);
+  capacity_ = packets;
+}
+
+void ChunkIndexBuilder::count_address(uint8_t family,
+                                      const std::array<uint8_t, 16>& address) noexcept {
+  SeenAddress key{};
+  std::memcpy(&key.low, address.data(), 8);
+  std::memcpy(&key.high, address.data() + 8, 8);
+  key.family = family;
+  const uint64_t hash =
+      (key.low ^ (key.high * 0x9e3779b97f4a7c15ull) ^ family) * 0xff51afd7ed558ccdull;
+  SeenAddress& slot = (*addresses_seen_)[(hash >> 32) % kAddressCache];
+  if (slot.low != key.low || slot.high != key.high || slot.family != key.family) {
+    slot = key;
+    ++address_keys_;
+  }
+}
+
+void ChunkIndexBuilder::add(uint64_t offset, uint64_t timestamp_ns,
+                            const PacketInfo& info) noexcept {
+  packets_.push_back(Packet{offset, timestamp_ns, info.source, info.destination, info.source_port,
+                            info.destination_port, info.ip_version, info.protocol,
+                            info.has_protocol, info.has_ports});
+  if (info.ip_version != 0) {
+    count_address(info.ip_version, info.source);
+    ++postings_;
+    if (info.destination != info.source) {
+      count_address(info.ip_version, info.destination);
+      ++postings_;
+    }
+  }
+  if (info.has_ports) {
+    for (uint16_t port : {info.source_port, info.destination_port}) {
+      if (!ports_seen_->test(port)) {
+        ports_seen_->set(port);
+        ++port_keys_;
+      }
+    }
+    postings_ += info.destination_port != info.source_port ? 2 : 1;
+  }
+  if (info.has_protocol) {
+    if (!protocols_seen_.test(info.protocol)) {
+      protocols_seen_.set(info.protocol);
+      ++protocol_keys_;
+    }
+    ++postings_;
+  }
+}
+
+void ChunkIndexBuilder::note_interface_block(uint64_t offset) noexcept {
+  if (interface_block_count_ < interface_blocks_.size())
+    interface_blocks_[interface_block_count_++] = offset;
+}
+
+uint64_t ChunkIndexBuilder::size_bound() const noexcept {
+  return sizeof(ChunkIndex::Header) + packets_.size() * kPacketEntry +
+         address_keys_ * kAddressEntry + port_keys_ * kPortEntry + protocol_keys_ * kProtocolEntry +
+         postings_ * kPostingEntry + interface_block_count_ * (4 + kMaxInterfaceName);
+}
+
 Result<ChunkIndex> ChunkIndex::build(ChunkReader& reader) {
-  std::vector<std::pair<uint64_t, uint64_t>> table;  // offset, time
-  std::vector<std::pair<AddressKey, uint32_t>> addresses;
-  std::vector<std::pair<uint16_t, uint32_t>> ports;
-  std::vector<std::pair<uint8_t, uint32_t>> protocols;
-  uint64_t first = 0, last = 0;
+  ChunkIndexBuilder builder;
   for (;;) {
     auto next = reader.next();
     if (!next) return std::move(next).error().wrap("build chunk index");
     if (!*next) break;
     const ChunkPacket& p = **next;
-    const auto ordinal = static_cast<uint32_t>(table.size());
-    table.emplace_back(p.offset, p.timestamp_ns);
+    builder.add(p.offset, p.timestamp_ns, decode_packet(p.data, reader.link_type(p)));
+  }
+  return builder.finish(reader.format(), reader.interfaces());
+}
+
+Result<ChunkIndex> ChunkIndexBuilder::finish(sink::FileFormat format, Fd chunk) const {
+  if (interface_block_count_ == 0) return finish(format, std::vector<ChunkInterface>{});
+  auto reader = ChunkReader::open(std::move(chunk));
+  if (!reader) return std::move(reader).error().wrap("finish chunk index");
+  for (uint64_t offset : interface_blocks()) {
+    if (auto s = reader->read_interface_block(offset); !s) {
+      return std::move(s).error().wrap("finish chunk index");
+    }
+  }
+  return finish(format, reader->interfaces());
+}
+
+ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
+                                     const std::vector<ChunkInterface>& interface_table) const {
+  using Header = ChunkIndex::Header;
+  std::vector<std::pair<AddressKey, uint32_t>> addresses;
+  std::vector<std::pair<uint16_t, uint32_t>> ports;
+  std::vector<std::pair<uint8_t, uint32_t>> protocols;
+  addresses.reserve(postings_);
+  ports.reserve(postings_);
+  uint64_t first = 0, last = 0;
+  for (size_t i = 0; i < packets_.size(); ++i) {
+    const Packet& p = packets_[i];
+    const auto ordinal = static_cast<uint32_t>(i);
     if (ordinal == 0) first = p.timestamp_ns;
     first = std::min(first, p.timestamp_ns);
     last = std::max(last, p.timestamp_ns);
-    const PacketInfo info = decode_packet(p.data, reader.link_type(p));
-    if (info.ip_version != 0) {
-      addresses.emplace_back(address_key(info.ip_version, info.source), ordinal);
-      if (info.destination != info.source) {
-        addresses.emplace_back(address_key(info.ip_version, info.destination), ordinal);
+    if (p.ip_version != 0) {
+      addresses.emplace_back(address_key(p.ip_version, p.source), ordinal);
+      if (p.destination != p.source) {
+        addresses.emplace_back(address_key(p.ip_version, p.destination), ordinal);
       }
     }
-    if (info.has_ports) {
-      ports.emplace_back(info.source_port, ordinal);
-      if (info.destination_port != info.source_port) {
-        ports.emplace_back(info.destination_port, ordinal);
-      }
+    if (p.has_ports) {
+      ports.emplace_back(p.source_port, ordinal);
+      if (p.destination_port != p.source_port) ports.emplace_back(p.destination_port, ordinal);
     }
-    if (info.has_protocol) protocols.emplace_back(info.protocol, ordinal);
+    if (p.has_protocol) protocols.emplace_back(p.protocol, ordinal);
   }
-  std::sort(addresses.begin(), addresses.end());
-  std::sort(ports.begin(), ports.end());
-  std::sort(protocols.begin(), protocols.end());
+  // Stable by key: the ordinals of one key stay ascending, as they were added.
+  auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+  std::stable_sort(addresses.begin(), addresses.end(), by_key);
+  std::stable_sort(ports.begin(), ports.end(), by_key);
+  std::stable_sort(protocols.begin(), protocols.end(), by_key);
 
   ChunkIndex index;
   std::vector<uint8_t>& out = index.owned_;
   Header h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kVersion;
-  h.format = static_cast<uint32_t>(reader.format());
-  h.packets = table.size();
+  h.format = static_cast<uint32_t>(format);
+  h.packets = packets_.size();
   h.first_ns = first;
   h.last_ns = last;
   h.postings = addresses.size() + ports.size() + protocols.size();
   std::vector<uint8_t> keys[3];
   std::vector<uint8_t> postings;
+  postings.reserve(h.postings * kPostingEntry);
   uint32_t count[3] = {};
   // One key entry per distinct value: its first posting and how many follow.
   auto group = [&](auto& pairs, int which, auto put_key) {
@@ -213,17 +305,19 @@ Result<ChunkIndex> ChunkIndex::build(ChunkReader& reader) {
   h.port_keys = count[1];
   h.protocol_keys = count[2];
   std::vector<uint8_t> interfaces;
-  for (const auto& itf : reader.interfaces()) {
+  for (const auto& itf : interface_table) {
     put<uint16_t>(interfaces, static_cast<uint16_t>(itf.link_type));
-    const auto len = static_cast<uint16_t>(std::min<size_t>(itf.name.size(), 255));
+    const auto len = static_cast<uint16_t>(std::min<size_t>(itf.name.size(), kMaxInterfaceName));
     put<uint16_t>(interfaces, len);
     interfaces.insert(interfaces.end(), itf.name.begin(), itf.name.begin() + len);
   }
   h.interface_bytes = static_cast<uint32_t>(interfaces.size());
+  out.reserve(sizeof h + h.packets * kPacketEntry + keys[0].size() + keys[1].size() +
+              keys[2].size() + postings.size() + interfaces.size());
   put(out, h);
-  for (const auto& [offset, time] : table) {
-    put<uint64_t>(out, offset);
-    put<uint64_t>(out, time);
+  for (const Packet& p : packets_) {
+    put<uint64_t>(out, p.offset);
+    put<uint64_t>(out, p.timestamp_ns);
   }
   for (const auto& k : keys) out.insert(out.end(), k.begin(), k.end());
   out.insert(out.end(), postings.begin(), postings.end());

@@ -10,6 +10,10 @@
 // with matches(), the one definition of a match. A filter without any field set (any 0 any 0 ANY)
 // takes every packet of the time range.
 //
+// A ring builds a chunk's index as it writes the chunk (ChunkIndexBuilder, fed on the hot path
+// with each packet's decoded fields and its record's place in the file), so closing a chunk never
+// reads it back; build() reads a chunk through only when its index is missing (after a crash).
+//
 // The file ("chunk-<seq>.idx", written once the chunk is closed, never changed): a 64-byte
 // header, then sections of fixed-size little-endian entries: packets {offset u64, time u64},
 // address keys {family u8, pad, address[16], first u32, count u32} sorted by (family, address)
@@ -19,6 +23,8 @@
 // needs. Immutable once built or loaded: any thread may query it.
 #pragma once
 
+#include <array>
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -27,6 +33,7 @@
 
 #include "common/result.h"
 #include "dispatch/filter.h"
+#include "dispatch/packet_info.h"
 #include "ring/chunk_reader.h"
 #include "storage/directory.h"
 
@@ -36,6 +43,71 @@ struct IndexQuery {
   uint64_t from_ns = 0;             // inclusive
   uint64_t to_ns = UINT64_MAX;      // inclusive
   std::span<const Filter> filters;  // empty: every packet
+};
+
+class ChunkIndex;
+
+// Collects what a chunk's index holds while the chunk is written. add() and
+// note_interface_block() are the producer's (no allocation when the capacity was reserved:
+// reserve() on the control side, before the chunk reaches the producer); finish() is the
+// control side's, once the producer left the chunk. size_bound() tells, as it goes, how large
+// the index file can be at most, so the ring keeps a chunk and its index within the chunk size.
+class ChunkIndexBuilder {
+ public:
+  ChunkIndexBuilder();
+  ~ChunkIndexBuilder();
+  // Room for `packets` packets; full() once they are in.
+  void reserve(size_t packets);
+  bool full() const noexcept { return packets_.size() >= capacity_ && capacity_ != 0; }
+
+  void add(uint64_t offset, uint64_t timestamp_ns, const PacketInfo& info) noexcept;
+  // pcapng: an interface block at `offset` (read back at finish()).
+  void note_interface_block(uint64_t offset) noexcept;
+  std::span<const uint64_t> interface_blocks() const {
+    return {interface_blocks_.data(), interface_block_count_};
+  }
+
+  uint64_t packets() const noexcept { return packets_.size(); }
+  uint64_t size_bound() const noexcept;
+
+  // The index; `interfaces`: the chunk's interface table (pcapng), by interface id.
+  ChunkIndex finish(sink::FileFormat format, const std::vector<ChunkInterface>& interfaces) const;
+  // The index of the chunk written to `chunk` (its file): the interface table is read from the
+  // interface blocks noted (pcapng), nothing else.
+  Result<ChunkIndex> finish(sink::FileFormat format, Fd chunk) const;
+
+ private:
+  struct Packet {  // 56 bytes
+    uint64_t offset;
+    uint64_t timestamp_ns;
+    std::array<uint8_t, 16> source;
+    std::array<uint8_t, 16> destination;
+    uint16_t source_port, destination_port;
+    uint8_t ip_version, protocol;
+    bool has_protocol, has_ports;
+  };
+  static constexpr size_t kAddressCache = 1024;
+  struct SeenAddress {
+    uint64_t low = 0, high = 0;
+    uint8_t family = 0;  // 0: an empty slot
+  };
+  static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
+
+  void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
+
+  std::vector<Packet> packets_;
+  size_t capacity_ = 0;
+  // For size_bound(): postings, distinct ports and protocols (exact), and addresses (a
+  // direct-mapped cache of those seen: a miss counts as a new key, so the count is an upper bound).
+  uint64_t postings_ = 0;
+  uint64_t address_keys_ = 0;
+  uint64_t port_keys_ = 0;
+  uint64_t protocol_keys_ = 0;
+  std::unique_ptr<std::bitset<65536>> ports_seen_;
+  std::bitset<256> protocols_seen_;
+  std::unique_ptr<std::array<SeenAddress, kAddressCache>> addresses_seen_;
+  std::array<uint64_t, kMaxInterfaceBlocks> interface_blocks_{};
+  size_t interface_block_count_ = 0;
 };
 
 class ChunkIndex {
@@ -66,6 +138,7 @@ class ChunkIndex {
   size_t size_bytes() const { return bytes_.size(); }
 
  private:
+  friend class ChunkIndexBuilder;
   ChunkIndex() = default;
   struct Header;
   const Header& header() const;

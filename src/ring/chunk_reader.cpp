@@ -111,6 +111,18 @@ Result<ChunkPacket> ChunkReader::read_at(uint64_t offset) {
   return **parsed;
 }
 
+Status ChunkReader::read_interface_block(uint64_t offset) {
+  const size_t before = interfaces_.size();
+  uint64_t end = 0;
+  auto parsed = parse(offset, end);
+  if (!parsed) return std::move(parsed).error();
+  if (format_ != sink::FileFormat::kPcapng || end == 0 || interfaces_.size() != before + 1) {
+    return Error(ErrorCode::kInvalidArgument,
+                 fmt::format("read chunk: no interface block at offset {}", offset));
+  }
+  return ok_status();
+}
+
 Result<std::optional<ChunkPacket>> ChunkReader::parse(uint64_t offset, uint64_t& end) {
   end = 0;
   auto failed = [&]() -> Result<std::optional<ChunkPacket>> {

@@ -50,6 +50,10 @@ class ChunkReader {
   // The packet record at `offset` (as ChunkPacket::offset gave it).
   Result<ChunkPacket> read_at(uint64_t offset);
 
+  // Takes the pcapng interface block at `offset` into the interface table (a chunk's blocks, in
+  // file order, give the table without reading the packets between them).
+  Status read_interface_block(uint64_t offset);
+
   // Interface blocks seen so far (pcapng), by interface id; set_interfaces() gives the table
   // (from the chunk's index) before read_at() on a pcapng chunk.
   const std::vector<ChunkInterface>& interfaces() const { return interfaces_; }

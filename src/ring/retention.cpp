@@ -3,9 +3,9 @@
 namespace recorder::ring {
 
 std::vector<ExpiredChunk> select_expired_chunks(const std::vector<ClosedChunk>& closed,
-                                                uint64_t current_bytes, uint64_t free_bytes,
+                                                uint64_t reserved_bytes, uint64_t free_bytes,
                                                 const RetentionBudget& budget, uint64_t now_ns) {
-  uint64_t total = current_bytes;
+  uint64_t total = reserved_bytes;
   for (const auto& c : closed) total += c.file_bytes;
   const auto max_age = static_cast<uint64_t>(budget.max_age.count());
   std::vector<ExpiredChunk> out;

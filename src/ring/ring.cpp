@@ -13,7 +13,9 @@
 #include <spdlog/spdlog.h>
 
 #include "ring/chunk_files.h"
+#include "sink/encoded_record.h"
 #include "sink/file_naming.h"
+#include "sink/pcapng_encoder.h"
 #include "sink/record_scanner.h"
 #include "sink/recovery.h"
 
@@ -24,6 +26,8 @@ namespace {
 
 constexpr std::string_view kStateFile = "ring.json";
 constexpr std::string_view kStateTemp = ".ring.json.tmp";
+constexpr uint64_t kIndexedBytesPerPacket = 64;
+constexpr uint64_t kMinChunkQueueBytes = 1u << 20;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -105,42 +109,68 @@ Status Ring::load() {
   return ok_status();
 }
 
-// The chunk's index: loaded when it is there and describes this file, else built and written.
+// The chunk's index: loaded when it is there and describes this file, else built by reading the
+// chunk (a chunk a crash left without one) and written.
 Result<Ring::Held> Ring::index_chunk(uint64_t seq, const std::string& file_name) {
-  const std::string index_name = index_file_name(seq);
+  auto loaded = ChunkIndex::load(dir_, index_file_name(seq));
+  if (loaded) return held_chunk(seq, file_name, std::move(*loaded), false);
+  auto fd = dir_.open_file(file_name, O_RDONLY);
+  if (!fd) return std::move(fd).error();
+  auto reader = ChunkReader::open(std::move(*fd));
+  if (!reader) return std::move(reader).error();
+  auto built = ChunkIndex::build(*reader);
+  if (!built) return std::move(built).error();
+  return held_chunk(seq, file_name, std::move(*built), true);
+}
+
+// A closed chunk with its index; `write`: the index is new and goes to disk beside the chunk.
+Result<Ring::Held> Ring::held_chunk(uint64_t seq, const std::string& file_name, ChunkIndex index,
+                                    bool write) {
   auto size = dir_.stat(file_name);
   if (!size) return std::move(size).error();
-  Held held;
-  held.file_name = file_name;
-  auto loaded = ChunkIndex::load(dir_, index_name);
-  if (!loaded) {
-    auto fd = dir_.open_file(file_name, O_RDONLY);
-    if (!fd) return std::move(fd).error();
-    auto reader = ChunkReader::open(std::move(*fd));
-    if (!reader) return std::move(reader).error();
-    auto built = ChunkIndex::build(*reader);
-    if (!built) return std::move(built).error();
+  if (write && index.packets() > 0) {
     auto free = dir_.free_bytes();
-    if (built->packets() > 0 && options_.min_free_disk > 0 &&
-        (!free || *free < options_.min_free_disk + built->size_bytes())) {
+    if (options_.min_free_disk > 0 &&
+        (!free || *free < options_.min_free_disk + index.size_bytes())) {
       // The index would take the disk below the floor the writers keep: snapshots read the
       // chunk through instead; the next start builds it again.
       spdlog::warn("ring {}: chunk {} not indexed: the disk is at its free-space floor", spec_.name,
                    file_name);
-    } else if (built->packets() > 0) {
-      if (auto s = built->write(dir_, index_name); !s) {
-        // Snapshots still work (the chunk is read through); the next start tries again.
-        spdlog::warn("ring {}: {}", spec_.name, s.error().message());
-      }
+    } else if (auto s = index.write(dir_, index_file_name(seq)); !s) {
+      // Snapshots still work (the chunk is read through); the next start tries again.
+      spdlog::warn("ring {}: {}", spec_.name, s.error().message());
     }
-    loaded = std::move(built);
   }
-  held.packets = loaded->packets();
-  held.first_ns = loaded->first_ns();
-  held.last_ns = loaded->last_ns();
-  held.file_bytes = static_cast<uint64_t>(size->st_size) + loaded->size_bytes();
-  held.index = std::make_shared<const ChunkIndex>(std::move(*loaded));
+  Held held;
+  held.file_name = file_name;
+  held.packets = index.packets();
+  held.first_ns = index.first_ns();
+  held.last_ns = index.last_ns();
+  // What the chunk takes on disk (whole blocks), as du counts it.
+  held.file_bytes = static_cast<uint64_t>(size->st_blocks) * 512;
+  if (auto index_size = dir_.stat(index_file_name(seq)); index_size) {
+    held.file_bytes += static_cast<uint64_t>(index_size->st_blocks) * 512;
+  }
+  held.index = std::make_shared<const ChunkIndex>(std::move(index));
   return held;
+}
+
+// A closed chunk's index: the one the producer built while writing it, or, when a write error
+// cut the file short of what the producer appended, one built by reading what the file holds.
+Result<Ring::Held> Ring::close_index(const Chunk& chunk, const sink::SinkResult& closed) {
+  if (closed.write_error || closed.packets_written != chunk.index.packets()) {
+    return index_chunk(chunk.seq, chunk.file_name);
+  }
+  auto written = written_index(chunk);
+  if (!written) return std::move(written).error();
+  return held_chunk(chunk.seq, chunk.file_name, std::move(*written), true);
+}
+
+// The index the producer built while writing the chunk.
+Result<ChunkIndex> Ring::written_index(const Chunk& chunk) {
+  auto fd = dir_.open_file(chunk.file_name, O_RDONLY);
+  if (!fd) return std::move(fd).error();
+  return chunk.index.finish(spec_.format, std::move(*fd));
 }
 
 Status Ring::save_state(bool running) const {
@@ -169,7 +199,16 @@ Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
   options.permissions = options_.permissions;
   options.format = spec_.format;
   options.snap_length = spec_.snap_length;
-  options.queue_bytes = options_.queue_bytes;
+  // A chunk never holds more than its size: a queue larger than that (and than 1 MiB, so the
+  // writer's latency is covered) would only cost memory, and time to map it per chunk.
+  options.queue_bytes = static_cast<size_t>(std::min<uint64_t>(
+      options_.queue_bytes, std::max<uint64_t>(spec_.chunk_bytes, kMinChunkQueueBytes)));
+  // No space reserved ahead of the writes: a chunk takes on disk what it holds (the ring's
+  // budget counts its chunks' sizes).
+  options.preallocate = false;
+  // Room for as many packets as the chunk can hold at 64 bytes each; a chunk of smaller records
+  // rotates when its index table is full.
+  chunk->index.reserve(static_cast<size_t>(spec_.chunk_bytes / kIndexedBytesPerPacket));
   auto sink = sink::Sink::open(host_.writers(), options);
   if (!sink) return std::move(sink).error().wrap(fmt::format("ring {}: open chunk", spec_.name));
   chunk->sink = std::move(*sink);
@@ -191,8 +230,17 @@ Status Ring::start(std::optional<RingSpec> spec) {
   limits.wake = options_.wake;
   limits.chunk_bytes = spec_.chunk_bytes;
   limits.chunk_duration_ns = static_cast<uint64_t>(spec_.chunk_duration.count());
+  if (spec_.format == sink::FileFormat::kPcapng) {
+    // An interface block (when there are drops but none was written) and one statistics block
+    // per interface.
+    limits.trailer_bytes =
+        sink::EncodedRecord::kMaxPrefix +
+        (sink::PcapngEncoder::kMaxInterfaces + 2) * sink::PcapngEncoder::kIsbSize;
+  }
   auto rotating = std::make_unique<RotatingSink>(limits);
   RotatingSink* raw = rotating.get();
+  // Room for the first chunk before it is written.
+  if (auto free = dir_.free_bytes(); free) retain(*free);
   auto first = open_chunk();
   if (!first) return std::move(first).error();
   raw->provide_next(std::move(*first));
@@ -261,7 +309,7 @@ void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
   std::optional<Held> held;
   if (closed->packets_written == 0) {
     if (!closed->path.empty()) (void)dir_.unlink(chunk->file_name);
-  } else if (auto indexed = index_chunk(chunk->seq, chunk->file_name); indexed) {
+  } else if (auto indexed = close_index(*chunk, *closed); indexed) {
     held = std::move(*indexed);
   } else {
     spdlog::error("ring {}: index chunk {}: {}", spec_.name, chunk->file_name,
@@ -302,43 +350,42 @@ bool Ring::maintain(uint64_t free_bytes) {
   std::lock_guard control(control_mutex_);
   bool queued = false;
   if (running_) {
-    std::unique_ptr<Chunk> retired;
-    {
-      std::lock_guard lock(mutex_);
-      retired = rotating_->take_retired();
-      if (retired) {
-        closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
-                                         retired->last_ns.load()};
-        to_close_.push_back(std::move(retired));
-        queued = true;
-      }
-    }
-    while (rotating_->wants_next()) {
-      auto next = open_chunk();
-      if (next) {
-        rotating_->provide_next(std::move(*next));
-      } else {
-        std::lock_guard lock(mutex_);
-        if (message_ != next.error().message()) {
-          spdlog::warn("{}", next.error().message());
-          message_ = next.error().message();
-        }
-        break;
-      }
+    std::lock_guard lock(mutex_);
+    if (auto retired = rotating_->take_retired()) {
+      closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
+                                       retired->last_ns.load()};
+      to_close_.push_back(std::move(retired));
+      queued = true;
     }
   }
+  retain(free_bytes);
+  if (running_) provide_chunks();
+  return queued;
+}
+
+// Disk use: at every moment the closed chunks (with their indexes), the chunks being closed and
+// the chunk being written take at most max_bytes plus one chunk. A chunk with its index never
+// exceeds chunk_bytes (rotating_sink.h), so each chunk that is open (being closed, written, or
+// handed over to be written next) is counted as a whole chunk; retention keeps room for one more
+// beside them, and a chunk is handed over only when it fits: a chunk the producer may switch to
+// without waiting for this thread again may only fill once every chunk before it is full.
+uint64_t Ring::reserved_bytes() const {
+  uint64_t open = closing_.size();
+  if (running_ && rotating_->current() != nullptr) ++open;
+  return open * spec_.chunk_bytes;
+}
+
+void Ring::retain(uint64_t free_bytes) {
   std::lock_guard lock(mutex_);
   std::vector<ClosedChunk> closed;
   for (const auto& [seq, held] : closed_) closed.push_back({seq, held.file_bytes, held.last_ns});
-  uint64_t current_bytes = 0;
-  if (running_ && rotating_->current() != nullptr)
-    current_bytes = rotating_->current()->bytes.load();
   RetentionBudget budget;
   budget.max_bytes = spec_.max_bytes;
   budget.max_age = spec_.max_age;
   // Deleting starts a chunk above the writers' floor, so capture does not hit it first.
   if (options_.min_free_disk > 0) budget.free_floor = options_.min_free_disk + spec_.chunk_bytes;
-  for (const auto& e : select_expired_chunks(closed, current_bytes, free_bytes, budget, now_ns())) {
+  for (const auto& e :
+       select_expired_chunks(closed, reserved_bytes(), free_bytes, budget, now_ns())) {
     auto it = closed_.find(e.seq);
     if (it == closed_.end()) continue;
     spdlog::info("ring {}: deleted chunk {} ({})", spec_.name, it->second.file_name, e.reason);
@@ -346,7 +393,28 @@ bool Ring::maintain(uint64_t free_bytes) {
     closed_.erase(it);
     ++chunks_deleted_;
   }
-  return queued;
+}
+
+void Ring::provide_chunks() {
+  while (rotating_->wants_next()) {
+    const uint64_t ahead = rotating_->chunks_ahead();
+    {
+      std::lock_guard lock(mutex_);
+      uint64_t committed = reserved_bytes() + ahead * spec_.chunk_bytes;
+      for (const auto& [seq, held] : closed_) committed += held.file_bytes;
+      if (spec_.max_bytes != 0 && committed > spec_.max_bytes) break;  // retention makes room
+    }
+    auto next = open_chunk();
+    if (!next) {
+      std::lock_guard lock(mutex_);
+      if (message_ != next.error().message()) {
+        spdlog::warn("{}", next.error().message());
+        message_ = next.error().message();
+      }
+      break;
+    }
+    rotating_->provide_next(std::move(*next));
+  }
 }
 
 Status Ring::remove_files() {

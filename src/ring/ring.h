@@ -116,10 +116,16 @@ class Ring {
        RingHost& host);
   Status load();  // repair, index and list what is on disk
   Result<Held> index_chunk(uint64_t seq, const std::string& file_name);
+  Result<Held> held_chunk(uint64_t seq, const std::string& file_name, ChunkIndex index, bool write);
+  Result<Held> close_index(const Chunk& chunk, const sink::SinkResult& closed);
+  Result<ChunkIndex> written_index(const Chunk& chunk);
   Result<std::unique_ptr<Chunk>> open_chunk();
   void finish_chunk(std::unique_ptr<Chunk> chunk);
   Status save_state(bool running) const;
   void delete_chunk(uint64_t seq, const Held& held);
+  uint64_t reserved_bytes() const;  // mutex_ held
+  void retain(uint64_t free_bytes);
+  void provide_chunks();
 
   const std::filesystem::path path_;
   storage::Directory dir_;

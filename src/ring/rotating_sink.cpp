@@ -1,5 +1,8 @@
 #include "ring/rotating_sink.h"
 
+#include "dispatch/packet_info.h"
+#include "sink/encoded_record.h"
+
 namespace recorder::ring {
 namespace {
 
@@ -9,9 +12,18 @@ void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
   counter.store(counter.load(kRelaxed) + by, kRelaxed);
 }
 
-// What one record adds to the file besides the packet's bytes (a pcap record header; a pcapng
-// EPB adds a little more: the size is a bound to rotate at, not an exact one).
-constexpr uint64_t kRecordOverhead = 16;
+// The most one record adds to the file besides the packet's bytes (a pcapng EPB with its options
+// after a new interface's block; a pcap record header and a synthesized Ethernet header).
+constexpr uint64_t kRecordOverhead =
+    sink::EncodedRecord::kMaxPrefix + sink::EncodedRecord::kMaxSuffix;
+// The most one packet adds to its chunk's index: its table entry, five postings and five new
+// keys (two addresses, two ports, a protocol).
+constexpr uint64_t kIndexPerPacket = 16 + 5 * 4 + 2 * 28 + 2 * 12 + 12;
+
+// Files take whole blocks on disk (4 KiB on the filesystems a ring lives on; a larger block
+// size would make the bound loose, not wrong, only for chunks of few blocks).
+constexpr uint64_t kDiskBlock = 4096;
+uint64_t blocks(uint64_t bytes) { return (bytes + kDiskBlock - 1) / kDiskBlock * kDiskBlock; }
 
 }  // namespace
 
@@ -19,16 +31,27 @@ RotatingSink::~RotatingSink() {
   for (auto& chunk : take_remaining()) chunk.reset();
 }
 
-bool RotatingSink::full(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
+bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
   if (chunk.packets.load(kRelaxed) == 0) return false;
-  if (chunk.bytes.load(kRelaxed) >= limits_.chunk_bytes) return true;
-  return limits_.chunk_duration_ns != 0 &&
+  if (chunk.index.full()) return true;
+  // On disk, whole blocks: the chunk file, its index, and the first block of the chunk after it
+  // (opened ahead, holding its file header).
+  const uint64_t file =
+      chunk.bytes.load(kRelaxed) + packet.data.size() + kRecordOverhead + limits_.trailer_bytes;
+  const uint64_t index = chunk.index.size_bound() + kIndexPerPacket;
+  return blocks(file) + blocks(index) + kDiskBlock > limits_.chunk_bytes;
+}
+
+bool RotatingSink::old(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
+  return limits_.chunk_duration_ns != 0 && chunk.packets.load(kRelaxed) != 0 &&
          packet.timestamp_ns >= chunk.first_ns.load(kRelaxed) + limits_.chunk_duration_ns;
 }
 
 sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexcept {
   Chunk* chunk = producer_chunk_;
-  if (chunk == nullptr || chunk == failed_chunk_.load(kRelaxed) || full(*chunk, packet)) {
+  const bool failed = chunk != nullptr && chunk == failed_chunk_.load(kRelaxed);
+  const bool full = chunk != nullptr && !failed && over_size(*chunk, packet);
+  if (chunk == nullptr || failed || full || old(*chunk, packet)) {
     Chunk* a = next_[0].load(std::memory_order_acquire);
     Chunk* b = next_[1].load(std::memory_order_acquire);
     const int slot = a == nullptr ? 1 : (b == nullptr || a->seq < b->seq) ? 0 : 1;
@@ -46,10 +69,15 @@ sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexce
   if (chunk == nullptr) return sink::AppendResult::kQueueFull;  // no chunk open yet
   const sink::AppendResult result = chunk->sink->try_append(packet);
   if (result == sink::AppendResult::kAppended) {
+    const sink::RecordPlacement at = chunk->sink->last_placement();
+    if (at.interface_block != sink::RecordPlacement::kNone) {
+      chunk->index.note_interface_block(at.interface_block);
+    }
+    chunk->index.add(at.offset, packet.timestamp_ns, decode_packet(packet.data, packet.link_type));
     if (chunk->packets.load(kRelaxed) == 0) chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
     chunk->last_ns.store(packet.timestamp_ns, kRelaxed);
     bump(chunk->packets, 1);
-    bump(chunk->bytes, packet.data.size() + kRecordOverhead);
+    chunk->bytes.store(at.end, kRelaxed);
   } else if (result == sink::AppendResult::kFailed) {
     failed_chunk_.store(chunk, kRelaxed);
   }

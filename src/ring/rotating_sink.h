@@ -6,9 +6,20 @@
 // Rotation never waits: the control side (the ring's maintenance) opens the next chunk ahead and
 // hands it over through `next`; the producer switches to it with two atomic stores and leaves
 // the full chunk in `retired`, which the control side takes, closes (a complete, valid file) and
-// indexes. When no next chunk is ready, or the previous one has not been taken yet, the producer
-// keeps writing the current chunk: a chunk may grow past its size, a packet is never held up.
-// A chunk whose write failed (disk full) is rotated away at the next packet.
+// writes the index of. The producer indexes each packet as it appends it (the chunk's
+// ChunkIndexBuilder: the packet's decoded fields and its record's offset in the file).
+//
+// A chunk is full when its next record could take the chunk file plus the largest index it
+// could then need past the chunk size (the file's exact length, the record's largest encoding,
+// the pcapng trailer and the index's bound, in whole 4 KiB blocks, plus the block of the chunk
+// opened after it), or when its index table is full: on disk a chunk and its index never exceed
+// the chunk size (a chunk's first packet is always taken).
+// When the chunk is full and no next chunk is ready (the control side has not made room yet, or
+// has not taken the previous full one), the producer keeps writing the current chunk: capture
+// never waits and never drops for a rotation, and a chunk grows past its size only while the
+// control side is late (packets delivered in a burst faster than it hands chunks over). A chunk
+// that is only old enough (chunk_duration) is written on until the next is ready too. A chunk whose
+// write failed (disk full) is rotated away at the next packet.
 //
 // Ownership: the RotatingSink owns every Chunk it holds (current, next, retired); take_retired()
 // and take_remaining() give them to the caller. Threads: try_append() is the producer's; the
@@ -23,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "ring/chunk_index.h"
 #include "sink/sink.h"
 
 namespace recorder::ring {
@@ -36,7 +48,10 @@ struct Chunk {
   std::atomic<uint64_t> first_ns{0};  // timestamp of the first packet (0: none yet)
   std::atomic<uint64_t> last_ns{0};
   std::atomic<uint64_t> packets{0};
-  std::atomic<uint64_t> bytes{0};  // file bytes of its records (an estimate for pcapng)
+  std::atomic<uint64_t> bytes{0};  // the file's length so far (its header included)
+  // The chunk's index as it is written: the producer's while the chunk is current, the control
+  // side's once it took the chunk back.
+  ChunkIndexBuilder index;
 };
 
 // Wakes the ring's maintenance so it takes a full chunk and opens the next at once (one futex
@@ -53,6 +68,7 @@ struct RotationLimits {
   RotationWake wake;
   uint64_t chunk_bytes = 256u << 20;  // rotate once a chunk holds this many bytes
   uint64_t chunk_duration_ns = 0;     // and once its packets span this long (0: no limit)
+  uint64_t trailer_bytes = 0;         // the most a chunk's close appends (pcapng statistics)
 };
 
 class RotatingSink final : public sink::Sink {
@@ -61,6 +77,10 @@ class RotatingSink final : public sink::Sink {
   ~RotatingSink() override;
 
   sink::AppendResult try_append(const CapturedPacket& packet) noexcept override;
+  sink::RecordPlacement last_placement() const noexcept override {
+    return producer_chunk_ != nullptr ? producer_chunk_->sink->last_placement()
+                                      : sink::RecordPlacement{};
+  }
   // A ring does not stop on a failed chunk: it rotates to the next.
   bool failed() const noexcept override { return false; }
   int failure_errno() const noexcept override { return 0; }
@@ -77,6 +97,11 @@ class RotatingSink final : public sink::Sink {
     return next_[0].load(std::memory_order_acquire) == nullptr ||
            next_[1].load(std::memory_order_acquire) == nullptr;
   }
+  // Chunks handed over and not yet written (0 to 2).
+  uint64_t chunks_ahead() const {
+    return (next_[0].load(std::memory_order_acquire) != nullptr ? 1 : 0) +
+           (next_[1].load(std::memory_order_acquire) != nullptr ? 1 : 0);
+  }
   void provide_next(std::unique_ptr<Chunk> chunk);
   std::unique_ptr<Chunk> take_retired();
   const Chunk* current() const { return current_.load(std::memory_order_acquire); }
@@ -86,7 +111,8 @@ class RotatingSink final : public sink::Sink {
   std::vector<std::unique_ptr<Chunk>> take_remaining();
 
  private:
-  bool full(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
+  bool over_size(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
+  bool old(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
 
   const RotationLimits limits_;
   Chunk* producer_chunk_ = nullptr;  // the producer's view of current_

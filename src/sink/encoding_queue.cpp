@@ -35,6 +35,10 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
   return append(packet);
 }
 
+namespace {
+constexpr size_t kPcapngEpbHeader = 28;
+}  // namespace
+
 AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
   if (format_ == FileFormat::kPcap && packet.link_type != LinkType::kRaw) {
     // The common case, in place: the record header straight into the ring, then the packet.
@@ -42,6 +46,7 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
     const size_t total = PcapEncoder::kRecordHeaderSize + cap_len;
     if (!has_space(total)) return AppendResult::kQueueFull;
     if (uint8_t* out = ring_.contiguous_space(total)) {
+      placement_ = {ring_.producer_head(), ring_.producer_head() + total, RecordPlacement::kNone};
       PcapEncoder::record_header(packet, cap_len, 0, out);
       if (cap_len > 0) {  // an empty span's data() may be null, which memcpy must not get
         std::memcpy(out + PcapEncoder::kRecordHeaderSize, packet.data.data(), cap_len);
@@ -59,6 +64,16 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
   }
   const size_t total = record.size();
   if (!has_space(total)) return AppendResult::kQueueFull;
+  // A pcap record header starts the prefix; a pcapng EPB header (28 bytes) ends it, after the
+  // interface block of a new interface.
+  const uint64_t start = ring_.producer_head();
+  placement_.offset = start;
+  placement_.end = start + total;
+  placement_.interface_block = RecordPlacement::kNone;
+  if (format_ == FileFormat::kPcapng) {
+    placement_.offset = start + record.prefix_len - kPcapngEpbHeader;
+    if (record.new_interface_slot >= 0) placement_.interface_block = start;
+  }
   if (uint8_t* out = ring_.contiguous_space(total)) {
     std::memcpy(out, record.prefix, record.prefix_len);
     out += record.prefix_len;

@@ -78,6 +78,8 @@ class EncodingQueue {
   std::vector<uint8_t> trailer(uint64_t dropped_packets, uint64_t start_ns, uint64_t end_ns);
 
   FileFormat format() const { return format_; }
+  // Producer only: where the last appended record went (stream positions are file offsets).
+  const RecordPlacement& last_placement() const { return placement_; }
   uint64_t appended_packets() const { return appended_packets_.load(std::memory_order_relaxed); }
   uint64_t appended_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
   uint64_t appended_raw_packets() const { return appended_raw_.load(std::memory_order_relaxed); }
@@ -109,6 +111,7 @@ class EncodingQueue {
   PcapEncoder pcap_;
   PcapngEncoder pcapng_;
   StreamRing ring_;
+  RecordPlacement placement_;  // producer only
   std::atomic<uint64_t> appended_packets_{0};
   std::atomic<uint64_t> appended_bytes_{0};
   std::atomic<uint64_t> appended_raw_{0};

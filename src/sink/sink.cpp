@@ -92,6 +92,10 @@ class SinkImpl final : public Sink {
     return channel_->queue.try_append(packet);
   }
 
+  RecordPlacement last_placement() const noexcept override {
+    return channel_->queue.last_placement();
+  }
+
   bool failed() const noexcept override { return failure_errno() != 0; }
   int failure_errno() const noexcept override {
     return channel_->failure_errno.load(std::memory_order_relaxed);
@@ -162,6 +166,7 @@ Status SinkImpl::init() {
   c.buffered_fd = created->release();
   created_ = true;
   c.direct_fd = c.buffered_fd;
+  c.writer.fallocate_ok = options_.preallocate;
   if (pool_.options().direct_io && direct_io_usable(c.buffered_fd, c.name)) {
     auto direct = dir_.open_file(partial_, O_WRONLY | O_DIRECT);
     if (direct) {

@@ -38,6 +38,9 @@ struct SinkOptions {
   // Notified (from a writer thread) once a write fails, so whoever stops the recording need
   // not poll failed(). Not owned; must outlive the sink. Optional.
   const Wakeup* on_failure = nullptr;
+  // Reserve disk space well ahead of the writes (fallocate, KEEP_SIZE), for large extents; off
+  // when the file must take on disk no more than it holds (a ring's chunks).
+  bool preallocate = true;
 };
 
 enum class AppendResult : uint8_t {
@@ -67,6 +70,15 @@ struct SinkProgress {
   uint64_t written_bytes = 0;         // bytes whose writes to the file completed (header included)
 };
 
+// Where a sink put the last packet it appended in its file (Sink::last_placement()).
+struct RecordPlacement {
+  static constexpr uint64_t kNone = UINT64_MAX;
+  uint64_t offset = 0;  // the packet's record: pcap record header or pcapng EPB
+  uint64_t end = 0;     // the file's length after it (before any trailer)
+  // pcapng: an interface block written just before the record (its interface is new), else kNone
+  uint64_t interface_block = kNone;
+};
+
 class WriterPool;
 
 class Sink {
@@ -80,6 +92,10 @@ class Sink {
   // Producer only. Encodes one record (all of packet.data, which the caller has already cut to
   // the snap length). Never blocks, allocates or throws.
   virtual AppendResult try_append(const CapturedPacket& packet) noexcept = 0;
+
+  // Producer only, right after try_append() returned kAppended: where that packet's record is
+  // in the file (a ring indexes its chunks from this as it writes them).
+  virtual RecordPlacement last_placement() const noexcept = 0;
 
   // True once a write has failed; the recording should stop (see SinkResult::write_error).
   virtual bool failed() const noexcept = 0;

@@ -9,8 +9,10 @@
 //
 // Memory: mmap'd and populated when the sink opens (the producer never page-faults on the hot
 // path), capacity a whole number of 4 KiB blocks, so the ring address of any 4 KiB-aligned
-// position is 4 KiB-aligned, as O_DIRECT wants. A write that crosses the end of the ring is
-// split in two at the end.
+// position is 4 KiB-aligned, as O_DIRECT wants. A closed ring's memory stays mapped and
+// populated for the next ring of the same size (at most 64 MiB kept): a flight recorder opens a
+// sink per chunk, and populating 16 MiB per chunk cost more than its index. A write that crosses
+// the end of the ring is split in two at the end.
 //
 // Producer: put()/append() write past the published head, publish() makes them visible (release).
 // Consumer: head() (acquire), at()/contiguous() to read, release() to give space back once the

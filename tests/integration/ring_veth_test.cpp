@@ -6,9 +6,11 @@
 // its packets what tcpdump saw).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <iostream>
 
 #include "daemon_fixture.h"
@@ -166,6 +168,58 @@ TEST(RingVeth, RotatesByTimeAndDeletesByBytesAndByAge) {
   // What is held can still be cut out: the last second's packets.
   auto recent = snapshot(d, {"age", "--last", "1s"});
   EXPECT_TRUE(recent.contains("recording"));
+}
+
+// What a ring's chunks and indexes take on disk now (allocated blocks, as du counts them; its
+// state file ring.json aside). Files that vanish while they are listed count for nothing.
+uint64_t ring_disk_use(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() == "ring.json") continue;
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+// The invariant of the ring's accounting (ring.cpp, Ring::reserved_bytes): while traffic fills a
+// small budget several times over, the chunks and indexes on disk never take more than the budget
+// plus one chunk, at any moment sampled.
+TEST(RingVeth, DiskUseNeverExceedsTheBudgetPlusOneChunkDuringAFastFill) {
+  RECORDER_REQUIRE_ROOT();
+  VethNamespace net(unique_name("r"));
+  ASSERT_TRUE(net.ok());
+  Daemon d({"--interfaces", net.host()});
+  constexpr uint64_t kBudget = 8u << 20, kChunk = 1u << 20;
+  ASSERT_EQ(ctl(d, {"ring", "start", "fill", "any 0 any 7301 UDP", "--max-size", "8MiB",
+                    "--chunk-size", "1MiB"})
+                .exit_code,
+            0);
+  const fs::path dir = d.storage() / "rings" / "fill";
+  std::atomic<bool> sending{true};
+  std::thread sender([&] {
+    net.send_udp(false, 7301, 24000, 1400);  // ~34 MB: the budget about 4 times over
+    sending = false;
+  });
+  uint64_t highest = 0, samples = 0;
+  while (sending) {
+    highest = std::max(highest, ring_disk_use(dir));
+    ++samples;
+  }
+  sender.join();
+  auto info = poll_ring(d, "fill", [](const pb::RingInfo& i) {
+    return i.stats().packets_captured() + i.stats().packets_lost() >= 24000;
+  });
+  highest = std::max(highest, ring_disk_use(dir));
+  EXPECT_GT(info.chunks_deleted(), 15u) << "the fill wrapped the ring several times";
+  EXPECT_EQ(info.stats().packets_captured(), 24000u);
+  EXPECT_GT(samples, 100u);
+  EXPECT_LE(highest, kBudget + kChunk) << "disk use over the budget plus one chunk";
+  std::cout << "ring disk use: highest " << highest << " bytes in " << samples
+            << " samples (budget + chunk: " << kBudget + kChunk << "); captured "
+            << info.stats().packets_captured() << ", lost " << info.stats().packets_lost()
+            << ", chunks deleted " << info.chunks_deleted() << "\n";
 }
 
 TEST(RingVeth, TheFreeDiskFloorDeletesOldChunksAndCaptureGoesOn) {

@@ -51,6 +51,8 @@ class FakeSink : public sink::Sink {
     return sink::AppendResult::kAppended;
   }
 
+  sink::RecordPlacement last_placement() const noexcept override { return {}; }  // no file
+
   bool failed() const noexcept override { return state_->attempts > state_->fail_from; }
 
   int failure_errno() const noexcept override { return failed() ? state_->failure_errno : 0; }

@@ -39,6 +39,7 @@ class CountingSink : public sink::Sink {
     bytes += packet.data.size();
     return (appended % 7 == 0) ? sink::AppendResult::kQueueFull : sink::AppendResult::kAppended;
   }
+  sink::RecordPlacement last_placement() const noexcept override { return {}; }
   bool failed() const noexcept override { return false; }
   int failure_errno() const noexcept override { return 0; }
   sink::SinkProgress progress() const noexcept override { return {}; }

@@ -65,9 +65,32 @@ TEST_P(ChunkIndexTest, AgreesWithAFullScanOnRandomFiltersAndRanges) {
   std::mt19937 rng(12345);
   const auto packets = test::random_traffic(rng, 3000, 1700000000000000000ull);
   const std::string name = GetParam() == sink::FileFormat::kPcap ? "c.pcap" : "c.pcapng";
-  test::write_chunk(**pool, dir / name, GetParam(), packets);
+  ChunkIndexBuilder written;
+  written.reserve(packets.size());
+  test::write_chunk(**pool, dir / name, GetParam(), packets, &written);
   auto storage = storage::Directory::open(dir.path());
   ASSERT_TRUE(storage.ok());
+
+  // The index a ring builds as it writes the chunk is the one a full read of the chunk builds,
+  // byte for byte, and within the size it promised while writing.
+  {
+    auto fd = storage->open_file(name, O_RDONLY);
+    ASSERT_TRUE(fd.ok());
+    auto from_writes = written.finish(GetParam(), std::move(*fd));
+    ASSERT_TRUE(from_writes.ok()) << from_writes.error().message();
+    ASSERT_TRUE(from_writes->write(*storage, "w.idx").ok());
+    auto read_fd = storage->open_file(name, O_RDONLY);
+    ASSERT_TRUE(read_fd.ok());
+    auto read_reader = ChunkReader::open(std::move(*read_fd));
+    ASSERT_TRUE(read_reader.ok());
+    auto from_read = ChunkIndex::build(*read_reader);
+    ASSERT_TRUE(from_read.ok());
+    ASSERT_TRUE(from_read->write(*storage, "r.idx").ok());
+    EXPECT_EQ(::recorder::test::read_file(dir / "w.idx"),
+              ::recorder::test::read_file(dir / "r.idx"));
+    EXPECT_LE(from_writes->size_bytes(), written.size_bound());
+    EXPECT_EQ(from_writes->interfaces().size(), GetParam() == sink::FileFormat::kPcap ? 0u : 1u);
+  }
 
   auto fd = storage->open_file(name, O_RDONLY);
   ASSERT_TRUE(fd.ok());

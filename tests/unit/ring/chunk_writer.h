@@ -12,7 +12,9 @@
 #include <vector>
 
 #include "dispatch/packet.h"
+#include "dispatch/packet_info.h"
 #include "packet_builder.h"
+#include "ring/chunk_index.h"
 #include "sink/sink.h"
 
 namespace recorder::ring::test {
@@ -43,16 +45,28 @@ inline void append(sink::Sink& sink, const CapturedPacket& packet) {
   }
 }
 
+// Writes `packets` with a Sink; `index`, when given, is fed each packet as a ring's producer
+// feeds its chunk's index (the record's placement, the decoded packet).
 inline sink::SinkResult write_chunk(sink::WriterPool& pool, const std::filesystem::path& path,
-                                    sink::FileFormat format,
-                                    const std::vector<TestPacket>& packets) {
+                                    sink::FileFormat format, const std::vector<TestPacket>& packets,
+                                    ChunkIndexBuilder* index = nullptr) {
   sink::SinkOptions options;
   options.path = path;
   options.format = format;
   options.queue_bytes = 1u << 20;
   auto sink = sink::Sink::open(pool, options);
   EXPECT_TRUE(sink.ok()) << sink.error().message();
-  for (const auto& p : packets) append(**sink, captured(p));
+  for (const auto& p : packets) {
+    const CapturedPacket c = captured(p);
+    append(**sink, c);
+    if (index != nullptr) {
+      const sink::RecordPlacement at = (*sink)->last_placement();
+      if (at.interface_block != sink::RecordPlacement::kNone) {
+        index->note_interface_block(at.interface_block);
+      }
+      index->add(at.offset, c.timestamp_ns, decode_packet(c.data, c.link_type));
+    }
+  }
   auto result = (*sink)->close(0);
   EXPECT_TRUE(result.ok());
   return *result;

@@ -1,6 +1,7 @@
 // RotatingSink with the real sink and writer pool: chunks rotate by size and by the time their
 // packets span, each closed chunk is a complete file that libpcap reads, nothing is lost or
-// duplicated across chunks, and the producer never waits for a chunk that is not ready.
+// duplicated across chunks, a chunk and its index stay within the chunk size when the next chunk
+// is ready, and the producer never waits for a chunk that is not ready.
 #include "ring/rotating_sink.h"
 
 #include <gtest/gtest.h>
@@ -29,6 +30,7 @@ class Rotation {
       auto chunk = std::make_unique<Chunk>();
       chunk->seq = next_seq_++;
       chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
+      chunk->index.reserve(1u << 16);
       sink::SinkOptions options;
       options.path = dir_ / chunk->file_name;
       options.queue_bytes = 1u << 20;
@@ -43,12 +45,18 @@ class Rotation {
   }
   RotatingSink& sink() { return sink_; }
   const std::vector<std::string>& files() const { return files_; }
+  // Bytes of each closed chunk's index (as its file would take them).
+  const std::vector<uint64_t>& index_bytes() const { return index_bytes_; }
 
  private:
   void finish(std::unique_ptr<Chunk> chunk) {
     auto closed = chunk->sink->close(0);
     ASSERT_TRUE(closed.ok());
-    if (closed->packets_written > 0) files_.push_back(closed->path.string());
+    if (closed->packets_written > 0) {
+      files_.push_back(closed->path.string());
+      index_bytes_.push_back(
+          chunk->index.finish(sink::FileFormat::kPcap, std::vector<ChunkInterface>{}).size_bytes());
+    }
   }
 
   RotatingSink sink_;
@@ -56,6 +64,7 @@ class Rotation {
   std::unique_ptr<sink::WriterPool> pool_;
   uint64_t next_seq_ = 1;
   std::vector<std::string> files_;
+  std::vector<uint64_t> index_bytes_;
 };
 
 std::vector<test::TestPacket> packets(size_t n, size_t size, uint64_t gap_ns) {
@@ -100,11 +109,15 @@ TEST(RotatingSink, RotatesBySizeIntoCompleteChunks) {
   Rotation r(limits, dir.path());
   const auto all = packets(1000, 500, 1000);  // ~516 KB: about 8 chunks
   feed(r, all);
-  ASSERT_GE(r.files().size(), 7u);
-  for (size_t i = 0; i + 1 < r.files().size(); ++i) {  // all but the last are full
+  ASSERT_GE(r.files().size(), 8u);
+  auto blocks = [](uint64_t n) { return (n + 4095) / 4096 * 4096; };
+  for (size_t i = 0; i < r.files().size(); ++i) {
     const auto size = std::filesystem::file_size(r.files()[i]);
-    EXPECT_GE(size, limits.chunk_bytes);
-    EXPECT_LE(size, limits.chunk_bytes + 24 + 516) << "one packet past the size at most";
+    // On disk, the chunk and its index, and the first block of the next chunk, fit the size.
+    EXPECT_LE(blocks(size) + blocks(r.index_bytes()[i]) + 4096, limits.chunk_bytes);
+    if (i + 1 < r.files().size()) {
+      EXPECT_GE(size, limits.chunk_bytes / 2) << "rotated early";
+    }
   }
   expect_all_in_order(r, all);
 }
@@ -129,7 +142,7 @@ TEST(RotatingSink, RotatesByTheTimeItsPacketsSpan) {
 TEST(RotatingSink, KeepsWritingTheCurrentChunkWhileNoNextOneIsReady) {
   ::recorder::test::TempDir dir("ringrot");
   RotationLimits limits;
-  limits.chunk_bytes = 4096;
+  limits.chunk_bytes = 16384;
   Rotation r(limits, dir.path());
   r.maintain();  // the first chunk only
   const auto all = packets(100, 200, 1000);
