@@ -27,7 +27,6 @@ namespace {
 constexpr std::string_view kStateFile = "ring.json";
 constexpr std::string_view kStateTemp = ".ring.json.tmp";
 constexpr uint64_t kIndexedBytesPerPacket = 64;
-constexpr uint64_t kMinChunkQueueBytes = 1u << 20;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -199,10 +198,9 @@ Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
   options.permissions = options_.permissions;
   options.format = spec_.format;
   options.snap_length = spec_.snap_length;
-  // A chunk never holds more than its size: a queue larger than that (and than 1 MiB, so the
-  // writer's latency is covered) would only cost memory, and time to map it per chunk.
-  options.queue_bytes = static_cast<size_t>(std::min<uint64_t>(
-      options_.queue_bytes, std::max<uint64_t>(spec_.chunk_bytes, kMinChunkQueueBytes)));
+  // The queue of a recording (a ring loses no more than a recording would); a closed chunk's
+  // queue memory serves the next (sink/stream_ring.h).
+  options.queue_bytes = options_.queue_bytes;
   // No space reserved ahead of the writes: a chunk takes on disk what it holds (the ring's
   // budget counts its chunks' sizes).
   options.preallocate = false;
@@ -272,8 +270,8 @@ void Ring::stop(bool persist) {
     std::lock_guard lock(mutex_);
     last_stats_ = recording_->stats();
     for (auto& chunk : rotating_->take_remaining()) {
-      closing_[chunk->seq] =
-          Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(), chunk->last_ns.load()};
+      closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
+                                     chunk->last_ns.load(), chunk->bytes.load()};
       to_close_.push_back(std::move(chunk));
     }
     running_ = false;
@@ -353,7 +351,7 @@ bool Ring::maintain(uint64_t free_bytes) {
     std::lock_guard lock(mutex_);
     if (auto retired = rotating_->take_retired()) {
       closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
-                                       retired->last_ns.load()};
+                                       retired->last_ns.load(), retired->bytes.load()};
       to_close_.push_back(std::move(retired));
       queued = true;
     }
@@ -370,9 +368,13 @@ bool Ring::maintain(uint64_t free_bytes) {
 // beside them, and a chunk is handed over only when it fits: a chunk the producer may switch to
 // without waiting for this thread again may only fill once every chunk before it is full.
 uint64_t Ring::reserved_bytes() const {
-  uint64_t open = closing_.size();
-  if (running_ && rotating_->current() != nullptr) ++open;
-  return open * spec_.chunk_bytes;
+  // A chunk that grew past its size (its next was not ready in time) counts as what it is.
+  uint64_t reserved = 0;
+  for (const auto& [seq, c] : closing_) reserved += std::max(spec_.chunk_bytes, c.bytes);
+  if (running_ && rotating_->current() != nullptr) {
+    reserved += std::max(spec_.chunk_bytes, rotating_->current()->bytes.load());
+  }
+  return reserved;
 }
 
 void Ring::retain(uint64_t free_bytes) {

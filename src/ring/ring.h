@@ -110,6 +110,7 @@ class Ring {
     uint64_t seq = 0;
     std::string file_name;
     uint64_t first_ns = 0, last_ns = 0;
+    uint64_t bytes = 0;  // the chunk file's length when it was taken
   };
 
   Ring(std::filesystem::path path, storage::Directory dir, RingSpec spec, RingOptions options,

@@ -213,12 +213,16 @@ TEST(RingVeth, DiskUseNeverExceedsTheBudgetPlusOneChunkDuringAFastFill) {
   });
   highest = std::max(highest, ring_disk_use(dir));
   EXPECT_GT(info.chunks_deleted(), 15u) << "the fill wrapped the ring several times";
-  EXPECT_EQ(info.stats().packets_captured(), 24000u);
+  // The kernel may drop on a loaded machine (a recording would too); the ring itself loses
+  // nothing: it never drops for a rotation and its queue is a recording's.
+  EXPECT_EQ(info.stats().loss().queue_packets(), 0u);
+  EXPECT_GT(info.stats().packets_captured(), 12000u);
   EXPECT_GT(samples, 100u);
   EXPECT_LE(highest, kBudget + kChunk) << "disk use over the budget plus one chunk";
   std::cout << "ring disk use: highest " << highest << " bytes in " << samples
             << " samples (budget + chunk: " << kBudget + kChunk << "); captured "
             << info.stats().packets_captured() << ", lost " << info.stats().packets_lost()
+            << " (queue " << info.stats().loss().queue_packets() << ")"
             << ", chunks deleted " << info.chunks_deleted() << "\n";
 }
 
