@@ -137,13 +137,15 @@ std::vector<ChunkInterface> ChunkIndex::interfaces() const {
 }
 
 ChunkIndexBuilder::ChunkIndexBuilder()
-    : ports_seen_(std::make_unique<std::bitset<65536>>()),
+    : flow_cache_(std::make_unique<std::array<uint32_t, kFlowCache>>()),
+      ports_seen_(std::make_unique<std::bitset<65536>>()),
       addresses_seen_(std::make_unique<std::array<SeenAddress, kAddressCache>>()) {}
 
 ChunkIndexBuilder::~ChunkIndexBuilder() = default;
 
 void ChunkIndexBuilder::reserve(size_t packets) {
   packets_.reserve(packets);
+  flows_.reserve(packets);  // at most one per packet; only the flows added are touched
   capacity_ = packets;
 }
 
@@ -162,35 +164,71 @@ void ChunkIndexBuilder::count_address(uint8_t family,
   }
 }
 
-void ChunkIndexBuilder::add(uint64_t offset, uint64_t timestamp_ns,
-                            const PacketInfo& info) noexcept {
-  packets_.push_back(Packet{offset, timestamp_ns, info.source, info.destination, info.source_port,
-                            info.destination_port, info.ip_version, info.protocol,
-                            info.has_protocol, info.has_ports});
-  if (info.ip_version != 0) {
-    count_address(info.ip_version, info.source);
-    ++postings_;
-    if (info.destination != info.source) {
-      count_address(info.ip_version, info.destination);
-      ++postings_;
+namespace {
+
+uint64_t word(const std::array<uint8_t, 16>& bytes, size_t at) noexcept {
+  uint64_t v;
+  std::memcpy(&v, bytes.data() + at, sizeof v);
+  return v;
+}
+
+// The fields of a flow besides its addresses, in one word.
+template <typename T>
+uint64_t small_fields(const T& f) noexcept {
+  return uint64_t{f.source_port} | uint64_t{f.destination_port} << 16 |
+         uint64_t{f.ip_version} << 32 | uint64_t{f.protocol} << 40 |
+         uint64_t{f.has_protocol} << 48 | uint64_t{f.has_ports} << 56;
+}
+
+}  // namespace
+
+uint32_t ChunkIndexBuilder::flow_of(const PacketInfo& info) noexcept {
+  // Word-wise: no copy of the fields before the common case, a hit.
+  const uint64_t s0 = word(info.source, 0), s1 = word(info.source, 8);
+  const uint64_t d0 = word(info.destination, 0), d1 = word(info.destination, 8);
+  const uint64_t rest = small_fields(info);
+  uint64_t hash = 0;
+  for (uint64_t w : {s0, s1, d0, d1, rest}) hash = (hash ^ w) * 0x9e3779b97f4a7c15ull;
+  uint32_t& slot = (*flow_cache_)[(hash >> 40) % kFlowCache];
+  if (slot != 0) {
+    const Flow& seen = flows_[slot - 1];
+    if (word(seen.source, 0) == s0 && word(seen.source, 8) == s1 &&
+        word(seen.destination, 0) == d0 && word(seen.destination, 8) == d1 &&
+        small_fields(seen) == rest) {
+      return slot - 1;
     }
   }
-  if (info.has_ports) {
-    for (uint16_t port : {info.source_port, info.destination_port}) {
+  const Flow flow{info.source,     info.destination, info.source_port,  info.destination_port,
+                  info.ip_version, info.protocol,    info.has_protocol, info.has_ports};
+  // A flow not seen lately: its keys, for size_bound() (a flow seen before counted them then,
+  // so skipping them for its later packets keeps the counts upper bounds).
+  if (flow.ip_version != 0) {
+    count_address(flow.ip_version, flow.source);
+    if (flow.destination != flow.source) count_address(flow.ip_version, flow.destination);
+  }
+  if (flow.has_ports) {
+    for (uint16_t port : {flow.source_port, flow.destination_port}) {
       if (!ports_seen_->test(port)) {
         ports_seen_->set(port);
         ++port_keys_;
       }
     }
-    postings_ += info.destination_port != info.source_port ? 2 : 1;
   }
-  if (info.has_protocol) {
-    if (!protocols_seen_.test(info.protocol)) {
-      protocols_seen_.set(info.protocol);
-      ++protocol_keys_;
-    }
-    ++postings_;
+  if (flow.has_protocol && !protocols_seen_.test(flow.protocol)) {
+    protocols_seen_.set(flow.protocol);
+    ++protocol_keys_;
   }
+  flows_.push_back(flow);
+  slot = static_cast<uint32_t>(flows_.size());
+  return slot - 1;
+}
+
+void ChunkIndexBuilder::add(uint64_t offset, uint64_t timestamp_ns,
+                            const PacketInfo& info) noexcept {
+  packets_.push_back(Packet{offset, timestamp_ns, flow_of(info)});
+  if (info.ip_version != 0) postings_ += info.destination != info.source ? 2 : 1;
+  if (info.has_ports) postings_ += info.destination_port != info.source_port ? 2 : 1;
+  if (info.has_protocol) ++postings_;
 }
 
 void ChunkIndexBuilder::note_interface_block(uint64_t offset) noexcept {
@@ -238,11 +276,12 @@ ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
   ports.reserve(postings_);
   uint64_t first = 0, last = 0;
   for (size_t i = 0; i < packets_.size(); ++i) {
-    const Packet& p = packets_[i];
+    const Packet& packet = packets_[i];
+    const Flow& p = flows_[packet.flow];
     const auto ordinal = static_cast<uint32_t>(i);
-    if (ordinal == 0) first = p.timestamp_ns;
-    first = std::min(first, p.timestamp_ns);
-    last = std::max(last, p.timestamp_ns);
+    if (ordinal == 0) first = packet.timestamp_ns;
+    first = std::min(first, packet.timestamp_ns);
+    last = std::max(last, packet.timestamp_ns);
     if (p.ip_version != 0) {
       addresses.emplace_back(address_key(p.ip_version, p.source), ordinal);
       if (p.destination != p.source) {

@@ -77,25 +77,37 @@ class ChunkIndexBuilder {
   Result<ChunkIndex> finish(sink::FileFormat format, Fd chunk) const;
 
  private:
-  struct Packet {  // 56 bytes
-    uint64_t offset;
-    uint64_t timestamp_ns;
+  // The fields the index keys a packet by. Packets of one flow share one entry, so the hot path
+  // writes 24 bytes per packet (offset, time, flow) instead of the 56 of a packet's own fields:
+  // fewer new pages to fault in and zero, fewer cache lines to write.
+  struct Flow {  // 40 bytes
     std::array<uint8_t, 16> source;
     std::array<uint8_t, 16> destination;
     uint16_t source_port, destination_port;
     uint8_t ip_version, protocol;
     bool has_protocol, has_ports;
   };
+  struct Packet {
+    uint64_t offset;
+    uint64_t timestamp_ns;
+    uint32_t flow;  // in flows_
+  };
   static constexpr size_t kAddressCache = 1024;
   struct SeenAddress {
     uint64_t low = 0, high = 0;
     uint8_t family = 0;  // 0: an empty slot
   };
+  // Flows recently seen, direct-mapped by a hash of the flow: a miss adds a flow entry (maybe
+  // one already in flows_: the index is the same, flows_ only a little longer).
+  static constexpr size_t kFlowCache = 4096;
   static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
 
   void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
+  uint32_t flow_of(const PacketInfo& info) noexcept;
 
   std::vector<Packet> packets_;
+  std::vector<Flow> flows_;
+  std::unique_ptr<std::array<uint32_t, kFlowCache>> flow_cache_;  // flow + 1 (0: empty)
   size_t capacity_ = 0;
   // For size_bound(): postings, distinct ports and protocols (exact), and addresses (a
   // direct-mapped cache of those seen: a miss counts as a new key, so the count is an upper bound).
