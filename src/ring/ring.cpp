@@ -235,13 +235,12 @@ Status Ring::start(std::optional<RingSpec> spec) {
         sink::EncodedRecord::kMaxPrefix +
         (sink::PcapngEncoder::kMaxInterfaces + 2) * sink::PcapngEncoder::kIsbSize;
   }
-  auto rotating = std::make_unique<RotatingSink>(limits);
-  RotatingSink* raw = rotating.get();
   // Room for the first chunk before it is written.
   if (auto free = dir_.free_bytes(); free) retain(*free);
   auto first = open_chunk();
   if (!first) return std::move(first).error();
-  raw->provide_next(std::move(*first));
+  auto rotating = std::make_unique<RotatingSink>(limits, std::move(*first));
+  RotatingSink* raw = rotating.get();
   RecordingSpec recording_spec;
   recording_spec.include = spec_.include;
   recording_spec.snap_length = spec_.snap_length;
@@ -257,6 +256,9 @@ Status Ring::start(std::optional<RingSpec> spec) {
     rotating_ = raw;
     running_ = true;
   }
+  // The chunks after the first, opened now rather than at the first packet (opening one maps
+  // and populates its sink's queue memory): like a recording, a ring is ready when it starts.
+  provide_chunks();
   if (auto s = save_state(true); !s) spdlog::warn("ring {}: {}", spec_.name, s.error().message());
   return ok_status();
 }

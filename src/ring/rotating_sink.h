@@ -4,10 +4,12 @@
 // Sink) and the writer pool unchanged.
 //
 // Rotation never waits: the control side (the ring's maintenance) opens the next chunk ahead and
-// hands it over through `next`; the producer switches to it with two atomic stores and leaves
-// the full chunk in `retired`, which the control side takes, closes (a complete, valid file) and
-// writes the index of. The producer indexes each packet as it appends it (the chunk's
-// ChunkIndexBuilder: the packet's decoded fields and its record's offset in the file).
+// hands it over through `next` (a ring opens its first chunk and the two ahead of it when it
+// starts, so the first packets do not wait for chunks to be opened either); the producer switches
+// to it with two atomic stores and leaves the full chunk in `retired`, which the control side
+// takes, closes (a complete, valid file) and writes the index of. The producer indexes each packet
+// as it appends it (the chunk's ChunkIndexBuilder: the packet's decoded fields and its record's
+// offset in the file).
 //
 // A chunk is full when its next record could take the chunk file plus the largest index it
 // could then need past the chunk size (the file's exact length, the record's largest encoding,
@@ -73,7 +75,10 @@ struct RotationLimits {
 
 class RotatingSink final : public sink::Sink {
  public:
-  explicit RotatingSink(RotationLimits limits) : limits_(limits) {}
+  // `first`: the chunk the first packet goes to (none: the first provide_next()'s, taken with a
+  // rotation at the first packet).
+  explicit RotatingSink(RotationLimits limits, std::unique_ptr<Chunk> first = nullptr)
+      : limits_(limits), producer_chunk_(first.get()), current_(first.release()) {}
   ~RotatingSink() override;
 
   sink::AppendResult try_append(const CapturedPacket& packet) noexcept override;

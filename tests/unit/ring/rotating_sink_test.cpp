@@ -16,27 +16,18 @@ namespace {
 
 class Rotation {
  public:
-  Rotation(RotationLimits limits, const std::filesystem::path& dir) : sink_(limits), dir_(dir) {
-    auto pool = sink::WriterPool::create({});
-    EXPECT_TRUE(pool.ok());
-    pool_ = std::move(*pool);
-  }
+  // `open_first`: the sink starts with a chunk (as a ring's does), else it has none until
+  // maintain() provides one.
+  Rotation(RotationLimits limits, const std::filesystem::path& dir, bool open_first = false)
+      : dir_(dir), pool_(make_pool()), sink_(limits, open_first ? open_chunk() : nullptr) {}
   ~Rotation() { close_all(); }
 
   // What a ring's maintenance does each tick: take the full chunk, provide the next.
   void maintain() {
     if (auto retired = sink_.take_retired()) finish(std::move(retired));
     if (sink_.wants_next()) {
-      auto chunk = std::make_unique<Chunk>();
-      chunk->seq = next_seq_++;
-      chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
-      chunk->index.reserve(1u << 16);
-      sink::SinkOptions options;
-      options.path = dir_ / chunk->file_name;
-      options.queue_bytes = 1u << 20;
-      auto opened = sink::Sink::open(*pool_, options);
-      ASSERT_TRUE(opened.ok()) << opened.error().message();
-      chunk->sink = std::move(*opened);
+      auto chunk = open_chunk();
+      ASSERT_NE(chunk, nullptr);
       sink_.provide_next(std::move(chunk));
     }
   }
@@ -49,6 +40,25 @@ class Rotation {
   const std::vector<uint64_t>& index_bytes() const { return index_bytes_; }
 
  private:
+  static std::unique_ptr<sink::WriterPool> make_pool() {
+    auto pool = sink::WriterPool::create({});
+    EXPECT_TRUE(pool.ok());
+    return pool.ok() ? std::move(*pool) : nullptr;
+  }
+  std::unique_ptr<Chunk> open_chunk() {
+    auto chunk = std::make_unique<Chunk>();
+    chunk->seq = next_seq_++;
+    chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
+    chunk->index.reserve(1u << 16);
+    sink::SinkOptions options;
+    options.path = dir_ / chunk->file_name;
+    options.queue_bytes = 1u << 20;
+    auto opened = sink::Sink::open(*pool_, options);
+    EXPECT_TRUE(opened.ok()) << opened.error().message();
+    if (!opened.ok()) return nullptr;
+    chunk->sink = std::move(*opened);
+    return chunk;
+  }
   void finish(std::unique_ptr<Chunk> chunk) {
     auto closed = chunk->sink->close(0);
     ASSERT_TRUE(closed.ok());
@@ -59,10 +69,10 @@ class Rotation {
     }
   }
 
-  RotatingSink sink_;
   std::filesystem::path dir_;
   std::unique_ptr<sink::WriterPool> pool_;
   uint64_t next_seq_ = 1;
+  RotatingSink sink_;
   std::vector<std::string> files_;
   std::vector<uint64_t> index_bytes_;
 };
@@ -151,6 +161,22 @@ TEST(RotatingSink, KeepsWritingTheCurrentChunkWhileNoNextOneIsReady) {
   }
   r.close_all();
   ASSERT_EQ(r.files().size(), 1u);  // never waited, never dropped: one oversized chunk
+  expect_all_in_order(r, all);
+}
+
+TEST(RotatingSink, WritesTheChunkItStartsWithWithoutARotation) {
+  ::recorder::test::TempDir dir("ringrot");
+  int wakes = 0;
+  RotationLimits limits;
+  limits.wake = {[](void* count) { ++*static_cast<int*>(count); }, &wakes};
+  Rotation r(limits, dir.path(), /*open_first=*/true);
+  const auto all = packets(10, 100, 1000);
+  for (const auto& p : all) {
+    ASSERT_EQ(r.sink().try_append(test::captured(p)), sink::AppendResult::kAppended);
+  }
+  EXPECT_EQ(wakes, 0);
+  r.close_all();
+  ASSERT_EQ(r.files().size(), 1u);
   expect_all_in_order(r, all);
 }
 
