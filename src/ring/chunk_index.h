@@ -108,6 +108,7 @@ class ChunkIndexBuilder {
   std::vector<Packet> packets_;
   std::vector<Flow> flows_;
   std::unique_ptr<std::array<uint32_t, kFlowCache>> flow_cache_;  // flow + 1 (0: empty)
+  uint32_t last_flow_ = 0;  // the flow of the packet added last
   size_t capacity_ = 0;
   // For size_bound(): postings, distinct ports and protocols (exact), and addresses (a
   // direct-mapped cache of those seen: a miss counts as a new key, so the count is an upper bound).
