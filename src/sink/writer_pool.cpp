@@ -4,6 +4,7 @@
 #include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,6 +54,12 @@ void futex_wait(std::atomic<uint32_t>& word, uint32_t expected,
 // A full memory barrier on every CPU running a thread of this process (WriterWakeup).
 void process_barrier() { (void)::syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0); }
 
+// Whether the filesystem of `fd` has `bytes` free (and as much again, for everyone else).
+bool fits_on_disk(int fd, uint64_t bytes) {
+  struct statvfs st {};
+  if (::fstatvfs(fd, &st) != 0) return false;
+  return static_cast<uint64_t>(st.f_bavail) * st.f_frsize / 2 >= bytes;
+}
 }  // namespace
 
 void WriterWakeup::wake() noexcept {
@@ -190,12 +197,29 @@ void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
     w.allocated_end = target;
     return;
   }
+  if (!floor_.enabled() && !fits_on_disk(c.buffered_fd, need)) {
+    // No floor to keep, and not that much room: reserving would take the disk's last blocks
+    // from everyone else (other recordings' metadata, rings). The writes claim as they go.
+    w.allocated_end = target;
+    return;
+  }
   const int failed =
       ::fallocate(c.buffered_fd, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(w.allocated_end),
                   static_cast<off_t>(target - w.allocated_end));
+  const int fallocate_errno = errno;
   floor_.settle(w.dev, need);  // fallocate is synchronous: statvfs tells from here on
   if (failed != 0) {
-    // Not supported, or the disk is nearly full: the writes themselves will tell.
+    // Not supported, or the disk is nearly full: the writes themselves will tell. A filesystem
+    // that ran out part way keeps what it allocated (ext4 does): give back what lies past every
+    // write (this one ends at `end`), so that a failed reservation holds no space.
+    if (fallocate_errno == ENOSPC) {
+      const uint64_t from_end = std::max(w.allocated_end, end);
+      if (target > from_end) {
+        // Best effort: if it fails, the space comes back when the file is cut to its size at close.
+        (void)::fallocate(c.buffered_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          static_cast<off_t>(from_end), static_cast<off_t>(target - from_end));
+      }
+    }
     w.fallocate_ok = false;
     return;
   }

@@ -192,6 +192,46 @@ TEST(StuckDisk, StopGivesUpWithAWriteErrorAndASecondSigtermExitsAtOnce) {
   EXPECT_NE(again.log().find("recovered partial file"), std::string::npos) << again.log();
 }
 
+// With no free-space floor (--min-free-disk 0), a recording's writer reserves space ahead of its
+// writes only when the disk has room to spare, and gives back what a reservation that ran out
+// took: a second recording on a nearly full 64 MiB disk still starts (its metadata needs a block).
+TEST(DiskFull, ReservingAheadLeavesTheLastBlocksToOtherRecordings) {
+  RECORDER_REQUIRE_ROOT();
+  StuckDisk disk;  // a 64 MiB ext4 image, never frozen here
+  ASSERT_TRUE(disk.ok()) << disk.error();
+  TempDir tmp;
+  auto input = big_packets(tmp.path());
+  Daemon d({"--replay", input.string(), "--replay-loop", "--replay-rate", "1000",
+            "--replay-start-after", "0"},
+           disk.path() / "storage");
+  auto start = [&](grpc::Status& status) {
+    grpc::ClientContext ctx;
+    pb::StartRequest request;
+    *request.mutable_recording() = start_any().start();
+    pb::StartResponse started;
+    status = d.recordings().Start(&ctx, request, &started);
+    return started.id();
+  };
+  grpc::Status status;
+  const uint64_t first = start(status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The first recording's writer has written (and reserved ahead) before the second starts.
+  auto written = [&] {
+    uintmax_t bytes = 0;
+    for (const auto& entry : fs::directory_iterator(disk.path() / "storage")) {
+      if (entry.is_regular_file()) bytes += entry.file_size();
+    }
+    return bytes;
+  };
+  for (int i = 0; i < 1500 && written() < (1u << 20); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_GE(written(), 1u << 20) << "the first recording wrote less than 1 MiB";
+  ASSERT_GT(get_stats_packets(d, first), 0u);
+  start(status);
+  EXPECT_TRUE(status.ok()) << status.error_message() << "\n" << d.log();
+}
+
 TEST(EbpfIntegration, RecordsVethTrafficThroughTheDaemonAndDetachesOnSigterm) {
   RECORDER_REQUIRE_ROOT();
   VethNamespace net(unique_name("h"));
