@@ -3,12 +3,15 @@
 // Synthetic packets (or a pcap file) are fed as fast as possible (or at --rate) through the
 // real Dispatcher and Router into real Recordings, Sinks and the io_uring WriterPool, writing
 // real files. Reports the offered rate, the end-to-end rate (packets in the files divided by the
-// time until every file is closed), file bandwidth, losses and peak RSS. With --memcpy it
-// measures memcpy bandwidth instead, for comparison in the same run (bench/run_pipeline.sh).
+// time until every file is closed), the source thread's CPU time per packet (dispatch and the
+// appends, without the time it waited for a CPU), file bandwidth, losses and peak RSS. With
+// --memcpy it measures memcpy bandwidth instead, for comparison in the same run
+// (bench/run_pipeline.sh).
 //
 // Packets for recording r go to 10.<r/256>.<r%256>.0/24, so with --match one every packet
 // matches exactly one recording; with --match all every packet matches every recording.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -84,6 +87,14 @@ double memcpy_gib_per_s() {
   }
   std::chrono::duration<double> dt = Clock::now() - t0;
   return rounds * static_cast<double>(size) / dt.count() / (1u << 30);
+}
+
+// CPU time of the calling thread: unlike the wall clock, it does not count the time the thread
+// waited for a CPU, so on a shared machine it is the steadier measure of the per-packet cost.
+double thread_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 long peak_rss_kib() {
@@ -172,6 +183,7 @@ int run(const Options& o) {
   }
 
   const auto t0 = Clock::now();
+  const double cpu0 = thread_cpu_s();
   const uint64_t wall0 = std::chrono::duration_cast<std::chrono::nanoseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
@@ -190,6 +202,7 @@ int run(const Options& o) {
   }
   dispatcher.on_batch_end();
   const auto t_source = Clock::now();
+  const double source_cpu_s = thread_cpu_s() - cpu0;
 
   // Stop every recording, then finish them concurrently (drain, trailer, fsync, rename), as the
   // daemon does on shutdown: the end-to-end time includes getting every byte into its file.
@@ -222,11 +235,13 @@ int run(const Options& o) {
 
   fmt::print(
       "packet_size={} recordings={} match={} format={} writer={} packets={} "
-      "offered_pps={:.0f} captured_pps={:.0f} file_MBps={:.1f} captured={} lost={} "
+      "offered_pps={:.0f} source_cpu_ns_per_packet={:.1f} captured_pps={:.0f} file_MBps={:.1f} "
+      "captured={} lost={} "
       "loss_pct={:.3f} unmatched={} stale_rule_bits={} source_s={:.3f} total_s={:.3f} "
       "peak_rss_MiB={:.1f} queue_MiB={}\n",
       o.packet_size, o.recordings, o.match, o.format, (*pool)->backend(), o.packets,
-      o.packets / source_s, captured / total_s, file_bytes / total_s / 1e6, captured, lost,
+      o.packets / source_s, source_cpu_s * 1e9 / static_cast<double>(o.packets), captured / total_s,
+      file_bytes / total_s / 1e6, captured, lost,
       100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), routed.packets_unmatched,
       routed.stale_rule_bits, source_s, total_s, peak_rss_kib() / 1024.0,
       o.recordings * o.queue_mib);
