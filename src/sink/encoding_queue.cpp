@@ -6,11 +6,11 @@
 namespace recorder::sink {
 
 EncodingQueue::EncodingQueue(FileFormat format, uint32_t snap_length, size_t capacity_bytes)
-    : format_(format),
+    : ring_(capacity_bytes),
+      format_(format),
       snap_length_(snap_length),
       pcap_(snap_length),
-      pcapng_(snap_length),
-      ring_(capacity_bytes) {}
+      pcapng_(snap_length) {}
 
 bool EncodingQueue::push_file_header() {
   uint8_t header[PcapngEncoder::kSectionHeaderSize];
@@ -46,7 +46,8 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
     const size_t total = PcapEncoder::kRecordHeaderSize + cap_len;
     if (!has_space(total)) return AppendResult::kQueueFull;
     if (uint8_t* out = ring_.contiguous_space(total)) {
-      placement_ = {ring_.producer_head(), ring_.producer_head() + total, RecordPlacement::kNone};
+      record_back_ = static_cast<uint32_t>(total);
+      interface_block_back_ = 0;
       PcapEncoder::record_header(packet, cap_len, 0, out);
       if (cap_len > 0) {  // an empty span's data() may be null, which memcpy must not get
         std::memcpy(out + PcapEncoder::kRecordHeaderSize, packet.data.data(), cap_len);
@@ -66,13 +67,11 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
   if (!has_space(total)) return AppendResult::kQueueFull;
   // A pcap record header starts the prefix; a pcapng EPB header (28 bytes) ends it, after the
   // interface block of a new interface.
-  const uint64_t start = ring_.producer_head();
-  placement_.offset = start;
-  placement_.end = start + total;
-  placement_.interface_block = RecordPlacement::kNone;
+  record_back_ = static_cast<uint32_t>(total);
+  interface_block_back_ = 0;
   if (format_ == FileFormat::kPcapng) {
-    placement_.offset = start + record.prefix_len - kPcapngEpbHeader;
-    if (record.new_interface_slot >= 0) placement_.interface_block = start;
+    record_back_ = static_cast<uint32_t>(total - (record.prefix_len - kPcapngEpbHeader));
+    if (record.new_interface_slot >= 0) interface_block_back_ = static_cast<uint32_t>(total);
   }
   if (uint8_t* out = ring_.contiguous_space(total)) {
     std::memcpy(out, record.prefix, record.prefix_len);

@@ -79,7 +79,11 @@ class EncodingQueue {
 
   FileFormat format() const { return format_; }
   // Producer only: where the last appended record went (stream positions are file offsets).
-  const RecordPlacement& last_placement() const { return placement_; }
+  RecordPlacement last_placement() const {
+    const uint64_t end = ring_.producer_head();
+    return {end - record_back_, end,
+            interface_block_back_ != 0 ? end - interface_block_back_ : RecordPlacement::kNone};
+  }
   uint64_t appended_packets() const { return appended_packets_.load(std::memory_order_relaxed); }
   uint64_t appended_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
   uint64_t appended_raw_packets() const { return appended_raw_.load(std::memory_order_relaxed); }
@@ -103,19 +107,26 @@ class EncodingQueue {
   void wake_writer_if_high() noexcept;
   void wake_idle_writer() noexcept;
 
-  FileFormat format_;
+  // Laid out for many sinks fed in turn by one producer: an append touches the ring's producer
+  // line and the line below, and nothing else of the queue (the encoders' state is for pcapng
+  // and the slow path).
+  StreamRing ring_;
+  alignas(64) FileFormat format_;
   uint32_t snap_length_;
   WriterWakeup* wakeup_ = nullptr;
   size_t watermark_ = SIZE_MAX;
   uint64_t next_wake_check_ = 0;  // producer only: stream position of the next watermark check
-  PcapEncoder pcap_;
-  PcapngEncoder pcapng_;
-  StreamRing ring_;
-  RecordPlacement placement_;  // producer only
+  // Producer only: the last appended record, as distances back from the producer head (its end):
+  // to the record, and to an interface block written just before it (0: none).
+  uint32_t record_back_ = 0;
+  uint32_t interface_block_back_ = 0;
   std::atomic<uint64_t> appended_packets_{0};
   std::atomic<uint64_t> appended_bytes_{0};
+  // Cold.
   std::atomic<uint64_t> appended_raw_{0};
   std::atomic<uint64_t> queue_full_{0};
+  PcapEncoder pcap_;
+  PcapngEncoder pcapng_;
 };
 
 }  // namespace recorder::sink
