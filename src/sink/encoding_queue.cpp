@@ -23,6 +23,7 @@ bool EncodingQueue::push_file_header() {
 }
 
 AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
+  if (failure_errno_.load(std::memory_order_relaxed) != 0) return AppendResult::kFailed;
   // The caller cuts to the snap length (sink.h); a longer packet is cut here too, because a
   // record longer than the file's snaplen makes readers reject the file. (Copied only then: the
   // packet was just written field by field, and a copy reads it back wider than it was written,

@@ -53,8 +53,15 @@ class EncodingQueue {
   // Pushes the file header (pcap header or pcapng SHB). Call once, before any packet.
   bool push_file_header();
 
-  // Packets longer than the snap length are cut to it (and counted as cut).
+  // Packets longer than the snap length are cut to it (and counted as cut). kFailed once
+  // failure_errno() is set.
   AppendResult try_append(const CapturedPacket& packet) noexcept;
+
+  // Writer -> everyone: 0 while the sink's writes succeed, else the errno of the first that
+  // failed (e.g. ENOSPC, EFBIG, EIO); from then on the queue takes nothing more. Here rather than
+  // in the SinkChannel so that the producer's check shares a line with the rest of an append.
+  std::atomic<int>& failure_errno() { return failure_errno_; }
+  const std::atomic<int>& failure_errno() const { return failure_errno_; }
 
   // Set by the writer pool before the sink is handed to producers: whom to wake once the
   // queue holds `watermark` bytes.
@@ -122,6 +129,7 @@ class EncodingQueue {
   uint32_t interface_block_back_ = 0;
   std::atomic<uint64_t> appended_packets_{0};
   std::atomic<uint64_t> appended_bytes_{0};
+  std::atomic<int> failure_errno_{0};
   // Cold.
   std::atomic<uint64_t> appended_raw_{0};
   std::atomic<uint64_t> queue_full_{0};

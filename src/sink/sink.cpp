@@ -65,13 +65,13 @@ bool direct_io_usable(int fd, const std::string& name) {
 class SinkImpl final : public Sink {
  public:
   SinkImpl(WriterPoolImpl& pool, SinkOptions options, storage::Directory dir)
-      : pool_(pool),
+      : channel_(std::make_unique<SinkChannel>(options.format, options.snap_length,
+                                               options.queue_bytes)),
+        pool_(pool),
         options_(std::move(options)),
         dir_(std::move(dir)),
         final_name_(options_.path.filename().string()),
-        partial_(partial_file_name(final_name_)),
-        channel_(std::make_unique<SinkChannel>(options_.format, options_.snap_length,
-                                               options_.queue_bytes)) {}
+        partial_(partial_file_name(final_name_)) {}
 
   ~SinkImpl() override {
     if (abandoned_) (void)channel_.release();  // the writer thread may still use it
@@ -86,9 +86,6 @@ class SinkImpl final : public Sink {
   Status init();
 
   AppendResult try_append(const CapturedPacket& packet) noexcept override {
-    if (channel_->failure_errno.load(std::memory_order_relaxed) != 0) {
-      return AppendResult::kFailed;
-    }
     return channel_->queue.try_append(packet);
   }
 
@@ -98,7 +95,7 @@ class SinkImpl final : public Sink {
 
   bool failed() const noexcept override { return failure_errno() != 0; }
   int failure_errno() const noexcept override {
-    return channel_->failure_errno.load(std::memory_order_relaxed);
+    return channel_->queue.failure_errno().load(std::memory_order_relaxed);
   }
 
   SinkProgress progress() const noexcept override {
@@ -127,12 +124,13 @@ class SinkImpl final : public Sink {
   SinkResult abandon_to_writer();
   void close_fds();
 
+  // First, next to the vtable pointer: the one member try_append() reads.
+  std::unique_ptr<SinkChannel> channel_;
   WriterPoolImpl& pool_;
   SinkOptions options_;
   storage::Directory dir_;  // where the file lives; every operation is relative to it
   std::string final_name_;
   std::string partial_;  // the partial file's name in dir_
-  std::unique_ptr<SinkChannel> channel_;
   bool attached_ = false;
   bool reserved_ = false;
   bool created_ = false;
@@ -235,7 +233,7 @@ SinkResult SinkImpl::abandon_to_writer() {
                                     options_.path.string(), timeout.count(), partial_),
                         ETIMEDOUT);
   spdlog::error("{}", r.write_error->message());
-  channel_->failure_errno.store(ETIMEDOUT);
+  channel_->queue.failure_errno().store(ETIMEDOUT);
   abandoned_ = true;  // the destructor leaves the channel to the writer
   reserved_ = false;  // the writer still holds that memory
   return r;
@@ -250,7 +248,7 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
   const std::string what = "close sink " + options_.path.string();
   uint64_t size = c.stream_end();
 
-  int err = c.failure_errno.load();
+  int err = c.queue.failure_errno().load();
   if (err == 0) {
     const auto trailer = q.trailer(dropped_packets, start_ns_, wall_ns());
     size_t done = 0;
@@ -271,7 +269,7 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
     } else {
       // The packets are all in; only the statistics blocks did not fit. The file without
       // them is valid, so cut it back to the end of the packet records.
-      c.failure_errno.store(err);
+      c.queue.failure_errno().store(err);
       r.packets_written = q.appended_packets();
       r.bytes_written = q.appended_bytes();
     }

@@ -52,10 +52,9 @@ struct SinkChannel {
   std::atomic<bool> close_requested{false};
   std::promise<void> drained;  // set by the writer once everything queued is in the file
 
-  // Writer -> everyone.
-  std::atomic<int> failure_errno{0};
-  const Wakeup* on_failure = nullptr;  // notified once failure_errno is set (SinkOptions)
-  // Set with failure_errno (ENOSPC) when the write was not made because it would have taken the
+  // Writer -> everyone (the first write error's errno is queue.failure_errno()).
+  const Wakeup* on_failure = nullptr;  // notified once the failure errno is set (SinkOptions)
+  // Set with the failure errno (ENOSPC) when the write was not made because it would have taken the
   // filesystem below the pool's free-space floor.
   std::atomic<bool> floor_reached{false};
 

@@ -151,7 +151,7 @@ void WriterThread::fail(SinkChannel& c, int err, uint64_t offset) {
   auto& w = c.writer;
   w.failed_at = std::min(w.failed_at, offset);
   int expected = 0;
-  if (c.failure_errno.compare_exchange_strong(expected, err)) {
+  if (c.queue.failure_errno().compare_exchange_strong(expected, err)) {
     if (c.floor_reached.load()) {
       spdlog::warn(
           "sink {}: the filesystem is down to its free-space floor of {} bytes; the "
@@ -229,7 +229,7 @@ void WriterThread::preallocate(SinkChannel& c, uint64_t end) {
 
 bool WriterThread::submit(SinkChannel& c, size_t max) {
   auto& w = c.writer;
-  if (w.count == SinkChannel::kMaxWrites || c.failure_errno.load() != 0) return false;
+  if (w.count == SinkChannel::kMaxWrites || c.queue.failure_errno().load() != 0) return false;
   const StreamRing& ring = c.queue.ring();
   const uint64_t offset = w.submitted;
   size_t length = std::min(max, ring.contiguous(offset));
@@ -295,7 +295,7 @@ void WriterThread::complete(const IoCompletion& done) {
   SinkChannel& c = *op->channel;
   auto& w = c.writer;
   --in_flight_;
-  if (done.result == -EINVAL && c.direct && c.failure_errno.load() == 0) {
+  if (done.result == -EINVAL && c.direct && c.queue.failure_errno().load() == 0) {
     // The filesystem accepted O_DIRECT at open but not this write (alignment stricter than
     // 4 KiB, or no direct I/O after all): go on through the page cache for good.
     spdlog::warn("sink {}: O_DIRECT write refused (EINVAL), writing through the page cache",
@@ -312,7 +312,7 @@ void WriterThread::complete(const IoCompletion& done) {
     const auto n = static_cast<size_t>(done.result);
     if (n == 0) {
       fail(c, ENOSPC, op->offset);  // a write that makes no progress: the device is full
-    } else if (c.failure_errno.load() == 0) {
+    } else if (c.queue.failure_errno().load() == 0) {
       // Short write: write the rest; the retry reports the real error if there is one.
       op->data += n;
       op->length -= n;
@@ -321,7 +321,7 @@ void WriterThread::complete(const IoCompletion& done) {
       io_->queue_write(c.direct_fd, op->data, op->length, op->offset, op, w.memory_slot);
       return;
     } else {
-      fail(c, c.failure_errno.load(), op->offset + n);
+      fail(c, c.queue.failure_errno().load(), op->offset + n);
     }
   }
   w.writes[op->slot].done = true;
@@ -337,7 +337,7 @@ size_t WriterThread::service(SinkChannel& c, Clock::time_point now, Clock::time_
   const size_t arrived = static_cast<size_t>(head - w.seen);
   if (arrived > 0 && w.seen == w.visible) w.pending_since = since;
   w.seen = head;
-  if (c.failure_errno.load(std::memory_order_relaxed) != 0) {
+  if (c.queue.failure_errno().load(std::memory_order_relaxed) != 0) {
     // The file takes nothing more: skip what is queued (the close accounting counts it) and
     // give its space back once no write in flight reads from it.
     w.submitted = w.visible = std::max(w.submitted, head);
@@ -429,7 +429,7 @@ void WriterThread::run(unsigned index) {
     for (size_t i = 0; i < active_.size();) {
       SinkChannel* c = active_[i];
       auto& w = c->writer;
-      const bool failed = c->failure_errno.load() != 0;
+      const bool failed = c->queue.failure_errno().load() != 0;
       if (c->close_requested.load(std::memory_order_acquire) && w.count == 0 &&
           (failed || c->queue.ring().head() == w.visible)) {
         active_[i] = active_.back();
