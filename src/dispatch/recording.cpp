@@ -49,7 +49,12 @@ std::string_view to_string(StopReason reason) {
 }
 
 Recording::Recording(uint64_t id, RecordingSpec spec, std::unique_ptr<sink::Sink> sink)
-    : id_(id), spec_(std::move(spec)), sink_(std::move(sink)) {}
+    : snap_length_(spec.snap_length),
+      sink_(std::move(sink)),
+      stop_packets_(spec.stop.packets),
+      stop_bytes_(spec.stop.bytes),
+      id_(id),
+      spec_(std::move(spec)) {}
 
 Recording::~Recording() {
   // A recording dropped without finish() still leaves a complete file behind.
@@ -58,11 +63,11 @@ Recording::~Recording() {
 
 void Recording::offer(const CapturedPacket& packet) noexcept {
   if (limit_reached_.load(kRelaxed) != StopReason::kNone) return;
-  if (spec_.snap_length != 0 && packet.data.size() > spec_.snap_length) {
+  if (snap_length_ != 0 && packet.data.size() > snap_length_) {
     // Copied only to cut: the kernel already cut to the largest snap length of the recordings
     // that matched, so this is the rare case of overlapping recordings with different ones.
     CapturedPacket cut = packet;
-    cut.data = cut.data.first(spec_.snap_length);
+    cut.data = cut.data.first(snap_length_);
     append(cut);
   } else {
     append(packet);
@@ -77,10 +82,10 @@ void Recording::append(const CapturedPacket& packet) noexcept {
       const uint64_t bytes = bytes_captured_.load(kRelaxed) + length;
       packets_captured_.store(packets, kRelaxed);
       bytes_captured_.store(bytes, kRelaxed);
-      if (spec_.stop.packets != 0 && packets >= spec_.stop.packets) {
+      if (stop_packets_ != 0 && packets >= stop_packets_) {
         limit_reached_.store(StopReason::kPacketLimit, kRelaxed);
         if (stop_due_ != nullptr) stop_due_->notify();  // once: offer() takes nothing more
-      } else if (spec_.stop.bytes != 0 && bytes >= spec_.stop.bytes) {
+      } else if (stop_bytes_ != 0 && bytes >= stop_bytes_) {
         limit_reached_.store(StopReason::kByteLimit, kRelaxed);
         if (stop_due_ != nullptr) stop_due_->notify();
       }

@@ -110,19 +110,27 @@ class Recording {
   // offer() after the snap-length cut: the sink append and the accounting.
   void append(const CapturedPacket& packet) noexcept;
 
-  const uint64_t id_;
-  const RecordingSpec spec_;
+  // One cache line holds everything offer() reads and writes for a captured packet: the
+  // dispatch thread feeds many recordings in turn, and each line more per recording is a miss
+  // more per packet once they no longer all fit in L1. The snap length and limits are copies
+  // of spec_'s.
+  alignas(64) std::atomic<StopReason> limit_reached_{StopReason::kNone};
+  const uint32_t snap_length_;
   std::unique_ptr<sink::Sink> sink_;
   // Written by the hot path only (relaxed), read by anyone.
   std::atomic<uint64_t> packets_captured_{0};
   std::atomic<uint64_t> bytes_captured_{0};
+  const uint64_t stop_packets_;
+  const uint64_t stop_bytes_;
+  // Cold.
+  const uint64_t id_;
+  const RecordingSpec spec_;
   std::atomic<uint64_t> packets_lost_queue_{0};
   std::atomic<uint64_t> bytes_lost_queue_{0};
   std::atomic<uint64_t> packets_lost_write_{0};
   std::atomic<uint64_t> bytes_lost_write_{0};
   std::atomic<uint64_t> packets_lost_kernel_{0};
   std::atomic<uint64_t> bytes_lost_kernel_{0};
-  std::atomic<StopReason> limit_reached_{StopReason::kNone};
   const Wakeup* stop_due_ = nullptr;
   std::atomic<int> write_errno_{0};  // errno of the sink's first write error, known after finish()
   bool finished_ = false;
