@@ -142,11 +142,51 @@ ChunkIndexBuilder::ChunkIndexBuilder()
       addresses_seen_(std::make_unique<std::array<SeenAddress, kAddressCache>>()) {}
 
 ChunkIndexBuilder::~ChunkIndexBuilder() = default;
+ChunkIndexBuilder::ChunkIndexBuilder(ChunkIndexBuilder&&) noexcept = default;
+ChunkIndexBuilder& ChunkIndexBuilder::operator=(ChunkIndexBuilder&&) noexcept = default;
+
+namespace {
+
+// Faults in the first `bytes` of a reserved vector's storage, so the writer does not (a failure
+// only leaves the faults to the writer).
+template <typename T>
+void prefault(const std::vector<T>& v, size_t bytes) {
+  bytes = std::min(bytes, v.capacity() * sizeof(T));
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(v.data()) + page - 1) & ~(page - 1);
+  const auto end = (reinterpret_cast<uintptr_t>(v.data()) + bytes) & ~(page - 1);
+  if (end > begin) {
+    (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  }
+}
+
+}  // namespace
 
 void ChunkIndexBuilder::reserve(size_t packets) {
   packets_.reserve(packets);
+  packet_flows_.reserve(packets);
   flows_.reserve(packets);  // at most one per packet; only the flows added are touched
+  flow_postings_.reserve(packets);
   capacity_ = packets;
+  // The packet tables in proportion (20 bytes a packet); flows are few.
+  const size_t packet_bytes = kPrefaultBytes / (sizeof(Packet) + 4) * sizeof(Packet);
+  prefault(packets_, packet_bytes);
+  prefault(packet_flows_, kPrefaultBytes - packet_bytes);
+}
+
+void ChunkIndexBuilder::clear() noexcept {
+  packets_.clear();
+  packet_flows_.clear();
+  flows_.clear();
+  flow_postings_.clear();
+  flow_cache_->fill(0);
+  last_flow_ = 0;
+  capacity_ = 0;
+  postings_ = address_keys_ = port_keys_ = protocol_keys_ = 0;
+  ports_seen_->reset();
+  protocols_seen_.reset();
+  addresses_seen_->fill(SeenAddress{});
+  interface_block_count_ = 0;
 }
 
 void ChunkIndexBuilder::count_address(uint8_t family,
@@ -200,15 +240,26 @@ uint32_t ChunkIndexBuilder::flow_of(const PacketInfo& info) noexcept {
                         0xff51afd7ed558ccdull;
   uint32_t& slot = (*flow_cache_)[(hash >> 40) % kFlowCache];
   if (slot != 0 && is(slot - 1)) return last_flow_ = slot - 1;
+  return last_flow_ = new_flow(info, slot);
+}
+
+// A flow not seen lately: its entry, the postings its packets add, and its keys for
+// size_bound() (a flow seen before counted them then, so skipping them for its later packets
+// keeps the counts upper bounds).
+uint32_t ChunkIndexBuilder::new_flow(const PacketInfo& info, uint32_t& slot) noexcept {
   const Flow flow{info.source,     info.destination, info.source_port,  info.destination_port,
                   info.ip_version, info.protocol,    info.has_protocol, info.has_ports};
-  // A flow not seen lately: its keys, for size_bound() (a flow seen before counted them then,
-  // so skipping them for its later packets keeps the counts upper bounds).
+  uint8_t postings = 0;
   if (flow.ip_version != 0) {
     count_address(flow.ip_version, flow.source);
-    if (flow.destination != flow.source) count_address(flow.ip_version, flow.destination);
+    ++postings;
+    if (flow.destination != flow.source) {
+      count_address(flow.ip_version, flow.destination);
+      ++postings;
+    }
   }
   if (flow.has_ports) {
+    postings += flow.destination_port != flow.source_port ? 2 : 1;
     for (uint16_t port : {flow.source_port, flow.destination_port}) {
       if (!ports_seen_->test(port)) {
         ports_seen_->set(port);
@@ -216,21 +267,25 @@ uint32_t ChunkIndexBuilder::flow_of(const PacketInfo& info) noexcept {
       }
     }
   }
-  if (flow.has_protocol && !protocols_seen_.test(flow.protocol)) {
-    protocols_seen_.set(flow.protocol);
-    ++protocol_keys_;
+  if (flow.has_protocol) {
+    ++postings;
+    if (!protocols_seen_.test(flow.protocol)) {
+      protocols_seen_.set(flow.protocol);
+      ++protocol_keys_;
+    }
   }
   flows_.push_back(flow);
+  flow_postings_.push_back(postings);
   slot = static_cast<uint32_t>(flows_.size());
-  return last_flow_ = slot - 1;
+  return slot - 1;
 }
 
 void ChunkIndexBuilder::add(uint64_t offset, uint64_t timestamp_ns,
                             const PacketInfo& info) noexcept {
-  packets_.push_back(Packet{offset, timestamp_ns, flow_of(info)});
-  if (info.ip_version != 0) postings_ += info.destination != info.source ? 2 : 1;
-  if (info.has_ports) postings_ += info.destination_port != info.source_port ? 2 : 1;
-  if (info.has_protocol) ++postings_;
+  const uint32_t flow = flow_of(info);
+  packets_.push_back(Packet{offset, timestamp_ns});
+  packet_flows_.push_back(flow);
+  postings_ += flow_postings_[flow];
 }
 
 void ChunkIndexBuilder::note_interface_block(uint64_t offset) noexcept {
@@ -271,80 +326,91 @@ Result<ChunkIndex> ChunkIndexBuilder::finish(sink::FileFormat format, Fd chunk) 
 ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
                                      const std::vector<ChunkInterface>& interface_table) const {
   using Header = ChunkIndex::Header;
-  std::vector<std::pair<AddressKey, uint32_t>> addresses;
-  std::vector<std::pair<uint16_t, uint32_t>> ports;
-  std::vector<std::pair<uint8_t, uint32_t>> protocols;
-  addresses.reserve(postings_);
-  ports.reserve(postings_);
+  // Keys, numbered in file order: the distinct addresses sorted by (family, address), then the
+  // ports, then the protocols, ascending. Only the flows' values are sorted, never the packets.
+  std::vector<AddressKey> addresses;
+  addresses.reserve(flows_.size() * 2);
+  for (const Flow& f : flows_) {
+    if (f.ip_version == 0) continue;
+    addresses.push_back(address_key(f.ip_version, f.source));
+    if (f.destination != f.source) addresses.push_back(address_key(f.ip_version, f.destination));
+  }
+  std::sort(addresses.begin(), addresses.end());
+  addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  std::vector<uint32_t> port_key(65536, UINT32_MAX);
+  std::array<uint32_t, 256> protocol_key;
+  protocol_key.fill(UINT32_MAX);
+  for (const Flow& f : flows_) {
+    if (f.has_ports) port_key[f.source_port] = port_key[f.destination_port] = 0;
+    if (f.has_protocol) protocol_key[f.protocol] = 0;
+  }
+  std::vector<uint16_t> ports;
+  uint32_t keys = static_cast<uint32_t>(addresses.size());
+  for (uint32_t port = 0; port < 65536; ++port) {
+    if (port_key[port] == UINT32_MAX) continue;
+    port_key[port] = keys++;
+    ports.push_back(static_cast<uint16_t>(port));
+  }
+  std::vector<uint8_t> protocols;
+  for (uint32_t protocol = 0; protocol < 256; ++protocol) {
+    if (protocol_key[protocol] == UINT32_MAX) continue;
+    protocol_key[protocol] = keys++;
+    protocols.push_back(static_cast<uint8_t>(protocol));
+  }
+
+  // Each flow's keys (at most five: two addresses, two ports, a protocol), in file order.
+  struct FlowKeys {
+    std::array<uint32_t, 5> key;
+    uint32_t count = 0;
+  };
+  std::vector<FlowKeys> flow_keys(flows_.size());
+  auto address_id = [&](uint8_t family, const std::array<uint8_t, 16>& a) {
+    const AddressKey k = address_key(family, a);
+    return static_cast<uint32_t>(std::lower_bound(addresses.begin(), addresses.end(), k) -
+                                 addresses.begin());
+  };
+  for (size_t i = 0; i < flows_.size(); ++i) {
+    const Flow& f = flows_[i];
+    FlowKeys& k = flow_keys[i];
+    if (f.ip_version != 0) {
+      k.key[k.count++] = address_id(f.ip_version, f.source);
+      if (f.destination != f.source) k.key[k.count++] = address_id(f.ip_version, f.destination);
+    }
+    if (f.has_ports) {
+      k.key[k.count++] = port_key[f.source_port];
+      if (f.destination_port != f.source_port) k.key[k.count++] = port_key[f.destination_port];
+    }
+    if (f.has_protocol) k.key[k.count++] = protocol_key[f.protocol];
+  }
+
+  // Postings by counting: packets per flow, then per key (its first posting), then every
+  // packet's ordinal at its keys' next places, in packet order (so ascending per key).
+  std::vector<uint64_t> flow_packets(flows_.size(), 0);
   uint64_t first = 0, last = 0;
   for (size_t i = 0; i < packets_.size(); ++i) {
-    const Packet& packet = packets_[i];
-    const Flow& p = flows_[packet.flow];
-    const auto ordinal = static_cast<uint32_t>(i);
-    if (ordinal == 0) first = packet.timestamp_ns;
-    first = std::min(first, packet.timestamp_ns);
-    last = std::max(last, packet.timestamp_ns);
-    if (p.ip_version != 0) {
-      addresses.emplace_back(address_key(p.ip_version, p.source), ordinal);
-      if (p.destination != p.source) {
-        addresses.emplace_back(address_key(p.ip_version, p.destination), ordinal);
-      }
-    }
-    if (p.has_ports) {
-      ports.emplace_back(p.source_port, ordinal);
-      if (p.destination_port != p.source_port) ports.emplace_back(p.destination_port, ordinal);
-    }
-    if (p.has_protocol) protocols.emplace_back(p.protocol, ordinal);
+    ++flow_packets[packet_flows_[i]];
+    const uint64_t t = packets_[i].timestamp_ns;
+    if (i == 0) first = t;
+    first = std::min(first, t);
+    last = std::max(last, t);
   }
-  // Stable by key: the ordinals of one key stay ascending, as they were added.
-  auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
-  std::stable_sort(addresses.begin(), addresses.end(), by_key);
-  std::stable_sort(ports.begin(), ports.end(), by_key);
-  std::stable_sort(protocols.begin(), protocols.end(), by_key);
-
-  ChunkIndex index;
-  std::vector<uint8_t>& out = index.owned_;
-  Header h{};
-  std::memcpy(h.magic, kMagic, sizeof kMagic);
-  h.version = kVersion;
-  h.format = static_cast<uint32_t>(format);
-  h.packets = packets_.size();
-  h.first_ns = first;
-  h.last_ns = last;
-  h.postings = addresses.size() + ports.size() + protocols.size();
-  std::vector<uint8_t> keys[3];
-  std::vector<uint8_t> postings;
-  postings.reserve(h.postings * kPostingEntry);
-  uint32_t count[3] = {};
-  // One key entry per distinct value: its first posting and how many follow.
-  auto group = [&](auto& pairs, int which, auto put_key) {
-    for (size_t i = 0; i < pairs.size();) {
-      size_t j = i;
-      while (j < pairs.size() && pairs[j].first == pairs[i].first) ++j;
-      put_key(keys[which], pairs[i].first);
-      put<uint32_t>(keys[which], static_cast<uint32_t>(postings.size() / kPostingEntry));
-      put<uint32_t>(keys[which], static_cast<uint32_t>(j - i));
-      for (size_t k = i; k < j; ++k) put<uint32_t>(postings, pairs[k].second);
-      ++count[which];
-      i = j;
+  std::vector<uint32_t> key_first(size_t{keys} + 1, 0);
+  for (size_t i = 0; i < flows_.size(); ++i) {
+    for (uint32_t j = 0; j < flow_keys[i].count; ++j) {
+      key_first[flow_keys[i].key[j] + 1] += static_cast<uint32_t>(flow_packets[i]);
     }
-  };
-  group(addresses, 0, [](std::vector<uint8_t>& o, const AddressKey& k) {
-    o.push_back(k[0]);
-    o.insert(o.end(), 3, 0);
-    o.insert(o.end(), k.begin() + 1, k.end());
-  });
-  group(ports, 1, [](std::vector<uint8_t>& o, uint16_t port) {
-    put<uint16_t>(o, port);
-    put<uint16_t>(o, 0);
-  });
-  group(protocols, 2, [](std::vector<uint8_t>& o, uint8_t protocol) {
-    o.push_back(protocol);
-    o.insert(o.end(), 3, 0);
-  });
-  h.address_keys = count[0];
-  h.port_keys = count[1];
-  h.protocol_keys = count[2];
+  }
+  for (uint32_t k = 0; k < keys; ++k) key_first[k + 1] += key_first[k];
+  const uint64_t total_postings = key_first[keys];
+  std::vector<uint32_t> postings(total_postings);
+  {
+    std::vector<uint32_t> next(key_first.begin(), key_first.end() - 1);
+    for (size_t i = 0; i < packets_.size(); ++i) {
+      const FlowKeys& k = flow_keys[packet_flows_[i]];
+      for (uint32_t j = 0; j < k.count; ++j) postings[next[k.key[j]]++] = static_cast<uint32_t>(i);
+    }
+  }
+
   std::vector<uint8_t> interfaces;
   for (const auto& itf : interface_table) {
     put<uint16_t>(interfaces, static_cast<uint16_t>(itf.link_type));
@@ -352,16 +418,53 @@ ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
     put<uint16_t>(interfaces, len);
     interfaces.insert(interfaces.end(), itf.name.begin(), itf.name.begin() + len);
   }
+
+  Header h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kVersion;
+  h.format = static_cast<uint32_t>(format);
+  h.packets = packets_.size();
+  h.first_ns = first;
+  h.last_ns = last;
+  h.postings = total_postings;
+  h.address_keys = static_cast<uint32_t>(addresses.size());
+  h.port_keys = static_cast<uint32_t>(ports.size());
+  h.protocol_keys = static_cast<uint32_t>(protocols.size());
   h.interface_bytes = static_cast<uint32_t>(interfaces.size());
-  out.reserve(sizeof h + h.packets * kPacketEntry + keys[0].size() + keys[1].size() +
-              keys[2].size() + postings.size() + interfaces.size());
+
+  ChunkIndex index;
+  std::vector<uint8_t>& out = index.owned_;
+  out.reserve(sizeof h + h.packets * kPacketEntry + h.address_keys * kAddressEntry +
+              h.port_keys * kPortEntry + h.protocol_keys * kProtocolEntry +
+              h.postings * kPostingEntry + interfaces.size());
   put(out, h);
-  for (const Packet& p : packets_) {
-    put<uint64_t>(out, p.offset);
-    put<uint64_t>(out, p.timestamp_ns);
+  static_assert(sizeof(Packet) == kPacketEntry, "packets are kept as the file holds them");
+  const auto* packet_bytes = reinterpret_cast<const uint8_t*>(packets_.data());
+  out.insert(out.end(), packet_bytes, packet_bytes + packets_.size() * kPacketEntry);
+  // One key entry per distinct value: its first posting and how many follow.
+  auto put_range = [&](uint32_t key) {
+    put<uint32_t>(out, key_first[key]);
+    put<uint32_t>(out, key_first[key + 1] - key_first[key]);
+  };
+  uint32_t key = 0;
+  for (const AddressKey& a : addresses) {
+    out.push_back(a[0]);
+    out.insert(out.end(), 3, 0);
+    out.insert(out.end(), a.begin() + 1, a.end());
+    put_range(key++);
   }
-  for (const auto& k : keys) out.insert(out.end(), k.begin(), k.end());
-  out.insert(out.end(), postings.begin(), postings.end());
+  for (uint16_t port : ports) {
+    put<uint16_t>(out, port);
+    put<uint16_t>(out, 0);
+    put_range(key++);
+  }
+  for (uint8_t protocol : protocols) {
+    out.push_back(protocol);
+    out.insert(out.end(), 3, 0);
+    put_range(key++);
+  }
+  const auto* posting_bytes = reinterpret_cast<const uint8_t*>(postings.data());
+  out.insert(out.end(), posting_bytes, posting_bytes + postings.size() * kPostingEntry);
   out.insert(out.end(), interfaces.begin(), interfaces.end());
   index.bytes_ = index.owned_;
   index.section_start_ = {sizeof(Header)};

@@ -52,13 +52,29 @@ class ChunkIndex;
 // reserve() on the control side, before the chunk reaches the producer); finish() is the
 // control side's, once the producer left the chunk. size_bound() tells, as it goes, how large
 // the index file can be at most, so the ring keeps a chunk and its index within the chunk size.
+//
+// Per packet the producer writes 20 bytes: the packet's table entry as the file holds it
+// (offset, time) and the number of its flow in a per-chunk flow table (the fields the index keys
+// by, 40-byte fixed-size entries, found by comparing with the previous packet's flow, then
+// through a direct-mapped cache under a multiplicative hash). A flow carries how many postings
+// each of its packets adds, so nothing about a packet's addresses is compared per packet.
+// finish() turns flows into keys (sorting only the distinct addresses, not the packets) and
+// places every packet's postings with one counting pass in packet order, so each key's ordinals
+// come out ascending without a sort. reserve() prefaults the tables (the control side pays the
+// page faults, not the capture thread), and clear() keeps them, so a ring's next chunk reuses
+// the memory of a closed one.
 class ChunkIndexBuilder {
  public:
   ChunkIndexBuilder();
   ~ChunkIndexBuilder();
-  // Room for `packets` packets; full() once they are in.
+  ChunkIndexBuilder(ChunkIndexBuilder&&) noexcept;
+  ChunkIndexBuilder& operator=(ChunkIndexBuilder&&) noexcept;
+  // Room for `packets` packets, prefaulted (at most kPrefaultBytes of it); full() once they are
+  // in. A builder given to the producer is reserved first.
   void reserve(size_t packets);
   bool full() const noexcept { return packets_.size() >= capacity_ && capacity_ != 0; }
+  // Forgets every packet and flow, keeping the memory (for the next chunk).
+  void clear() noexcept;
 
   void add(uint64_t offset, uint64_t timestamp_ns, const PacketInfo& info) noexcept;
   // pcapng: an interface block at `offset` (read back at finish()).
@@ -76,10 +92,12 @@ class ChunkIndexBuilder {
   // interface blocks noted (pcapng), nothing else.
   Result<ChunkIndex> finish(sink::FileFormat format, Fd chunk) const;
 
+  // The most of the tables reserve() prefaults (a chunk of small packets may need more; the
+  // rest faults in as it is written).
+  static constexpr size_t kPrefaultBytes = 8u << 20;
+
  private:
-  // The fields the index keys a packet by. Packets of one flow share one entry, so the hot path
-  // writes 24 bytes per packet (offset, time, flow) instead of the 56 of a packet's own fields:
-  // fewer new pages to fault in and zero, fewer cache lines to write.
+  // The fields the index keys a packet by; packets of one flow share one entry.
   struct Flow {  // 40 bytes
     std::array<uint8_t, 16> source;
     std::array<uint8_t, 16> destination;
@@ -87,10 +105,9 @@ class ChunkIndexBuilder {
     uint8_t ip_version, protocol;
     bool has_protocol, has_ports;
   };
-  struct Packet {
+  struct Packet {  // the index file's packet entry
     uint64_t offset;
     uint64_t timestamp_ns;
-    uint32_t flow;  // in flows_
   };
   static constexpr size_t kAddressCache = 1024;
   struct SeenAddress {
@@ -103,10 +120,13 @@ class ChunkIndexBuilder {
   static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
 
   void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
+  uint32_t new_flow(const PacketInfo& info, uint32_t& slot) noexcept;
   uint32_t flow_of(const PacketInfo& info) noexcept;
 
   std::vector<Packet> packets_;
+  std::vector<uint32_t> packet_flows_;  // by packet: its flow in flows_
   std::vector<Flow> flows_;
+  std::vector<uint8_t> flow_postings_;  // by flow: the postings each of its packets adds
   std::unique_ptr<std::array<uint32_t, kFlowCache>> flow_cache_;  // flow + 1 (0: empty)
   uint32_t last_flow_ = 0;  // the flow of the packet added last
   size_t capacity_ = 0;

@@ -206,6 +206,14 @@ Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
   options.preallocate = false;
   // Room for as many packets as the chunk can hold at 64 bytes each; a chunk of smaller records
   // rotates when its index table is full.
+  // The index tables of a closed chunk when there is one (already faulted in).
+  {
+    std::lock_guard lock(mutex_);
+    if (spare_index_) {
+      chunk->index = std::move(*spare_index_);
+      spare_index_.reset();
+    }
+  }
   chunk->index.reserve(static_cast<size_t>(spec_.chunk_bytes / kIndexedBytesPerPacket));
   auto sink = sink::Sink::open(host_.writers(), options);
   if (!sink) return std::move(sink).error().wrap(fmt::format("ring {}: open chunk", spec_.name));
@@ -315,9 +323,11 @@ void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
     spdlog::error("ring {}: index chunk {}: {}", spec_.name, chunk->file_name,
                   indexed.error().message());
   }
+  chunk->index.clear();
   std::lock_guard lock(mutex_);
   if (held) closed_.emplace(chunk->seq, std::move(*held));
   closing_.erase(chunk->seq);
+  if (!spare_index_) spare_index_ = std::move(chunk->index);
 }
 
 void Ring::delete_chunk(uint64_t seq, const Held& held) {

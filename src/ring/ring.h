@@ -144,6 +144,8 @@ class Ring {
   std::map<uint64_t, Held> closed_;
   std::map<uint64_t, Closing> closing_;           // by seq
   std::vector<std::unique_ptr<Chunk>> to_close_;  // queued by maintain()
+  // A closed chunk's index tables, kept for the next chunk opened (its memory is faulted in).
+  std::optional<ChunkIndexBuilder> spare_index_;
   RecordingStats last_stats_;
   uint64_t chunks_deleted_ = 0;
   std::string message_;
