@@ -62,36 +62,42 @@ void Dispatcher::on_packet(const CapturedPacket& packet) noexcept {
     bump(s.packets_unmatched);
     return;
   }
+  // Each recording gets the packet once, however many of its rules matched.
+  auto route = [&](const CapturedPacket& p, const RuleMask& mask) noexcept {
+    std::bitset<RECORDER_MAX_RECORDINGS> offered;
+    bool matched = false;
+    const bool from_kernel = p.kernel_rules != nullptr;
+    for_each_rule(mask, [&](unsigned slot) noexcept {
+      const int16_t recording_slot = table->rule_to_recording[slot];
+      if (recording_slot < 0) return;
+      // The slot's rule came in after the kernel classified the packet: the bit meant another
+      // rule (see dispatcher.h). Serial-number comparison, so the generation may wrap.
+      if (from_kernel && static_cast<int32_t>(p.rule_generation - table->slot_epoch[slot]) < 0) {
+        bump(s.stale_rule_bits);
+        return;
+      }
+      if (offered.test(static_cast<size_t>(recording_slot))) return;
+      offered.set(static_cast<size_t>(recording_slot));
+      if (static_cast<size_t>(recording_slot) >= table->recordings.size()) return;
+      Recording* recording = table->recordings[static_cast<size_t>(recording_slot)].get();
+      if (recording == nullptr) return;
+      recording->offer(p);
+      matched = true;
+    });
+    if (!matched) bump(s.packets_unmatched);
+  };
   // The kernel's answer is read where it is, word by word, not copied: the header it sits in
   // was just written in wider pieces, and a wide copy would stall on store forwarding.
-  RuleMask classified;
-  const RuleMask* mask = packet.kernel_rules;
-  if (mask == nullptr) {
-    classified = table->classifier.classify(decode_packet(packet.data, packet.link_type));
-    mask = &classified;
+  if (packet.kernel_rules != nullptr) {
+    route(packet, *packet.kernel_rules);
+    return;
   }
-  // Each recording gets the packet once, however many of its rules matched.
-  std::bitset<RECORDER_MAX_RECORDINGS> offered;
-  bool matched = false;
-  const bool from_kernel = packet.kernel_rules != nullptr;
-  for_each_rule(*mask, [&](unsigned slot) noexcept {
-    const int16_t recording_slot = table->rule_to_recording[slot];
-    if (recording_slot < 0) return;
-    // The slot's rule came in after the kernel classified the packet: the bit meant another
-    // rule (see dispatcher.h). Serial-number comparison, so the generation may wrap.
-    if (from_kernel && static_cast<int32_t>(packet.rule_generation - table->slot_epoch[slot]) < 0) {
-      bump(s.stale_rule_bits);
-      return;
-    }
-    if (offered.test(static_cast<size_t>(recording_slot))) return;
-    offered.set(static_cast<size_t>(recording_slot));
-    if (static_cast<size_t>(recording_slot) >= table->recordings.size()) return;
-    Recording* recording = table->recordings[static_cast<size_t>(recording_slot)].get();
-    if (recording == nullptr) return;
-    recording->offer(packet);
-    matched = true;
-  });
-  if (!matched) bump(s.packets_unmatched);
+  // Classified here: the recordings get the decoded fields with the packet (a ring's index
+  // takes them instead of decoding the packet again).
+  const PacketInfo info = decode_packet(packet.data, packet.link_type);
+  CapturedPacket decoded = packet;
+  decoded.decoded = &info;
+  route(decoded, table->classifier.classify(info));
 }
 
 void Dispatcher::on_batch_end() noexcept {

@@ -11,6 +11,8 @@
 
 namespace recorder {
 
+struct PacketInfo;
+
 enum class Direction : uint8_t {
   kUnknown = RECORDER_DIR_UNKNOWN,
   kIngress = RECORDER_DIR_INGRESS,
@@ -39,6 +41,10 @@ struct CapturedPacket {
   // (RoutingTable::generation); dispatch accepts a rule bit only if its slot still belongs to
   // the same rule as in that generation.
   uint32_t rule_generation = 0;
+  // The packet's decoded fields when dispatch decoded `data` to classify it (a source without
+  // kernel bits), so a sink that indexes packets does not decode them again; null otherwise,
+  // and cleared when a recording cuts the bytes to its snap length. Borrowed like `data`.
+  const PacketInfo* decoded = nullptr;
 };
 
 }  // namespace recorder

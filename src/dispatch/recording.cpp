@@ -68,6 +68,7 @@ void Recording::offer(const CapturedPacket& packet) noexcept {
     // that matched, so this is the rare case of overlapping recordings with different ones.
     CapturedPacket cut = packet;
     cut.data = cut.data.first(snap_length_);
+    cut.decoded = nullptr;  // decoded from the whole packet: the sink decodes what it keeps
     append(cut);
   } else {
     append(packet);

@@ -73,7 +73,12 @@ sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexce
     if (at.interface_block != sink::RecordPlacement::kNone) {
       chunk->index.note_interface_block(at.interface_block);
     }
-    chunk->index.add(at.offset, packet.timestamp_ns, decode_packet(packet.data, packet.link_type));
+    if (packet.decoded != nullptr) {  // dispatch decoded it already
+      chunk->index.add(at.offset, packet.timestamp_ns, *packet.decoded);
+    } else {
+      chunk->index.add(at.offset, packet.timestamp_ns,
+                       decode_packet(packet.data, packet.link_type));
+    }
     if (chunk->packets.load(kRelaxed) == 0) chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
     chunk->last_ns.store(packet.timestamp_ns, kRelaxed);
     bump(chunk->packets, 1);
