@@ -1,8 +1,12 @@
 #include "ring/ring_manager.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include <fmt/format.h>
@@ -161,7 +165,26 @@ std::optional<std::chrono::steady_clock::time_point> RingManager::next_deadline(
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
 }
 
+namespace {
+
+// The rings' background threads run below the capture thread's priority (nice 10: about a tenth
+// of a contended CPU against a nice-0 thread). A rotation's work (closing and fsync()ing a full
+// chunk, writing its index, opening the next chunk) otherwise takes CPU time the capture thread
+// needs right then on a busy machine, and the kernel's buffers overflow while it waits.
+constexpr int kBackgroundNice = 10;
+
+void become_background(const char* name) {
+  pthread_setname_np(pthread_self(), name);
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kBackgroundNice) != 0) {
+    const int err = errno;
+    spdlog::warn("{}: setpriority({}): {}", name, kBackgroundNice, std::strerror(err));
+  }
+}
+
+}  // namespace
+
 void RingManager::maintenance_loop() {
+  become_background("ring-maintain");
   // The first round runs at once: rings loaded at start-up may hold chunks past their age.
   while (!quit_.load()) {
     std::vector<std::shared_ptr<Ring>> rings;
@@ -187,6 +210,7 @@ void RingManager::maintenance_loop() {
 }
 
 void RingManager::closer_loop() {
+  become_background("ring-closer");
   std::unique_lock lock(mutex_);
   while (!quit_.load()) {
     closer_wake_.wait(lock, [&] { return quit_.load() || close_pending_; });
