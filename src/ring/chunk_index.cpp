@@ -28,7 +28,7 @@ constexpr size_t kAddressEntry = 28;
 constexpr size_t kPortEntry = 12;
 constexpr size_t kProtocolEntry = 12;
 constexpr size_t kPostingEntry = 4;
-constexpr size_t kMaxInterfaceName = 255;  // longer names are cut
+constexpr size_t kMaxInterfaceName = ChunkIndexBuilder::kMaxInterfaceName;
 
 template <typename T>
 T get(const uint8_t* p) {

@@ -95,6 +95,10 @@ class ChunkIndexBuilder {
   // The most of the tables reserve() prefaults (a chunk of small packets may need more; the
   // rest faults in as it is written).
   static constexpr size_t kPrefaultBytes = 8u << 20;
+  static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
+  static constexpr size_t kMaxInterfaceName = 255;   // longer names are cut
+  // The most the interface blocks noted add to size_bound() (pcapng).
+  static constexpr uint64_t kInterfaceBlocksBound = kMaxInterfaceBlocks * (4 + kMaxInterfaceName);
 
  private:
   // The fields the index keys a packet by; packets of one flow share one entry.
@@ -117,7 +121,6 @@ class ChunkIndexBuilder {
   // Flows recently seen, direct-mapped by a hash of the flow: a miss adds a flow entry (maybe
   // one already in flows_: the index is the same, flows_ only a little longer).
   static constexpr size_t kFlowCache = 4096;
-  static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
 
   void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
   uint32_t new_flow(const PacketInfo& info, uint32_t& slot) noexcept;

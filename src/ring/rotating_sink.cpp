@@ -31,15 +31,29 @@ RotatingSink::~RotatingSink() {
   for (auto& chunk : take_remaining()) chunk.reset();
 }
 
-bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
+bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept {
   if (chunk.packets.load(kRelaxed) == 0) return false;
   if (chunk.index.full()) return true;
+  // Far from the size, no need to look: each packet adds at most its record and
+  // kIndexPerPacket to what the sum below counts.
+  const uint64_t growth = packet.data.size() + kRecordOverhead + kIndexPerPacket;
+  if (growth <= unchecked_room_) {
+    unchecked_room_ -= growth;
+    return false;
+  }
   // On disk, whole blocks: the chunk file, its index, and the first block of the chunk after it
   // (opened ahead, holding its file header).
   const uint64_t file =
       chunk.bytes.load(kRelaxed) + packet.data.size() + kRecordOverhead + limits_.trailer_bytes;
   const uint64_t index = chunk.index.size_bound() + kIndexPerPacket;
-  return blocks(file) + blocks(index) + kDiskBlock > limits_.chunk_bytes;
+  const uint64_t used = blocks(file) + blocks(index) + kDiskBlock;
+  if (used > limits_.chunk_bytes) return true;
+  // What the next packets may add before the sum can pass the size: rounding to blocks adds at
+  // most a block to each of the two sizes, pcapng interface blocks noted add to the index
+  // (ChunkIndexBuilder::kInterfaceBlocksBound), and the rest is their growth as above.
+  const uint64_t margin = 2 * kDiskBlock + ChunkIndexBuilder::kInterfaceBlocksBound;
+  unchecked_room_ = limits_.chunk_bytes - used > margin ? limits_.chunk_bytes - used - margin : 0;
+  return false;
 }
 
 bool RotatingSink::old(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
@@ -63,6 +77,7 @@ sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexce
       if (chunk != nullptr) retired_.store(chunk, std::memory_order_release);
       current_.store(next, std::memory_order_release);
       producer_chunk_ = chunk = next;
+      unchecked_room_ = 0;
       limits_.wake();
     }
   }

@@ -116,7 +116,7 @@ class RotatingSink final : public sink::Sink {
   std::vector<std::unique_ptr<Chunk>> take_remaining();
 
  private:
-  bool over_size(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
+  bool over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept;
   bool old(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
 
   const RotationLimits limits_;
@@ -125,6 +125,9 @@ class RotatingSink final : public sink::Sink {
   std::atomic<Chunk*> next_[2] = {nullptr, nullptr};  // the lower seq is taken first
   std::atomic<Chunk*> retired_{nullptr};
   std::atomic<Chunk*> failed_chunk_{nullptr};  // producer only: the chunk whose write failed
+  // Producer only: how much more the current chunk may grow (by over_size()'s bound per packet)
+  // before over_size() must sum its sizes again.
+  uint64_t unchecked_room_ = 0;
 };
 
 }  // namespace recorder::ring
