@@ -1,7 +1,5 @@
 #include "service/health_server.h"
 
-#include <grpcpp/health_check_service_interface.h>
-
 #include <chrono>
 
 #include <fmt/format.h>
@@ -10,10 +8,10 @@ namespace recorder::service {
 
 Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& listen) {
   std::unique_ptr<HealthServer> health(new HealthServer());
-  // The default health service is added to every server built while this is on; with no other
-  // service registered it is all this server serves.
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our sync health service, not gRPC's default (callback-based) one: see health_service.h.
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::ServerBuilder builder;
+  builder.RegisterService(&health->service_);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &health->port_);
   health->server_ = builder.BuildAndStart();
   if (!health->server_ || health->port_ == 0) {
@@ -25,9 +23,7 @@ Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& lis
   return health;
 }
 
-void HealthServer::set_not_serving() {
-  if (auto* service = server_->GetHealthCheckService()) service->Shutdown();
-}
+void HealthServer::set_not_serving() { service_.shutdown(); }
 
 HealthServer::~HealthServer() {
   if (!server_) return;  // start() failed

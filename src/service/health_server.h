@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "service/health_service.h"
 
 namespace recorder::service {
 
@@ -24,12 +25,13 @@ class HealthServer {
   HealthServer(const HealthServer&) = delete;
   HealthServer& operator=(const HealthServer&) = delete;
 
-  // Every service (and the server as a whole, "") reports NOT_SERVING from now on.
+  // The server as a whole ("") reports NOT_SERVING from now on.
   void set_not_serving();
   int port() const { return port_; }
 
  private:
   HealthServer() = default;
+  HealthService service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

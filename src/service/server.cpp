@@ -3,7 +3,6 @@
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
@@ -43,7 +42,8 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   std::unique_ptr<Server> server(
       new Server(std::move(*record), manager, limits, options.capture_health));
   route_grpc_log();
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our sync health service, not gRPC's default (callback-based) one: see health_service.h.
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
@@ -97,6 +97,7 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
   builder.RegisterService(server->record_.get());
   builder.RegisterService(&server->recordings_);
+  builder.RegisterService(&server->health_);
   if (options.rings != nullptr && options.ring_recordings != nullptr) {
     server->rings_ =
         std::make_unique<RingsService>(*options.rings, *options.ring_recordings, limits);
@@ -132,6 +133,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (!server_) return;  // start() failed before the server was built
+  health_.shutdown();
   // Every Record stream ends first, while its connection is still open: grpc::Server::Shutdown
   // closes connections as soon as no call is left, and a client whose transport then fails a
   // write drops the final status it had already received ("Broken pipe" instead of OK after

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "service/health_service.h"
 #include "service/record_service.h"
 #include "service/recordings_service.h"
 #include "service/rings_service.h"
@@ -52,6 +53,7 @@ class Server {
 
   std::unique_ptr<RecordService> record_;
   RecordingsService recordings_;
+  HealthService health_;                   // grpc.health.v1 on the API socket(s) too
   std::unique_ptr<TlsListener> listener_;  // --listen; stopped before the server shuts down
   std::unique_ptr<RingsService> rings_;
   std::unique_ptr<grpc::Server> server_;

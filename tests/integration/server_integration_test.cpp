@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/fd.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 #include "daemon_fixture.h"
 #include "packet_builder.h"
@@ -83,6 +84,43 @@ TEST(ServerIntegration, HealthListenServesOnlyTheHealthServiceWithoutTls) {
   // Nothing else is reachable there without TLS.
   auto [list_status, ignored] = raw_unary(*channel, "/recorder.Recordings/List", "");
   EXPECT_EQ(list_status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+// Kubernetes' probes use Check; gRPC's client-side health checking uses Watch. Both are served
+// by the daemon's own sync health service (service/health_service.h), which must say when the
+// graceful shutdown begins.
+TEST(ServerIntegration, HealthWatchReportsServingThenNotServingWhenTheShutdownBegins) {
+  TempDir tmp;
+  Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
+  const std::string log = d.wait_for_log("gRPC health service");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("recorder.Recordings");
+  grpc::health::v1::HealthCheckResponse checked;
+  grpc::ClientContext check_ctx;
+  check_ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  EXPECT_EQ(stub->Check(&check_ctx, unknown, &checked).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 20s);
+  auto watch = stub->Watch(&ctx, grpc::health::v1::HealthCheckRequest());
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  int exit_status = -1;
+  std::thread stopper([&] { exit_status = d.terminate(); });  // one SIGTERM, then waits
+  const bool read = watch->Read(&response);
+  stopper.join();
+  ASSERT_TRUE(read) << watch->Finish().error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(exit_status, 0);
+  ctx.TryCancel();
+  (void)watch->Finish();
 }
 
 TEST(ServerIntegration, ReflectionListsBothServices) {
