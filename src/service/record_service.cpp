@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <deque>
 
 #include "service/convert.h"
@@ -31,20 +33,116 @@ grpc::Status record_end_status(StopReason reason, const std::string& message) {
   }
 }
 
-class RecordService::Reactor final
-    : public grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse> {
+// One Record call. The queue's thread hands it its completed operations (on_event), the ticker
+// calls tick(); both under the stream's mutex. At most one read, one write and the finish are
+// outstanding; once the call is done (gRPC's done notification: finished or cancelled) and none
+// is outstanding, the stream is deleted.
+class RecordService::Stream {
  public:
-  Reactor(RecordService& service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {
-    StartRead(&request_);
+  enum class Op { kAccept, kRead, kWrite, kFinish, kDone };
+
+  explicit Stream(RecordService& service) : service_(service), io_(&context_) {
+    for (Op op : {Op::kAccept, Op::kRead, Op::kWrite, Op::kFinish, Op::kDone}) {
+      tags_[static_cast<int>(op)] = Tag{this, op};
+    }
   }
 
-  void OnReadDone(bool ok) override {
+  // Asks gRPC for the next Record call; kAccept completes when one arrives (ok) or the server
+  // shuts down (not ok).
+  void request() {
+    context_.AsyncNotifyWhenDone(tag(Op::kDone));
+    service_.async_.RequestRecord(&context_, &io_, service_.cq_.get(), service_.cq_.get(),
+                                  tag(Op::kAccept));
+  }
+
+  // A tag from the queue: the stream and which of its operations completed.
+  struct Tag {
+    Stream* stream;
+    Op op;
+  };
+
+  // Handles a completed operation (not kAccept); true when the stream is done and may be deleted.
+  bool on_event(Op op, bool ok) {
     std::lock_guard lock(mutex_);
-    if (finished_) return;
+    switch (op) {
+      case Op::kAccept:
+        break;
+      case Op::kRead:
+        reading_ = false;
+        on_read_done_locked(ok);
+        break;
+      case Op::kWrite:
+        writing_ = false;
+        on_write_done_locked(ok);
+        break;
+      case Op::kFinish:
+        finishing_ = false;
+        break;
+      case Op::kDone:
+        done_ = true;
+        // The client cancelled, or went away: the recording stops, its file is kept.
+        if (context_.IsCancelled()) request_stop_locked(StopReason::kClientGone);
+        break;
+    }
+    return done_ && !reading_ && !writing_ && !finishing_;
+  }
+
+  // The call arrived: read the client's first message.
+  void begin() {
+    std::lock_guard lock(mutex_);
+    start_read_locked();
+  }
+
+  // Called by the ticker under the service mutex, every kTick while streams are open.
+  void tick(bool shutting_down) {
+    std::lock_guard lock(mutex_);
+    if (done_ || finished_ || finish_after_writes_) return;
+    if (id_ == 0) {
+      if (shutting_down) {
+        finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the daemon is shutting down"));
+      }
+      return;
+    }
+    auto info = service_.manager_.get(id_);
+    if (!info) {
+      pending_.clear();
+      finish_after_writes_locked(grpc::Status(grpc::StatusCode::NOT_FOUND, info.error().message()));
+      return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (info->state == RecordingState::kStopped) {
+      pb::RecordResponse response = make_response();
+      auto* stopped = response.mutable_stopped();
+      to_proto(info->stats, stopped->mutable_stats());
+      stopped->mutable_filesink()->set_file_path(info->file_path.string());
+      stopped->mutable_filesink()->set_file_size(info->file_size);
+      stopped->set_stop_reason(to_proto(info->stop_reason));
+      stopped->set_stop_message(info->stop_message);
+      stopped->set_recording_id(id_);
+      pending_push_locked(std::move(response));
+      finish_after_writes_locked(end_status_override_.ok()
+                                     ? record_end_status(info->stop_reason, info->stop_message)
+                                     : end_status_override_);
+      return;
+    }
+    if (!same(info->stats, last_sent_) && now - last_sent_at_ >= kStatsInterval) {
+      push_running_locked(info->stats);
+    }
+  }
+
+ private:
+  void* tag(Op op) { return &tags_[static_cast<int>(op)]; }
+
+  void start_read_locked() {
+    if (done_ || finished_) return;
+    reading_ = true;
+    io_.Read(&request_, tag(Op::kRead));
+  }
+
+  void on_read_done_locked(bool ok) {
+    if (finished_ || done_) return;
     if (!ok) {
       // Half-close or cancellation: the client will not send `stop` any more.
-      read_closed_ = true;
       if (id_ == 0) {
         finish_locked(grpc::Status(grpc::StatusCode::CANCELLED,
                                    "the client closed the stream before sending start"));
@@ -64,70 +162,18 @@ class RecordService::Reactor final
                                           "start sent on a stream whose recording already runs");
       request_stop_locked(StopReason::kRequested);
     }
-    if (!finished_) StartRead(&request_);
+    start_read_locked();
   }
 
-  void OnWriteDone(bool ok) override {
-    std::lock_guard lock(mutex_);
-    writing_ = false;
+  void on_write_done_locked(bool ok) {
     if (!ok) {
-      // The client is gone; OnCancel follows.
+      // The client is gone; the done notification follows.
       request_stop_locked(StopReason::kClientGone);
       pending_.clear();
-      if (finish_after_writes_) finish_locked(final_status_);
-      return;
     }
     write_next_locked();
   }
 
-  void OnCancel() override {
-    std::lock_guard lock(mutex_);
-    request_stop_locked(StopReason::kClientGone);
-  }
-
-  void OnDone() override {
-    service_.remove(this);
-    delete this;
-  }
-
-  // Called by the ticker under the service mutex, every kTick while streams are open.
-  void tick(bool shutting_down) {
-    std::lock_guard lock(mutex_);
-    if (finished_ || finish_after_writes_) return;
-    if (id_ == 0) {
-      if (shutting_down) {
-        finish_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the daemon is shutting down"));
-      }
-      return;
-    }
-    auto info = service_.manager_.get(id_);
-    if (!info) {
-      finish_locked(grpc::Status(grpc::StatusCode::NOT_FOUND, info.error().message()));
-      return;
-    }
-    auto now = std::chrono::steady_clock::now();
-    if (info->state == RecordingState::kStopped) {
-      pb::RecordResponse response = make_response();
-      auto* stopped = response.mutable_stopped();
-      to_proto(info->stats, stopped->mutable_stats());
-      stopped->mutable_filesink()->set_file_path(info->file_path.string());
-      stopped->mutable_filesink()->set_file_size(info->file_size);
-      stopped->set_stop_reason(to_proto(info->stop_reason));
-      stopped->set_stop_message(info->stop_message);
-      stopped->set_recording_id(id_);
-      final_status_ = end_status_override_.ok()
-                          ? record_end_status(info->stop_reason, info->stop_message)
-                          : end_status_override_;
-      finish_after_writes_ = true;
-      push_locked(std::move(response));
-      return;
-    }
-    if (!same(info->stats, last_sent_) && now - last_sent_at_ >= kStatsInterval) {
-      push_running_locked(info->stats);
-    }
-  }
-
- private:
   pb::RecordResponse make_response() const {
     pb::RecordResponse response;
     response.set_node_name(service_.manager_.node_name());
@@ -137,7 +183,7 @@ class RecordService::Reactor final
 
   void handle_start_locked() {
     if (!request_.has_start()) {
-      finish_locked(refuse("Record", context_->peer(),
+      finish_locked(refuse("Record", context_.peer(),
                            request_.has_stop()
                                ? grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                               "the first request must be start, not stop")
@@ -148,17 +194,17 @@ class RecordService::Reactor final
     }
     auto spec = validate_start(request_.start(), service_.limits_);
     if (!spec) {
-      finish_locked(refuse("Record", context_->peer(), spec.error()));
+      finish_locked(refuse("Record", context_.peer(), spec.error()));
       return;
     }
     auto info = service_.manager_.start(*spec);
     if (!info) {
-      finish_locked(refuse("Record", context_->peer(), info.error()));
+      finish_locked(refuse("Record", context_.peer(), info.error()));
       return;
     }
     id_ = info->id;
-    log_notes(*spec, id_, context_->peer());
-    spdlog::info("recording {} belongs to Record stream from {}", id_, context_->peer());
+    log_notes(*spec, id_, context_.peer());
+    spdlog::info("recording {} belongs to Record stream from {}", id_, context_.peer());
     push_running_locked(RecordingStats{});
   }
 
@@ -169,10 +215,11 @@ class RecordService::Reactor final
     running->set_recording_id(id_);
     last_sent_ = stats;
     last_sent_at_ = std::chrono::steady_clock::now();
-    push_locked(std::move(response));
+    pending_push_locked(std::move(response));
+    write_next_locked();
   }
 
-  void push_locked(pb::RecordResponse response) {
+  void pending_push_locked(pb::RecordResponse response) {
     // A client that stops reading must not make this queue grow (about 0.5 KB/s per stream once
     // gRPC's flow-control window is full): a newer `running` replaces one still pending, since
     // it says everything the older one did. So at most a `running` and the `stopped` wait.
@@ -181,11 +228,17 @@ class RecordService::Reactor final
     } else {
       pending_.push_back(std::move(response));
     }
+  }
+
+  // The stream ends with `status` once the queued responses are written (or cannot be).
+  void finish_after_writes_locked(grpc::Status status) {
+    final_status_ = std::move(status);
+    finish_after_writes_ = true;
     write_next_locked();
   }
 
   void write_next_locked() {
-    if (writing_ || finished_) return;
+    if (writing_ || finished_ || done_) return;
     if (pending_.empty()) {
       if (finish_after_writes_) finish_locked(final_status_);
       return;
@@ -193,7 +246,7 @@ class RecordService::Reactor final
     current_ = std::move(pending_.front());
     pending_.pop_front();
     writing_ = true;
-    StartWrite(&current_);
+    io_.Write(current_, tag(Op::kWrite));
   }
 
   void request_stop_locked(StopReason reason) {
@@ -202,24 +255,30 @@ class RecordService::Reactor final
     service_.manager_.request_stop(id_, reason);
   }
 
+  // Never while a write is outstanding (finish_after_writes_locked waits for it).
   void finish_locked(grpc::Status status) {
-    if (finished_) return;
+    if (finished_ || done_) return;
     finished_ = true;
-    Finish(std::move(status));
+    finishing_ = true;
+    io_.Finish(status, tag(Op::kFinish));
   }
 
   RecordService& service_;
-  grpc::CallbackServerContext* context_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<pb::RecordResponse, pb::RecordRequest> io_;
+  Tag tags_[5];
   std::mutex mutex_;
   pb::RecordRequest request_;
   pb::RecordResponse current_;
   std::deque<pb::RecordResponse> pending_;
   uint64_t id_ = 0;
+  bool reading_ = false;
   bool writing_ = false;
-  bool read_closed_ = false;
+  bool finishing_ = false;
   bool stop_requested_ = false;
   bool finish_after_writes_ = false;
   bool finished_ = false;
+  bool done_ = false;  // gRPC's done notification arrived: no new operation starts
   grpc::Status final_status_;
   grpc::Status end_status_override_;
   RecordingStats last_sent_;
@@ -239,6 +298,7 @@ RecordService::RecordService(RecordingBackend& manager, ServiceLimits limits, Wa
 }
 
 RecordService::~RecordService() {
+  stop();
   {
     std::lock_guard lock(mutex_);
     quit_ = true;
@@ -247,21 +307,86 @@ RecordService::~RecordService() {
   ticker_.join();
 }
 
-grpc::ServerBidiReactor<pb::RecordRequest, pb::RecordResponse>* RecordService::Record(
-    grpc::CallbackServerContext* context) {
-  auto* reactor = new Reactor(*this, context);
-  {
-    std::lock_guard lock(mutex_);
-    reactors_.insert(reactor);
-  }
-  wake_.notify();  // the ticker sleeps without a deadline while no stream is open
-  return reactor;
+void RecordService::register_with(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&async_);
+  cq_ = builder.AddCompletionQueue();
 }
 
-void RecordService::remove(Reactor* reactor) {
-  std::lock_guard lock(mutex_);
-  reactors_.erase(reactor);
-  if (reactors_.empty()) streams_done_.notify_all();
+void RecordService::start() {
+  accept_next();
+  server_thread_ = std::thread([this] { serve_loop(); });
+}
+
+void RecordService::accept_next() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    accepting_ = true;
+  }
+  (new Stream(*this))->request();
+}
+
+void RecordService::accepted(Stream* stream, bool ok) {
+  {
+    std::lock_guard lock(mutex_);
+    accepting_ = false;
+    if (ok) streams_.insert(stream);
+    streams_done_.notify_all();
+  }
+  if (!ok) {  // the server shuts down: no call came, and none will
+    delete stream;
+    return;
+  }
+  wake_.notify();  // the ticker sleeps without a deadline while no stream is open
+  accept_next();
+  stream->begin();
+}
+
+void RecordService::serve_loop() {
+  pthread_setname_np(pthread_self(), "record-cq");
+  void* tag = nullptr;
+  bool ok = false;
+  // No deadline: this thread wakes only for a completed operation.
+  while (cq_->Next(&tag, &ok)) {
+    auto* event = static_cast<Stream::Tag*>(tag);
+    if (event->op == Stream::Op::kAccept) {
+      accepted(event->stream, ok);
+    } else if (event->stream->on_event(event->op, ok)) {
+      remove(event->stream);
+    }
+  }
+}
+
+void RecordService::remove(Stream* stream) {
+  {
+    std::lock_guard lock(mutex_);  // the ticker is not in the middle of its tick
+    streams_.erase(stream);
+    if (streams_.empty()) streams_done_.notify_all();
+  }
+  delete stream;
+}
+
+void RecordService::stop() {
+  if (!cq_) return;  // never registered, or stopped already
+  {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    // grpc::Server::Shutdown has cancelled every call and the pending request; each stream
+    // goes once its operations complete. No operation may start once the queue shuts down.
+    if (server_thread_.joinable()) {
+      streams_done_.wait(lock, [&] { return streams_.empty() && !accepting_; });
+    }
+  }
+  cq_->Shutdown();
+  if (server_thread_.joinable()) {
+    server_thread_.join();
+  } else {  // never started: drain what the queue may hold
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq_->Next(&tag, &ok)) {
+    }
+  }
+  cq_.reset();
 }
 
 void RecordService::shutdown(std::chrono::milliseconds timeout) {
@@ -269,9 +394,9 @@ void RecordService::shutdown(std::chrono::milliseconds timeout) {
   shutting_down_ = true;
   wake_.notify();
   // The ticker ends each stream (`stopped`, then the status) within a tick or two.
-  if (!streams_done_.wait_for(lock, timeout, [&] { return reactors_.empty(); })) {
+  if (!streams_done_.wait_for(lock, timeout, [&] { return streams_.empty(); })) {
     spdlog::warn("{} Record stream(s) still open after {} ms; the server shutdown cancels them",
-                 reactors_.size(), timeout.count());
+                 streams_.size(), timeout.count());
   }
 }
 
@@ -281,12 +406,12 @@ void RecordService::tick_loop() {
     // Streams move forward every kTick, and only while one is open; a new stream or the
     // shutdown wakes the ticker at once.
     const auto deadline =
-        reactors_.empty() ? std::nullopt : std::optional(std::chrono::steady_clock::now() + kTick);
+        streams_.empty() ? std::nullopt : std::optional(std::chrono::steady_clock::now() + kTick);
     lock.unlock();
     wake_.wait(deadline);
     lock.lock();
     if (quit_) break;
-    for (Reactor* reactor : reactors_) reactor->tick(shutting_down_);
+    for (Stream* stream : streams_) stream->tick(shutting_down_);
   }
 }
 

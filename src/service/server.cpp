@@ -95,7 +95,7 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   // The sync server's pollers wake every CQ_TIMEOUT_MSEC (default 10 s) to look for work that
   // would have woken them anyway; shutdown shuts their queue down, which wakes them too.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
-  builder.RegisterService(server->record_.get());
+  server->record_->register_with(builder);
   builder.RegisterService(&server->recordings_);
   builder.RegisterService(&server->health_);
   if (options.rings != nullptr && options.ring_recordings != nullptr) {
@@ -111,6 +111,7 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
                              options.socket_path.string(), options.listen.empty() ? "" : " and ",
                              options.listen));
   }
+  server->record_->start();
   if (server->listener_) {
     auto started = server->listener_->start(std::move(acceptor));
     if (!started) return started.error();
@@ -143,6 +144,7 @@ void Server::shutdown(std::chrono::milliseconds grace) {
   std::this_thread::sleep_for(kClientsReadStatus);
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
+  record_->stop();
   spdlog::info("gRPC server stopped");
   if (!socket_path_.empty()) {
     std::error_code ec;

@@ -123,6 +123,41 @@ TEST(ServerIntegration, HealthWatchReportsServingThenNotServingWhenTheShutdownBe
   (void)watch->Finish();
 }
 
+// No service of either server uses gRPC's callback API: one would make gRPC 1.51 start the
+// callback completion queue's two "nexting_thread"s, which wake a few times a second when nothing
+// happens (docs/architecture.md, "What wakes the daemon").
+TEST(ServerIntegration, NoCallbackApiThreadsAfterServingEveryService) {
+  TempDir tmp;
+  Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
+  const std::string log = d.wait_for_log("gRPC health service");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
+  auto health = grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(raw_unary(*health, "/grpc.health.v1.Health/Check", "").first.ok());
+  auto api = grpc::CreateChannel(d.server(), grpc::InsecureChannelCredentials());
+  EXPECT_TRUE(raw_unary(*api, "/grpc.health.v1.Health/Check", "").first.ok());
+  EXPECT_TRUE(raw_unary(*api, "/recorder.Recordings/List", "").first.ok());
+  {  // A Record stream that ends at once (stop as the first request).
+    auto stub = pb::Recorder::NewStub(api);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    auto stream = stub->Record(&ctx);
+    pb::RecordRequest stop;
+    stop.mutable_stop();
+    ASSERT_TRUE(stream->Write(stop));
+    stream->WritesDone();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  std::vector<std::string> threads;
+  for (const auto& task : fs::directory_iterator(fmt::format("/proc/{}/task", d.pid()))) {
+    threads.push_back(read_text(task.path() / "comm"));
+  }
+  for (const auto& name : threads) {
+    EXPECT_EQ(name.find("nexting"), std::string::npos) << name;
+  }
+  EXPECT_NE(std::find(threads.begin(), threads.end(), "record-cq\n"), threads.end());
+}
+
 TEST(ServerIntegration, ReflectionListsBothServices) {
   TempDir tmp;
   Daemon d({"--replay", small_input(tmp.path()).string()});
