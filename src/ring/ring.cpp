@@ -361,10 +361,14 @@ bool Ring::maintain(uint64_t free_bytes) {
   bool queued = false;
   if (running_) {
     std::lock_guard lock(mutex_);
-    if (auto retired = rotating_->take_retired()) {
-      closing_[retired->seq] = Closing{retired->seq, retired->file_name, retired->first_ns.load(),
-                                       retired->last_ns.load(), retired->bytes.load()};
-      to_close_.push_back(std::move(retired));
+    // The full chunk, and a chunk ahead that failed before its first packet (the producer
+    // skipped it; another is opened below).
+    std::unique_ptr<Chunk> taken[] = {rotating_->take_retired(), rotating_->take_discarded()};
+    for (auto& chunk : taken) {
+      if (!chunk) continue;
+      closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
+                                     chunk->last_ns.load(), chunk->bytes.load()};
+      to_close_.push_back(std::move(chunk));
       queued = true;
     }
   }

@@ -61,18 +61,34 @@ bool RotatingSink::old(const Chunk& chunk, const CapturedPacket& packet) const n
          packet.timestamp_ns >= chunk.first_ns.load(kRelaxed) + limits_.chunk_duration_ns;
 }
 
+int RotatingSink::next_slot() noexcept {
+  int slot = -1;
+  for (int i = 0; i < 2; ++i) {
+    Chunk* chunk = next_[i].load(std::memory_order_acquire);
+    if (chunk == nullptr) continue;
+    if (chunk->sink->failed()) {
+      // Only the producer empties a slot, so the chunk is still there to move.
+      if (discarded_.load(std::memory_order_acquire) == nullptr) {
+        next_[i].store(nullptr, std::memory_order_release);
+        discarded_.store(chunk, std::memory_order_release);
+        limits_.wake();  // the control side closes it and opens another
+      }
+      continue;
+    }
+    if (slot < 0 || chunk->seq < next_[slot].load(kRelaxed)->seq) slot = i;
+  }
+  return slot;
+}
+
 sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexcept {
   Chunk* chunk = producer_chunk_;
   const bool failed = chunk != nullptr && chunk == failed_chunk_.load(kRelaxed);
   const bool full = chunk != nullptr && !failed && over_size(*chunk, packet);
   if (chunk == nullptr || failed || full || old(*chunk, packet)) {
-    Chunk* a = next_[0].load(std::memory_order_acquire);
-    Chunk* b = next_[1].load(std::memory_order_acquire);
-    const int slot = a == nullptr ? 1 : (b == nullptr || a->seq < b->seq) ? 0 : 1;
-    Chunk* next = slot == 0 ? a : b;
+    const int slot = next_slot();
     // Rotate only when a next chunk is ready and the previous retired one was taken.
-    if (next != nullptr &&
-        (chunk == nullptr || retired_.load(std::memory_order_acquire) == nullptr)) {
+    if (slot >= 0 && (chunk == nullptr || retired_.load(std::memory_order_acquire) == nullptr)) {
+      Chunk* next = next_[slot].load(kRelaxed);
       next_[slot].store(nullptr, std::memory_order_release);
       if (chunk != nullptr) retired_.store(chunk, std::memory_order_release);
       current_.store(next, std::memory_order_release);
@@ -120,9 +136,13 @@ std::unique_ptr<Chunk> RotatingSink::take_retired() {
   return std::unique_ptr<Chunk>(retired_.exchange(nullptr, std::memory_order_acq_rel));
 }
 
+std::unique_ptr<Chunk> RotatingSink::take_discarded() {
+  return std::unique_ptr<Chunk>(discarded_.exchange(nullptr, std::memory_order_acq_rel));
+}
+
 std::vector<std::unique_ptr<Chunk>> RotatingSink::take_remaining() {
   std::vector<std::unique_ptr<Chunk>> out;
-  for (auto* slot : {&retired_, &current_, &next_[0], &next_[1]}) {
+  for (auto* slot : {&retired_, &current_, &next_[0], &next_[1], &discarded_}) {
     if (Chunk* chunk = slot->exchange(nullptr, std::memory_order_acq_rel)) out.emplace_back(chunk);
   }
   producer_chunk_ = nullptr;

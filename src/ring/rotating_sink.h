@@ -21,13 +21,18 @@
 // never waits and never drops for a rotation, and a chunk grows past its size only while the
 // control side is late (packets delivered in a burst faster than it hands chunks over). A chunk
 // that is only old enough (chunk_duration) is written on until the next is ready too. A chunk whose
-// write failed (disk full) is rotated away at the next packet.
+// write failed (disk full) is rotated away at the next packet. A chunk ahead whose sink failed
+// before it took a packet (its file header refused: the disk at its free-space floor while it
+// waited) is never rotated into: the producer skips it and hands it back through `discarded`, so
+// the control side closes it and opens another once it has made room, and no packet is lost to a
+// chunk that was dead before it was written.
 //
-// Ownership: the RotatingSink owns every Chunk it holds (current, next, retired); take_retired()
-// and take_remaining() give them to the caller. Threads: try_append() is the producer's; the
-// other methods are the control side's, called by one thread at a time (the ring's lock). A
-// Chunk the producer may still write (current()) is only destroyed after the control side took
-// it back, so the control side may read its counters while it holds its lock.
+// Ownership: the RotatingSink owns every Chunk it holds (current, next, retired, discarded);
+// take_retired(), take_discarded() and take_remaining() give them to the caller. Threads:
+// try_append() is the producer's; the other methods are the control side's, called by one thread at
+// a time (the ring's lock). A Chunk the producer may still write (current()) is only destroyed
+// after the control side took it back, so the control side may read its counters while it holds its
+// lock.
 #pragma once
 
 #include <atomic>
@@ -109,21 +114,27 @@ class RotatingSink final : public sink::Sink {
   }
   void provide_next(std::unique_ptr<Chunk> chunk);
   std::unique_ptr<Chunk> take_retired();
+  // A chunk handed over whose sink failed before it took a packet, which the producer skipped.
+  std::unique_ptr<Chunk> take_discarded();
   const Chunk* current() const { return current_.load(std::memory_order_acquire); }
   const Chunk* retired() const { return retired_.load(std::memory_order_acquire); }
-  // Once the producer has stopped for good: the retired, current and next chunks (those held),
-  // in that order.
+  // Once the producer has stopped for good: the retired, current, next and discarded chunks
+  // (those held), in that order.
   std::vector<std::unique_ptr<Chunk>> take_remaining();
 
  private:
   bool over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept;
   bool old(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
+  // Producer: the slot of the chunk to rotate into (the lower seq of the healthy ones handed
+  // over), or -1; a failed one is moved to `discarded_` when that is free.
+  int next_slot() noexcept;
 
   const RotationLimits limits_;
   Chunk* producer_chunk_ = nullptr;  // the producer's view of current_
   std::atomic<Chunk*> current_{nullptr};
   std::atomic<Chunk*> next_[2] = {nullptr, nullptr};  // the lower seq is taken first
   std::atomic<Chunk*> retired_{nullptr};
+  std::atomic<Chunk*> discarded_{nullptr};
   std::atomic<Chunk*> failed_chunk_{nullptr};  // producer only: the chunk whose write failed
   // Producer only: how much more the current chunk may grow (by over_size()'s bound per packet)
   // before over_size() must sum its sizes again.

@@ -1,7 +1,8 @@
 // RotatingSink with the real sink and writer pool: chunks rotate by size and by the time their
 // packets span, each closed chunk is a complete file that libpcap reads, nothing is lost or
 // duplicated across chunks, a chunk and its index stay within the chunk size when the next chunk
-// is ready, and the producer never waits for a chunk that is not ready.
+// is ready, the producer never waits for a chunk that is not ready, and it never rotates into a
+// chunk ahead whose sink failed before its first packet (the disk at its free-space floor).
 #include "ring/rotating_sink.h"
 
 #include <gtest/gtest.h>
@@ -35,29 +36,18 @@ class Rotation {
     for (auto& chunk : sink_.take_remaining()) finish(std::move(chunk));
   }
   RotatingSink& sink() { return sink_; }
-  const std::vector<std::string>& files() const { return files_; }
-  // Bytes of each closed chunk's index (as its file would take them).
-  const std::vector<uint64_t>& index_bytes() const { return index_bytes_; }
-
- private:
-  static std::unique_ptr<sink::WriterPool> make_pool() {
-    auto pool = sink::WriterPool::create({});
-    EXPECT_TRUE(pool.ok());
-    return pool.ok() ? std::move(*pool) : nullptr;
-  }
-  std::unique_ptr<Chunk> open_chunk() {
-    auto chunk = std::make_unique<Chunk>();
-    chunk->seq = next_seq_++;
-    chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
-    chunk->index.reserve(1u << 16);
-    sink::SinkOptions options;
-    options.path = dir_ / chunk->file_name;
-    options.queue_bytes = 1u << 20;
-    auto opened = sink::Sink::open(*pool_, options);
-    EXPECT_TRUE(opened.ok()) << opened.error().message();
-    if (!opened.ok()) return nullptr;
-    chunk->sink = std::move(*opened);
-    return chunk;
+  // A chunk whose writer keeps a free-space floor larger than any disk: its file header is
+  // refused, as on a disk at its --min-free-disk floor.
+  std::unique_ptr<Chunk> open_chunk_at_the_floor() {
+    if (!full_pool_) {
+      sink::WriterPool::Options options;
+      options.min_free_disk = 1ull << 62;
+      auto pool = sink::WriterPool::create(options);
+      EXPECT_TRUE(pool.ok());
+      if (!pool.ok()) return nullptr;
+      full_pool_ = std::move(*pool);
+    }
+    return open_chunk(*full_pool_);
   }
   void finish(std::unique_ptr<Chunk> chunk) {
     auto closed = chunk->sink->close(0);
@@ -68,9 +58,35 @@ class Rotation {
           chunk->index.finish(sink::FileFormat::kPcap, std::vector<ChunkInterface>{}).size_bytes());
     }
   }
+  const std::vector<std::string>& files() const { return files_; }
+  // Bytes of each closed chunk's index (as its file would take them).
+  const std::vector<uint64_t>& index_bytes() const { return index_bytes_; }
+
+ private:
+  static std::unique_ptr<sink::WriterPool> make_pool() {
+    auto pool = sink::WriterPool::create({});
+    EXPECT_TRUE(pool.ok());
+    return pool.ok() ? std::move(*pool) : nullptr;
+  }
+  std::unique_ptr<Chunk> open_chunk() { return open_chunk(*pool_); }
+  std::unique_ptr<Chunk> open_chunk(sink::WriterPool& pool) {
+    auto chunk = std::make_unique<Chunk>();
+    chunk->seq = next_seq_++;
+    chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
+    chunk->index.reserve(1u << 16);
+    sink::SinkOptions options;
+    options.path = dir_ / chunk->file_name;
+    options.queue_bytes = 1u << 20;
+    auto opened = sink::Sink::open(pool, options);
+    EXPECT_TRUE(opened.ok()) << opened.error().message();
+    if (!opened.ok()) return nullptr;
+    chunk->sink = std::move(*opened);
+    return chunk;
+  }
 
   std::filesystem::path dir_;
   std::unique_ptr<sink::WriterPool> pool_;
+  std::unique_ptr<sink::WriterPool> full_pool_;
   uint64_t next_seq_ = 1;
   RotatingSink sink_;
   std::vector<std::string> files_;
@@ -177,6 +193,38 @@ TEST(RotatingSink, WritesTheChunkItStartsWithWithoutARotation) {
   EXPECT_EQ(wakes, 0);
   r.close_all();
   ASSERT_EQ(r.files().size(), 1u);
+  expect_all_in_order(r, all);
+}
+
+TEST(RotatingSink, NeverRotatesIntoAChunkAheadThatFailedBeforeItsFirstPacket) {
+  ::recorder::test::TempDir dir("ringrot");
+  int wakes = 0;
+  RotationLimits limits;
+  limits.chunk_bytes = 16384;
+  limits.wake = {[](void* count) { ++*static_cast<int*>(count); }, &wakes};
+  Rotation r(limits, dir.path(), /*open_first=*/true);
+  // The next chunk in line was opened while the disk was at its floor: its writer refused the
+  // file header before any packet came. The one after it is healthy.
+  auto dead = r.open_chunk_at_the_floor();
+  ASSERT_NE(dead, nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!dead->sink->failed() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(dead->sink->failed()) << "the writer did not refuse the header";
+  const Chunk* dead_chunk = dead.get();
+  r.sink().provide_next(std::move(dead));
+  r.maintain();                              // the healthy next chunk, after it
+  const auto all = packets(100, 200, 1000);  // more than the first chunk holds
+  for (const auto& p : all) {
+    ASSERT_EQ(r.sink().try_append(test::captured(p)), sink::AppendResult::kAppended);
+  }
+  auto discarded = r.sink().take_discarded();
+  EXPECT_EQ(discarded.get(), dead_chunk) << "the dead chunk is handed back to be replaced";
+  EXPECT_GE(wakes, 2) << "a rotation and a discarded chunk each wake the control side";
+  if (discarded) r.finish(std::move(discarded));
+  r.close_all();
+  ASSERT_EQ(r.files().size(), 2u);  // the first chunk and the healthy one
   expect_all_in_order(r, all);
 }
 
