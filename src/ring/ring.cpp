@@ -393,6 +393,15 @@ uint64_t Ring::reserved_bytes() const {
   return reserved;
 }
 
+// What the chunk being written may still take on disk: up to its size. (A rotation wakes the
+// maintenance, which looks again with the next chunk.)
+uint64_t Ring::current_chunk_room() const {
+  if (!running_) return 0;
+  const Chunk* c = rotating_->current();
+  if (c == nullptr) return 0;
+  return spec_.chunk_bytes - std::min(spec_.chunk_bytes, c->bytes.load());
+}
+
 void Ring::retain(uint64_t free_bytes) {
   std::lock_guard lock(mutex_);
   std::vector<ClosedChunk> closed;
@@ -400,8 +409,14 @@ void Ring::retain(uint64_t free_bytes) {
   RetentionBudget budget;
   budget.max_bytes = spec_.max_bytes;
   budget.max_age = spec_.max_age;
-  // Deleting starts a chunk above the writers' floor, so capture does not hit it first.
-  if (options_.min_free_disk > 0) budget.free_floor = options_.min_free_disk + spec_.chunk_bytes;
+  // The floor is kept as if the chunk being written were full: deleting starts a chunk above the
+  // writers' floor, so capture does not hit it first, and that chunk of room stays free beside
+  // the ring for what else is written there (a snapshot of it).
+  if (options_.min_free_disk > 0) {
+    budget.free_floor = options_.min_free_disk + spec_.chunk_bytes;
+    const uint64_t room = current_chunk_room();
+    free_bytes = free_bytes > room ? free_bytes - room : 0;
+  }
   for (const auto& e :
        select_expired_chunks(closed, reserved_bytes(), free_bytes, budget, now_ns())) {
     auto it = closed_.find(e.seq);

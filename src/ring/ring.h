@@ -124,7 +124,8 @@ class Ring {
   void finish_chunk(std::unique_ptr<Chunk> chunk);
   Status save_state(bool running) const;
   void delete_chunk(uint64_t seq, const Held& held);
-  uint64_t reserved_bytes() const;  // mutex_ held
+  uint64_t reserved_bytes() const;      // mutex_ held
+  uint64_t current_chunk_room() const;  // mutex_ held
   void retain(uint64_t free_bytes);
   void provide_chunks();
 
