@@ -61,6 +61,19 @@ struct RecordingStats {
     return packets_lost_kernel + packets_lost_queue + packets_lost_write;
   }
   uint64_t bytes_lost() const { return bytes_lost_kernel + bytes_lost_queue + bytes_lost_write; }
+
+  // Adds another recording's counts (a cluster recording's nodes, a ring on several nodes).
+  RecordingStats& operator+=(const RecordingStats& s) {
+    packets_captured += s.packets_captured;
+    bytes_captured += s.bytes_captured;
+    packets_lost_kernel += s.packets_lost_kernel;
+    bytes_lost_kernel += s.bytes_lost_kernel;
+    packets_lost_queue += s.packets_lost_queue;
+    bytes_lost_queue += s.bytes_lost_queue;
+    packets_lost_write += s.packets_lost_write;
+    bytes_lost_write += s.bytes_lost_write;
+    return *this;
+  }
 };
 
 struct RecordingSpec {

@@ -1,5 +1,7 @@
 #include "dispatch/replay_source.h"
 
+#include "common/wall_clock.h"
+
 #include <fmt/format.h>
 #include <pcap/pcap.h>
 
@@ -45,12 +47,6 @@ Result<pcap_t*> open_file(const std::filesystem::path& path) {
                  fmt::format("replay {}: open: {}", path.string(), errbuf), exists ? 0 : ENOENT);
   }
   return pcap;
-}
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
 }
 
 }  // namespace
@@ -145,7 +141,7 @@ Status ReplaySource::run(PacketConsumer& consumer, const std::atomic<bool>& stop
     }
     CapturedPacket packet;
     // With nanosecond precision, libpcap puts nanoseconds in tv_usec.
-    packet.timestamp_ns = options_.retime ? now_ns()
+    packet.timestamp_ns = options_.retime ? wall_clock_ns()
                                           : static_cast<uint64_t>(header->ts.tv_sec) * 1000000000u +
                                                 static_cast<uint64_t>(header->ts.tv_usec);
     packet.ifindex = options_.ifindex;

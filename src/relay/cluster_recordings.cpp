@@ -19,17 +19,6 @@ using service::RecordingState;
 
 namespace {
 
-void add(RecordingStats& sum, const RecordingStats& s) {
-  sum.packets_captured += s.packets_captured;
-  sum.bytes_captured += s.bytes_captured;
-  sum.packets_lost_kernel += s.packets_lost_kernel;
-  sum.bytes_lost_kernel += s.bytes_lost_kernel;
-  sum.packets_lost_queue += s.packets_lost_queue;
-  sum.bytes_lost_queue += s.bytes_lost_queue;
-  sum.packets_lost_write += s.packets_lost_write;
-  sum.bytes_lost_write += s.bytes_lost_write;
-}
-
 std::string node_label(const service::NodeRecording& node) {
   return node.node_name == node.address ? node.address
                                         : fmt::format("{} ({})", node.node_name, node.address);
@@ -183,16 +172,23 @@ ClusterRecordings::~ClusterRecordings() {
   finisher_.join();
 }
 
-Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
+Result<std::vector<Peer>> ClusterRecordings::peers_to_ask() {
   {
     std::lock_guard lock(mutex_);
     if (shutting_down_) return Error(ErrorCode::kUnavailable, "the relay is shutting down");
   }
-  const std::vector<Peer> peers = peers_.current();
+  std::vector<Peer> peers = peers_.current();
   if (peers.empty()) {
     return Error(ErrorCode::kUnavailable,
                  "no peers: --peers-dns resolved to no address (yet) and --peers gave none");
   }
+  return peers;
+}
+
+Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
+  auto live = peers_to_ask();
+  if (!live) return std::move(live).error();
+  const std::vector<Peer> peers = std::move(*live);
   pb::StartRecording request;
   service::to_proto(spec, &request);
   request.set_format(pb::FILE_FORMAT_PCAPNG);  // the nodes keep their interfaces apart
@@ -239,7 +235,7 @@ Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
 void ClusterRecordings::refresh_locked(Entry& entry) {
   entry.info.nodes = entry.cluster->nodes();
   RecordingStats sum;
-  for (const auto& node : entry.info.nodes) add(sum, node.stats);
+  for (const auto& node : entry.info.nodes) sum += node.stats;
   entry.info.stats = sum;
 }
 
@@ -354,25 +350,17 @@ void ClusterRecordings::finish(uint64_t id, std::shared_ptr<ClusterRecording> cl
 
 Result<ClusterRecordings::Snapshot> ClusterRecordings::snapshot(
     const ring::SnapshotRequest& query) {
-  {
-    std::lock_guard lock(mutex_);
-    if (shutting_down_) return Error(ErrorCode::kUnavailable, "the relay is shutting down");
-  }
-  const std::vector<Peer> peers = peers_.current();
-  if (peers.empty()) {
-    return Error(ErrorCode::kUnavailable,
-                 "no peers: --peers-dns resolved to no address (yet) and --peers gave none");
-  }
+  auto live = peers_to_ask();
+  if (!live) return std::move(live).error();
+  const std::vector<Peer> peers = std::move(*live);
   // Every node cuts the same range: `last` was turned into from/to here, by the relay's clock.
   pb::SnapshotRequest request;
   request.set_name(query.name);
   if (query.from_ns != 0) {
-    request.mutable_from()->set_seconds(static_cast<int64_t>(query.from_ns / 1000000000u));
-    request.mutable_from()->set_nanos(static_cast<int32_t>(query.from_ns % 1000000000u));
+    service::to_proto_timestamp(query.from_ns, request.mutable_from());
   }
   if (query.to_ns != UINT64_MAX) {
-    request.mutable_to()->set_seconds(static_cast<int64_t>(query.to_ns / 1000000000u));
-    request.mutable_to()->set_nanos(static_cast<int32_t>(query.to_ns % 1000000000u));
+    service::to_proto_timestamp(query.to_ns, request.mutable_to());
   }
   for (const auto& f : query.filters) service::to_proto_filter(f, request.add_include());
 

@@ -75,6 +75,10 @@ class ClusterRecordings final : public service::RecordingBackend {
   void shutdown();
 
  private:
+  // The peers a new recording or snapshot goes to; an error when the relay is shutting down or
+  // knows no peer.
+  Result<std::vector<Peer>> peers_to_ask();
+
   struct Entry {
     service::RecordingInfo info;
     std::shared_ptr<ClusterRecording> cluster;

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "common/wall_clock.h"
 #include "service/convert.h"
 #include "service/ring_validation.h"
 
@@ -72,15 +73,7 @@ bool aggregate(const std::string& name, const std::vector<NodeRings>& nodes,
     if (!found) *out->mutable_config() = ring->config();
     found = true;
     if (ring->state() == pb::RING_STATE_RUNNING) out->set_state(pb::RING_STATE_RUNNING);
-    const RecordingStats s = service::from_proto(ring->stats());
-    stats.packets_captured += s.packets_captured;
-    stats.bytes_captured += s.bytes_captured;
-    stats.packets_lost_kernel += s.packets_lost_kernel;
-    stats.bytes_lost_kernel += s.bytes_lost_kernel;
-    stats.packets_lost_queue += s.packets_lost_queue;
-    stats.bytes_lost_queue += s.bytes_lost_queue;
-    stats.packets_lost_write += s.packets_lost_write;
-    stats.bytes_lost_write += s.bytes_lost_write;
+    stats += service::from_proto(ring->stats());
     out->set_chunks(out->chunks() + ring->chunks());
     out->set_bytes(out->bytes() + ring->bytes());
     out->set_chunks_deleted(out->chunks_deleted() + ring->chunks_deleted());
@@ -94,14 +87,9 @@ bool aggregate(const std::string& name, const std::vector<NodeRings>& nodes,
   if (!found) return false;
   if (out->state() != pb::RING_STATE_RUNNING) out->set_state(pb::RING_STATE_STOPPED);
   service::to_proto(stats, out->mutable_stats());
-  for (auto [ns, field] :
-       {std::pair{oldest, out->mutable_oldest()}, {newest, out->mutable_newest()}}) {
-    field->set_seconds(static_cast<int64_t>(ns / 1000000000u));
-    field->set_nanos(static_cast<int32_t>(ns % 1000000000u));
-  }
-  if (oldest == UINT64_MAX) {
-    out->clear_oldest();
-    out->clear_newest();
+  if (oldest != UINT64_MAX) {  // some node holds packets
+    service::to_proto_timestamp(oldest, out->mutable_oldest());
+    service::to_proto_timestamp(newest, out->mutable_newest());
   }
   out->set_message(problems);
   out->set_node_name(relay_name);
@@ -117,12 +105,6 @@ grpc::Status per_node(std::string_view rpc, grpc::ServerContext* context) {
                                "delete them on the daemons; the relay serves snapshot, list and "
                                "status",
                                rpc)));
-}
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
 }
 
 }  // namespace
@@ -178,10 +160,10 @@ grpc::Status RelayRingsService::Snapshot(grpc::ServerContext* context,
                                          const pb::SnapshotRequest* request,
                                          pb::SnapshotResponse* response) {
   std::vector<std::string> notes;
-  auto query = service::validate_snapshot(*request, limits_, now_ns(), notes);
+  auto query = service::validate_snapshot(*request, limits_, wall_clock_ns(), notes);
   if (!query) return service::refuse("Rings.Snapshot", context->peer(), query.error());
   // `last` is up to now by the relay's clock, for every node alike.
-  if (request->has_last()) query->to_ns = now_ns();
+  if (request->has_last()) query->to_ns = wall_clock_ns();
   auto snapshot = recordings_.snapshot(*query);
   if (!snapshot) return service::refuse("Rings.Snapshot", context->peer(), snapshot.error());
   spdlog::info("snapshot of ring {} on {} node(s) into recording {}: {} packets, {} chunks read",

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/wall_clock.h"
 #include "ring/chunk_files.h"
 #include "sink/encoded_record.h"
 #include "sink/file_naming.h"
@@ -27,12 +28,6 @@ namespace {
 constexpr std::string_view kStateFile = "ring.json";
 constexpr std::string_view kStateTemp = ".ring.json.tmp";
 constexpr uint64_t kIndexedBytesPerPacket = 64;
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 bool overlaps(uint64_t first, uint64_t last, uint64_t from, uint64_t to) {
   return first <= to && last >= from;
@@ -418,7 +413,7 @@ void Ring::retain(uint64_t free_bytes) {
     free_bytes = free_bytes > room ? free_bytes - room : 0;
   }
   for (const auto& e :
-       select_expired_chunks(closed, reserved_bytes(), free_bytes, budget, now_ns())) {
+       select_expired_chunks(closed, reserved_bytes(), free_bytes, budget, wall_clock_ns())) {
     auto it = closed_.find(e.seq);
     if (it == closed_.end()) continue;
     spdlog::info("ring {}: deleted chunk {} ({})", spec_.name, it->second.file_name, e.reason);

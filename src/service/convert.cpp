@@ -128,6 +128,11 @@ void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Time
   out->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
+void to_proto_timestamp(uint64_t ns, google::protobuf::Timestamp* out) {
+  out->set_seconds(static_cast<int64_t>(ns / 1000000000u));
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000u));
+}
+
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   out->set_id(info.id);
   out->set_state(to_proto(info.state));
@@ -236,13 +241,9 @@ void to_proto(const ring::RingStatus& ring, std::string_view node_name, pb::Ring
   to_proto(ring.stats, out->mutable_stats());
   out->set_chunks(ring.chunks);
   out->set_bytes(ring.bytes);
-  auto stamp = [](uint64_t ns, google::protobuf::Timestamp* t) {
-    t->set_seconds(static_cast<int64_t>(ns / 1000000000u));
-    t->set_nanos(static_cast<int32_t>(ns % 1000000000u));
-  };
   if (ring.first_ns != 0) {
-    stamp(ring.first_ns, out->mutable_oldest());
-    stamp(ring.last_ns, out->mutable_newest());
+    to_proto_timestamp(ring.first_ns, out->mutable_oldest());
+    to_proto_timestamp(ring.last_ns, out->mutable_newest());
   }
   out->set_chunks_deleted(ring.chunks_deleted);
   out->set_message(ring.message);

@@ -31,6 +31,8 @@ StopReason from_proto(pb::StopReason reason);
 pb::RecordingState to_proto(RecordingState state);
 void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out);
 void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out);
+// Nanoseconds since the Unix epoch (ring times, snapshot ranges) as a Timestamp.
+void to_proto_timestamp(uint64_t ns, google::protobuf::Timestamp* out);
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out);
 // The request that starts `spec` elsewhere (the relay forwards a validated start to its peers).
 void to_proto(const StartSpec& spec, pb::StartRecording* out);

@@ -4,19 +4,11 @@
 
 #include <chrono>
 
+#include "common/wall_clock.h"
 #include "service/convert.h"
 #include "service/ring_validation.h"
 
 namespace recorder::service {
-namespace {
-
-uint64_t now_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-}  // namespace
 
 RingsService::RingsService(ring::RingManager& rings, RecordingManager& recordings,
                            ServiceLimits limits)
@@ -80,7 +72,7 @@ grpc::Status RingsService::Snapshot(grpc::ServerContext* context,
                                     const pb::SnapshotRequest* request,
                                     pb::SnapshotResponse* response) {
   std::vector<std::string> notes;
-  auto query = validate_snapshot(*request, limits_, now_ns(), notes);
+  auto query = validate_snapshot(*request, limits_, wall_clock_ns(), notes);
   if (!query) return refuse("Rings.Snapshot", context->peer(), query.error());
   auto ring = rings_.get(query->name);
   if (!ring) return refuse("Rings.Snapshot", context->peer(), ring.error());
