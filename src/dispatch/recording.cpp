@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "sink/encoding_queue.h"
+
 namespace recorder {
 namespace {
 
@@ -51,6 +53,7 @@ std::string_view to_string(StopReason reason) {
 Recording::Recording(uint64_t id, RecordingSpec spec, std::unique_ptr<sink::Sink> sink)
     : snap_length_(spec.snap_length),
       sink_(std::move(sink)),
+      queue_(sink_ ? sink_->direct_queue() : nullptr),
       stop_packets_(spec.stop.packets),
       stop_bytes_(spec.stop.bytes),
       id_(id),
@@ -77,7 +80,7 @@ void Recording::offer(const CapturedPacket& packet) noexcept {
 
 void Recording::append(const CapturedPacket& packet) noexcept {
   const uint64_t length = packet.data.size();
-  switch (sink_->try_append(packet)) {
+  switch (queue_ != nullptr ? queue_->try_append(packet) : sink_->try_append(packet)) {
     case sink::AppendResult::kAppended: {
       const uint64_t packets = packets_captured_.load(kRelaxed) + 1;
       const uint64_t bytes = bytes_captured_.load(kRelaxed) + length;

@@ -130,6 +130,7 @@ class Recording {
   alignas(64) std::atomic<StopReason> limit_reached_{StopReason::kNone};
   const uint32_t snap_length_;
   std::unique_ptr<sink::Sink> sink_;
+  sink::EncodingQueue* const queue_;  // sink_->direct_queue(): appended to directly when set
   // Written by the hot path only (relaxed), read by anyone.
   std::atomic<uint64_t> packets_captured_{0};
   std::atomic<uint64_t> bytes_captured_{0};

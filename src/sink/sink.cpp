@@ -89,6 +89,8 @@ class SinkImpl final : public Sink {
     return channel_->queue.try_append(packet);
   }
 
+  EncodingQueue* direct_queue() noexcept override { return &channel_->queue; }
+
   RecordPlacement last_placement() const noexcept override {
     return channel_->queue.last_placement();
   }

@@ -80,6 +80,7 @@ struct RecordPlacement {
 };
 
 class WriterPool;
+class EncodingQueue;
 
 class Sink {
  public:
@@ -92,6 +93,11 @@ class Sink {
   // Producer only. Encodes one record (all of packet.data, which the caller has already cut to
   // the snap length). Never blocks, allocates or throws.
   virtual AppendResult try_append(const CapturedPacket& packet) noexcept = 0;
+
+  // Producer only: the queue that try_append() does nothing but append to, for a caller that
+  // feeds many sinks in turn (dispatch): appending to it directly skips the virtual call and
+  // this object's cache line. Null when try_append() does more (a ring cuts chunks).
+  virtual EncodingQueue* direct_queue() noexcept { return nullptr; }
 
   // Producer only, right after try_append() returned kAppended: where that packet's record is
   // in the file (a ring indexes its chunks from this as it writes them).
