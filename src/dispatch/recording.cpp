@@ -133,7 +133,20 @@ RecordingStats Recording::stats() const noexcept {
   s.bytes_lost_queue = bytes_lost_queue_.load(kRelaxed);
   s.packets_lost_write = packets_lost_write_.load(kRelaxed);
   s.bytes_lost_write = bytes_lost_write_.load(kRelaxed);
+  // Packets counted as captured that never reached the file are lost, not captured. (Relaxed
+  // loads may see an unwritten count ahead of the captured one it was taken from: never below 0.)
+  const uint64_t packets = std::min(packets_unwritten_.load(kRelaxed), s.packets_captured);
+  const uint64_t bytes = std::min(bytes_unwritten_.load(kRelaxed), s.bytes_captured);
+  s.packets_captured -= packets;
+  s.bytes_captured -= bytes;
+  s.packets_lost_write += packets;
+  s.bytes_lost_write += bytes;
   return s;
+}
+
+void Recording::count_unwritten(uint64_t packets, uint64_t bytes) noexcept {
+  packets_unwritten_.fetch_add(packets, kRelaxed);
+  bytes_unwritten_.fetch_add(bytes, kRelaxed);
 }
 
 Result<sink::SinkResult> Recording::finish() {
@@ -141,19 +154,12 @@ Result<sink::SinkResult> Recording::finish() {
     return Error(ErrorCode::kFailedPrecondition,
                  fmt::format("finish recording {}: it has no sink", id_));
   }
-  const RecordingStats before = stats();
-  auto result = sink_->close(before.packets_lost());
+  auto result = sink_->close(stats().packets_lost());
   if (!result) return std::move(result).error().wrap(fmt::format("finish recording {}", id_));
   if (!finished_) {
     finished_ = true;
-    // Packets the sink accepted but could not write are lost, not captured: move them over so
-    // captured + lost stays exact. close() is idempotent, so this happens once.
-    const uint64_t packets = std::min(result->packets_lost_write, before.packets_captured);
-    const uint64_t bytes = std::min(result->bytes_lost_write, before.bytes_captured);
-    packets_captured_.store(before.packets_captured - packets, kRelaxed);
-    bytes_captured_.store(before.bytes_captured - bytes, kRelaxed);
-    packets_lost_write_.fetch_add(packets, kRelaxed);
-    bytes_lost_write_.fetch_add(bytes, kRelaxed);
+    // close() is idempotent: its write losses are counted once.
+    count_unwritten(result->packets_lost_write, result->bytes_lost_write);
     if (result->write_error) write_errno_.store(result->write_error->sys_errno(), kRelaxed);
   }
   return result;

@@ -119,6 +119,12 @@ class Recording {
   // closes the file. Returns the file result; stats() include write losses afterwards.
   Result<sink::SinkResult> finish();
 
+  // Control side, any thread, also while the hot path appends: packets the sink accepted
+  // (counted as captured) that a write error kept out of the file (SinkResult's
+  // packets_lost_write). They count as lost to a write error instead, so captured + lost stays
+  // exact: finish() for its file, a ring for each chunk it closes while capturing on.
+  void count_unwritten(uint64_t packets, uint64_t bytes) noexcept;
+
  private:
   // offer() after the snap-length cut: the sink append and the accounting.
   void append(const CapturedPacket& packet) noexcept;
@@ -145,6 +151,10 @@ class Recording {
   std::atomic<uint64_t> bytes_lost_write_{0};
   std::atomic<uint64_t> packets_lost_kernel_{0};
   std::atomic<uint64_t> bytes_lost_kernel_{0};
+  // count_unwritten(): taken from the captured counters and added to the write losses in
+  // stats() (the hot path alone writes the captured counters).
+  std::atomic<uint64_t> packets_unwritten_{0};
+  std::atomic<uint64_t> bytes_unwritten_{0};
   const Wakeup* stop_due_ = nullptr;
   std::atomic<int> write_errno_{0};  // errno of the sink's first write error, known after finish()
   bool finished_ = false;

@@ -284,6 +284,7 @@ void Ring::stop(bool persist) {
   close_chunks();
   {
     std::lock_guard lock(mutex_);
+    last_stats_ = recording_->stats();  // with the write losses of the chunks closed above
     recording_.reset();
     rotating_ = nullptr;
   }
@@ -308,6 +309,14 @@ void Ring::finish_chunk(std::unique_ptr<Chunk> chunk) {
                  closed->write_error->message());
     std::lock_guard lock(mutex_);
     message_ = closed->write_error->message();
+  }
+  if (closed->packets_lost_write > 0) {
+    // The packets the chunk took but could not write are lost, not captured, as a recording
+    // counts them; the index is then built from what the file holds (close_index()).
+    std::lock_guard lock(mutex_);
+    if (recording_) {
+      recording_->count_unwritten(closed->packets_lost_write, closed->bytes_lost_write);
+    }
   }
   std::optional<Held> held;
   if (closed->packets_written == 0) {

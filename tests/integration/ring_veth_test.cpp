@@ -1,7 +1,8 @@
 // Flight-recorder rings capturing real traffic on a veth pair with eBPF (privileged): a snapshot
 // of one flow in one burst (IPv4 and IPv6, across chunk boundaries) equals, packet for packet
 // and byte for byte, what tcpdump captured for that flow in that burst; rotation by time;
-// retention by bytes, by age and by the free-disk floor (a small tmpfs); a kill -9 mid-chunk
+// retention by bytes, by age and by the free-disk floor (a small tmpfs); a disk that fills
+// under a chunk (its unwritten packets lost, not captured); a kill -9 mid-chunk
 // while traffic flows, then a restart on the same storage (the chunk repaired and re-indexed,
 // its packets what tcpdump saw).
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <iostream>
 
 #include "daemon_fixture.h"
@@ -258,6 +260,61 @@ TEST(RingVeth, TheFreeDiskFloorDeletesOldChunksAndCaptureGoesOn) {
   auto recent = snapshot(d, {"floor", "--from", seconds_text(before_last)});
   ASSERT_TRUE(recent.contains("recording"));
   EXPECT_EQ(read_pcap(recent["recording"]["file_path"]).records.size(), 100u);
+}
+
+// A disk that fills under a chunk being written: the packets the chunk took but could not write
+// are counted as lost to writes, not as captured. Captured equals what the chunk files hold,
+// captured + lost what was sent, and a snapshot (through the chunks' indexes) reads exactly the
+// packets held.
+TEST(RingVeth, PacketsAChunkCouldNotWriteAreLostNotCaptured) {
+  RECORDER_REQUIRE_ROOT();
+  SmallTmpfs disk("4m");
+  ASSERT_TRUE(disk.mounted()) << disk.error();
+  VethNamespace net(unique_name("r"));
+  ASSERT_TRUE(net.ok());
+  // No free-space floor (the fixture default): the chunk's writes themselves run into ENOSPC.
+  Daemon d({"--interfaces", net.host()}, disk.path() / "storage");
+  ASSERT_EQ(ctl(d, {"ring", "start", "full", "any 0 any 7401 UDP", "--max-size", "1GiB",
+                    "--chunk-size", "1MiB"})
+                .exit_code,
+            0);
+  // Leave ~200 KiB free: the chunk being written takes part of the burst below, then ENOSPC.
+  const fs::path ballast = disk.path() / "ballast";
+  {
+    const uint64_t size = disk.free_bytes() - (200u << 10);
+    std::ofstream out(ballast, std::ios::binary);
+    const std::string block(64u << 10, 'x');
+    for (uint64_t written = 0; written < size; written += block.size()) {
+      out.write(block.data(),
+                static_cast<std::streamsize>(std::min<uint64_t>(block.size(), size - written)));
+    }
+    ASSERT_TRUE(out.good()) << "ballast";
+  }
+  constexpr uint64_t kSent = 1000;
+  net.send_udp(false, 7401, kSent, 1000);  // ~1 MB: far more than the room left
+  auto info = poll_ring(d, "full", [](const pb::RingInfo& i) {
+    return i.stats().packets_captured() + i.stats().packets_lost() >= kSent;
+  });
+  ASSERT_EQ(ctl(d, {"ring", "stop", "full"}).exit_code, 0);
+  info = get_ring(d, "full");
+  const auto& stats = info.stats();
+  EXPECT_GT(stats.loss().write_packets(), 0u) << "the disk did not fill";
+  EXPECT_GT(stats.packets_captured(), 0u);
+  EXPECT_EQ(stats.packets_captured() + stats.packets_lost(), kSent);
+  uint64_t in_files = 0;
+  for (const auto& e : fs::directory_iterator(d.storage() / "rings" / "full")) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("chunk-") && !name.ends_with(".idx")) {
+      in_files += read_pcap(e.path().string()).records.size();
+    }
+  }
+  EXPECT_EQ(stats.packets_captured(), in_files) << "captured is what the chunk files hold";
+
+  // With room again, a snapshot of the whole ring reads exactly the packets held.
+  fs::remove(ballast);
+  auto all = snapshot(d, {"full"});
+  ASSERT_TRUE(all.contains("recording"));
+  EXPECT_EQ(read_pcap(all["recording"]["file_path"]).records.size(), in_files);
 }
 
 // A kill -9 while the ring's chunk is being written and packets are still arriving, then a

@@ -174,6 +174,20 @@ TEST(Recording, KernelLossAndCloseDroppedCount) {
   EXPECT_EQ(f.state->closed_with_dropped, 12u);
 }
 
+TEST(Recording, UnwrittenPacketsMoveFromCapturedToWriteLossWhileCapturing) {
+  Fixture f;
+  auto r = f.make({});
+  for (int i = 0; i < 5; ++i) r->offer(f.packet);
+  r->count_unwritten(2, 2 * f.bytes.size());  // a ring's chunk closed short of two of them
+  r->offer(f.packet);                         // capture goes on
+  const RecordingStats s = r->stats();
+  EXPECT_EQ(s.packets_captured, 4u);
+  EXPECT_EQ(s.bytes_captured, 4 * f.bytes.size());
+  EXPECT_EQ(s.packets_lost_write, 2u);
+  EXPECT_EQ(s.bytes_lost_write, 2 * f.bytes.size());
+  EXPECT_EQ(s.packets_captured + s.packets_lost(), 6u);
+}
+
 TEST(Recording, DestructorClosesAnUnfinishedSink) {
   Fixture f;
   {
