@@ -204,14 +204,7 @@ Result<RecordingInfo> ClusterRecordings::start(const service::StartSpec& spec) {
   entry.cluster = std::move(cluster);
   entry.what = fmt::format("cluster recording {}", id);
   RecordingInfo& info = entry.info;
-  info.id = id;
-  info.filters = spec.recording.include;
-  info.snap_length = spec.recording.snap_length;
-  info.stop = spec.recording.stop;
-  info.format = spec.format;
-  info.file_prefix = spec.file_prefix;
-  info.node_name = options_.node_name;
-  info.start_time = std::chrono::system_clock::now();
+  info = service::started_recording(id, spec, options_.node_name);
   info.version = 1;
   refresh_locked(entry);
   for (const auto& node : nodes) {

@@ -55,4 +55,11 @@ struct RecordingInfo {
   std::vector<NodeRecording> nodes;  // a relay's cluster-wide recording: per node; else empty
 };
 
+struct StartSpec;  // service/validation.h
+
+// A recording started now from `spec` on `node_name`: running, with the spec's filters, snap
+// length, stop conditions, format and file prefix (a node's manager and the relay's cluster
+// recordings start from the same).
+RecordingInfo started_recording(uint64_t id, const StartSpec& spec, std::string node_name);
+
 }  // namespace recorder::service

@@ -162,15 +162,7 @@ Result<RecordingManager::OpenedRecording> RecordingManager::open_recording(uint6
                                                                            const StartSpec& spec) {
   OpenedRecording opened;
   RecordingInfo& info = opened.info;
-  info.id = id;
-  info.state = RecordingState::kRunning;
-  info.filters = spec.recording.include;
-  info.snap_length = spec.recording.snap_length;
-  info.stop = spec.recording.stop;
-  info.format = spec.format;
-  info.file_prefix = spec.file_prefix;
-  info.node_name = options_.node_name;
-  info.start_time = std::chrono::system_clock::now();
+  info = started_recording(id, spec, options_.node_name);
   info.file_name = sink::recording_file_name(spec.file_prefix, info.start_time, id,
                                              options_.node_name, spec.format);
 
