@@ -44,10 +44,6 @@ std::vector<NodeRings> list_on_nodes(const std::vector<Peer>& peers,
   return out;
 }
 
-uint64_t ns_of(const google::protobuf::Timestamp& t) {
-  return static_cast<uint64_t>(t.seconds()) * 1000000000u + static_cast<uint64_t>(t.nanos());
-}
-
 // The ring `name` across the nodes: sums, the span, and the nodes' own RingInfo (an entry with
 // the reason for a node that does not have it). False when no node has it.
 bool aggregate(const std::string& name, const std::vector<NodeRings>& nodes,
@@ -77,8 +73,10 @@ bool aggregate(const std::string& name, const std::vector<NodeRings>& nodes,
     out->set_chunks(out->chunks() + ring->chunks());
     out->set_bytes(out->bytes() + ring->bytes());
     out->set_chunks_deleted(out->chunks_deleted() + ring->chunks_deleted());
-    if (ring->has_oldest()) oldest = std::min(oldest, ns_of(ring->oldest()));
-    if (ring->has_newest()) newest = std::max(newest, ns_of(ring->newest()));
+    if (ring->has_oldest())
+      oldest = std::min(oldest, service::from_proto_timestamp(ring->oldest()));
+    if (ring->has_newest())
+      newest = std::max(newest, service::from_proto_timestamp(ring->newest()));
     if (!ring->message().empty()) {
       problems +=
           fmt::format("{}{}: {}", problems.empty() ? "" : "; ", ring->node_name(), ring->message());

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/wall_clock.h"
+
 namespace recorder::ring {
 namespace fs = std::filesystem;
 
@@ -156,10 +158,7 @@ std::optional<std::chrono::steady_clock::time_point> RingManager::next_deadline(
   if (!earliest) return std::nullopt;
   // Wall clock to steady: a wall-clock step only makes the wake early or late; retention itself
   // decides by the wall clock.
-  const auto wall_now =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+  const uint64_t wall_now = wall_clock_ns();
   const auto left = std::chrono::nanoseconds(*earliest > wall_now ? *earliest - wall_now : 0);
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);

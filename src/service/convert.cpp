@@ -133,6 +133,10 @@ void to_proto_timestamp(uint64_t ns, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(ns % 1000000000u));
 }
 
+uint64_t from_proto_timestamp(const google::protobuf::Timestamp& t) {
+  return static_cast<uint64_t>(t.seconds()) * 1000000000u + static_cast<uint64_t>(t.nanos());
+}
+
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out) {
   out->set_id(info.id);
   out->set_state(to_proto(info.state));

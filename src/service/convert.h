@@ -31,8 +31,10 @@ StopReason from_proto(pb::StopReason reason);
 pb::RecordingState to_proto(RecordingState state);
 void to_proto(const RecordingStats& stats, pb::RecordingStatistics* out);
 void to_proto(std::chrono::system_clock::time_point time, google::protobuf::Timestamp* out);
-// Nanoseconds since the Unix epoch (ring times, snapshot ranges) as a Timestamp.
+// Nanoseconds since the Unix epoch (ring times, snapshot ranges) as a Timestamp, and back (a
+// Timestamp at or after 1970: validated, or a node's own).
 void to_proto_timestamp(uint64_t ns, google::protobuf::Timestamp* out);
+uint64_t from_proto_timestamp(const google::protobuf::Timestamp& t);
 void to_proto(const RecordingInfo& info, pb::RecordingInfo* out);
 // The request that starts `spec` elsewhere (the relay forwards a validated start to its peers).
 void to_proto(const StartSpec& spec, pb::StartRecording* out);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/text.h"
+#include "service/convert.h"
 #include "service/validation.h"
 
 namespace recorder::service {
@@ -26,7 +27,7 @@ Result<uint64_t> timestamp_ns(const google::protobuf::Timestamp& t, std::string_
                                t.seconds(), t.nanos()));
   }
   if (t.seconds() > 9'000'000'000LL) return invalid(fmt::format("{}: too far ahead", field));
-  return static_cast<uint64_t>(t.seconds()) * 1000000000u + static_cast<uint64_t>(t.nanos());
+  return from_proto_timestamp(t);
 }
 
 }  // namespace

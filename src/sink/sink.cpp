@@ -26,6 +26,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/wall_clock.h"
 #include "sink/file_naming.h"
 #include "sink/record_scanner.h"
 #include "sink/sink.h"
@@ -34,12 +35,6 @@
 
 namespace recorder::sink {
 namespace {
-
-uint64_t wall_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 // Whether our 4 KiB-aligned ring memory and offsets satisfy the file's direct I/O alignment. The
 // kernel tells (statx STATX_DIOALIGN, Linux 6.1+); where it does not, opening with O_DIRECT and
@@ -186,7 +181,7 @@ Status SinkImpl::init() {
   if (!c.queue.push_file_header()) {
     return Error(ErrorCode::kInternal, "open sink " + c.name + ": queue too small for header");
   }
-  start_ns_ = wall_ns();
+  start_ns_ = wall_clock_ns();
   pool_.attach(channel_.get());
   attached_ = true;
   return ok_status();
@@ -252,7 +247,7 @@ Result<SinkResult> SinkImpl::finish(uint64_t dropped_packets) {
 
   int err = c.queue.failure_errno().load();
   if (err == 0) {
-    const auto trailer = q.trailer(dropped_packets, start_ns_, wall_ns());
+    const auto trailer = q.trailer(dropped_packets, start_ns_, wall_clock_ns());
     size_t done = 0;
     while (done < trailer.size()) {
       const ssize_t n = ::pwrite(fd, trailer.data() + done, trailer.size() - done,

@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/wall_clock.h"
 #include "daemon_fixture.h"
 #include "http.h"
 #include "netns.h"
@@ -473,12 +474,6 @@ TEST(Relay, PeersFoundByDnsOverMutualTlsAndANodeThatJoinsLater) {
   expect_union_of_node_files(info.file_path(), info, {0, 1});
 }
 
-uint64_t wall_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
 // Rings named "flight" on three nodes (two pcapng, one pcap: its file has no interface names)
 // and a fourth node without it, traffic of two flows to every node in three bursts: `recorderctl
 // --server <relay> snapshot flight --from --to FILTER -o FILE` gets one file holding, for each
@@ -508,7 +503,7 @@ TEST(Relay, RingSnapshotOfOneFlowEqualsTheUnionOfTheNodesTcpdumpCaptures) {
   uint64_t from = 0, to = 0;
   for (int burst = 0; burst < 3; ++burst) {
     std::this_thread::sleep_for(300ms);
-    if (burst == 1) from = wall_ns() - 100000000;
+    if (burst == 1) from = wall_clock_ns() - 100000000;
     std::vector<std::thread> senders;
     for (const auto& n : nodes) {
       senders.emplace_back([&n] {
@@ -519,7 +514,7 @@ TEST(Relay, RingSnapshotOfOneFlowEqualsTheUnionOfTheNodesTcpdumpCaptures) {
       });
     }
     for (auto& t : senders) t.join();
-    if (burst == 1) to = wall_ns() + 100000000;
+    if (burst == 1) to = wall_clock_ns() + 100000000;
   }
   std::this_thread::sleep_for(300ms);
   for (auto& t : tcpdumps) t->stop();

@@ -15,11 +15,13 @@
 #include <fstream>
 #include <iostream>
 
+#include "common/wall_clock.h"
 #include "daemon_fixture.h"
 #include "netns.h"
 #include "pcap_file.h"
 #include "privileged.h"
 #include "ring_fixture.h"
+#include "service/convert.h"
 #include "tcpdump.h"
 #include "tmpfs.h"
 
@@ -30,16 +32,6 @@ using json = nlohmann::json;
 using recorder::testing::Tcpdump;
 using recorder::testing::unique_name;
 using recorder::testing::VethNamespace;
-
-uint64_t wall_ns() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
-
-uint64_t ns_of(const google::protobuf::Timestamp& t) {
-  return static_cast<uint64_t>(t.seconds()) * 1000000000u + static_cast<uint64_t>(t.nanos());
-}
 
 json snapshot(Daemon& d, std::vector<std::string> args) {
   args.insert(args.begin(), {"--json", "snapshot"});
@@ -78,7 +70,7 @@ TEST(RingVeth, SnapshotOfOneFlowInOneBurstEqualsTcpdumpAcrossChunksAndForIpv6) {
   uint64_t burst_from[3], burst_to[3];
   for (int burst = 0; burst < 3; ++burst) {
     std::this_thread::sleep_for(300ms);
-    burst_from[burst] = wall_ns();
+    burst_from[burst] = wall_clock_ns();
     // In two halves of ~60 KB (a short pause between them, far shorter than the quiet gaps):
     // the first fills a 64 KiB chunk, so the burst's packets span a chunk boundary.
     for (int half = 0; half < 2; ++half) {
@@ -87,7 +79,7 @@ TEST(RingVeth, SnapshotOfOneFlowInOneBurstEqualsTcpdumpAcrossChunksAndForIpv6) {
       net.send_udp(true, 7003, 60, 300);
       if (half == 0) std::this_thread::sleep_for(100ms);
     }
-    burst_to[burst] = wall_ns();
+    burst_to[burst] = wall_clock_ns();
   }
   std::this_thread::sleep_for(300ms);
   tcpdump.stop();
@@ -154,19 +146,23 @@ TEST(RingVeth, RotatesByTimeAndDeletesByBytesAndByAge) {
 
   // Age and time rotation: a burst, then one every 400 ms; the first burst's chunk goes once it
   // is older than 2 s, while the ring keeps what is newer.
-  const uint64_t first_burst = wall_ns();
+  const uint64_t first_burst = wall_clock_ns();
   net.send_udp(false, 7102, 50, 200);
   for (int i = 0; i < 10; ++i) {
     std::this_thread::sleep_for(400ms);
     net.send_udp(false, 7102, 5, 200);
   }
   auto age = poll_ring(d, "age", [&](const pb::RingInfo& i) {
-    return i.chunks_deleted() > 0 && ns_of(i.oldest()) > first_burst + 500000000;
+    return i.chunks_deleted() > 0 &&
+           service::from_proto_timestamp(i.oldest()) > first_burst + 500000000;
   });
   EXPECT_GT(age.chunks_deleted(), 0u);
-  EXPECT_GT(ns_of(age.oldest()), first_burst + 500000000) << "the first burst is gone";
+  EXPECT_GT(service::from_proto_timestamp(age.oldest()), first_burst + 500000000)
+      << "the first burst is gone";
   EXPECT_GE(age.chunks(), 2u) << "rotation by time keeps several chunks of 500 ms";
-  EXPECT_LT(ns_of(age.newest()) - ns_of(age.oldest()), 4000000000u);
+  EXPECT_LT(
+      service::from_proto_timestamp(age.newest()) - service::from_proto_timestamp(age.oldest()),
+      4000000000u);
   // What is held can still be cut out: the last second's packets.
   auto recent = snapshot(d, {"age", "--last", "1s"});
   EXPECT_TRUE(recent.contains("recording"));
@@ -253,7 +249,7 @@ TEST(RingVeth, TheFreeDiskFloorDeletesOldChunksAndCaptureGoesOn) {
   EXPECT_GE(disk.free_bytes(), 2u << 20) << "below the floor";
   // The newest traffic is there (a small snapshot: it is written to the same full disk).
   std::this_thread::sleep_for(300ms);
-  const uint64_t before_last = wall_ns();
+  const uint64_t before_last = wall_clock_ns();
   net.send_udp(false, 7201, 100, 1200);
   auto last = wait_for_ring_packets(d, "floor", info.stats().packets_captured() + 100);
   EXPECT_EQ(last.state(), pb::RING_STATE_RUNNING);
@@ -351,7 +347,7 @@ TEST(RingVeth, Kill9MidChunkWithTrafficThenRestartRepairsTheChunkAndItEqualsTcpd
     // The second: captured (the ring counted it), but nothing waits for it to reach the disk.
     net.send_udp(false, 7301, kInFlight, 700);
     wait_for_ring_packets(d, "crash", kFirst + kInFlight);
-    before_kill = wall_ns();
+    before_kill = wall_clock_ns();
     d.kill_hard();
   }
   bool partial = false;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/wall_clock.h"
 #include "dispatch/memory_source.h"
 #include "packet_builder.h"
 #include "pcap_file.h"
@@ -189,10 +190,7 @@ TEST(ReplaySource, LoopsUntilStoppedAndRetimes) {
     }
   } consumer;
   consumer.stop = &stop;
-  const uint64_t before =
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
+  const uint64_t before = wall_clock_ns();
   ASSERT_TRUE((*source)->run(consumer, stop).ok());
   ASSERT_GE(consumer.seen.size(), 35u);
   EXPECT_LE(consumer.seen.size(), 35u + 64u);  // stops within a batch
