@@ -36,10 +36,6 @@ AppendResult EncodingQueue::try_append(const CapturedPacket& packet) noexcept {
   return append(packet);
 }
 
-namespace {
-constexpr size_t kPcapngEpbHeader = 28;
-}  // namespace
-
 AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
   if (format_ == FileFormat::kPcap && packet.link_type != LinkType::kRaw) {
     // The common case, in place: the record header straight into the ring, then the packet.
@@ -66,12 +62,13 @@ AppendResult EncodingQueue::append(const CapturedPacket& packet) noexcept {
   }
   const size_t total = record.size();
   if (!has_space(total)) return AppendResult::kQueueFull;
-  // A pcap record header starts the prefix; a pcapng EPB header (28 bytes) ends it, after the
-  // interface block of a new interface.
+  // A pcap record header starts the prefix; a pcapng EPB header ends it, after the interface
+  // block of a new interface.
   record_back_ = static_cast<uint32_t>(total);
   interface_block_back_ = 0;
   if (format_ == FileFormat::kPcapng) {
-    record_back_ = static_cast<uint32_t>(total - (record.prefix_len - kPcapngEpbHeader));
+    record_back_ =
+        static_cast<uint32_t>(total - (record.prefix_len - PcapngEncoder::kEpbHeaderSize));
     if (record.new_interface_slot >= 0) interface_block_back_ = static_cast<uint32_t>(total);
   }
   if (uint8_t* out = ring_.contiguous_space(total)) {

@@ -123,7 +123,7 @@ void PcapngEncoder::encode(const CapturedPacket& packet, EncodedRecord& out) noe
   const size_t padded = pad4(cap_len);
   const bool has_flags = packet.direction != Direction::kUnknown;
   const size_t options = has_flags ? 12 : 0;
-  const auto total = static_cast<uint32_t>(28 + padded + options + 4);
+  const auto total = static_cast<uint32_t>(kEpbHeaderSize + padded + options + 4);
 
   uint8_t* p = out.prefix + n;
   put_u32(p + 0, kBlockEnhancedPacket);
@@ -132,7 +132,7 @@ void PcapngEncoder::encode(const CapturedPacket& packet, EncodedRecord& out) noe
   put_timestamp(p + 12, packet.timestamp_ns);
   put_u32(p + 20, cap_len);
   put_u32(p + 24, orig_len);
-  out.prefix_len = static_cast<uint32_t>(n + 28);
+  out.prefix_len = static_cast<uint32_t>(n + kEpbHeaderSize);
   out.data = packet.data;
 
   uint8_t* s = out.suffix;

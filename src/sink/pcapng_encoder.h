@@ -37,6 +37,9 @@ class PcapngEncoder {
   static constexpr size_t kMaxInterfaces = 64;
   static constexpr size_t kSectionHeaderSize = 52;
   static constexpr size_t kIsbSize = 64;
+  static constexpr size_t kEpbHeaderSize = 28;  // an EPB's fields before the packet's bytes
+  // Interface slots: kMaxInterfaces, then the two "other" interfaces (Ethernet, raw).
+  static constexpr size_t kSlots = kMaxInterfaces + 2;
   static constexpr uint32_t kBlockSectionHeader = 0x0A0D0D0A;
   static constexpr uint32_t kBlockInterfaceDescription = 1;
   static constexpr uint32_t kBlockInterfaceStatistics = 5;
@@ -63,9 +66,6 @@ class PcapngEncoder {
     LinkType link_type = LinkType::kEthernet;
     bool used = false;  // slot taken (its IDB is in the stream)
   };
-  // Slots kMaxInterfaces and kMaxInterfaces + 1 are the "other" interfaces (Ethernet, raw).
-  static constexpr size_t kSlots = kMaxInterfaces + 2;
-
   int find_slot(const CapturedPacket& packet) const noexcept;
   size_t write_idb(uint8_t* p, size_t slot, uint32_t ifindex, LinkType link_type) const noexcept;
 
