@@ -29,6 +29,9 @@ constexpr size_t kPortEntry = 12;
 constexpr size_t kProtocolEntry = 12;
 constexpr size_t kPostingEntry = 4;
 constexpr size_t kMaxInterfaceName = ChunkIndexBuilder::kMaxInterfaceName;
+static_assert(ChunkIndexBuilder::kMaxBytesPerPacket == kPacketEntry + 5 * kPostingEntry +
+                                                           2 * kAddressEntry + 2 * kPortEntry +
+                                                           kProtocolEntry);
 
 template <typename T>
 T get(const uint8_t* p) {

@@ -35,6 +35,7 @@
 #include "dispatch/filter.h"
 #include "dispatch/packet_info.h"
 #include "ring/chunk_reader.h"
+#include "sink/pcapng_encoder.h"
 #include "storage/directory.h"
 
 namespace recorder::ring {
@@ -95,8 +96,11 @@ class ChunkIndexBuilder {
   // The most of the tables reserve() prefaults (a chunk of small packets may need more; the
   // rest faults in as it is written).
   static constexpr size_t kPrefaultBytes = 8u << 20;
-  static constexpr size_t kMaxInterfaceBlocks = 66;  // PcapngEncoder's slots, "other" included
-  static constexpr size_t kMaxInterfaceName = 255;   // longer names are cut
+  static constexpr size_t kMaxInterfaceBlocks = sink::PcapngEncoder::kSlots;
+  static constexpr size_t kMaxInterfaceName = 255;  // longer names are cut
+  // The most one packet adds to size_bound(): its table entry, five postings and five new keys
+  // (two addresses, two ports, a protocol). The entry sizes are the file's (chunk_index.cpp).
+  static constexpr uint64_t kMaxBytesPerPacket = 16 + 5 * 4 + 2 * 28 + 2 * 12 + 12;
   // The most the interface blocks noted add to size_bound() (pcapng).
   static constexpr uint64_t kInterfaceBlocksBound = kMaxInterfaceBlocks * (4 + kMaxInterfaceName);
 

@@ -199,8 +199,6 @@ Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
   // No space reserved ahead of the writes: a chunk takes on disk what it holds (the ring's
   // budget counts its chunks' sizes).
   options.preallocate = false;
-  // Room for as many packets as the chunk can hold at 64 bytes each; a chunk of smaller records
-  // rotates when its index table is full.
   // The index tables of a closed chunk when there is one (already faulted in).
   {
     std::lock_guard lock(mutex_);
@@ -209,6 +207,8 @@ Result<std::unique_ptr<Chunk>> Ring::open_chunk() {
       spare_index_.reset();
     }
   }
+  // Room for as many packets as the chunk can hold at 64 bytes each; a chunk of smaller records
+  // rotates when its index table is full.
   chunk->index.reserve(static_cast<size_t>(spec_.chunk_bytes / kIndexedBytesPerPacket));
   auto sink = sink::Sink::open(host_.writers(), options);
   if (!sink) return std::move(sink).error().wrap(fmt::format("ring {}: open chunk", spec_.name));

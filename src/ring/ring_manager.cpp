@@ -167,9 +167,10 @@ std::optional<std::chrono::steady_clock::time_point> RingManager::next_deadline(
 namespace {
 
 // The rings' background threads run below the capture thread's priority (nice 10: about a tenth
-// of a contended CPU against a nice-0 thread). A rotation's work (closing and fsync()ing a full
-// chunk, writing its index, opening the next chunk) otherwise takes CPU time the capture thread
-// needs right then on a busy machine, and the kernel's buffers overflow while it waits.
+// of a contended CPU against a nice-0 thread), so that a rotation's work (closing and fsync()ing
+// a full chunk, writing its index, opening the next chunk) yields to capture on a busy machine.
+// Measured, those threads took 0-4 ms of the capture thread's waits at a rotation either way
+// (docs/benchmarks.md): a precaution, not a proven fix.
 constexpr int kBackgroundNice = 10;
 
 void become_background(const char* name) {

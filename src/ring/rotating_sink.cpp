@@ -16,9 +16,6 @@ void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
 // after a new interface's block; a pcap record header and a synthesized Ethernet header).
 constexpr uint64_t kRecordOverhead =
     sink::EncodedRecord::kMaxPrefix + sink::EncodedRecord::kMaxSuffix;
-// The most one packet adds to its chunk's index: its table entry, five postings and five new
-// keys (two addresses, two ports, a protocol).
-constexpr uint64_t kIndexPerPacket = 16 + 5 * 4 + 2 * 28 + 2 * 12 + 12;
 
 // Files take whole blocks on disk (4 KiB on the filesystems a ring lives on; a larger block
 // size would make the bound loose, not wrong, only for chunks of few blocks).
@@ -35,8 +32,9 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   if (chunk.packets.load(kRelaxed) == 0) return false;
   if (chunk.index.full()) return true;
   // Far from the size, no need to look: each packet adds at most its record and
-  // kIndexPerPacket to what the sum below counts.
-  const uint64_t growth = packet.data.size() + kRecordOverhead + kIndexPerPacket;
+  // ChunkIndexBuilder::kMaxBytesPerPacket to what the sum below counts.
+  const uint64_t growth =
+      packet.data.size() + kRecordOverhead + ChunkIndexBuilder::kMaxBytesPerPacket;
   if (growth <= unchecked_room_) {
     unchecked_room_ -= growth;
     return false;
@@ -45,7 +43,7 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   // (opened ahead, holding its file header).
   const uint64_t file =
       chunk.bytes.load(kRelaxed) + packet.data.size() + kRecordOverhead + limits_.trailer_bytes;
-  const uint64_t index = chunk.index.size_bound() + kIndexPerPacket;
+  const uint64_t index = chunk.index.size_bound() + ChunkIndexBuilder::kMaxBytesPerPacket;
   const uint64_t used = blocks(file) + blocks(index) + kDiskBlock;
   if (used > limits_.chunk_bytes) return true;
   // What the next packets may add before the sum can pass the size: rounding to blocks adds at
