@@ -2,14 +2,13 @@
 
 #include <thread>
 
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 
-#include "service/grpc_log.h"
+#include "service/api_server_builder.h"
 
 namespace recorder::service {
 namespace {
@@ -41,11 +40,8 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
   if (!record) return std::move(record).error();
   std::unique_ptr<Server> server(
       new Server(std::move(*record), manager, limits, options.capture_health));
-  route_grpc_log();
-  // Our sync health service, not gRPC's default (callback-based) one: see health_service.h.
-  grpc::EnableDefaultHealthCheckService(false);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
+  // gRPC's default health service is off there: ours (sync, health_service.h) is registered below.
+  std::unique_ptr<grpc::ServerBuilder> builder = api_server_builder();
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor;
 
   if (!options.socket_path.empty()) {
@@ -61,8 +57,8 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
       }
       fs::remove(options.socket_path, ec);
     }
-    builder.AddListeningPort("unix:" + options.socket_path.string(),
-                             grpc::InsecureServerCredentials());
+    builder->AddListeningPort("unix:" + options.socket_path.string(),
+                              grpc::InsecureServerCredentials());
     server->socket_path_ = options.socket_path;
   }
   if (!options.listen.empty()) {
@@ -88,23 +84,20 @@ Result<std::unique_ptr<Server>> Server::start(RecordingBackend& manager,
     if (!listener) return listener.error();
     server->listener_ = std::move(*listener);
     server->tcp_port_ = server->listener_->port();
-    acceptor = builder.experimental().AddExternalConnectionAcceptor(
+    acceptor = builder->experimental().AddExternalConnectionAcceptor(
         grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
         grpc::SslServerCredentials(ssl));
   }
-  // The sync server's pollers wake every CQ_TIMEOUT_MSEC (default 10 s) to look for work that
-  // would have woken them anyway; shutdown shuts their queue down, which wakes them too.
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
-  server->record_->register_with(builder);
-  builder.RegisterService(&server->recordings_);
-  builder.RegisterService(&server->health_);
+  server->record_->register_with(*builder);
+  builder->RegisterService(&server->recordings_);
+  builder->RegisterService(&server->health_);
   if (options.rings != nullptr && options.ring_recordings != nullptr) {
     server->rings_ =
         std::make_unique<RingsService>(*options.rings, *options.ring_recordings, limits);
-    builder.RegisterService(server->rings_.get());
+    builder->RegisterService(server->rings_.get());
   }
-  for (grpc::Service* service : options.services) builder.RegisterService(service);
-  server->server_ = builder.BuildAndStart();
+  for (grpc::Service* service : options.services) builder->RegisterService(service);
+  server->server_ = builder->BuildAndStart();
   if (!server->server_) {
     return Error(ErrorCode::kUnavailable,
                  fmt::format("start the gRPC server on {}{}{}: bind failed (see the log above)",
