@@ -1,10 +1,12 @@
 #!/bin/bash
 # side_by_side.sh: the shipped recorderd next to tcpdump and xdpdump, each started as a user starts
-# it, on one veth workload: CPU per packet, loss, CPU when idle, and the highest lossless rate.
+# it, on one veth workload: CPU per packet, loss, CPU when idle (next to the floor: recorderd's
+# gRPC server alone), and the highest lossless rate.
 #
 #   sudo bench/daemon/side_by_side.sh <build dir> [--quick] [--rounds N] [--parts LIST] [--cpu-max PCT]
 #
-#   <build dir>     has src/daemon/recorderd and src/cli/recorderctl (e.g. build/release)
+#   <build dir>     has src/daemon/recorderd and src/cli/recorderctl, and for the idle part
+#                   bench/daemon/grpc_idle_floor (e.g. build/release)
 #   --quick         one round, shorter traffic and idle windows, a shorter rate ladder (~3 min)
 #   --rounds N      alternating rounds of the per-packet part (default 3)
 #   --parts LIST    comma-separated, of: packet, idle, lossless (default all three)
@@ -26,6 +28,9 @@
 #   tcpdump     tcpdump -i IF -s 128 -w FILE -n udp
 #   xdpdump     xdpdump -i IF -s 128 -w FILE   (no XDP program on the veth: it captures in its
 #               legacy libpcap mode, as a user who runs it there gets)
+#   grpc_idle_floor SOCKET  (idle part only) recorderd's gRPC server built as recorderd builds it,
+#               with no recorder, BPF or recording (bench/daemon/grpc_idle_floor.cpp): what gRPC
+#               alone costs when nothing happens, the floor under recorderd's idle figure
 #
 # Each capturer runs alone, in its own cgroup v2 from its first instruction (bench/lib/cgroup.sh:
 # every thread, io_uring workers and threads that exited included), and is measured over the
@@ -39,8 +44,11 @@
 #   packet    60 B and 1,500 B frames; 20 kpps and 100 kpps (trafgen -b, sendto), unpaced sendto
 #             (-t 0) and unpaced through trafgen's TX ring (non-linear skbs); rounds alternate
 #             the capturers' order; a markdown table of medians (ranges) per workload and capturer
-#   idle      no traffic: recorderd with 1 and with 64 running recordings, and tcpdump, CPU
-#             microseconds per second over 10 s (after 2 s to settle)
+#   idle      no traffic: recorderd with 1 and with 64 running recordings, the bare gRPC server
+#             (grpc_idle_floor) and tcpdump, CPU microseconds per second over 10 s (after 2 s to
+#             settle); for recorderd with one recording also its split per thread name over the
+#             same window (bench/lib/threads.sh: CPU µs/s and wakeups/s from
+#             /proc/PID/task/*/schedstat), which shows which threads pay
 #   lossless  one recording, 128-byte snap, 60 B and 1,500 B frames: trafgen's rate is stepped up
 #             (paced, then unpaced sendto, unpaced TX ring, and two trafgen processes on the TX
 #             ring, which leaves the capturer competing with them for the 2 CPUs) until a step
@@ -64,6 +72,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/../lib/veth_workload.sh"
 . "$HERE/../lib/cgroup.sh"
 . "$HERE/../lib/recorderd.sh"
+. "$HERE/../lib/threads.sh"
 
 QUICK=0 CPU_MAX=''
 bench_options packet,idle,lossless 3 "$@"
@@ -90,8 +99,11 @@ cg_init "$TAG" "$DIR"
 recorderd_init "$BUILD" "$DIR"
 mkdir -p "$DIR/files"
 RESULTS=$DIR/results.tsv # part, workload, capturer, round, sent, seconds, usec, in file, daemon lost
+# (part "threads": part, process, thread name, threads, CPU µs/s, wakeups/s)
 : >"$RESULTS"
 BINARY=$(recorderd_build)
+FLOOR=$BUILD/bench/daemon/grpc_idle_floor
+! has_part idle || [ -x "$FLOOR" ] || fail "$FLOOR is missing (build the grpc_idle_floor target)"
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # Frames in FILE that are the workload's.
@@ -102,8 +114,9 @@ count_frames() {
   rm -f "$tmp"
 }
 
-# Starts capturer $1 in its cgroup; returns once it captures. tcpdump and xdpdump write to $2.
-# recorderd is started once and kept (see the header); a run starts and stops a recording in it.
+# Starts capturer $1 in its cgroup; returns once it captures (grpc_idle_floor: once it serves).
+# tcpdump and xdpdump write to $2. recorderd is started once and kept (see the header); a run
+# starts and stops a recording in it.
 DAEMON_PID=
 start_capturer() {
   local name=$1 file=$2
@@ -117,6 +130,7 @@ start_capturer() {
       return ;;
     tcpdump) cg_start "$name" tcpdump -i "$HOST" -s 128 -w "$file" -n udp >"$DIR/$name.log" 2>&1 ;;
     xdpdump) cg_start "$name" xdpdump -i "$HOST" -s 128 -w "$file" >"$DIR/$name.log" 2>&1 ;;
+    grpc_idle_floor) cg_start "$name" "$FLOOR" "$DIR/floor.sock" >"$DIR/$name.log" 2>&1 ;;
   esac
   cg_wait_line "$DIR/$name.log" "listening on"
 }
@@ -182,18 +196,24 @@ if has_part packet; then
 fi
 
 if has_part idle; then
-  idle_window() { # prints the CPU microseconds per second of cgroup $1 over IDLE_SECONDS
+  # idle_window NAME [PID FILE]: prints the CPU microseconds per second of cgroup NAME over
+  # IDLE_SECONDS (after 2 s to settle); with PID, writes that process's split per thread over the
+  # same window into FILE (thread_split).
+  idle_window() {
     local u0 u1
     sleep 2
     u0=$(cg_usec "$1")
-    sleep "$IDLE_SECONDS"
+    if [ $# = 3 ]; then thread_split "$2" "$IDLE_SECONDS" >"$3"; else sleep "$IDLE_SECONDS"; fi
     u1=$(cg_usec "$1")
     awk "BEGIN { printf \"%.1f\", ($u1 - $u0) / $IDLE_SECONDS }"
   }
   start_capturer recorderd -
   ids=$(ctl start "$FILTER" --max-capture-len 128)
-  one=$(idle_window recorderd)
+  one=$(idle_window recorderd "$DAEMON_PID" "$DIR/threads.tsv")
   log "idle: recorderd, 1 recording: $one us/s"
+  while IFS=$'\t' read -r thread n usec wakeups; do
+    log "idle: recorderd, 1 recording: thread $thread (x$n): $usec us/s, $wakeups wakeups/s"
+  done <"$DIR/threads.tsv"
   for port in $(seq 9001 9063); do
     ids+=" $(ctl start "10.199.0.2 0 10.199.0.1 $port UDP" --max-capture-len 128)"
   done
@@ -204,6 +224,10 @@ print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
   sixtyfour=$(idle_window recorderd)
   log "idle: recorderd, $running recordings: $sixtyfour us/s"
   for id in $ids; do ctl stop "$id" >/dev/null && ctl delete "$id" >/dev/null; done
+  start_capturer grpc_idle_floor -
+  floor=$(idle_window grpc_idle_floor)
+  log "idle: bare gRPC server (grpc_idle_floor): $floor us/s"
+  cg_stop grpc_idle_floor
   start_capturer tcpdump "$DIR/files/idle.pcap"
   tcpdump_idle=$(idle_window tcpdump)
   log "idle: tcpdump: $tcpdump_idle us/s"
@@ -211,7 +235,9 @@ print(sum(1 for x in r if x.get("state") == "RECORDING_STATE_RUNNING"))')
   {
     printf 'idle\t-\trecorderd, 1 recording\t1\t-\t-\t%s\t-\t-\n' "$one"
     printf 'idle\t-\trecorderd, %s recordings\t1\t-\t-\t%s\t-\t-\n' "$running" "$sixtyfour"
+    printf 'idle\t-\tbare gRPC server (grpc_idle_floor)\t1\t-\t-\t%s\t-\t-\n' "$floor"
     printf 'idle\t-\ttcpdump\t1\t-\t-\t%s\t-\t-\n' "$tcpdump_idle"
+    sed 's/^/threads\trecorderd, 1 recording\t/' "$DIR/threads.tsv"
   } >>"$RESULTS"
 fi
 

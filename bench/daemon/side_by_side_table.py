@@ -3,7 +3,9 @@
 
 Each line of RESULTS.tsv is one run: part, workload, capturer, round (the trafgen mode in the
 lossless part), frames sent, trafgen's seconds, the capturer's CPU microseconds over the window,
-workload frames in its file, the daemon's lost counter (- for the peers).
+workload frames in its file, the daemon's lost counter (- for the peers). Lines of part
+"threads" are one thread name of a process over the idle window (bench/lib/threads.sh): part, the
+process, the thread name, threads of that name, CPU microseconds per second, wakeups per second.
 """
 import statistics
 import sys
@@ -13,16 +15,21 @@ PEERS = ("tcpdump", "xdpdump")
 
 
 def load(path):
-    rows = []
+    rows, threads = [], []
     with open(path) as f:
         for line in f:
+            if line.startswith("threads\t"):
+                _, process, name, count, usec, wakeups = line.rstrip("\n").split("\t")
+                threads.append(dict(process=process, name=name, count=int(count), usec=float(usec),
+                                    wakeups=float(wakeups)))
+                continue
             part, workload, capturer, round_, sent, secs, usec, in_file, lost = line.rstrip("\n").split("\t")
             rows.append(dict(part=part, workload=workload, capturer=capturer, round=round_,
                              sent=int(sent) if sent != "-" else 0,
                              secs=float(secs) if secs != "-" else 0.0, usec=float(usec),
                              in_file=int(in_file) if in_file != "-" else 0,
                              lost=None if lost == "-" else int(lost)))
-    return rows
+    return rows, threads
 
 
 def kpps(r):
@@ -65,12 +72,28 @@ def per_packet(rows):
 
 def idle(rows):
     print("Idle: no traffic on the interface; CPU microseconds per second of the capturer's cgroup "
-          "(2 s to settle, then the window).\n")
+          "(2 s to settle, then the window). The bare gRPC server is recorderd's gRPC server alone "
+          "(bench/daemon/grpc_idle_floor): what gRPC costs with no recorder.\n")
     print("| capturer | CPU µs per second |")
     print("|---|---|")
     for r in rows:
         print(f"| {r['capturer']} | {r['usec']:.1f} |")
     print()
+
+
+def idle_threads(threads):
+    for process in OrderedDict((t["process"], None) for t in threads):
+        mine = [t for t in threads if t["process"] == process]
+        print(f"Idle, {process}, per thread over the same window (/proc/PID/task/*/schedstat: CPU "
+              f"time, and timeslices, which for a thread that sleeps between them are its "
+              f"wakeups).\n")
+        print("| thread | threads | CPU µs per second | wakeups per second |")
+        print("|---|---|---|---|")
+        for t in mine:
+            print(f"| {t['name']} | {t['count']} | {t['usec']:.1f} | {t['wakeups']:.2f} |")
+        print(f"| total | {sum(t['count'] for t in mine)} | {sum(t['usec'] for t in mine):.1f} | "
+              f"{sum(t['wakeups'] for t in mine):.2f} |")
+        print()
 
 
 def mode_name(mode):
@@ -120,11 +143,13 @@ def lossless(rows):
 
 
 def main():
-    rows = load(sys.argv[1])
+    rows, threads = load(sys.argv[1])
     for part, show in (("packet", per_packet), ("idle", idle), ("lossless", lossless)):
         selected = [r for r in rows if r["part"] == part]
         if selected:
             show(selected)
+        if part == "idle" and threads:
+            idle_threads(threads)
 
 
 if __name__ == "__main__":
