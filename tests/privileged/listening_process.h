@@ -1,7 +1,8 @@
 // ListeningProcess: a capturer run as a child process the way a user runs it (tcpdump, the
-// datapath_bench harness). Its stdout and stderr go to a log file; it is ready once it writes
-// "listening on" there (both print that when they capture); stop() ends it with SIGINT, which
-// makes it finish its file. Killed in the destructor if still running (also when the test fails).
+// datapath_bench harness), or the bench's bare gRPC server (grpc_idle_floor). Its stdout and
+// stderr go to a log file; it is ready once it writes "listening on" there (all of them print
+// that when they capture or serve); stop() ends it with SIGINT, which makes it finish its file.
+// Killed in the destructor if still running (also when the test fails).
 #pragma once
 
 #include <signal.h>
@@ -49,6 +50,8 @@ class ListeningProcess {
   ListeningProcess& operator=(const ListeningProcess&) = delete;
 
   bool ready() const { return ready_; }
+  // Its process id while it runs; -1 once it exited or was stopped.
+  pid_t pid() const { return pid_; }
 
   // What it wrote so far (stdout and stderr).
   std::string output() const {
