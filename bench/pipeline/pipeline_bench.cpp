@@ -8,6 +8,11 @@
 // --memcpy it measures memcpy bandwidth instead, for comparison in the same run
 // (bench/run_pipeline.sh).
 //
+// With --ring each recording is a flight-recorder ring instead (ring/ring_manager.h: the same
+// Recording with a RotatingSink, rotating --chunk-mib chunks and indexing every packet), so the
+// same run prices the ring's hot path against a plain recording's; the end-to-end time then
+// includes closing and indexing every chunk.
+//
 // Packets for recording r go to 10.<r/256>.<r%256>.0/24, so with --match one every packet
 // matches exactly one recording; with --match all every packet matches every recording.
 #include <sys/resource.h>
@@ -28,6 +33,7 @@
 #include "dispatch/filter.h"
 #include "dispatch/packet_info.h"
 #include "dispatch/recording.h"
+#include "ring/ring_manager.h"
 #include "sink/sink.h"
 
 namespace {
@@ -51,6 +57,27 @@ struct Options {
   std::string out_dir = "/tmp/pipeline-bench";
   bool keep_files = false;
   bool memcpy_only = false;
+  unsigned flows = 0;  // distinct flows (destination hosts) per recording; 0: 4096 / recordings
+  bool ring = false;
+  size_t chunk_mib = 256;
+};
+
+// What a ring needs from the recording side: the benchmark's Router and writer pool.
+class BenchRingHost final : public ring::RingHost {
+ public:
+  BenchRingHost(Router& router, sink::WriterPool& writers) : router_(router), writers_(writers) {}
+  uint64_t allocate_id() override { return next_id_++; }
+  Status attach(std::shared_ptr<Recording> recording) override {
+    return router_.add(std::move(recording));
+  }
+  void detach(uint64_t recording_id) override { router_.remove(recording_id); }
+  void absorb_kernel_losses() override {}  // no kernel here
+  sink::WriterPool& writers() override { return writers_; }
+
+ private:
+  Router& router_;
+  sink::WriterPool& writers_;
+  uint64_t next_id_ = 1u << 20;  // above the recordings' ids
 };
 
 // An Ethernet/IPv4/UDP frame of `size` bytes (>= 42) to 10.<hi>.<lo>.<host>.
@@ -114,7 +141,9 @@ int run(const Options& o) {
   pool_options.threads = o.writer_threads;
   pool_options.use_io_uring = !o.plain_writes;
   pool_options.direct_io = !o.buffered;
-  pool_options.total_queue_bytes = static_cast<size_t>(o.recordings) * (o.queue_mib << 20) + 1;
+  // A ring holds up to four chunk sinks at once (the one written, two opened ahead, one closing).
+  pool_options.total_queue_bytes =
+      static_cast<size_t>(o.recordings) * (o.ring ? 4 : 1) * (o.queue_mib << 20) + 1;
   auto pool = sink::WriterPool::create(pool_options);
   if (!pool.ok()) {
     fmt::print(stderr, "writer pool: {}\n", pool.error().message());
@@ -124,6 +153,20 @@ int run(const Options& o) {
   Dispatcher dispatcher;
   Router router(dispatcher);
   std::vector<std::shared_ptr<Recording>> recordings;
+  BenchRingHost ring_host(router, **pool);
+  std::unique_ptr<ring::RingManager> rings;
+  if (o.ring) {
+    ring::RingManagerOptions ring_options;
+    ring_options.path = fs::path(o.out_dir) / "rings";
+    ring_options.ring.queue_bytes = o.queue_mib << 20;
+    ring_options.max_rings = o.recordings;
+    auto created = ring::RingManager::create(ring_options, ring_host);
+    if (!created.ok()) {
+      fmt::print(stderr, "rings: {}\n", created.error().message());
+      return 1;
+    }
+    rings = std::move(*created);
+  }
   for (unsigned r = 0; r < o.recordings; ++r) {
     const std::string dst =
         o.match == "all" ? "10.0.0.0/8" : fmt::format("10.{}.{}.0/24", (r >> 8) & 0xff, r & 0xff);
@@ -131,6 +174,21 @@ int run(const Options& o) {
     if (!filter.ok()) {
       fmt::print(stderr, "filter: {}\n", filter.error().message());
       return 1;
+    }
+    if (o.ring) {
+      ring::RingSpec spec;
+      spec.name = fmt::format("bench-{}", r);
+      spec.include.push_back(*filter);
+      spec.snap_length = o.snap_length ? o.snap_length : 262144;
+      spec.format = o.format == "pcapng" ? sink::FileFormat::kPcapng : sink::FileFormat::kPcap;
+      spec.max_bytes = uint64_t{1} << 50;  // never deletes during the run
+      spec.chunk_bytes = uint64_t{o.chunk_mib} << 20;
+      spec.chunk_duration = {};
+      if (auto started = rings->start(spec); !started.ok()) {
+        fmt::print(stderr, "ring: {}\n", started.error().message());
+        return 1;
+      }
+      continue;
     }
     sink::SinkOptions sink_options;
     sink_options.format =
@@ -157,7 +215,8 @@ int run(const Options& o) {
   }
 
   // A pool of distinct frames, spread over the recordings.
-  const unsigned per_recording = std::max(1u, 4096u / o.recordings);
+  const unsigned per_recording =
+      o.flows != 0 ? std::min(o.flows, 250u) : std::max(1u, 4096u / o.recordings);
   std::vector<std::vector<uint8_t>> frames;
   for (unsigned r = 0; r < o.recordings; ++r) {
     for (unsigned h = 0; h < per_recording; ++h) frames.push_back(make_frame(o.packet_size, r, h));
@@ -206,6 +265,18 @@ int run(const Options& o) {
 
   // Stop every recording, then finish them concurrently (drain, trailer, fsync, rename), as the
   // daemon does on shutdown: the end-to-end time includes getting every byte into its file.
+  // Rings: stopped one by one (each closes and indexes its last chunk).
+  uint64_t captured = 0, lost = 0, file_bytes = 0;
+  for (unsigned r = 0; o.ring && r < o.recordings; ++r) {
+    auto stopped = rings->stop(fmt::format("bench-{}", r));
+    if (!stopped.ok()) {
+      fmt::print(stderr, "ring stop: {}\n", stopped.error().message());
+      return 1;
+    }
+    captured += stopped->stats.packets_captured;
+    lost += stopped->stats.packets_lost();
+    file_bytes += stopped->bytes;
+  }
   for (auto& recording : recordings) router.remove(recording->id());
   std::vector<Result<sink::SinkResult>> results(recordings.size(),
                                                 Error(ErrorCode::kInternal, "not finished"));
@@ -215,7 +286,6 @@ int run(const Options& o) {
       finishers.emplace_back([&, i] { results[i] = recordings[i]->finish(); });
     }
   }
-  uint64_t captured = 0, lost = 0, file_bytes = 0;
   for (size_t i = 0; i < recordings.size(); ++i) {
     if (!results[i].ok()) {
       fmt::print(stderr, "finish: {}\n", results[i].error().message());
@@ -234,13 +304,14 @@ int run(const Options& o) {
   const double total_s = std::chrono::duration<double>(t_done - t0).count();
 
   fmt::print(
-      "packet_size={} recordings={} match={} format={} writer={} packets={} "
+      "packet_size={} {}={} match={} format={} writer={} packets={} "
       "offered_pps={:.0f} source_cpu_ns_per_packet={:.1f} captured_pps={:.0f} file_MBps={:.1f} "
       "captured={} lost={} "
       "loss_pct={:.3f} unmatched={} stale_rule_bits={} source_s={:.3f} total_s={:.3f} "
       "peak_rss_MiB={:.1f} queue_MiB={}\n",
-      o.packet_size, o.recordings, o.match, o.format, (*pool)->backend(), o.packets,
-      o.packets / source_s, source_cpu_s * 1e9 / static_cast<double>(o.packets), captured / total_s,
+      o.packet_size, o.ring ? "rings" : "recordings", o.recordings, o.match, o.format,
+      (*pool)->backend(), o.packets, o.packets / source_s,
+      source_cpu_s * 1e9 / static_cast<double>(o.packets), captured / total_s,
       file_bytes / total_s / 1e6, captured, lost,
       100.0 * static_cast<double>(lost) / static_cast<double>(o.packets), routed.packets_unmatched,
       routed.stale_rule_bits, source_s, total_s, peak_rss_kib() / 1024.0,
@@ -248,6 +319,10 @@ int run(const Options& o) {
   if (!o.keep_files) {
     std::error_code ec;
     for (const auto& f : files) fs::remove(f, ec);
+    for (unsigned r = 0; o.ring && r < o.recordings; ++r) {
+      (void)rings->remove(fmt::format("bench-{}", r));
+    }
+    fs::remove(fs::path(o.out_dir) / "rings", ec);
     if (made_dir) fs::remove(o.out_dir, ec);  // only if empty: never someone else's files
   }
   return 0;
@@ -277,6 +352,12 @@ int main(int argc, char** argv) {
       "--out-dir", o.out_dir,
       "where the files go (the files, and the directory if created, are removed afterwards)");
   app.add_flag("--keep-files", o.keep_files, "keep the files");
+  app.add_option("--flows", o.flows,
+                 "distinct flows per recording, packets taking them in turn (1..250; default "
+                 "4096 frames per recording over 250 flows)");
+  app.add_flag("--ring", o.ring,
+               "each recording is a flight-recorder ring (chunk files and their index) instead");
+  app.add_option("--chunk-mib", o.chunk_mib, "a ring's chunk size in MiB (with --ring)");
   app.add_flag("--memcpy", o.memcpy_only, "only measure memcpy bandwidth");
   CLI11_PARSE(app, argc, argv);
   if (o.memcpy_only) {
