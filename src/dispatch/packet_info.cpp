@@ -126,7 +126,7 @@ void decode_ipv6(std::span<const uint8_t> ip, PacketInfo& info) {
 
 }  // namespace
 
-PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
+PacketInfo decode_packet_walk(std::span<const uint8_t> bytes, LinkType link_type) {
   PacketInfo info;
   if (link_type == LinkType::kRaw) {
     const uint8_t version = bytes.empty() ? 0 : bytes[0] >> 4;

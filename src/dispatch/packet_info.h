@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <span>
 
 #include "dispatch/packet.h"
@@ -21,6 +22,8 @@ struct PacketInfo {
   // A header the filters need is truncated, malformed or beyond the parse limits (what the
   // kernel counts as "unclassified"); the fields found so far are set, the rest are not.
   bool incomplete = false;
+
+  bool operator==(const PacketInfo&) const = default;
 };
 
 // Decodes Ethernet (with up to 8 802.1Q/802.1ad/0x9100 tags) or raw IP, IPv4 (fragments: only
@@ -40,6 +43,34 @@ struct PacketInfo {
 // of the wrong version or with a bad IHL (raw IP: a version other than 4 or 6), a cut or ninth
 // IPv6 extension header, a cut TCP/UDP/SCTP port pair. Non-IP EtherTypes (ARP, ...) and later
 // fragments (no ports by nature) are complete.
-PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type);
+//
+// The common frame (untagged Ethernet, IPv4 without options, not a later fragment, its port
+// pair captured) is decoded inline, the rest by decode_packet_walk(): the same result
+// (DecodePacket.TheInlineFrameAgreesWithTheWalk), without two calls per packet on the hot path
+// of a ring, which decodes every packet it indexes.
+PacketInfo decode_packet_walk(std::span<const uint8_t> bytes, LinkType link_type);
+
+inline PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
+  const uint8_t* p = bytes.data();
+  PacketInfo info;  // the one object returned, so it is built in place
+  // 14 bytes of Ethernet, a 20-byte IPv4 header (version 4, IHL 5), fragment offset 0, and 4
+  // bytes past it, so the ports of TCP, UDP and SCTP are there.
+  if (link_type != LinkType::kEthernet || bytes.size() < 38 || p[12] != 0x08 || p[13] != 0x00 ||
+      p[14] != 0x45 || (p[20] & 0x1f) != 0 || p[21] != 0) {
+    info = decode_packet_walk(bytes, link_type);
+    return info;
+  }
+  info.ip_version = 4;
+  std::memcpy(info.source.data(), p + 26, 4);
+  std::memcpy(info.destination.data(), p + 30, 4);
+  info.has_protocol = true;
+  info.protocol = p[23];
+  if (info.protocol == 6 || info.protocol == 17 || info.protocol == 132) {  // TCP, UDP, SCTP
+    info.has_ports = true;
+    info.source_port = static_cast<uint16_t>(p[34] << 8 | p[35]);
+    info.destination_port = static_cast<uint16_t>(p[36] << 8 | p[37]);
+  }
+  return info;
+}
 
 }  // namespace recorder

@@ -270,6 +270,39 @@ TEST(DecodePacket, EveryTruncationIsSafe) {
   }
 }
 
+// decode_packet() takes the common frame inline: it must agree with the full walk on every frame,
+// the ones the inline path takes (every transport, cut anywhere) and the ones it must leave to the
+// walk (its checks broken one byte at a time, at every value a byte can take).
+TEST(DecodePacket, TheInlineFrameAgreesWithTheWalk) {
+  std::vector<std::vector<uint8_t>> frames;
+  for (uint8_t proto : {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_GRE}) {
+    frames.push_back(build_packet({.source = "10.1.2.3",
+                                   .destination = "192.168.0.9",
+                                   .protocol = proto,
+                                   .source_port = 1234,
+                                   .destination_port = 80,
+                                   .payload_length = 8}));
+  }
+  for (const auto& frame : frames) {
+    for (size_t len = 0; len <= frame.size(); ++len) {
+      const std::span<const uint8_t> cut(frame.data(), len);
+      EXPECT_EQ(decode_packet(cut, LinkType::kEthernet),
+                decode_packet_walk(cut, LinkType::kEthernet))
+          << "cut to " << len;
+      EXPECT_EQ(decode_packet(cut, LinkType::kRaw), decode_packet_walk(cut, LinkType::kRaw));
+    }
+    for (size_t at = 0; at < 38; ++at) {
+      for (int value = 0; value < 256; ++value) {
+        std::vector<uint8_t> changed = frame;
+        changed[at] = static_cast<uint8_t>(value);
+        EXPECT_EQ(decode_packet(changed, LinkType::kEthernet),
+                  decode_packet_walk(changed, LinkType::kEthernet))
+            << "byte " << at << " = " << value;
+      }
+    }
+  }
+}
+
 // `incomplete` marks what the kernel counts as unclassified: a header the filters need is cut,
 // malformed or beyond the parse limits; complete non-IP frames and later fragments are not.
 TEST(DecodePacket, IncompleteMarksWhatTheDecoderGaveUpOn) {
