@@ -184,6 +184,7 @@ void ChunkIndexBuilder::clear() noexcept {
   flow_postings_.clear();
   flow_cache_->fill(0);
   last_flow_ = 0;
+  last_key_ = {0xff};
   capacity_ = 0;
   postings_ = address_keys_ = port_keys_ = protocol_keys_ = 0;
   ports_seen_->reset();
@@ -207,53 +208,19 @@ void ChunkIndexBuilder::count_address(uint8_t family,
   }
 }
 
-namespace {
-
-uint64_t word(const std::array<uint8_t, 16>& bytes, size_t at) noexcept {
-  uint64_t v;
-  std::memcpy(&v, bytes.data() + at, sizeof v);
-  return v;
-}
-
-// The fields of a flow besides its addresses, in one word.
-template <typename T>
-uint64_t small_fields(const T& f) noexcept {
-  return uint64_t{f.source_port} | uint64_t{f.destination_port} << 16 |
-         uint64_t{f.ip_version} << 32 | uint64_t{f.protocol} << 40 |
-         uint64_t{f.has_protocol} << 48 | uint64_t{f.has_ports} << 56;
-}
-
-// An IPv4 address's word: the decoder stored its 4 bytes (the rest are zero), and a load of
-// exactly those bytes is forwarded from that store, where a wider one would stall on it.
-uint64_t ipv4_word(const std::array<uint8_t, 16>& bytes) noexcept {
-  uint32_t v;
-  std::memcpy(&v, bytes.data(), sizeof v);
-  return v;
-}
-
-}  // namespace
-
 uint32_t ChunkIndexBuilder::flow_of(const PacketInfo& info) noexcept {
-  // Word-wise: no copy of the fields before the common case, a hit.
   const bool v4 = info.ip_version == 4;
   const uint64_t s0 = v4 ? ipv4_word(info.source) : word(info.source, 0);
   const uint64_t s1 = v4 ? 0 : word(info.source, 8);
   const uint64_t d0 = v4 ? ipv4_word(info.destination) : word(info.destination, 0);
   const uint64_t d1 = v4 ? 0 : word(info.destination, 8);
   const uint64_t rest = small_fields(info);
-  auto is = [&](uint32_t id) {
-    const Flow& seen = flows_[id];
-    return word(seen.source, 0) == s0 && word(seen.source, 8) == s1 &&
-           word(seen.destination, 0) == d0 && word(seen.destination, 8) == d1 &&
-           small_fields(seen) == rest;
-  };
-  // Most packets belong to the flow of the packet before.
-  if (!flows_.empty() && is(last_flow_)) return last_flow_;
   const uint64_t hash = ((s0 ^ s1 * 0x9e3779b97f4a7c15ull) + (d0 ^ d1 * 0xc2b2ae3d27d4eb4full) +
                          rest * 0x165667b19e3779f9ull) *
                         0xff51afd7ed558ccdull;
   uint32_t& slot = (*flow_cache_)[(hash >> 40) % kFlowCache];
-  if (slot != 0 && is(slot - 1)) return last_flow_ = slot - 1;
+  std::memcpy(last_key_.data(), &info, kFlowKeyBytes);
+  if (slot != 0 && same_flow(flows_[slot - 1], info)) return last_flow_ = slot - 1;
   return last_flow_ = new_flow(info, slot);
 }
 
@@ -292,14 +259,6 @@ uint32_t ChunkIndexBuilder::new_flow(const PacketInfo& info, uint32_t& slot) noe
   flow_postings_.push_back(postings);
   slot = static_cast<uint32_t>(flows_.size());
   return slot - 1;
-}
-
-void ChunkIndexBuilder::add(uint64_t offset, uint64_t timestamp_ns,
-                            const PacketInfo& info) noexcept {
-  const uint32_t flow = flow_of(info);
-  packets_.push_back(Packet{offset, timestamp_ns});
-  packet_flows_.push_back(flow);
-  postings_ += flow_postings_[flow];
 }
 
 void ChunkIndexBuilder::note_interface_block(uint64_t offset) noexcept {

@@ -26,6 +26,7 @@
 #include <array>
 #include <bitset>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -77,7 +78,16 @@ class ChunkIndexBuilder {
   // Forgets every packet and flow, keeping the memory (for the next chunk).
   void clear() noexcept;
 
-  void add(uint64_t offset, uint64_t timestamp_ns, const PacketInfo& info) noexcept;
+  // Inline: on the ring's hot path, the packet's flow is nearly always the packet before's, told
+  // by comparing its decoded fields as bytes with that packet's.
+  [[gnu::always_inline]] void add(uint64_t offset, uint64_t timestamp_ns,
+                                  const PacketInfo& info) noexcept {
+    const uint32_t flow =
+        std::memcmp(&info, last_key_.data(), kFlowKeyBytes) == 0 ? last_flow_ : flow_of(info);
+    packets_.push_back(Packet{offset, timestamp_ns});
+    packet_flows_.push_back(flow);
+    postings_ += flow_postings_[flow];
+  }
   // pcapng: an interface block at `offset` (read back at finish()).
   void note_interface_block(uint64_t offset) noexcept;
   std::span<const uint64_t> interface_blocks() const {
@@ -128,14 +138,51 @@ class ChunkIndexBuilder {
 
   void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
   uint32_t new_flow(const PacketInfo& info, uint32_t& slot) noexcept;
+  // The flow of a packet that is not the last flow's: through the cache, or a new one; it becomes
+  // the last flow.
   uint32_t flow_of(const PacketInfo& info) noexcept;
+  // Word-wise: IPv4 addresses as the 4 bytes the decoder stored (a load of exactly those is
+  // forwarded from that store, where a wider one would stall on it), the rest in one word.
+  template <typename T>
+  static uint64_t small_fields(const T& f) noexcept {
+    return uint64_t{f.source_port} | uint64_t{f.destination_port} << 16 |
+           uint64_t{f.ip_version} << 32 | uint64_t{f.protocol} << 40 |
+           uint64_t{f.has_protocol} << 48 | uint64_t{f.has_ports} << 56;
+  }
+  static uint64_t word(const std::array<uint8_t, 16>& bytes, size_t at) noexcept {
+    uint64_t v;
+    std::memcpy(&v, bytes.data() + at, sizeof v);
+    return v;
+  }
+  static uint64_t ipv4_word(const std::array<uint8_t, 16>& bytes) noexcept {
+    uint32_t v;
+    std::memcpy(&v, bytes.data(), sizeof v);
+    return v;
+  }
+  static bool same_flow(const Flow& seen, const PacketInfo& info) noexcept {
+    if (info.ip_version == 4) {
+      return word(seen.source, 0) == ipv4_word(info.source) && word(seen.source, 8) == 0 &&
+             word(seen.destination, 0) == ipv4_word(info.destination) &&
+             word(seen.destination, 8) == 0 && small_fields(seen) == small_fields(info);
+    }
+    return word(seen.source, 0) == word(info.source, 0) &&
+           word(seen.source, 8) == word(info.source, 8) &&
+           word(seen.destination, 0) == word(info.destination, 0) &&
+           word(seen.destination, 8) == word(info.destination, 8) &&
+           small_fields(seen) == small_fields(info);
+  }
 
   std::vector<Packet> packets_;
   std::vector<uint32_t> packet_flows_;  // by packet: its flow in flows_
   std::vector<Flow> flows_;
   std::vector<uint8_t> flow_postings_;  // by flow: the postings each of its packets adds
   std::unique_ptr<std::array<uint32_t, kFlowCache>> flow_cache_;  // flow + 1 (0: empty)
-  uint32_t last_flow_ = 0;  // the flow of the packet added last
+  // The flow of the packet added last, and that packet's PacketInfo up to `incomplete` (the
+  // fields a flow keys by, without padding), as bytes; an ip_version of 0xff matches no packet.
+  static constexpr size_t kFlowKeyBytes = offsetof(PacketInfo, incomplete);
+  static_assert(kFlowKeyBytes == 1 + 16 + 16 + 1 + 1 + 1 + 2 + 2, "PacketInfo has no padding");
+  uint32_t last_flow_ = 0;
+  std::array<uint8_t, kFlowKeyBytes> last_key_{0xff};
   size_t capacity_ = 0;
   // For size_bound(): postings, distinct ports and protocols (exact), and addresses (a
   // direct-mapped cache of those seen: a miss counts as a new key, so the count is an upper bound).
