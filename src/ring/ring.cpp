@@ -276,7 +276,7 @@ void Ring::stop(bool persist) {
     last_stats_ = recording_->stats();
     for (auto& chunk : rotating_->take_remaining()) {
       closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
-                                     chunk->last_ns.load(), chunk->bytes.load()};
+                                     chunk->last_ns.load(), chunk->bytes()};
       to_close_.push_back(std::move(chunk));
     }
     running_ = false;
@@ -371,7 +371,7 @@ bool Ring::maintain(uint64_t free_bytes) {
     for (auto& chunk : taken) {
       if (!chunk) continue;
       closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
-                                     chunk->last_ns.load(), chunk->bytes.load()};
+                                     chunk->last_ns.load(), chunk->bytes()};
       to_close_.push_back(std::move(chunk));
       queued = true;
     }
@@ -392,7 +392,7 @@ uint64_t Ring::reserved_bytes() const {
   uint64_t reserved = 0;
   for (const auto& [seq, c] : closing_) reserved += std::max(spec_.chunk_bytes, c.bytes);
   if (running_ && rotating_->current() != nullptr) {
-    reserved += std::max(spec_.chunk_bytes, rotating_->current()->bytes.load());
+    reserved += std::max(spec_.chunk_bytes, rotating_->current()->bytes());
   }
   return reserved;
 }
@@ -403,7 +403,7 @@ uint64_t Ring::current_chunk_room() const {
   if (!running_) return 0;
   const Chunk* c = rotating_->current();
   if (c == nullptr) return 0;
-  return spec_.chunk_bytes - std::min(spec_.chunk_bytes, c->bytes.load());
+  return spec_.chunk_bytes - std::min(spec_.chunk_bytes, c->bytes());
 }
 
 void Ring::retain(uint64_t free_bytes) {
@@ -496,8 +496,7 @@ RingStatus Ring::status() const {
   for (const auto& [seq, c] : closing_) add(c.first_ns, c.last_ns, 0);
   if (running_) {
     for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {
-      if (c != nullptr && c->packets.load() > 0)
-        add(c->first_ns.load(), c->last_ns.load(), c->bytes.load());
+      if (c != nullptr && c->packets() > 0) add(c->first_ns.load(), c->last_ns.load(), c->bytes());
     }
   }
   return s;
@@ -548,9 +547,9 @@ Result<SnapshotSource> Ring::snapshot_source(uint64_t from_ns, uint64_t to_ns) c
     }
     if (running_) {
       for (const Chunk* c : {rotating_->retired(), rotating_->current()}) {
-        if (c == nullptr || c->packets.load() == 0) continue;
-        if (auto s = add_open(c->seq, c->file_name, c->first_ns.load(), c->last_ns.load(),
-                              c->packets.load());
+        if (c == nullptr || c->packets() == 0) continue;
+        if (auto s =
+                add_open(c->seq, c->file_name, c->first_ns.load(), c->last_ns.load(), c->packets());
             !s)
           return std::move(s).error();
       }

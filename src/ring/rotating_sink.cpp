@@ -8,10 +8,6 @@ namespace {
 
 constexpr auto kRelaxed = std::memory_order_relaxed;
 
-void bump(std::atomic<uint64_t>& counter, uint64_t by) noexcept {
-  counter.store(counter.load(kRelaxed) + by, kRelaxed);
-}
-
 // The most one record adds to the file besides the packet's bytes (a pcapng EPB with its options
 // after a new interface's block; a pcap record header and a synthesized Ethernet header).
 constexpr uint64_t kRecordOverhead =
@@ -29,7 +25,7 @@ RotatingSink::~RotatingSink() {
 }
 
 bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept {
-  if (chunk.packets.load(kRelaxed) == 0) return false;
+  if (chunk.packets() == 0) return false;
   if (chunk.index.full()) return true;
   // Far from the size, no need to look: each packet adds at most its record and
   // ChunkIndexBuilder::kMaxBytesPerPacket to what the sum below counts.
@@ -42,7 +38,7 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   // On disk, whole blocks: the chunk file, its index, and the first block of the chunk after it
   // (opened ahead, holding its file header).
   const uint64_t file =
-      chunk.bytes.load(kRelaxed) + packet.data.size() + kRecordOverhead + limits_.trailer_bytes;
+      chunk.bytes() + packet.data.size() + kRecordOverhead + limits_.trailer_bytes;
   const uint64_t index = chunk.index.size_bound() + ChunkIndexBuilder::kMaxBytesPerPacket;
   const uint64_t used = blocks(file) + blocks(index) + kDiskBlock;
   if (used > limits_.chunk_bytes) return true;
@@ -55,8 +51,9 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
 }
 
 bool RotatingSink::old(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
-  return limits_.chunk_duration_ns != 0 && chunk.packets.load(kRelaxed) != 0 &&
-         packet.timestamp_ns >= chunk.first_ns.load(kRelaxed) + limits_.chunk_duration_ns;
+  const uint64_t first_ns = chunk.first_ns.load(kRelaxed);
+  return limits_.chunk_duration_ns != 0 && first_ns != 0 &&
+         packet.timestamp_ns >= first_ns + limits_.chunk_duration_ns;
 }
 
 int RotatingSink::next_slot() noexcept {
@@ -78,43 +75,61 @@ int RotatingSink::next_slot() noexcept {
   return slot;
 }
 
+inline bool RotatingSink::must_look(const Chunk& chunk, const CapturedPacket& packet) noexcept {
+  if (&chunk == failed_chunk_.load(kRelaxed) || chunk.index.full()) return true;
+  if (limits_.chunk_duration_ns != 0 && old(chunk, packet)) return true;
+  // Far from the size, no need to sum it: see over_size().
+  const uint64_t growth =
+      packet.data.size() + kRecordOverhead + ChunkIndexBuilder::kMaxBytesPerPacket;
+  if (growth > unchecked_room_) return true;
+  unchecked_room_ -= growth;
+  return false;
+}
+
+Chunk* RotatingSink::rotate(Chunk* chunk, const CapturedPacket& packet) noexcept {
+  const bool due = chunk == nullptr || chunk == failed_chunk_.load(kRelaxed) ||
+                   over_size(*chunk, packet) || old(*chunk, packet);
+  if (!due) return chunk;
+  const int slot = next_slot();
+  // Rotate only when a next chunk is ready and the previous retired one was taken.
+  if (slot < 0 || (chunk != nullptr && retired_.load(std::memory_order_acquire) != nullptr)) {
+    return chunk;
+  }
+  Chunk* next = next_[slot].load(kRelaxed);
+  next_[slot].store(nullptr, std::memory_order_release);
+  if (chunk != nullptr) retired_.store(chunk, std::memory_order_release);
+  current_.store(next, std::memory_order_release);
+  producer_chunk_ = next;
+  producer_queue_ = queue_of(next);
+  unchecked_room_ = 0;
+  limits_.wake();
+  return next;
+}
+
 sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexcept {
   Chunk* chunk = producer_chunk_;
-  const bool failed = chunk != nullptr && chunk == failed_chunk_.load(kRelaxed);
-  const bool full = chunk != nullptr && !failed && over_size(*chunk, packet);
-  if (chunk == nullptr || failed || full || old(*chunk, packet)) {
-    const int slot = next_slot();
-    // Rotate only when a next chunk is ready and the previous retired one was taken.
-    if (slot >= 0 && (chunk == nullptr || retired_.load(std::memory_order_acquire) == nullptr)) {
-      Chunk* next = next_[slot].load(kRelaxed);
-      next_[slot].store(nullptr, std::memory_order_release);
-      if (chunk != nullptr) retired_.store(chunk, std::memory_order_release);
-      current_.store(next, std::memory_order_release);
-      producer_chunk_ = chunk = next;
-      unchecked_room_ = 0;
-      limits_.wake();
-    }
+  if (chunk == nullptr || must_look(*chunk, packet)) {
+    chunk = rotate(chunk, packet);
+    if (chunk == nullptr) return sink::AppendResult::kQueueFull;  // no chunk open yet
   }
-  if (chunk == nullptr) return sink::AppendResult::kQueueFull;  // no chunk open yet
-  const sink::AppendResult result = chunk->sink->try_append(packet);
-  if (result == sink::AppendResult::kAppended) {
-    const sink::RecordPlacement at = chunk->sink->last_placement();
-    if (at.interface_block != sink::RecordPlacement::kNone) {
-      chunk->index.note_interface_block(at.interface_block);
-    }
-    if (packet.decoded != nullptr) {  // dispatch decoded it already
-      chunk->index.add(at.offset, packet.timestamp_ns, *packet.decoded);
-    } else {
-      chunk->index.add(at.offset, packet.timestamp_ns,
-                       decode_packet(packet.data, packet.link_type));
-    }
-    if (chunk->packets.load(kRelaxed) == 0) chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
-    chunk->last_ns.store(packet.timestamp_ns, kRelaxed);
-    bump(chunk->packets, 1);
-    chunk->bytes.store(at.end, kRelaxed);
-  } else if (result == sink::AppendResult::kFailed) {
-    failed_chunk_.store(chunk, kRelaxed);
+  sink::EncodingQueue& queue = *producer_queue_;
+  const sink::AppendResult result = queue.try_append(packet);
+  if (result != sink::AppendResult::kAppended) {
+    if (result == sink::AppendResult::kFailed) failed_chunk_.store(chunk, kRelaxed);
+    return result;
   }
+  const sink::RecordPlacement at = queue.last_placement();
+  if (at.interface_block != sink::RecordPlacement::kNone) {
+    chunk->index.note_interface_block(at.interface_block);
+  }
+  if (packet.decoded != nullptr) {  // dispatch decoded it already
+    chunk->index.add(at.offset, packet.timestamp_ns, *packet.decoded);
+  } else {
+    chunk->index.add(at.offset, packet.timestamp_ns, decode_packet(packet.data, packet.link_type));
+  }
+  // The chunk's packets and bytes are its queue's counts.
+  if (chunk->first_ns.load(kRelaxed) == 0) chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
+  chunk->last_ns.store(packet.timestamp_ns, kRelaxed);
   return result;
 }
 
@@ -144,6 +159,7 @@ std::vector<std::unique_ptr<Chunk>> RotatingSink::take_remaining() {
     if (Chunk* chunk = slot->exchange(nullptr, std::memory_order_acq_rel)) out.emplace_back(chunk);
   }
   producer_chunk_ = nullptr;
+  producer_queue_ = nullptr;
   return out;
 }
 

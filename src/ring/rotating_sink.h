@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "ring/chunk_index.h"
+#include "sink/encoding_queue.h"
 #include "sink/sink.h"
 
 namespace recorder::ring {
@@ -49,13 +50,16 @@ namespace recorder::ring {
 // One chunk file while it is written, and what the producer put into it.
 struct Chunk {
   uint64_t seq = 0;
-  std::string file_name;  // final name in the ring's directory
-  std::unique_ptr<sink::Sink> sink;
+  std::string file_name;             // final name in the ring's directory
+  std::unique_ptr<sink::Sink> sink;  // a writer pool's (Sink::open()): it has a direct_queue()
   // Written by the producer (relaxed), read by the control side.
   std::atomic<uint64_t> first_ns{0};  // timestamp of the first packet (0: none yet)
   std::atomic<uint64_t> last_ns{0};
-  std::atomic<uint64_t> packets{0};
-  std::atomic<uint64_t> bytes{0};  // the file's length so far (its header included)
+  // Counted by the sink's queue as the producer appends (any thread may read them).
+  uint64_t packets() const { return sink->direct_queue()->appended_packets(); }
+  uint64_t bytes() const {  // the file's length so far (its header included)
+    return sink->direct_queue()->stream_bytes();
+  }
   // The chunk's index as it is written: the producer's while the chunk is current, the control
   // side's once it took the chunk back.
   ChunkIndexBuilder index;
@@ -83,13 +87,17 @@ class RotatingSink final : public sink::Sink {
   // `first`: the chunk the first packet goes to (none: the first provide_next()'s, taken with a
   // rotation at the first packet).
   explicit RotatingSink(RotationLimits limits, std::unique_ptr<Chunk> first = nullptr)
-      : limits_(limits), producer_chunk_(first.get()), current_(first.release()) {}
+      : limits_(limits),
+        producer_chunk_(first.get()),
+        producer_queue_(queue_of(first.get())),
+        current_(first.release()) {}
   ~RotatingSink() override;
 
   sink::AppendResult try_append(const CapturedPacket& packet) noexcept override;
   sink::RecordPlacement last_placement() const noexcept override {
-    return producer_chunk_ != nullptr ? producer_chunk_->sink->last_placement()
-                                      : sink::RecordPlacement{};
+    return producer_queue_ != nullptr   ? producer_queue_->last_placement()
+           : producer_chunk_ != nullptr ? producer_chunk_->sink->last_placement()
+                                        : sink::RecordPlacement{};
   }
   // A ring does not stop on a failed chunk: it rotates to the next.
   bool failed() const noexcept override { return false; }
@@ -123,6 +131,16 @@ class RotatingSink final : public sink::Sink {
   std::vector<std::unique_ptr<Chunk>> take_remaining();
 
  private:
+  static sink::EncodingQueue* queue_of(Chunk* chunk) noexcept {
+    return chunk != nullptr ? chunk->sink->direct_queue() : nullptr;
+  }
+  // Whether the packet must go through rotate(): the chunk failed, or may be full or old. Inline:
+  // for nearly every packet it is three compares.
+  bool must_look(const Chunk& chunk, const CapturedPacket& packet) noexcept;
+  // Rotates to the next chunk when one is ready and the current one is due (failed, full, old);
+  // returns the chunk the packet goes to (nullptr: none open yet).
+  Chunk* rotate(Chunk* chunk, const CapturedPacket& packet) noexcept;
+  // Sums the chunk's sizes: whether the packet would take it past the chunk size.
   bool over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept;
   bool old(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
   // Producer: the slot of the chunk to rotate into (the lower seq of the healthy ones handed
@@ -131,6 +149,9 @@ class RotatingSink final : public sink::Sink {
 
   const RotationLimits limits_;
   Chunk* producer_chunk_ = nullptr;  // the producer's view of current_
+  // producer_chunk_'s sink's queue (Sink::direct_queue()), appended to without the sink's
+  // virtual calls.
+  sink::EncodingQueue* producer_queue_ = nullptr;
   std::atomic<Chunk*> current_{nullptr};
   std::atomic<Chunk*> next_[2] = {nullptr, nullptr};  // the lower seq is taken first
   std::atomic<Chunk*> retired_{nullptr};
