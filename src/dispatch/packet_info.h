@@ -44,22 +44,44 @@ struct PacketInfo {
 // IPv6 extension header, a cut TCP/UDP/SCTP port pair. Non-IP EtherTypes (ARP, ...) and later
 // fragments (no ports by nature) are complete.
 //
-// The common frame (untagged Ethernet, IPv4 without options, not a later fragment, its port
-// pair captured) is decoded inline, the rest by decode_packet_walk(): the same result
-// (DecodePacket.TheInlineFrameAgreesWithTheWalk), without two calls per packet on the hot path
-// of a ring, which decodes every packet it indexes.
+// The common frame (is_common_frame()) is decoded inline, the rest by decode_packet_walk(): the
+// same result (DecodePacket.TheInlineFrameAgreesWithTheWalk), without two calls per packet on the
+// hot path of a ring, which decodes the packets it indexes.
 PacketInfo decode_packet_walk(std::span<const uint8_t> bytes, LinkType link_type);
 
-inline PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
+// Untagged Ethernet, a 20-byte IPv4 header (version 4, IHL 5) at fragment offset 0, and 4 bytes
+// past it (where TCP, UDP and SCTP have their ports).
+inline bool is_common_frame(std::span<const uint8_t> bytes, LinkType link_type) {
   const uint8_t* p = bytes.data();
+  return link_type == LinkType::kEthernet && bytes.size() >= 38 && p[12] == 0x08 && p[13] == 0x00 &&
+         p[14] == 0x45 && (p[20] & 0x1f) == 0 && p[21] == 0;
+}
+
+// What a common frame's PacketInfo is made of, read from the frame: its addresses, and its
+// protocol with the 4 bytes after the IPv4 header. Common frames with equal keys decode alike
+// (a ring recognizes the packets of the last flow by it, without decoding them).
+struct CommonFrameKey {
+  uint64_t addresses = 0;
+  uint64_t rest = uint64_t{1} << 63;  // the default matches no frame's
+  bool operator==(const CommonFrameKey&) const = default;
+};
+
+inline CommonFrameKey common_frame_key(std::span<const uint8_t> frame) {
+  CommonFrameKey key;
+  uint32_t after_header;
+  std::memcpy(&key.addresses, frame.data() + 26, 8);
+  std::memcpy(&after_header, frame.data() + 34, 4);
+  key.rest = uint64_t{after_header} | uint64_t{frame[23]} << 32;
+  return key;
+}
+
+inline PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_type) {
   PacketInfo info;  // the one object returned, so it is built in place
-  // 14 bytes of Ethernet, a 20-byte IPv4 header (version 4, IHL 5), fragment offset 0, and 4
-  // bytes past it, so the ports of TCP, UDP and SCTP are there.
-  if (link_type != LinkType::kEthernet || bytes.size() < 38 || p[12] != 0x08 || p[13] != 0x00 ||
-      p[14] != 0x45 || (p[20] & 0x1f) != 0 || p[21] != 0) {
+  if (!is_common_frame(bytes, link_type)) {
     info = decode_packet_walk(bytes, link_type);
     return info;
   }
+  const uint8_t* p = bytes.data();
   info.ip_version = 4;
   std::memcpy(info.source.data(), p + 26, 4);
   std::memcpy(info.destination.data(), p + 30, 4);

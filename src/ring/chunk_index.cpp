@@ -45,6 +45,55 @@ void put(std::vector<uint8_t>& out, T v) {
   out.insert(out.end(), p, p + sizeof v);
 }
 
+// Writes `bytes` from `at` on at their place in `fd`; the errno of a failed write (0: all done).
+int write_all(int fd, std::span<const uint8_t> bytes, size_t at) {
+  while (at < bytes.size()) {
+    const ssize_t n = ::pwrite(fd, bytes.data() + at, bytes.size() - at, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : ENOSPC;
+    at += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+// Writes an index file: a hidden temporary, fsync()ed, renamed to `name`. `bytes` is
+// page-aligned (a PageAllocator buffer or a mapping), so its whole pages go with O_DIRECT where
+// the filesystem has it: an index of tens of MB is not copied into the page cache on its way to
+// disk (the ring maps it again when a snapshot needs it). The tail, and everything on a
+// filesystem without direct I/O, goes through the page cache.
+Status write_index_file(const storage::Directory& dir, std::string_view name,
+                        std::span<const uint8_t> bytes) {
+  const std::string temp = fmt::format(".{}.tmp", name);
+  (void)dir.unlink(temp);  // a leftover of a crash
+  auto fd = dir.create_file(temp, O_WRONLY);
+  if (!fd) return std::move(fd).error().wrap("write chunk index");
+  auto failed = [&](int err, std::string_view what) {
+    (void)dir.unlink(temp);
+    return Error::from_errno(fmt::format("write chunk index {}{}", name, what), err);
+  };
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t done = 0;
+  if (reinterpret_cast<uintptr_t>(bytes.data()) % page == 0 && bytes.size() >= page) {
+    if (auto direct = dir.open_file(temp, O_WRONLY | O_DIRECT)) {
+      const size_t whole = bytes.size() / page * page;
+      // EINVAL: the filesystem takes no direct I/O after all; the page cache takes it all.
+      if (int err = write_all(direct->get(), bytes.first(whole), 0); err == 0) {
+        done = whole;
+      } else if (err != EINVAL) {
+        return failed(err, "");
+      }
+    }
+  }
+  if (int err = write_all(fd->get(), bytes, done); err != 0) return failed(err, "");
+  if (::fsync(fd->get()) != 0) return failed(errno, ": fsync");
+  (void)dir.unlink(name);  // an index rebuilt after a crash replaces the old one
+  if (auto s = dir.rename(temp, name); !s) {
+    (void)dir.unlink(temp);
+    return std::move(s).error().wrap("write chunk index");
+  }
+  return ok_status();
+}
+
 using AddressKey = std::array<uint8_t, 17>;  // family, then the address
 
 AddressKey address_key(uint8_t family, const std::array<uint8_t, 16>& address) {
@@ -141,6 +190,7 @@ std::vector<ChunkInterface> ChunkIndex::interfaces() const {
 
 ChunkIndexBuilder::ChunkIndexBuilder()
     : flow_cache_(std::make_unique<std::array<uint32_t, kFlowCache>>()),
+      frame_cache_(std::make_unique<std::array<FrameSlot, kFrameCache>>()),
       ports_seen_(std::make_unique<std::bitset<65536>>()),
       addresses_seen_(std::make_unique<std::array<SeenAddress, kAddressCache>>()) {}
 
@@ -185,6 +235,8 @@ void ChunkIndexBuilder::clear() noexcept {
   flow_cache_->fill(0);
   last_flow_ = 0;
   last_key_ = {0xff};
+  last_frame_ = CommonFrameKey{};
+  frame_cache_->fill(FrameSlot{});
   capacity_ = 0;
   postings_ = address_keys_ = port_keys_ = protocol_keys_ = 0;
   ports_seen_->reset();
@@ -219,7 +271,6 @@ uint32_t ChunkIndexBuilder::flow_of(const PacketInfo& info) noexcept {
                          rest * 0x165667b19e3779f9ull) *
                         0xff51afd7ed558ccdull;
   uint32_t& slot = (*flow_cache_)[(hash >> 40) % kFlowCache];
-  std::memcpy(last_key_.data(), &info, kFlowKeyBytes);
   if (slot != 0 && same_flow(flows_[slot - 1], info)) return last_flow_ = slot - 1;
   return last_flow_ = new_flow(info, slot);
 }
@@ -279,25 +330,30 @@ Result<ChunkIndex> ChunkIndex::build(ChunkReader& reader) {
     if (!next) return std::move(next).error().wrap("build chunk index");
     if (!*next) break;
     const ChunkPacket& p = **next;
-    builder.add(p.offset, p.timestamp_ns, decode_packet(p.data, reader.link_type(p)));
+    builder.add(p.offset, p.timestamp_ns, p.data, reader.link_type(p));
   }
   return builder.finish(reader.format(), reader.interfaces());
 }
 
-Result<ChunkIndex> ChunkIndexBuilder::finish(sink::FileFormat format, Fd chunk) const {
-  if (interface_block_count_ == 0) return finish(format, std::vector<ChunkInterface>{});
+Result<std::vector<ChunkInterface>> ChunkIndexBuilder::interface_table(Fd chunk) const {
+  if (interface_block_count_ == 0) return std::vector<ChunkInterface>{};
   auto reader = ChunkReader::open(std::move(chunk));
-  if (!reader) return std::move(reader).error().wrap("finish chunk index");
+  if (!reader) return std::move(reader).error();
   for (uint64_t offset : interface_blocks()) {
-    if (auto s = reader->read_interface_block(offset); !s) {
-      return std::move(s).error().wrap("finish chunk index");
-    }
+    if (auto s = reader->read_interface_block(offset); !s) return std::move(s).error();
   }
-  return finish(format, reader->interfaces());
+  return reader->interfaces();
 }
 
-ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
-                                     const std::vector<ChunkInterface>& interface_table) const {
+Result<ChunkIndex> ChunkIndexBuilder::finish(sink::FileFormat format, Fd chunk) const {
+  auto interfaces = interface_table(std::move(chunk));
+  if (!interfaces) return std::move(interfaces).error().wrap("finish chunk index");
+  return finish(format, *interfaces);
+}
+
+void ChunkIndexBuilder::build(sink::FileFormat format,
+                              const std::vector<ChunkInterface>& interface_table,
+                              ChunkIndex::Bytes& out, std::vector<size_t>& section_start) const {
   using Header = ChunkIndex::Header;
   // Keys, numbered in file order: the distinct addresses sorted by (family, address), then the
   // ports, then the protocols, ascending. Only the flows' values are sorted, never the packets.
@@ -375,14 +431,6 @@ ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
   }
   for (uint32_t k = 0; k < keys; ++k) key_first[k + 1] += key_first[k];
   const uint64_t total_postings = key_first[keys];
-  std::vector<uint32_t> postings(total_postings);
-  {
-    std::vector<uint32_t> next(key_first.begin(), key_first.end() - 1);
-    for (size_t i = 0; i < packets_.size(); ++i) {
-      const FlowKeys& k = flow_keys[packet_flows_[i]];
-      for (uint32_t j = 0; j < k.count; ++j) postings[next[k.key[j]]++] = static_cast<uint32_t>(i);
-    }
-  }
 
   std::vector<uint8_t> interfaces;
   for (const auto& itf : interface_table) {
@@ -405,48 +453,76 @@ ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
   h.protocol_keys = static_cast<uint32_t>(protocols.size());
   h.interface_bytes = static_cast<uint32_t>(interfaces.size());
 
-  ChunkIndex index;
-  std::vector<uint8_t>& out = index.owned_;
-  out.reserve(sizeof h + h.packets * kPacketEntry + h.address_keys * kAddressEntry +
-              h.port_keys * kPortEntry + h.protocol_keys * kProtocolEntry +
-              h.postings * kPostingEntry + interfaces.size());
-  put(out, h);
-  static_assert(sizeof(Packet) == kPacketEntry, "packets are kept as the file holds them");
-  const auto* packet_bytes = reinterpret_cast<const uint8_t*>(packets_.data());
-  out.insert(out.end(), packet_bytes, packet_bytes + packets_.size() * kPacketEntry);
-  // One key entry per distinct value: its first posting and how many follow.
-  auto put_range = [&](uint32_t key) {
-    put<uint32_t>(out, key_first[key]);
-    put<uint32_t>(out, key_first[key + 1] - key_first[key]);
-  };
-  uint32_t key = 0;
-  for (const AddressKey& a : addresses) {
-    out.push_back(a[0]);
-    out.insert(out.end(), 3, 0);
-    out.insert(out.end(), a.begin() + 1, a.end());
-    put_range(key++);
-  }
-  for (uint16_t port : ports) {
-    put<uint16_t>(out, port);
-    put<uint16_t>(out, 0);
-    put_range(key++);
-  }
-  for (uint8_t protocol : protocols) {
-    out.push_back(protocol);
-    out.insert(out.end(), 3, 0);
-    put_range(key++);
-  }
-  const auto* posting_bytes = reinterpret_cast<const uint8_t*>(postings.data());
-  out.insert(out.end(), posting_bytes, posting_bytes + postings.size() * kPostingEntry);
-  out.insert(out.end(), interfaces.begin(), interfaces.end());
-  index.bytes_ = index.owned_;
-  index.section_start_ = {sizeof(Header)};
+  // The file's bytes, written in place (out is resized once: a reused buffer is not zeroed).
+  section_start = {sizeof(Header)};
   for (size_t n : {h.packets * kPacketEntry, size_t{h.address_keys} * kAddressEntry,
                    size_t{h.port_keys} * kPortEntry, size_t{h.protocol_keys} * kProtocolEntry,
                    h.postings * kPostingEntry, size_t{h.interface_bytes}}) {
-    index.section_start_.push_back(index.section_start_.back() + n);
+    section_start.push_back(section_start.back() + n);
   }
+  out.resize(section_start.back());
+  uint8_t* at = out.data();
+  auto put_at = [&at](const void* p, size_t n) {
+    std::memcpy(at, p, n);
+    at += n;
+  };
+  put_at(&h, sizeof h);
+  static_assert(sizeof(Packet) == kPacketEntry, "packets are kept as the file holds them");
+  put_at(packets_.data(), packets_.size() * kPacketEntry);
+  // One key entry per distinct value: its first posting and how many follow.
+  auto put_range = [&](uint32_t key) {
+    const uint32_t range[2] = {key_first[key], key_first[key + 1] - key_first[key]};
+    put_at(range, sizeof range);
+  };
+  uint32_t key = 0;
+  for (const AddressKey& a : addresses) {
+    const uint8_t family[4] = {a[0], 0, 0, 0};
+    put_at(family, sizeof family);
+    put_at(a.data() + 1, a.size() - 1);
+    put_range(key++);
+  }
+  for (uint16_t port : ports) {
+    const uint16_t entry[2] = {port, 0};
+    put_at(entry, sizeof entry);
+    put_range(key++);
+  }
+  for (uint8_t protocol : protocols) {
+    const uint8_t entry[4] = {protocol, 0, 0, 0};
+    put_at(entry, sizeof entry);
+    put_range(key++);
+  }
+  // Postings by counting, straight into their section: every packet's ordinal at its keys' next
+  // places, in packet order (so ascending per key).
+  {
+    uint8_t* postings = at;
+    std::vector<uint32_t> next(key_first.begin(), key_first.end() - 1);
+    for (size_t i = 0; i < packets_.size(); ++i) {
+      const FlowKeys& k = flow_keys[packet_flows_[i]];
+      const auto ordinal = static_cast<uint32_t>(i);
+      for (uint32_t j = 0; j < k.count; ++j) {
+        std::memcpy(postings + size_t{next[k.key[j]]++} * kPostingEntry, &ordinal, kPostingEntry);
+      }
+    }
+    at += total_postings * kPostingEntry;
+  }
+  put_at(interfaces.data(), interfaces.size());
+}
+
+ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
+                                     const std::vector<ChunkInterface>& interfaces) const {
+  ChunkIndex index;
+  build(format, interfaces, index.owned_, index.section_start_);
+  index.bytes_ = std::span<const uint8_t>(index.owned_.data(), index.owned_.size());
   return index;
+}
+
+Status ChunkIndexBuilder::write(const storage::Directory& dir, std::string_view name,
+                                sink::FileFormat format, Fd chunk, ChunkIndex::Bytes& out) const {
+  auto interfaces = interface_table(std::move(chunk));
+  if (!interfaces) return std::move(interfaces).error().wrap("write chunk index");
+  std::vector<size_t> section_start;
+  build(format, *interfaces, out, section_start);
+  return write_index_file(dir, name, std::span<const uint8_t>(out.data(), out.size()));
 }
 
 Result<ChunkIndex> ChunkIndex::load(const storage::Directory& dir, std::string_view name) {
@@ -485,32 +561,7 @@ Result<ChunkIndex> ChunkIndex::load(const storage::Directory& dir, std::string_v
 }
 
 Status ChunkIndex::write(const storage::Directory& dir, std::string_view name) const {
-  const std::string temp = fmt::format(".{}.tmp", name);
-  (void)dir.unlink(temp);  // a leftover of a crash
-  auto fd = dir.create_file(temp, O_WRONLY);
-  if (!fd) return std::move(fd).error().wrap("write chunk index");
-  size_t done = 0;
-  while (done < bytes_.size()) {
-    const ssize_t n = ::write(fd->get(), bytes_.data() + done, bytes_.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      (void)dir.unlink(temp);
-      return Error::from_errno(fmt::format("write chunk index {}", name), err);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd->get()) != 0) {
-    const int err = errno;
-    (void)dir.unlink(temp);
-    return Error::from_errno(fmt::format("write chunk index {}: fsync", name), err);
-  }
-  (void)dir.unlink(name);  // an index rebuilt after a crash replaces the old one
-  if (auto s = dir.rename(temp, name); !s) {
-    (void)dir.unlink(temp);
-    return std::move(s).error().wrap("write chunk index");
-  }
-  return ok_status();
+  return write_index_file(dir, name, bytes_);
 }
 
 void ChunkIndex::candidates_of(const Filter& filter, const IndexQuery& query,

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/page_allocator.h"
 #include "common/result.h"
 #include "dispatch/filter.h"
 #include "dispatch/packet_info.h"
@@ -72,21 +73,45 @@ class ChunkIndexBuilder {
   ChunkIndexBuilder(ChunkIndexBuilder&&) noexcept;
   ChunkIndexBuilder& operator=(ChunkIndexBuilder&&) noexcept;
   // Room for `packets` packets, prefaulted (at most kPrefaultBytes of it); full() once they are
-  // in. A builder given to the producer is reserved first.
+  // in, and packets added after that are left out (never an allocation on the hot path). A
+  // builder given to the producer is reserved first; one never reserved takes any number.
   void reserve(size_t packets);
   bool full() const noexcept { return packets_.size() >= capacity_ && capacity_ != 0; }
+  size_t capacity() const noexcept { return capacity_; }
   // Forgets every packet and flow, keeping the memory (for the next chunk).
   void clear() noexcept;
 
-  // Inline: on the ring's hot path, the packet's flow is nearly always the packet before's, told
-  // by comparing its decoded fields as bytes with that packet's.
+  // A packet and the fields dispatch decoded from it.
+  void add(uint64_t offset, uint64_t timestamp_ns, const PacketInfo& info) noexcept {
+    last_frame_ = CommonFrameKey{};
+    append(offset, timestamp_ns, flow_of_decoded(info));
+  }
+  // A packet's bytes. Inline, for the ring's hot path: a common frame of the last flow (nearly
+  // every packet) is recognized by its bytes, one of a flow seen lately through a small cache of
+  // frame keys, neither decoded; the rest are decoded.
   [[gnu::always_inline]] void add(uint64_t offset, uint64_t timestamp_ns,
-                                  const PacketInfo& info) noexcept {
-    const uint32_t flow =
-        std::memcmp(&info, last_key_.data(), kFlowKeyBytes) == 0 ? last_flow_ : flow_of(info);
-    packets_.push_back(Packet{offset, timestamp_ns});
-    packet_flows_.push_back(flow);
-    postings_ += flow_postings_[flow];
+                                  std::span<const uint8_t> bytes, LinkType link_type) noexcept {
+    if (!is_common_frame(bytes, link_type)) {
+      add(offset, timestamp_ns, decode_packet(bytes, link_type));
+      return;
+    }
+    const CommonFrameKey key = common_frame_key(bytes);
+    if (key != last_frame_) {
+      last_frame_ = key;
+      last_key_[0] = 0xff;  // last_flow_ changes: no longer that of the fields in last_key_
+      FrameSlot& slot = (*frame_cache_)[((key.addresses ^ key.rest * 0x9e3779b97f4a7c15ull) *
+                                             0xff51afd7ed558ccdull >>
+                                         40) %
+                                        kFrameCache];
+      if (slot.key == key) {
+        last_flow_ = slot.flow;
+      } else {
+        // No compare with the fields just decoded (loads of what was just stored a byte at a
+        // time wait for every store before them, a whole packet's copy included).
+        slot = {key, flow_of(decode_packet(bytes, link_type))};
+      }
+    }
+    append(offset, timestamp_ns, last_flow_);
   }
   // pcapng: an interface block at `offset` (read back at finish()).
   void note_interface_block(uint64_t offset) noexcept;
@@ -102,6 +127,11 @@ class ChunkIndexBuilder {
   // The index of the chunk written to `chunk` (its file): the interface table is read from the
   // interface blocks noted (pcapng), nothing else.
   Result<ChunkIndex> finish(sink::FileFormat format, Fd chunk) const;
+  // The same index, written as `name` in `dir` (as ChunkIndex::write()) from `out`, a buffer the
+  // caller keeps for the next chunk's (a closer builds an index per chunk: fresh memory for each
+  // would be faulted in, and zeroed, every time).
+  Status write(const storage::Directory& dir, std::string_view name, sink::FileFormat format,
+               Fd chunk, std::vector<uint8_t, PageAllocator<uint8_t>>& out) const;
 
   // The most of the tables reserve() prefaults (a chunk of small packets may need more; the
   // rest faults in as it is written).
@@ -137,9 +167,29 @@ class ChunkIndexBuilder {
   static constexpr size_t kFlowCache = 4096;
 
   void count_address(uint8_t family, const std::array<uint8_t, 16>& address) noexcept;
+  // The pcapng interface table, read from the interface blocks noted.
+  Result<std::vector<ChunkInterface>> interface_table(Fd chunk) const;
+  // The index file's bytes into `out` (resized to them), and where its sections start.
+  void build(sink::FileFormat format, const std::vector<ChunkInterface>& interfaces,
+             std::vector<uint8_t, PageAllocator<uint8_t>>& out,
+             std::vector<size_t>& section_start) const;
+  void append(uint64_t offset, uint64_t timestamp_ns, uint32_t flow) noexcept {
+    // Full (no next chunk was ready to rotate into): the packet is in the chunk but not in its
+    // index, whose table never grows on the hot path; an index with fewer packets than its chunk
+    // is built again from the file when the chunk is closed (Ring::close_index()).
+    if (packets_.size() == capacity_ && capacity_ != 0) return;
+    packets_.push_back(Packet{offset, timestamp_ns});
+    packet_flows_.push_back(flow);
+    postings_ += flow_postings_[flow];
+  }
+  uint32_t flow_of_decoded(const PacketInfo& info) noexcept {
+    if (std::memcmp(&info, last_key_.data(), kFlowKeyBytes) == 0) return last_flow_;
+    std::memcpy(last_key_.data(), &info, kFlowKeyBytes);
+    return flow_of(info);
+  }
   uint32_t new_flow(const PacketInfo& info, uint32_t& slot) noexcept;
   // The flow of a packet that is not the last flow's: through the cache, or a new one; it becomes
-  // the last flow.
+  // last_flow_.
   uint32_t flow_of(const PacketInfo& info) noexcept;
   // Word-wise: IPv4 addresses as the 4 bytes the decoder stored (a load of exactly those is
   // forwarded from that store, where a wider one would stall on it), the rest in one word.
@@ -177,12 +227,23 @@ class ChunkIndexBuilder {
   std::vector<Flow> flows_;
   std::vector<uint8_t> flow_postings_;  // by flow: the postings each of its packets adds
   std::unique_ptr<std::array<uint32_t, kFlowCache>> flow_cache_;  // flow + 1 (0: empty)
-  // The flow of the packet added last, and that packet's PacketInfo up to `incomplete` (the
-  // fields a flow keys by, without padding), as bytes; an ip_version of 0xff matches no packet.
+  // The flow of the packet added last. Two ways to recognize its packets: the PacketInfo up to
+  // `incomplete` (the fields a flow keys by, without padding) as bytes, set by the decoded path
+  // (an ip_version of 0xff matches no packet), and the common frame's key, set by the bytes path;
+  // each is reset when the other path changes last_flow_.
   static constexpr size_t kFlowKeyBytes = offsetof(PacketInfo, incomplete);
   static_assert(kFlowKeyBytes == 1 + 16 + 16 + 1 + 1 + 1 + 2 + 2, "PacketInfo has no padding");
   uint32_t last_flow_ = 0;
   std::array<uint8_t, kFlowKeyBytes> last_key_{0xff};
+  CommonFrameKey last_frame_;
+  // Common frames' keys seen lately, direct-mapped, with their flows (an empty slot's key
+  // matches no frame).
+  struct FrameSlot {
+    CommonFrameKey key;
+    uint32_t flow = 0;
+  };
+  static constexpr size_t kFrameCache = 256;
+  std::unique_ptr<std::array<FrameSlot, kFrameCache>> frame_cache_;
   size_t capacity_ = 0;
   // For size_bound(): postings, distinct ports and protocols (exact), and addresses (a
   // direct-mapped cache of those seen: a miss counts as a new key, so the count is an upper bound).
@@ -205,6 +266,9 @@ class ChunkIndex {
   static Result<ChunkIndex> load(const storage::Directory& dir, std::string_view name);
   // Writes the index as `name` in `dir` (a hidden temporary, fsync()ed, renamed).
   Status write(const storage::Directory& dir, std::string_view name) const;
+
+  // A built index's bytes: page-aligned, for direct I/O (chunk_index.cpp).
+  using Bytes = std::vector<uint8_t, PageAllocator<uint8_t>>;
 
   ChunkIndex(ChunkIndex&&) noexcept;
   ChunkIndex& operator=(ChunkIndex&&) noexcept;
@@ -233,8 +297,8 @@ class ChunkIndex {
   void candidates_of(const Filter& filter, const IndexQuery& query,
                      std::vector<uint32_t>& out) const;
 
-  std::vector<uint8_t> owned_;  // a built index
-  void* mapping_ = nullptr;     // a loaded one
+  Bytes owned_;              // a built index
+  void* mapping_ = nullptr;  // a loaded one
   size_t mapping_size_ = 0;
   std::span<const uint8_t> bytes_;     // the serialized index, either way
   std::vector<size_t> section_start_;  // byte offsets of the sections in bytes_

@@ -122,17 +122,14 @@ Result<Ring::Held> Ring::held_chunk(uint64_t seq, const std::string& file_name, 
                                     bool write) {
   auto size = dir_.stat(file_name);
   if (!size) return std::move(size).error();
-  if (write && index.packets() > 0) {
-    auto free = dir_.free_bytes();
-    if (options_.min_free_disk > 0 &&
-        (!free || *free < options_.min_free_disk + index.size_bytes())) {
-      // The index would take the disk below the floor the writers keep: snapshots read the
-      // chunk through instead; the next start builds it again.
-      spdlog::warn("ring {}: chunk {} not indexed: the disk is at its free-space floor", spec_.name,
-                   file_name);
-    } else if (auto s = index.write(dir_, index_file_name(seq)); !s) {
+  if (write && index.packets() > 0 && room_for_index(file_name, index.size_bytes())) {
+    if (auto s = index.write(dir_, index_file_name(seq)); !s) {
       // Snapshots still work (the chunk is read through); the next start tries again.
       spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+    } else if (auto loaded = ChunkIndex::load(dir_, index_file_name(seq)); loaded) {
+      // Held mapped from its file, not in the daemon's memory: a ring holds an index for every
+      // chunk (a tenth to a half of the chunk's size), and the page cache can drop a mapping.
+      index = std::move(*loaded);
     }
   }
   Held held;
@@ -149,22 +146,40 @@ Result<Ring::Held> Ring::held_chunk(uint64_t seq, const std::string& file_name, 
   return held;
 }
 
-// A closed chunk's index: the one the producer built while writing it, or, when a write error
-// cut the file short of what the producer appended, one built by reading what the file holds.
+// A closed chunk's index: the one the producer built while writing it, written beside the chunk
+// and held mapped; or, when a write error cut the file short of what the producer appended, one
+// built by reading what the file holds.
 Result<Ring::Held> Ring::close_index(const Chunk& chunk, const sink::SinkResult& closed) {
   if (closed.write_error || closed.packets_written != chunk.index.packets()) {
     return index_chunk(chunk.seq, chunk.file_name);
   }
-  auto written = written_index(chunk);
-  if (!written) return std::move(written).error();
-  return held_chunk(chunk.seq, chunk.file_name, std::move(*written), true);
-}
-
-// The index the producer built while writing the chunk.
-Result<ChunkIndex> Ring::written_index(const Chunk& chunk) {
+  if (room_for_index(chunk.file_name, chunk.index.size_bound())) {
+    const std::string name = index_file_name(chunk.seq);
+    auto fd = dir_.open_file(chunk.file_name, O_RDONLY);
+    if (!fd) return std::move(fd).error();
+    if (auto s = chunk.index.write(dir_, name, spec_.format, std::move(*fd), index_bytes_); !s) {
+      spdlog::warn("ring {}: {}", spec_.name, s.error().message());
+    } else if (auto loaded = ChunkIndex::load(dir_, name); loaded) {
+      return held_chunk(chunk.seq, chunk.file_name, std::move(*loaded), false);
+    }
+  }
+  // Not on disk: held in memory (snapshots use it; the next start builds and writes it).
   auto fd = dir_.open_file(chunk.file_name, O_RDONLY);
   if (!fd) return std::move(fd).error();
-  return chunk.index.finish(spec_.format, std::move(*fd));
+  auto built = chunk.index.finish(spec_.format, std::move(*fd));
+  if (!built) return std::move(built).error();
+  return held_chunk(chunk.seq, chunk.file_name, std::move(*built), false);
+}
+
+bool Ring::room_for_index(const std::string& file_name, uint64_t bytes) const {
+  auto free = dir_.free_bytes();
+  if (options_.min_free_disk == 0 || (free && *free >= options_.min_free_disk + bytes)) {
+    return true;
+  }
+  // The index would take the disk below the floor the writers keep.
+  spdlog::warn("ring {}: chunk {} not indexed on disk: the disk is at its free-space floor",
+               spec_.name, file_name);
+  return false;
 }
 
 Status Ring::save_state(bool running) const {

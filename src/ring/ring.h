@@ -119,7 +119,8 @@ class Ring {
   Result<Held> index_chunk(uint64_t seq, const std::string& file_name);
   Result<Held> held_chunk(uint64_t seq, const std::string& file_name, ChunkIndex index, bool write);
   Result<Held> close_index(const Chunk& chunk, const sink::SinkResult& closed);
-  Result<ChunkIndex> written_index(const Chunk& chunk);
+  // Whether the index of chunk `file_name`, `bytes` long, may go to disk (the free-space floor).
+  bool room_for_index(const std::string& file_name, uint64_t bytes) const;
   Result<std::unique_ptr<Chunk>> open_chunk();
   void finish_chunk(std::unique_ptr<Chunk> chunk);
   Status save_state(bool running) const;
@@ -147,6 +148,7 @@ class Ring {
   std::vector<std::unique_ptr<Chunk>> to_close_;  // queued by maintain()
   // A closed chunk's index tables, kept for the next chunk opened (its memory is faulted in).
   std::optional<ChunkIndexBuilder> spare_index_;
+  ChunkIndex::Bytes index_bytes_;  // close_mutex_: the buffer each closed chunk's index is built in
   RecordingStats last_stats_;
   uint64_t chunks_deleted_ = 0;
   std::string message_;

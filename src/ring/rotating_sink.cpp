@@ -1,5 +1,7 @@
 #include "ring/rotating_sink.h"
 
+#include <algorithm>
+
 #include "dispatch/packet_info.h"
 #include "sink/encoded_record.h"
 
@@ -12,6 +14,8 @@ constexpr auto kRelaxed = std::memory_order_relaxed;
 // after a new interface's block; a pcap record header and a synthesized Ethernet header).
 constexpr uint64_t kRecordOverhead =
     sink::EncodedRecord::kMaxPrefix + sink::EncodedRecord::kMaxSuffix;
+// The most a packet adds to a chunk and its index besides its own bytes.
+constexpr uint64_t kLeastGrowth = kRecordOverhead + ChunkIndexBuilder::kMaxBytesPerPacket;
 
 // Files take whole blocks on disk (4 KiB on the filesystems a ring lives on; a larger block
 // size would make the bound loose, not wrong, only for chunks of few blocks).
@@ -29,8 +33,7 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   if (chunk.index.full()) return true;
   // Far from the size, no need to look: each packet adds at most its record and
   // ChunkIndexBuilder::kMaxBytesPerPacket to what the sum below counts.
-  const uint64_t growth =
-      packet.data.size() + kRecordOverhead + ChunkIndexBuilder::kMaxBytesPerPacket;
+  const uint64_t growth = packet.data.size() + kLeastGrowth;
   if (growth <= unchecked_room_) {
     unchecked_room_ -= growth;
     return false;
@@ -47,6 +50,11 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   // (ChunkIndexBuilder::kInterfaceBlocksBound), and the rest is their growth as above.
   const uint64_t margin = 2 * kDiskBlock + ChunkIndexBuilder::kInterfaceBlocksBound;
   unchecked_room_ = limits_.chunk_bytes - used > margin ? limits_.chunk_bytes - used - margin : 0;
+  // And no more packets than the index has room for after this one: each takes at least
+  // kLeastGrowth of the room, so the packet that would fill it past its capacity comes here
+  // (full(), above) first.
+  const uint64_t index_room = chunk.index.capacity() - chunk.index.packets() - 1;
+  unchecked_room_ = std::min(unchecked_room_, index_room * kLeastGrowth);
   return false;
 }
 
@@ -75,17 +83,6 @@ int RotatingSink::next_slot() noexcept {
   return slot;
 }
 
-inline bool RotatingSink::must_look(const Chunk& chunk, const CapturedPacket& packet) noexcept {
-  if (&chunk == failed_chunk_.load(kRelaxed) || chunk.index.full()) return true;
-  if (limits_.chunk_duration_ns != 0 && old(chunk, packet)) return true;
-  // Far from the size, no need to sum it: see over_size().
-  const uint64_t growth =
-      packet.data.size() + kRecordOverhead + ChunkIndexBuilder::kMaxBytesPerPacket;
-  if (growth > unchecked_room_) return true;
-  unchecked_room_ -= growth;
-  return false;
-}
-
 Chunk* RotatingSink::rotate(Chunk* chunk, const CapturedPacket& packet) noexcept {
   const bool due = chunk == nullptr || chunk == failed_chunk_.load(kRelaxed) ||
                    over_size(*chunk, packet) || old(*chunk, packet);
@@ -102,20 +99,30 @@ Chunk* RotatingSink::rotate(Chunk* chunk, const CapturedPacket& packet) noexcept
   producer_chunk_ = next;
   producer_queue_ = queue_of(next);
   unchecked_room_ = 0;
+  old_at_ns_ = UINT64_MAX;
   limits_.wake();
   return next;
 }
 
 sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexcept {
   Chunk* chunk = producer_chunk_;
-  if (chunk == nullptr || must_look(*chunk, packet)) {
+  // Nearly every packet: two compares. The rest (no chunk yet, a chunk's first packets, one
+  // near its size or its index's capacity, old, or failed) go through rotate().
+  const uint64_t growth = packet.data.size() + kLeastGrowth;
+  const bool looked = growth > unchecked_room_ || packet.timestamp_ns >= old_at_ns_;
+  if (looked) {
     chunk = rotate(chunk, packet);
     if (chunk == nullptr) return sink::AppendResult::kQueueFull;  // no chunk open yet
+  } else {
+    unchecked_room_ -= growth;
   }
   sink::EncodingQueue& queue = *producer_queue_;
   const sink::AppendResult result = queue.try_append(packet);
   if (result != sink::AppendResult::kAppended) {
-    if (result == sink::AppendResult::kFailed) failed_chunk_.store(chunk, kRelaxed);
+    if (result == sink::AppendResult::kFailed) {
+      failed_chunk_.store(chunk, kRelaxed);
+      unchecked_room_ = 0;  // the next packet goes through rotate()
+    }
     return result;
   }
   const sink::RecordPlacement at = queue.last_placement();
@@ -125,10 +132,15 @@ sink::AppendResult RotatingSink::try_append(const CapturedPacket& packet) noexce
   if (packet.decoded != nullptr) {  // dispatch decoded it already
     chunk->index.add(at.offset, packet.timestamp_ns, *packet.decoded);
   } else {
-    chunk->index.add(at.offset, packet.timestamp_ns, decode_packet(packet.data, packet.link_type));
+    chunk->index.add(at.offset, packet.timestamp_ns, packet.data, packet.link_type);
   }
-  // The chunk's packets and bytes are its queue's counts.
-  if (chunk->first_ns.load(kRelaxed) == 0) chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
+  // The chunk's packets and bytes are its queue's counts. Its first packet came through
+  // rotate() (a new chunk has no room unchecked).
+  if (looked && chunk->first_ns.load(kRelaxed) == 0) {
+    chunk->first_ns.store(packet.timestamp_ns, kRelaxed);
+    if (limits_.chunk_duration_ns != 0)
+      old_at_ns_ = packet.timestamp_ns + limits_.chunk_duration_ns;
+  }
   chunk->last_ns.store(packet.timestamp_ns, kRelaxed);
   return result;
 }
@@ -160,6 +172,8 @@ std::vector<std::unique_ptr<Chunk>> RotatingSink::take_remaining() {
   }
   producer_chunk_ = nullptr;
   producer_queue_ = nullptr;
+  unchecked_room_ = 0;
+  old_at_ns_ = UINT64_MAX;
   return out;
 }
 

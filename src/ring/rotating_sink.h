@@ -134,11 +134,9 @@ class RotatingSink final : public sink::Sink {
   static sink::EncodingQueue* queue_of(Chunk* chunk) noexcept {
     return chunk != nullptr ? chunk->sink->direct_queue() : nullptr;
   }
-  // Whether the packet must go through rotate(): the chunk failed, or may be full or old. Inline:
-  // for nearly every packet it is three compares.
-  bool must_look(const Chunk& chunk, const CapturedPacket& packet) noexcept;
   // Rotates to the next chunk when one is ready and the current one is due (failed, full, old);
-  // returns the chunk the packet goes to (nullptr: none open yet).
+  // returns the chunk the packet goes to (nullptr: none open yet). A chunk's first packet, and
+  // every packet after a failed append, comes through here.
   Chunk* rotate(Chunk* chunk, const CapturedPacket& packet) noexcept;
   // Sums the chunk's sizes: whether the packet would take it past the chunk size.
   bool over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept;
@@ -158,8 +156,11 @@ class RotatingSink final : public sink::Sink {
   std::atomic<Chunk*> discarded_{nullptr};
   std::atomic<Chunk*> failed_chunk_{nullptr};  // producer only: the chunk whose write failed
   // Producer only: how much more the current chunk may grow (by over_size()'s bound per packet)
-  // before over_size() must sum its sizes again.
+  // before over_size() must sum its sizes again (0: the next packet goes through rotate()), and
+  // when its packets make it old (chunk_duration after its first; UINT64_MAX: no limit, or no
+  // packet yet).
   uint64_t unchecked_room_ = 0;
+  uint64_t old_at_ns_ = UINT64_MAX;
 };
 
 }  // namespace recorder::ring

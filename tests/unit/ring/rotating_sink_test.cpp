@@ -19,8 +19,13 @@ class Rotation {
  public:
   // `open_first`: the sink starts with a chunk (as a ring's does), else it has none until
   // maintain() provides one.
-  Rotation(RotationLimits limits, const std::filesystem::path& dir, bool open_first = false)
-      : dir_(dir), pool_(make_pool()), sink_(limits, open_first ? open_chunk() : nullptr) {}
+  // `index_capacity`: the packets each chunk's index table has room for.
+  Rotation(RotationLimits limits, const std::filesystem::path& dir, bool open_first = false,
+           size_t index_capacity = 1u << 16)
+      : dir_(dir),
+        index_capacity_(index_capacity),
+        pool_(make_pool()),
+        sink_(limits, open_first ? open_chunk() : nullptr) {}
   ~Rotation() { close_all(); }
 
   // What a ring's maintenance does each tick: take the full chunk, provide the next.
@@ -73,7 +78,7 @@ class Rotation {
     auto chunk = std::make_unique<Chunk>();
     chunk->seq = next_seq_++;
     chunk->file_name = chunk_file_name(chunk->seq, sink::FileFormat::kPcap);
-    chunk->index.reserve(1u << 16);
+    chunk->index.reserve(index_capacity_);
     sink::SinkOptions options;
     options.path = dir_ / chunk->file_name;
     options.queue_bytes = 1u << 20;
@@ -85,6 +90,7 @@ class Rotation {
   }
 
   std::filesystem::path dir_;
+  size_t index_capacity_;
   std::unique_ptr<sink::WriterPool> pool_;
   std::unique_ptr<sink::WriterPool> full_pool_;
   uint64_t next_seq_ = 1;
@@ -177,6 +183,25 @@ TEST(RotatingSink, KeepsWritingTheCurrentChunkWhileNoNextOneIsReady) {
   }
   r.close_all();
   ASSERT_EQ(r.files().size(), 1u);  // never waited, never dropped: one oversized chunk
+  expect_all_in_order(r, all);
+}
+
+// A chunk whose index table is full while no next chunk is ready still takes every packet, but
+// its index takes no more: the producer never grows the table (an allocation and a copy of tens
+// of MB on the hot path). The ring rebuilds such an index from the file when it closes the chunk.
+TEST(RotatingSink, AFullIndexWithNoNextChunkLeavesPacketsOutOfTheIndexNotTheFile) {
+  ::recorder::test::TempDir dir("ringrot");
+  Rotation r(RotationLimits{}, dir.path(), /*open_first=*/true, /*index_capacity=*/50);
+  const auto all = packets(80, 100, 1000);
+  for (const auto& p : all) {
+    ASSERT_EQ(r.sink().try_append(test::captured(p)), sink::AppendResult::kAppended);
+  }
+  ASSERT_NE(r.sink().current(), nullptr);
+  EXPECT_TRUE(r.sink().current()->index.full());
+  EXPECT_EQ(r.sink().current()->index.packets(), 50u);
+  EXPECT_EQ(r.sink().current()->packets(), 80u);
+  r.close_all();
+  ASSERT_EQ(r.files().size(), 1u);
   expect_all_in_order(r, all);
 }
 
