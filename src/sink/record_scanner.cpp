@@ -27,28 +27,40 @@ constexpr uint32_t kMaxRecord = 16u << 20;
 
 }  // namespace
 
-Result<ScanResult> scan_records(int fd, uint64_t limit) {
+Result<ScanResult> scan_records(int fd, uint64_t limit, const ScanResult* resume) {
   WindowReader reader(fd, limit);
   ScanResult r;
-  const uint8_t* head = reader.at(0, 12);
-  if (head == nullptr) {
-    if (reader.error() != 0) return Error::from_errno("read file header", reader.error());
-    return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap/pcapng header");
-  }
-  const uint32_t magic = get_u32(head);
-  if (magic == PcapEncoder::kMagicNanoseconds || magic == 0xa1b2c3d4) {
-    r.format = FileFormat::kPcap;
-    if (reader.at(0, PcapEncoder::kFileHeaderSize) == nullptr) {
-      return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap header");
+  if (resume != nullptr && resume->valid_end > 0) {
+    r = *resume;
+  } else {
+    const uint8_t* head = reader.at(0, 12);
+    if (head == nullptr) {
+      if (reader.error() != 0) return Error::from_errno("read file header", reader.error());
+      return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap/pcapng header");
     }
-    uint64_t off = PcapEncoder::kFileHeaderSize;
-    r.valid_end = off;
+    const uint32_t magic = get_u32(head);
+    if (magic == PcapEncoder::kMagicNanoseconds || magic == 0xa1b2c3d4) {
+      r.format = FileFormat::kPcap;
+      if (reader.at(0, PcapEncoder::kFileHeaderSize) == nullptr) {
+        return Error(ErrorCode::kInvalidArgument, "file is shorter than a pcap header");
+      }
+      r.valid_end = PcapEncoder::kFileHeaderSize;
+    } else if (magic == PcapngEncoder::kBlockSectionHeader && get_u32(head + 8) == 0x1A2B3C4D) {
+      r.format = FileFormat::kPcapng;
+    } else {
+      return Error(ErrorCode::kInvalidArgument, "not a pcap or pcapng file (unknown magic)");
+    }
+  }
+  if (r.format == FileFormat::kPcap) {
+    uint64_t off = r.valid_end;
     for (;;) {
       const uint8_t* h = reader.at(off, PcapEncoder::kRecordHeaderSize);
       if (h == nullptr) break;
       const uint32_t incl = get_u32(h + 8);
       const uint32_t orig = get_u32(h + 12);
-      if (incl > kMaxRecord || orig < incl || get_u32(h + 4) >= 1000000000u) break;
+      // We never write an empty record: zeros are a hole (a later write of a file being
+      // written that completed before an earlier one), not a record.
+      if (incl == 0 || incl > kMaxRecord || orig < incl || get_u32(h + 4) >= 1000000000u) break;
       const uint64_t end = off + PcapEncoder::kRecordHeaderSize + incl;
       if (end > limit) break;
       if (incl >= 15) {
@@ -61,9 +73,8 @@ Result<ScanResult> scan_records(int fd, uint64_t limit) {
       off = end;
       r.valid_end = off;
     }
-  } else if (magic == PcapngEncoder::kBlockSectionHeader && get_u32(head + 8) == 0x1A2B3C4D) {
-    r.format = FileFormat::kPcapng;
-    uint64_t off = 0;
+  } else {
+    uint64_t off = r.valid_end;
     for (;;) {
       const uint8_t* h = reader.at(off, 8);
       if (h == nullptr) break;
@@ -90,8 +101,6 @@ Result<ScanResult> scan_records(int fd, uint64_t limit) {
     if (r.valid_end == 0) {
       return Error(ErrorCode::kInvalidArgument, "pcapng section header block is incomplete");
     }
-  } else {
-    return Error(ErrorCode::kInvalidArgument, "not a pcap or pcapng file (unknown magic)");
   }
   if (reader.error() != 0) return Error::from_errno("read records", reader.error());
   return r;

@@ -26,6 +26,9 @@ struct ScanResult {
 
 // Scans the file open on `fd` from offset 0 up to `limit` bytes. NOT_FOUND-free: an error means
 // the file header itself is missing or not pcap/pcapng (kInvalidArgument), or a read failed.
-Result<ScanResult> scan_records(int fd, uint64_t limit);
+// `resume`: an earlier scan of the same file (which has only grown since): the scan goes on from
+// its valid_end, its counts carried, instead of reading what it read again (a file being written,
+// scanned until it holds some packets).
+Result<ScanResult> scan_records(int fd, uint64_t limit, const ScanResult* resume = nullptr);
 
 }  // namespace recorder::sink

@@ -69,6 +69,34 @@ struct CommandResult {
   std::string err;
 };
 
+// Records `n` packets of 200 bytes into dir/name and returns the finished file's bytes (the file
+// is removed).
+inline std::vector<uint8_t> finished_file(const TempDir& dir, const std::string& name,
+                                          FileFormat format, int n) {
+  auto pool = WriterPool::create({});
+  EXPECT_TRUE(pool.ok());
+  SinkOptions o;
+  o.path = dir / name;
+  o.format = format;
+  auto sink = Sink::open(**pool, o);
+  EXPECT_TRUE(sink.ok());
+  for (int i = 0; i < n; ++i) {
+    const auto f = make_frame(200, static_cast<uint32_t>(i));
+    EXPECT_EQ((*sink)->try_append(packet_of(f, static_cast<uint64_t>(i))), AppendResult::kAppended);
+  }
+  EXPECT_TRUE((*sink)->close(0).ok());
+  auto bytes = read_file(dir / name);
+  std::filesystem::remove(dir / name);
+  return bytes;
+}
+
+// Writes the first `n` of `bytes` to `p`.
+inline void write_file(const std::filesystem::path& p, const std::vector<uint8_t>& bytes,
+                       size_t n) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(n));
+}
+
 // Runs a shell command, capturing stdout and stderr.
 inline CommandResult run_command(const std::string& cmd) {
   CommandResult r;
