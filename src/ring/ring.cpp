@@ -576,11 +576,16 @@ Result<SnapshotSource> Ring::snapshot_source(uint64_t from_ns, uint64_t to_ns) c
   for (const Pending& p : pending) {
     SnapshotChunk& chunk = source.chunks[p.at];
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::optional<sink::ScanResult> scanned;  // each look reads only what was written since
     for (;;) {
       struct stat st {};
       if (::fstat(chunk.fd.get(), &st) != 0) break;
-      auto scan = sink::scan_records(chunk.fd.get(), static_cast<uint64_t>(st.st_size));
-      if (scan.ok()) chunk.limit = scan->valid_end;
+      auto scan = sink::scan_records(chunk.fd.get(), static_cast<uint64_t>(st.st_size),
+                                     scanned ? &*scanned : nullptr);
+      if (scan.ok()) {
+        chunk.limit = scan->valid_end;
+        scanned = *scan;
+      }
       if ((scan.ok() && scan->packets >= p.packets) ||
           std::chrono::steady_clock::now() >= deadline) {
         break;
