@@ -463,6 +463,7 @@ void ChunkIndexBuilder::build(sink::FileFormat format,
   out.resize(section_start.back());
   uint8_t* at = out.data();
   auto put_at = [&at](const void* p, size_t n) {
+    if (n == 0) return;  // p may be an empty table's null data()
     std::memcpy(at, p, n);
     at += n;
   };
