@@ -11,10 +11,14 @@ std::unique_ptr<grpc::ServerBuilder> api_server_builder() {
   grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto builder = std::make_unique<grpc::ServerBuilder>();
+  quiet_sync_pollers(*builder);
+  return builder;
+}
+
+void quiet_sync_pollers(grpc::ServerBuilder& builder) {
   // The sync server's pollers wake every CQ_TIMEOUT_MSEC (default 10 s) to look for work that
   // would have woken them anyway; shutdown shuts their queue down, which wakes them too.
-  builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
-  return builder;
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::CQ_TIMEOUT_MSEC, 3600 * 1000);
 }
 
 }  // namespace recorder::service

@@ -15,4 +15,8 @@ namespace recorder::service {
 
 std::unique_ptr<grpc::ServerBuilder> api_server_builder();
 
+// The builder's sync-server pollers wait an hour in their completion queue instead of waking
+// every 10 s (api_server_builder() does it; the health-only server, health_server.h, too).
+void quiet_sync_pollers(grpc::ServerBuilder& builder);
+
 }  // namespace recorder::service

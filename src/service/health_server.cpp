@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "service/api_server_builder.h"
+
 namespace recorder::service {
 
 Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& listen) {
@@ -11,6 +13,7 @@ Result<std::unique_ptr<HealthServer>> HealthServer::start(const std::string& lis
   // Our sync health service, not gRPC's default (callback-based) one: see health_service.h.
   grpc::EnableDefaultHealthCheckService(false);
   grpc::ServerBuilder builder;
+  quiet_sync_pollers(builder);  // an idle daemon's health port does not wake it
   builder.RegisterService(&health->service_);
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &health->port_);
   health->server_ = builder.BuildAndStart();
