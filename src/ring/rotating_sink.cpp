@@ -58,12 +58,6 @@ bool RotatingSink::over_size(const Chunk& chunk, const CapturedPacket& packet) n
   return false;
 }
 
-bool RotatingSink::old(const Chunk& chunk, const CapturedPacket& packet) const noexcept {
-  const uint64_t first_ns = chunk.first_ns.load(kRelaxed);
-  return limits_.chunk_duration_ns != 0 && first_ns != 0 &&
-         packet.timestamp_ns >= first_ns + limits_.chunk_duration_ns;
-}
-
 int RotatingSink::next_slot() noexcept {
   int slot = -1;
   for (int i = 0; i < 2; ++i) {
@@ -85,7 +79,7 @@ int RotatingSink::next_slot() noexcept {
 
 Chunk* RotatingSink::rotate(Chunk* chunk, const CapturedPacket& packet) noexcept {
   const bool due = chunk == nullptr || chunk == failed_chunk_.load(kRelaxed) ||
-                   over_size(*chunk, packet) || old(*chunk, packet);
+                   over_size(*chunk, packet) || packet.timestamp_ns >= old_at_ns_;
   if (!due) return chunk;
   const int slot = next_slot();
   // Rotate only when a next chunk is ready and the previous retired one was taken.

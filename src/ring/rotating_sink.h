@@ -95,9 +95,7 @@ class RotatingSink final : public sink::Sink {
 
   sink::AppendResult try_append(const CapturedPacket& packet) noexcept override;
   sink::RecordPlacement last_placement() const noexcept override {
-    return producer_queue_ != nullptr   ? producer_queue_->last_placement()
-           : producer_chunk_ != nullptr ? producer_chunk_->sink->last_placement()
-                                        : sink::RecordPlacement{};
+    return producer_queue_ != nullptr ? producer_queue_->last_placement() : sink::RecordPlacement{};
   }
   // A ring does not stop on a failed chunk: it rotates to the next.
   bool failed() const noexcept override { return false; }
@@ -140,7 +138,6 @@ class RotatingSink final : public sink::Sink {
   Chunk* rotate(Chunk* chunk, const CapturedPacket& packet) noexcept;
   // Sums the chunk's sizes: whether the packet would take it past the chunk size.
   bool over_size(const Chunk& chunk, const CapturedPacket& packet) noexcept;
-  bool old(const Chunk& chunk, const CapturedPacket& packet) const noexcept;
   // Producer: the slot of the chunk to rotate into (the lower seq of the healthy ones handed
   // over), or -1; a failed one is moved to `discarded_` when that is free.
   int next_slot() noexcept;
