@@ -352,8 +352,8 @@ Result<ChunkIndex> ChunkIndexBuilder::finish(sink::FileFormat format, Fd chunk) 
 }
 
 void ChunkIndexBuilder::build(sink::FileFormat format,
-                              const std::vector<ChunkInterface>& interface_table,
-                              ChunkIndex::Bytes& out, std::vector<size_t>& section_start) const {
+                              const std::vector<ChunkInterface>& interface_table, IndexBytes& out,
+                              std::vector<size_t>& section_start) const {
   using Header = ChunkIndex::Header;
   // Keys, numbered in file order: the distinct addresses sorted by (family, address), then the
   // ports, then the protocols, ascending. Only the flows' values are sorted, never the packets.
@@ -518,7 +518,7 @@ ChunkIndex ChunkIndexBuilder::finish(sink::FileFormat format,
 }
 
 Status ChunkIndexBuilder::write(const storage::Directory& dir, std::string_view name,
-                                sink::FileFormat format, Fd chunk, ChunkIndex::Bytes& out) const {
+                                sink::FileFormat format, Fd chunk, IndexBytes& out) const {
   auto interfaces = interface_table(std::move(chunk));
   if (!interfaces) return std::move(interfaces).error().wrap("write chunk index");
   std::vector<size_t> section_start;

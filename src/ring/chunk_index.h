@@ -50,6 +50,9 @@ struct IndexQuery {
 
 class ChunkIndex;
 
+// A built index's bytes: page-aligned, for direct I/O (chunk_index.cpp).
+using IndexBytes = std::vector<uint8_t, PageAllocator<uint8_t>>;
+
 // Collects what a chunk's index holds while the chunk is written. add() and
 // note_interface_block() are the producer's (no allocation when the capacity was reserved:
 // reserve() on the control side, before the chunk reaches the producer); finish() is the
@@ -131,7 +134,7 @@ class ChunkIndexBuilder {
   // caller keeps for the next chunk's (a closer builds an index per chunk: fresh memory for each
   // would be faulted in, and zeroed, every time).
   Status write(const storage::Directory& dir, std::string_view name, sink::FileFormat format,
-               Fd chunk, std::vector<uint8_t, PageAllocator<uint8_t>>& out) const;
+               Fd chunk, IndexBytes& out) const;
 
   // The most of the tables reserve() prefaults (a chunk of small packets may need more; the
   // rest faults in as it is written).
@@ -171,8 +174,7 @@ class ChunkIndexBuilder {
   Result<std::vector<ChunkInterface>> interface_table(Fd chunk) const;
   // The index file's bytes into `out` (resized to them), and where its sections start.
   void build(sink::FileFormat format, const std::vector<ChunkInterface>& interfaces,
-             std::vector<uint8_t, PageAllocator<uint8_t>>& out,
-             std::vector<size_t>& section_start) const;
+             IndexBytes& out, std::vector<size_t>& section_start) const;
   void append(uint64_t offset, uint64_t timestamp_ns, uint32_t flow) noexcept {
     // Full (no next chunk was ready to rotate into): the packet is in the chunk but not in its
     // index, whose table never grows on the hot path; an index with fewer packets than its chunk
@@ -267,9 +269,6 @@ class ChunkIndex {
   // Writes the index as `name` in `dir` (a hidden temporary, fsync()ed, renamed).
   Status write(const storage::Directory& dir, std::string_view name) const;
 
-  // A built index's bytes: page-aligned, for direct I/O (chunk_index.cpp).
-  using Bytes = std::vector<uint8_t, PageAllocator<uint8_t>>;
-
   ChunkIndex(ChunkIndex&&) noexcept;
   ChunkIndex& operator=(ChunkIndex&&) noexcept;
   ~ChunkIndex();
@@ -297,7 +296,7 @@ class ChunkIndex {
   void candidates_of(const Filter& filter, const IndexQuery& query,
                      std::vector<uint32_t>& out) const;
 
-  Bytes owned_;              // a built index
+  IndexBytes owned_;         // a built index
   void* mapping_ = nullptr;  // a loaded one
   size_t mapping_size_ = 0;
   std::span<const uint8_t> bytes_;     // the serialized index, either way

@@ -171,6 +171,12 @@ Result<Ring::Held> Ring::close_index(const Chunk& chunk, const sink::SinkResult&
   return held_chunk(chunk.seq, chunk.file_name, std::move(*built), false);
 }
 
+void Ring::queue_close(std::unique_ptr<Chunk> chunk) {
+  closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
+                                 chunk->last_ns.load(), chunk->bytes()};
+  to_close_.push_back(std::move(chunk));
+}
+
 bool Ring::room_for_index(const std::string& file_name, uint64_t bytes) const {
   auto free = dir_.free_bytes();
   if (options_.min_free_disk == 0 || (free && *free >= options_.min_free_disk + bytes)) {
@@ -290,9 +296,7 @@ void Ring::stop(bool persist) {
     std::lock_guard lock(mutex_);
     last_stats_ = recording_->stats();
     for (auto& chunk : rotating_->take_remaining()) {
-      closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
-                                     chunk->last_ns.load(), chunk->bytes()};
-      to_close_.push_back(std::move(chunk));
+      queue_close(std::move(chunk));
     }
     running_ = false;
   }
@@ -385,9 +389,7 @@ bool Ring::maintain(uint64_t free_bytes) {
     std::unique_ptr<Chunk> taken[] = {rotating_->take_retired(), rotating_->take_discarded()};
     for (auto& chunk : taken) {
       if (!chunk) continue;
-      closing_[chunk->seq] = Closing{chunk->seq, chunk->file_name, chunk->first_ns.load(),
-                                     chunk->last_ns.load(), chunk->bytes()};
-      to_close_.push_back(std::move(chunk));
+      queue_close(std::move(chunk));
       queued = true;
     }
   }

@@ -122,6 +122,8 @@ class Ring {
   // Whether the index of chunk `file_name`, `bytes` long, may go to disk (the free-space floor).
   bool room_for_index(const std::string& file_name, uint64_t bytes) const;
   Result<std::unique_ptr<Chunk>> open_chunk();
+  // A chunk taken from the producer, for close_chunks(); listed as closing meanwhile. mutex_ held.
+  void queue_close(std::unique_ptr<Chunk> chunk);
   void finish_chunk(std::unique_ptr<Chunk> chunk);
   Status save_state(bool running) const;
   void delete_chunk(uint64_t seq, const Held& held);
@@ -148,7 +150,7 @@ class Ring {
   std::vector<std::unique_ptr<Chunk>> to_close_;  // queued by maintain()
   // A closed chunk's index tables, kept for the next chunk opened (its memory is faulted in).
   std::optional<ChunkIndexBuilder> spare_index_;
-  ChunkIndex::Bytes index_bytes_;  // close_mutex_: the buffer each closed chunk's index is built in
+  IndexBytes index_bytes_;  // close_mutex_: the buffer each closed chunk's index is built in
   RecordingStats last_stats_;
   uint64_t chunks_deleted_ = 0;
   std::string message_;
