@@ -61,6 +61,18 @@ std::pair<grpc::Status, std::string> raw_unary(grpc::Channel& channel, const std
   return {status, out};
 }
 
+// The health-only server's address, from the daemon's log line (it was started with
+// --health-listen 127.0.0.1:0); empty, with a test failure, when the line does not say.
+std::string health_listen_address(Daemon& d) {
+  const std::string log = d.wait_for_log("gRPC health service");
+  std::smatch m;
+  if (!std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) {
+    ADD_FAILURE() << "no health port in the log: " << log;
+    return "";
+  }
+  return "127.0.0.1:" + m[1].str();
+}
+
 TEST(ServerIntegration, HealthServiceReportsServing) {
   TempDir tmp;
   Daemon d({"--replay", small_input(tmp.path()).string()});
@@ -74,10 +86,9 @@ TEST(ServerIntegration, HealthServiceReportsServing) {
 TEST(ServerIntegration, HealthListenServesOnlyTheHealthServiceWithoutTls) {
   TempDir tmp;
   Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
-  const std::string log = d.wait_for_log("gRPC health service");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
-  auto channel = grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials());
+  const std::string health_address = health_listen_address(d);
+  ASSERT_FALSE(health_address.empty());
+  auto channel = grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials());
   auto [status, response] = raw_unary(*channel, "/grpc.health.v1.Health/Check", "");
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response, std::string("\x08\x01", 2));  // SERVING
@@ -92,11 +103,10 @@ TEST(ServerIntegration, HealthListenServesOnlyTheHealthServiceWithoutTls) {
 TEST(ServerIntegration, HealthWatchReportsServingThenNotServingWhenTheShutdownBegins) {
   TempDir tmp;
   Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
-  const std::string log = d.wait_for_log("gRPC health service");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
+  const std::string health_address = health_listen_address(d);
+  ASSERT_FALSE(health_address.empty());
   auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials()));
 
   grpc::health::v1::HealthCheckRequest unknown;
   unknown.set_service("recorder.Recordings");
@@ -129,10 +139,9 @@ TEST(ServerIntegration, HealthWatchReportsServingThenNotServingWhenTheShutdownBe
 TEST(ServerIntegration, NoCallbackApiThreadsAfterServingEveryService) {
   TempDir tmp;
   Daemon d({"--replay", small_input(tmp.path()).string(), "--health-listen", "127.0.0.1:0"});
-  const std::string log = d.wait_for_log("gRPC health service");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("health service .* port (\\d+)"))) << log;
-  auto health = grpc::CreateChannel("127.0.0.1:" + m[1].str(), grpc::InsecureChannelCredentials());
+  const std::string health_address = health_listen_address(d);
+  ASSERT_FALSE(health_address.empty());
+  auto health = grpc::CreateChannel(health_address, grpc::InsecureChannelCredentials());
   EXPECT_TRUE(raw_unary(*health, "/grpc.health.v1.Health/Check", "").first.ok());
   auto api = grpc::CreateChannel(d.server(), grpc::InsecureChannelCredentials());
   EXPECT_TRUE(raw_unary(*api, "/grpc.health.v1.Health/Check", "").first.ok());
