@@ -12,15 +12,12 @@ constexpr uint16_t kEtherTypeQinQ = 0x88a8;     // 802.1ad
 constexpr uint16_t kEtherTypeQinQOld = 0x9100;  // pre-standard QinQ
 
 constexpr uint8_t kProtoHopByHop = 0;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoRouting = 43;
 constexpr uint8_t kProtoFragment = 44;
 constexpr uint8_t kProtoEsp = 50;
 constexpr uint8_t kProtoAh = 51;
 constexpr uint8_t kProtoNoNext = 59;
 constexpr uint8_t kProtoDestOpts = 60;
-constexpr uint8_t kProtoSctp = 132;
 
 // The VLAN-tag and IPv6 extension-header walks stop after this many (a packet can chain them
 // without limit; the BPF parser in bpf/recorder has the same bounds, from the same header, so
@@ -30,11 +27,7 @@ constexpr int kMaxExtensionHeaders = RECORDER_MAX_IPV6_EXT_HEADERS;
 
 uint16_t load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
-bool has_port_header(uint8_t protocol) {
-  return protocol == kProtoTcp || protocol == kProtoUdp || protocol == kProtoSctp;
-}
-
-// TCP, UDP and SCTP all start with the source and destination ports.
+// The transport's ports, when it has them (has_port_header()).
 void decode_ports(std::span<const uint8_t> l4, PacketInfo& info) {
   if (!has_port_header(info.protocol)) return;
   if (l4.size() < 4) {

@@ -49,6 +49,11 @@ struct PacketInfo {
 // hot path of a ring, which decodes the packets it indexes.
 PacketInfo decode_packet_walk(std::span<const uint8_t> bytes, LinkType link_type);
 
+// TCP, UDP and SCTP all start with the source and destination ports.
+inline bool has_port_header(uint8_t protocol) {
+  return protocol == 6 || protocol == 17 || protocol == 132;  // TCP, UDP, SCTP
+}
+
 // Untagged Ethernet, a 20-byte IPv4 header (version 4, IHL 5) at fragment offset 0, and 4 bytes
 // past it (where TCP, UDP and SCTP have their ports).
 inline bool is_common_frame(std::span<const uint8_t> bytes, LinkType link_type) {
@@ -87,7 +92,7 @@ inline PacketInfo decode_packet(std::span<const uint8_t> bytes, LinkType link_ty
   std::memcpy(info.destination.data(), p + 30, 4);
   info.has_protocol = true;
   info.protocol = p[23];
-  if (info.protocol == 6 || info.protocol == 17 || info.protocol == 132) {  // TCP, UDP, SCTP
+  if (has_port_header(info.protocol)) {
     info.has_ports = true;
     info.source_port = static_cast<uint16_t>(p[34] << 8 | p[35]);
     info.destination_port = static_cast<uint16_t>(p[36] << 8 | p[37]);
